@@ -1,0 +1,81 @@
+"""The seed CNNs of the learning-rate tutorials, chosen by name, or a user model by import path.
+
+``MODELS`` and :func:`check_model_name` need no Keras; :func:`build_model` imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sweeper.errors import ConfigError
+
+MODELS: dict[str, str] = {
+    "mnist-cnn": "3 x (Conv 3x3 ReLU + MaxPool) with 16, 32, 64 filters -> Dense softmax",
+    "fashion-cnn": "Conv 32 3x3 same ReLU -> Conv 16 3x3 same ReLU -> Flatten -> Dense softmax",
+    "cifar-cnn": "2 x (Conv 32 + Conv 32 + MaxPool), filters 32 then 64 -> Dense 128 -> Dense softmax",
+}
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def check_model_name(name: str) -> None:
+    """Raise ConfigError unless ``name`` is a built-in model or a ``package.module:function`` path."""
+    if name in MODELS or _IMPORT_PATH.match(name):
+        return
+    raise ConfigError(
+        f"unknown model {name!r}; use one of {', '.join(MODELS)} "
+        "or a user model as 'package.module:function'"
+    )
+
+
+def _resolve_user_model(path: str) -> Callable[..., Any]:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"model {path!r}: cannot import module {module_name!r} ({exc})") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ConfigError(f"model {path!r}: module {module_name!r} has no function {attr!r}")
+    return fn
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """A fresh, uncompiled ``keras.Model`` for ``input_shape`` and ``num_classes``.
+
+    A user model ``package.module:function`` is called as ``function(input_shape, num_classes)``
+    and must return a Keras model whose output is a softmax over ``num_classes``.
+    """
+    check_model_name(name)
+    import keras
+    from keras import layers
+
+    if name not in MODELS:
+        model = _resolve_user_model(name)(tuple(input_shape), int(num_classes))
+        if not isinstance(model, keras.Model):
+            raise ConfigError(f"model {name!r} returned {type(model).__name__}, not a keras.Model")
+        return model
+
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = inputs
+    if name == "mnist-cnn":
+        for filters in (16, 32, 64):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            x = layers.MaxPooling2D(2, padding="same")(x)
+        x = layers.Flatten()(x)
+    elif name == "fashion-cnn":
+        x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+        x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+        x = layers.Flatten()(x)
+    else:  # cifar-cnn
+        for filters in (32, 64):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            x = layers.MaxPooling2D(2, padding="same")(x)
+        x = layers.Flatten()(x)
+        x = layers.Dense(128, activation="relu")(x)
+    outputs = layers.Dense(int(num_classes), activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name.replace("-", "_"))

@@ -1,0 +1,242 @@
+"""One trial: train a model under one schedule and optimizer, epoch by epoch.
+
+Keras 3 API only (``keras``, ``keras.ops``, ``keras.callbacks``), so the same code runs under the
+TensorFlow, JAX and PyTorch backends. Keras is imported inside the functions, never at module
+import time.
+
+The outcome of a trial is decided here in one place:
+
+* every epoch ends with an :class:`EpochRecord` handed to ``on_epoch`` (the store writes it at
+  once, so an interrupted trial keeps the epochs it finished);
+* a non-finite loss ends the trial as ``DIVERGED`` with a reason such as
+  ``"diverged at epoch 2, lr=0.5"`` instead of raising;
+* with an Optuna trial, validation accuracy is reported after every epoch and the pruner may stop
+  the trial: ``optuna.TrialPruned`` propagates to the caller, after the epoch was recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sweeper.optimizers import OptimizerSpec
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeper.data import Dataset
+    from sweeper.schedules import Schedule
+
+log = logging.getLogger(__name__)
+
+MONITOR = "val_accuracy"
+
+
+class TrialStatus(str, enum.Enum):
+    COMPLETE = "complete"
+    DIVERGED = "diverged"
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 0-based
+    step: int  # optimizer updates done at the end of the epoch
+    lr: float  # rate applied in the epoch's last update
+    loss: float
+    accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrialResult:
+    status: TrialStatus
+    records: list[EpochRecord] = field(default_factory=list)
+    reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def value(self) -> float | None:
+        """The trial's objective: validation accuracy after the last epoch (None if diverged)."""
+        if self.status is not TrialStatus.COMPLETE or not self.records:
+            return None
+        return self.records[-1].val_accuracy
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    model: str = "mnist-cnn"
+    batch_size: int = 64
+    epochs: int = 5
+    seed: int = 0
+    jit_compile: bool = False
+
+
+class _Diverged(Exception):  # noqa: N818 - internal signal, never leaves run_trial
+    def __init__(self, epoch: int, lr: float) -> None:
+        super().__init__(f"diverged at epoch {epoch + 1}, lr={lr:.4g}")
+
+
+def steps_per_epoch(n_examples: int, batch_size: int) -> int:
+    """Optimizer updates per epoch, as ``model.fit`` does them (the last batch may be short)."""
+    return max(1, math.ceil(n_examples / batch_size))
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _make_recorder(
+    keras: Any,
+    schedule_obj: Any,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    records: list[EpochRecord],
+) -> Any:
+    class EpochRecorder(keras.callbacks.Callback):
+        """Records each epoch, then stops a diverged run before any pruner sees its NaN."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            opt = self.model.optimizer
+            step = int(keras.ops.convert_to_numpy(opt.iterations))
+            if callable(schedule_obj):
+                lr = float(keras.ops.convert_to_numpy(schedule_obj(max(step - 1, 0))))
+            else:
+                lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
+            loss = float(logs.get("loss", math.nan))
+            record = EpochRecord(
+                epoch=epoch,
+                step=step,
+                lr=lr,
+                loss=loss,
+                accuracy=_finite_or_none(logs.get("accuracy")),
+                val_loss=_finite_or_none(logs.get("val_loss")),
+                val_accuracy=_finite_or_none(logs.get("val_accuracy")),
+                seconds=time.perf_counter() - self._start,
+            )
+            records.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+            if not math.isfinite(loss):
+                raise _Diverged(epoch, lr)
+
+    return EpochRecorder()
+
+
+def run_trial(
+    dataset: Dataset,
+    schedule: Schedule,
+    optimizer: OptimizerSpec | None = None,
+    settings: TrainSettings | None = None,
+    *,
+    trial: optuna.Trial | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    verbose: int = 0,
+) -> TrialResult:
+    """Train ``settings.model`` on ``dataset`` with ``schedule`` and return the outcome.
+
+    Keras state is cleared first, so memory does not grow from trial to trial, and the run is
+    seeded by ``settings.seed``. Raises ``optuna.TrialPruned`` when ``trial``'s pruner stops it.
+    """
+    import keras
+
+    from sweeper.models import build_model
+
+    optimizer = optimizer or OptimizerSpec()
+    settings = settings or TrainSettings()
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(settings.seed)
+
+    model = build_model(settings.model, dataset.input_shape, dataset.num_classes)
+    schedule_obj = schedule.keras()
+    model.compile(
+        optimizer=optimizer.build(schedule_obj),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=settings.jit_compile,
+    )
+    records: list[EpochRecord] = []
+    callbacks = [_make_recorder(keras, schedule_obj, on_epoch, records)]
+    if trial is not None:
+        from optuna_integration import KerasPruningCallback
+
+        callbacks.append(KerasPruningCallback(trial, MONITOR))
+
+    start = time.perf_counter()
+    try:
+        model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=settings.batch_size,
+            epochs=settings.epochs,
+            validation_data=(dataset.x_val, dataset.y_val),
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=verbose,
+        )
+    except _Diverged as exc:
+        log.info("trial %s", exc)
+        return TrialResult(
+            TrialStatus.DIVERGED, records, reason=str(exc), seconds=time.perf_counter() - start
+        )
+    return TrialResult(TrialStatus.COMPLETE, records, seconds=time.perf_counter() - start)
+
+
+def environment() -> dict[str, Any]:
+    """Package versions, Keras backend and devices of this process (imports Keras)."""
+    import platform
+    from importlib import metadata
+
+    import keras
+
+    versions: dict[str, str] = {}
+    for package in ("keras", "tensorflow", "jax", "torch", "optuna", "sqlalchemy", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    backend = keras.config.backend()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "keras_backend": backend,
+        "devices": visible_devices(backend),
+    }
+
+
+def visible_devices(backend: str) -> list[str]:
+    """Accelerators the Keras backend sees (empty on a CPU-only machine)."""
+    try:
+        if backend == "jax":
+            import jax
+
+            return [str(d) for d in jax.devices() if d.platform != "cpu"]
+        if backend == "torch":
+            import torch
+
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return [d.name for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # a broken driver must not stop a sweep; it just reports no GPU
+        log.debug("could not list devices", exc_info=True)
+    return []
