@@ -38,7 +38,7 @@ class StudyChangedError(SweeperError):
     exit_code = 2
 
 
-class TrialFailed(Exception):  # noqa: N818 - reads as an outcome, like Optuna's TrialPruned
+class TrialFailed(Exception):
     """One trial could not finish; it is recorded as failed and the sweep goes on."""
 
 

@@ -51,7 +51,9 @@ __all__ = [
 def _positive(family: str, **values: float) -> None:
     for name, value in values.items():
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ConfigError(f"schedule '{family}': {name} must be a positive number, got {value!r}")
+            raise ConfigError(
+                f"schedule '{family}': {name} must be a positive number, got {value!r}"
+            )
 
 
 def _in_unit(family: str, name: str, value: float, *, closed_low: bool = False) -> None:
@@ -180,7 +182,9 @@ class StepDecay(Schedule):
 @dataclass(frozen=True)
 class Exponential(Schedule):
     family: ClassVar[str] = "exponential"
-    formula: ClassVar[str] = "lr0 * rate ^ (step / decay_steps)   (floor of the exponent if staircase)"
+    formula: ClassVar[str] = (
+        "lr0 * rate ^ (step / decay_steps)   (floor of the exponent if staircase)"
+    )
 
     decay_steps: float = 1000.0
     decay_rate: float = 0.96
@@ -392,9 +396,16 @@ class CosineRestarts(Schedule):
             i = np.floor(frac)
             frac = frac - i
         else:
-            i = np.floor(np.log(1.0 - frac * (1.0 - self.t_mul)) / np.log(self.t_mul))
-            done = (1.0 - self.t_mul**i) / (1.0 - self.t_mul)
-            frac = (frac - done) / self.t_mul**i
+            t = self.t_mul
+
+            def start(k: np.ndarray) -> np.ndarray:  # where period k begins, in first periods
+                return (1.0 - t**k) / (1.0 - t)
+
+            i = np.floor(np.log(1.0 - frac * (1.0 - t)) / np.log(t))
+            # The closed form can land one period off at a restart through rounding: correct it.
+            i = np.where(frac < start(i), i - 1, i)
+            i = np.where(frac >= start(i + 1), i + 1, i)
+            frac = (frac - start(i)) / t**i
         cosine = 0.5 * self.m_mul**i * (1.0 + np.cos(np.pi * frac))
         return self.initial_lr * ((1.0 - self.alpha) * cosine + self.alpha)
 
@@ -456,7 +467,7 @@ def from_dict(data: Mapping[str, Any]) -> Schedule:
         data["values"] = tuple(data["values"])
     try:
         return cls(**data)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"schedule '{cls.family}': {exc}") from None
 
 
@@ -541,16 +552,19 @@ def from_dimensions(
         return Polynomial(
             lr,
             decay_steps=interval("decay_epochs", float(epochs)),
-            end_lr=float(dims["end_lr"]) if "end_lr" in dims
+            end_lr=float(dims["end_lr"])
+            if "end_lr" in dims
             else lr * float(dims.get("end_lr_factor", 0.01)),
             power=float(dims.get("power", 1.0)),
         )
     if cls is Cosine:
+        warmup_epochs = float(dims.get("warmup_epochs", 0.0))
         return Cosine(
             lr,
-            decay_steps=interval("decay_epochs", float(epochs)),
+            # after the warm-up, decay over the rest of the run
+            decay_steps=interval("decay_epochs", max(float(epochs) - warmup_epochs, 1.0)),
             alpha=float(dims.get("alpha", 0.0)),
-            warmup_steps=float(dims.get("warmup_epochs", 0.0)) * spe,
+            warmup_steps=warmup_epochs * spe,
         )
     if cls is CosineRestarts:
         return CosineRestarts(

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 MONITOR = "val_accuracy"
 
 
-class TrialStatus(str, enum.Enum):
+class TrialStatus(enum.StrEnum):
     COMPLETE = "complete"
     DIVERGED = "diverged"
 
@@ -82,7 +82,7 @@ class TrainSettings:
     jit_compile: bool = False
 
 
-class _Diverged(Exception):  # noqa: N818 - internal signal, never leaves run_trial
+class _Diverged(Exception):
     def __init__(self, epoch: int, lr: float) -> None:
         super().__init__(f"diverged at epoch {epoch + 1}, lr={lr:.4g}")
 

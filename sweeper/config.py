@@ -1,0 +1,513 @@
+"""Study files: TOML read with ``tomllib``, validated into typed dataclasses.
+
+Every error names the file, the key, the value and the fix, in one line, and is raised before
+anything touches a store. See the README's "Study file reference" for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeper.data import DATASETS, DataSpec
+from sweeper.errors import ConfigError, DataError, SweeperError
+from sweeper.models import check_model_name
+from sweeper.optimizers import OPTIMIZERS
+from sweeper.schedules import FAMILIES
+from sweeper.training import TrainSettings
+
+STUDIES_DIR = Path(__file__).resolve().parent / "studies"
+DEFAULT_STUDY = STUDIES_DIR / "digits.toml"
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+ALL_FAMILIES = frozenset(FAMILIES)
+_DROPPING = frozenset({"step", "exponential", "piecewise", "inverse_time"})
+
+
+@dataclass(frozen=True)
+class Range:
+    """A searched interval; ``log`` samples log-uniformly, ``integer`` samples whole numbers."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A searched categorical dimension."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A pinned dimension: not searched, always this value."""
+
+    value: Any
+
+
+Dimension = Range | Choices | Fixed
+
+
+@dataclass(frozen=True)
+class DimensionInfo:
+    families: frozenset[str]  # the schedule families that use it (all for optimizer dims)
+    default: Dimension
+    kind: str  # "positive", "unit", "nonneg", "bool", "optimizer", "epochs", "ratio"
+    doc: str
+
+
+# Every searchable dimension. Intervals are in epochs; they become steps with the real
+# steps-per-epoch when the trial's schedule is built (``schedules.from_dimensions``).
+DIMENSIONS: dict[str, DimensionInfo] = {
+    "initial_lr": DimensionInfo(
+        ALL_FAMILIES, Range(1e-3, 0.5, log=True), "positive", "initial (peak) learning rate"
+    ),
+    "time_decay": DimensionInfo(
+        frozenset({"time"}), Range(1e-4, 0.1, log=True), "nonneg", "lr0 / (1 + decay * step)"
+    ),
+    "decay_rate": DimensionInfo(
+        _DROPPING,
+        Range(0.1, 0.9),
+        "positive",
+        "factor per drop (step, exponential, piecewise); rate of inverse_time",
+    ),
+    "drop_every": DimensionInfo(
+        _DROPPING, Range(1.0, 3.0), "epochs", "drop interval in epochs (decay_steps in epochs)"
+    ),
+    "staircase": DimensionInfo(
+        frozenset({"exponential", "inverse_time"}),
+        Choices((False, True)),
+        "bool",
+        "decay in discrete steps",
+    ),
+    "power": DimensionInfo(frozenset({"polynomial"}), Range(0.5, 3.0), "positive", "exponent"),
+    "end_lr_factor": DimensionInfo(
+        frozenset({"polynomial"}),
+        Range(1e-3, 0.5, log=True),
+        "unit",
+        "end rate as a fraction of initial_lr",
+    ),
+    "alpha": DimensionInfo(
+        frozenset({"cosine", "cosine_restarts"}), Fixed(0.0), "ratio", "floor as a fraction of lr0"
+    ),
+    "warmup_epochs": DimensionInfo(
+        frozenset({"cosine"}), Fixed(0.0), "nonneg", "linear warm-up length in epochs"
+    ),
+    "restart_epochs": DimensionInfo(
+        frozenset({"cosine_restarts"}), Range(0.5, 2.0), "epochs", "first restart period, epochs"
+    ),
+    "t_mul": DimensionInfo(
+        frozenset({"cosine_restarts"}), Fixed(2.0), "positive", "period multiplier per restart"
+    ),
+    "m_mul": DimensionInfo(
+        frozenset({"cosine_restarts"}), Fixed(1.0), "unit", "peak multiplier per restart"
+    ),
+    "optimizer": DimensionInfo(ALL_FAMILIES, Fixed("sgd"), "optimizer", "optimizer name"),
+    "momentum": DimensionInfo(ALL_FAMILIES, Fixed(0.0), "ratio", "SGD momentum (sgd only)"),
+    "nesterov": DimensionInfo(ALL_FAMILIES, Fixed(False), "bool", "SGD Nesterov (sgd only)"),
+}
+
+# Keys a baseline may use besides dimensions: the tutorials' settings in steps.
+BASELINE_NATIVE = ("decay_steps", "boundaries", "values", "end_lr")
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    schedules: Choices | Fixed
+    dims: Mapping[str, Dimension]
+
+    def families(self) -> tuple[str, ...]:
+        if isinstance(self.schedules, Fixed):
+            return (str(self.schedules.value),)
+        return tuple(str(v) for v in self.schedules.values)
+
+    def used(self, name: str) -> bool:
+        """Whether any family of the space uses dimension ``name``."""
+        return bool(DIMENSIONS[name].families & set(self.families()))
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    kind: str = "tpe"
+    n_startup_trials: int = 10
+
+
+@dataclass(frozen=True)
+class PrunerSpec:
+    kind: str = "median"
+    n_startup_trials: int = 4
+    n_warmup_steps: int = 1
+    min_resource: int = 1
+    reduction_factor: int = 3
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    values: Mapping[str, Any]
+
+    @property
+    def family(self) -> str:
+        return str(self.values["schedule"])
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    source: str  # file path, or "<default>"
+    text: str  # the study file's text, as stored
+    data: DataSpec
+    train: TrainSettings
+    space: SpaceSpec
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = field(default_factory=PrunerSpec)
+    baselines: tuple[Baseline, ...] = ()
+    seed: int = 0
+    n_trials: int = 20
+    metric: str = "val_accuracy"
+    overrides: tuple[str, ...] = ()  # section.key=value settings applied over the text
+
+    @property
+    def hash(self) -> str:
+        """Identity of the study's definition: its text and its overrides."""
+        blob = self.text + "\0" + "\n".join(self.overrides)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _Reader:
+    """Walks one parsed study file and raises ConfigError naming the file and key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {where}: {message}")
+
+    def table(self, raw: Mapping[str, Any], name: str) -> dict[str, Any]:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(f"[{name}]", f"must be a table, got {value!r}")
+        return dict(value)
+
+    def known(self, table: Mapping[str, Any], where: str, keys: Iterable[str]) -> None:
+        keys = sorted(keys)
+        for key in table:
+            if key not in keys:
+                raise self.fail(
+                    where, f"unknown key {key!r}; known keys: {', '.join(keys)} (check spelling)"
+                )
+
+    def integer(
+        self, table: Mapping[str, Any], key: str, where: str, default: int, low: int
+    ) -> int:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise self.fail(f"{where} {key}", f"must be an integer >= {low}, got {value!r}")
+        return value
+
+    def choice(
+        self, table: Mapping[str, Any], key: str, where: str, default: str, options: Iterable[str]
+    ) -> str:
+        options = tuple(options)
+        value = table.get(key, default)
+        if value not in options:
+            raise self.fail(f"{where} {key}", f"{value!r} is not one of {', '.join(options)}")
+        return str(value)
+
+
+def _check_value(r: _Reader, name: str, value: Any, where: str) -> None:
+    kind = DIMENSIONS[name].kind if name in DIMENSIONS else "family"
+    if kind == "family":
+        if value not in FAMILIES:
+            raise r.fail(
+                where, f"unknown schedule family {value!r}; choose from {', '.join(FAMILIES)}"
+            )
+        return
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise r.fail(where, f"must be true or false, got {value!r}")
+        return
+    if kind == "optimizer":
+        if value not in OPTIMIZERS:
+            raise r.fail(where, f"unknown optimizer {value!r}; choose from {', '.join(OPTIMIZERS)}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise r.fail(where, f"must be a number, got {value!r}")
+    rules = {
+        "positive": (value > 0, "must be > 0"),
+        "epochs": (value > 0, "must be > 0 epochs"),
+        "nonneg": (value >= 0, "must be >= 0"),
+        "unit": (0 < value <= 1, "must lie in (0, 1]"),
+        "ratio": (0 <= value < 1, "must lie in [0, 1)"),
+    }
+    ok, rule = rules[kind]
+    if not ok:
+        raise r.fail(where, f"{rule}, got {value!r}")
+
+
+def _dimension(r: _Reader, name: str, raw: Any) -> Dimension:
+    where = f"[space] {name}"
+    if isinstance(raw, dict):
+        if "choices" in raw:
+            r.known(raw, where, ("choices",))
+            raw = raw["choices"]
+        else:
+            r.known(raw, where, ("low", "high", "log", "int"))
+            if "low" not in raw or "high" not in raw:
+                raise r.fail(where, f"a range needs both low and high, got {raw!r}")
+            low, high = raw["low"], raw["high"]
+            _check_value(r, name, low, f"{where}.low")
+            _check_value(r, name, high, f"{where}.high")
+            if low > high:
+                raise r.fail(where, f"low ({low!r}) > high ({high!r}); make low <= high")
+            log = raw.get("log", False)
+            integer = raw.get("int", False)
+            if not isinstance(log, bool) or not isinstance(integer, bool):
+                raise r.fail(where, "log and int must be true or false")
+            if log and low <= 0:
+                raise r.fail(where, f"a log range needs low > 0, got low={low!r}")
+            if DIMENSIONS[name].kind in ("bool", "optimizer"):
+                raise r.fail(where, "takes a value or a list of choices, not a range")
+            if low == high:
+                return Fixed(low)
+            return Range(float(low), float(high), log=log, integer=integer)
+    if isinstance(raw, list):
+        if not raw:
+            raise r.fail(where, "an empty list of choices; give at least one value")
+        for i, value in enumerate(raw):
+            _check_value(r, name, value, f"{where}[{i}]")
+        if len(set(map(repr, raw))) != len(raw):
+            raise r.fail(where, f"repeated choices in {raw!r}")
+        return Fixed(raw[0]) if len(raw) == 1 else Choices(tuple(raw))
+    _check_value(r, name, raw, where)
+    return Fixed(raw)
+
+
+def _space(r: _Reader, raw: Mapping[str, Any]) -> SpaceSpec:
+    table = r.table(raw, "space")
+    r.known(table, "[space]", ("schedules", *DIMENSIONS))
+    families = table.pop("schedules", list(FAMILIES))
+    if isinstance(families, str):
+        families = [families]
+    if not isinstance(families, list) or not families:
+        raise r.fail("[space] schedules", f"must be a family name or a list, got {families!r}")
+    for i, family in enumerate(families):
+        _check_value(r, "schedules", family, f"[space] schedules[{i}]")
+    schedules: Choices | Fixed = (
+        Fixed(families[0]) if len(families) == 1 else Choices(tuple(families))
+    )
+    dims = {name: info.default for name, info in DIMENSIONS.items()}
+    for name, value in table.items():
+        dims[name] = _dimension(r, name, value)
+    return SpaceSpec(schedules, dims)
+
+
+def _baselines(r: _Reader, raw: Mapping[str, Any]) -> tuple[Baseline, ...]:
+    items = raw.get("baselines", [])
+    if not isinstance(items, list):
+        raise r.fail("[[baselines]]", "must be an array of tables ([[baselines]])")
+    out = []
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"[[baselines]] #{i + 1}"
+        if not isinstance(item, dict):
+            raise r.fail(where, f"must be a table, got {item!r}")
+        r.known(item, where, ("name", "schedule", *DIMENSIONS, *BASELINE_NATIVE))
+        values = dict(item)
+        name = str(values.pop("name", f"baseline {i + 1}"))
+        if name in names:
+            raise r.fail(where, f"name {name!r} is used twice; give each baseline its own name")
+        names.add(name)
+        if "schedule" not in values:
+            raise r.fail(where, f"needs a schedule family, one of {', '.join(FAMILIES)}")
+        if "initial_lr" not in values and "values" not in values:
+            raise r.fail(where, "needs initial_lr")
+        for key, value in values.items():
+            if key in BASELINE_NATIVE:
+                continue
+            _check_value(r, key if key != "schedule" else "schedules", value, f"{where} {key}")
+        if "values" in values and "initial_lr" not in values:
+            values["initial_lr"] = values["values"][0]
+        if {"boundaries", "values"} & set(values) and values["schedule"] != "piecewise":
+            raise r.fail(where, "boundaries/values only apply to schedule = 'piecewise'")
+        out.append(Baseline(name, values))
+    return tuple(out)
+
+
+def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
+    table = r.table(raw, "data")
+    keys = ("dataset", "path", "subset", "validation_fraction", "test_fraction", "seed")
+    r.known(table, "[data]", keys)
+    dataset = r.choice(table, "dataset", "[data]", "digits", DATASETS)
+    path = table.get("path")
+    if path is not None:
+        if not isinstance(path, str) or not path:
+            raise r.fail("[data] path", f"must be a path string, got {path!r}")
+        resolved = (base / Path(path).expanduser()).resolve()
+        if not resolved.exists():
+            raise r.fail(
+                "[data] path",
+                f"no such file or directory {str(resolved)!r}; fix the path, or leave it out "
+                "to download the dataset through Keras",
+            )
+        path = str(resolved)
+    subset = table.get("subset")
+    try:
+        return DataSpec(
+            name=dataset,
+            path=path,
+            subset=subset,
+            validation_fraction=table.get("validation_fraction", 0.2),
+            test_fraction=table.get("test_fraction", 0.2),
+            seed=table.get("seed", 0),
+        )
+    except DataError as exc:
+        raise r.fail("[data]", str(exc)) from None
+
+
+def _train(r: _Reader, raw: Mapping[str, Any]) -> TrainSettings:
+    table = r.table(raw, "train")
+    r.known(table, "[train]", ("model", "batch_size", "epochs", "jit_compile"))
+    model = table.get("model", "mnist-cnn")
+    try:
+        check_model_name(model)
+    except SweeperError as exc:
+        raise r.fail("[train] model", str(exc)) from None
+    jit = table.get("jit_compile", False)
+    if not isinstance(jit, bool):
+        raise r.fail("[train] jit_compile", f"must be true or false, got {jit!r}")
+    return TrainSettings(
+        model=model,
+        batch_size=r.integer(table, "batch_size", "[train]", 64, 1),
+        epochs=r.integer(table, "epochs", "[train]", 5, 1),
+        jit_compile=jit,
+    )
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: Iterable[str], source: str) -> None:
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(
+                f"override {item!r}: write it as section.key=value, e.g. train.epochs=1"
+            )
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text  # a bare word: take it as a string
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} in {source} is not a table")
+            node = child
+        node[parts[-1]] = value
+
+
+def parse_study(
+    text: str,
+    source: str = "<study>",
+    *,
+    base_dir: Path | None = None,
+    default_name: str = "study",
+    overrides: Iterable[str] = (),
+) -> StudySpec:
+    """Validate a study file's text (plus ``section.key=value`` overrides) into a StudySpec."""
+    r = _Reader(source)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}; fix the syntax") from None
+    overrides = list(overrides)
+    _apply_overrides(raw, overrides, source)
+    r.known(raw, "top level", ("study", "data", "train", "space", "sampler", "pruner", "baselines"))
+
+    study = r.table(raw, "study")
+    r.known(study, "[study]", ("name", "seed", "n_trials", "metric"))
+    name = study.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise r.fail("[study] name", f"must be a non-empty string, got {name!r}")
+    metric = r.choice(study, "metric", "[study]", "val_accuracy", ("val_accuracy",))
+    seed = r.integer(study, "seed", "[study]", 0, 0)
+
+    sampler_t = r.table(raw, "sampler")
+    r.known(sampler_t, "[sampler]", ("type", "n_startup_trials"))
+    sampler = SamplerSpec(
+        kind=r.choice(sampler_t, "type", "[sampler]", "tpe", SAMPLERS),
+        n_startup_trials=r.integer(sampler_t, "n_startup_trials", "[sampler]", 10, 0),
+    )
+    pruner_t = r.table(raw, "pruner")
+    r.known(
+        pruner_t,
+        "[pruner]",
+        ("type", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"),
+    )
+    pruner = PrunerSpec(
+        kind=r.choice(pruner_t, "type", "[pruner]", "median", PRUNERS),
+        n_startup_trials=r.integer(pruner_t, "n_startup_trials", "[pruner]", 4, 0),
+        n_warmup_steps=r.integer(pruner_t, "n_warmup_steps", "[pruner]", 1, 0),
+        min_resource=r.integer(pruner_t, "min_resource", "[pruner]", 1, 1),
+        reduction_factor=r.integer(pruner_t, "reduction_factor", "[pruner]", 3, 2),
+    )
+    space = _space(r, raw)
+    if sampler.kind == "grid":
+        searched = [n for n, d in space.dims.items() if space.used(n) and isinstance(d, Range)]
+        if searched:
+            raise r.fail(
+                "[sampler] type",
+                f"'grid' needs a list of choices for every searched dimension; "
+                f"{', '.join(searched)} {'is a range' if len(searched) == 1 else 'are ranges'}",
+            )
+    return StudySpec(
+        name=name.strip(),
+        source=source,
+        text=text,
+        data=_data(r, raw, base_dir or Path.cwd()),
+        train=_train(r, raw),
+        space=space,
+        sampler=sampler,
+        pruner=pruner,
+        baselines=_baselines(r, raw),
+        seed=seed,
+        n_trials=r.integer(study, "n_trials", "[study]", 20, 1),
+        metric=metric,
+        overrides=tuple(overrides),
+    )
+
+
+def load_study_file(path: str | Path | None = None, overrides: Iterable[str] = ()) -> StudySpec:
+    """Read and validate a study file; ``None`` gives the embedded default (digits)."""
+    file = Path(path) if path is not None else DEFAULT_STUDY
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: no such study file; give a path to a .toml file, or no argument "
+            "for the embedded default"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read the study file ({exc})") from None
+    return parse_study(
+        text,
+        str(file),
+        base_dir=file.absolute().parent,
+        default_name=file.stem,
+        overrides=overrides,
+    )
+
+
+def study_from_text(
+    text: str, source: str = "<stored>", overrides: Iterable[str] = ()
+) -> StudySpec:
+    """Rebuild a spec from the text kept in the store (workers without a local file)."""
+    return parse_study(text, source, default_name="study", overrides=overrides)
