@@ -265,6 +265,11 @@ def _dimension(r: _Reader, name: str, raw: Any) -> Dimension:
             if "low" not in raw or "high" not in raw:
                 raise r.fail(where, f"a range needs both low and high, got {raw!r}")
             low, high = raw["low"], raw["high"]
+            if DIMENSIONS[name].kind in ("bool", "optimizer"):
+                hint = " (true or false)" if DIMENSIONS[name].kind == "bool" else ""
+                raise r.fail(
+                    where, f"takes a value or a list of choices{hint}, not a range: {raw!r}"
+                )
             _check_value(r, name, low, f"{where}.low")
             _check_value(r, name, high, f"{where}.high")
             if low > high:
@@ -275,8 +280,8 @@ def _dimension(r: _Reader, name: str, raw: Any) -> Dimension:
                 raise r.fail(where, "log and int must be true or false")
             if log and low <= 0:
                 raise r.fail(where, f"a log range needs low > 0, got low={low!r}")
-            if DIMENSIONS[name].kind in ("bool", "optimizer"):
-                raise r.fail(where, "takes a value or a list of choices, not a range")
+            if integer and not (float(low).is_integer() and float(high).is_integer()):
+                raise r.fail(where, f"an int range needs whole numbers, got {low!r}..{high!r}")
             if low == high:
                 return Fixed(low)
             return Range(float(low), float(high), log=log, integer=integer)
@@ -302,6 +307,8 @@ def _space(r: _Reader, raw: Mapping[str, Any]) -> SpaceSpec:
         raise r.fail("[space] schedules", f"must be a family name or a list, got {families!r}")
     for i, family in enumerate(families):
         _check_value(r, "schedules", family, f"[space] schedules[{i}]")
+    if len(set(families)) != len(families):
+        raise r.fail("[space] schedules", f"repeated families in {families!r}; list each once")
     schedules: Choices | Fixed = (
         Fixed(families[0]) if len(families) == 1 else Choices(tuple(families))
     )
@@ -309,6 +316,39 @@ def _space(r: _Reader, raw: Mapping[str, Any]) -> SpaceSpec:
     for name, value in table.items():
         dims[name] = _dimension(r, name, value)
     return SpaceSpec(schedules, dims)
+
+
+def _check_baseline_natives(r: _Reader, where: str, values: Mapping[str, Any]) -> None:
+    """Types of a baseline's step-based settings (decay_steps, boundaries, values, end_lr)."""
+    if "decay_steps" in values:
+        v = values["decay_steps"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise r.fail(f"{where} decay_steps", f"must be a number of steps > 0, got {v!r}")
+    for key, kind in (("boundaries", int), ("values", (int, float))):
+        if key in values:
+            v = values[key]
+            if not isinstance(v, list) or any(
+                isinstance(x, bool) or not isinstance(x, kind) for x in v
+            ):
+                raise r.fail(f"{where} {key}", f"must be a list of numbers, got {v!r}")
+    if "values" in values and not values["values"]:
+        raise r.fail(f"{where} values", "must hold at least one rate")
+    if "boundaries" in values and "values" not in values:
+        raise r.fail(where, "boundaries need values (one more than boundaries)")
+    if "end_lr" in values:
+        v = values["end_lr"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise r.fail(f"{where} end_lr", f"must be a number >= 0, got {v!r}")
+
+
+def _check_baseline_schedule(r: _Reader, where: str, values: Mapping[str, Any]) -> None:
+    """Build the baseline's schedule once, so a bad setting is caught when the file is read."""
+    from sweeper.schedules import from_dimensions
+
+    try:
+        from_dimensions(str(values["schedule"]), values, steps_per_epoch=1, epochs=1)
+    except ConfigError as exc:
+        raise r.fail(where, str(exc)) from None
 
 
 def _baselines(r: _Reader, raw: Mapping[str, Any]) -> tuple[Baseline, ...]:
@@ -331,6 +371,7 @@ def _baselines(r: _Reader, raw: Mapping[str, Any]) -> tuple[Baseline, ...]:
             raise r.fail(where, f"needs a schedule family, one of {', '.join(FAMILIES)}")
         if "initial_lr" not in values and "values" not in values:
             raise r.fail(where, "needs initial_lr")
+        _check_baseline_natives(r, where, values)
         for key, value in values.items():
             if key in BASELINE_NATIVE:
                 continue
@@ -339,6 +380,9 @@ def _baselines(r: _Reader, raw: Mapping[str, Any]) -> tuple[Baseline, ...]:
             values["initial_lr"] = values["values"][0]
         if {"boundaries", "values"} & set(values) and values["schedule"] != "piecewise":
             raise r.fail(where, "boundaries/values only apply to schedule = 'piecewise'")
+        if values.get("nesterov") and not values.get("momentum"):
+            raise r.fail(where, "nesterov = true needs a momentum > 0")
+        _check_baseline_schedule(r, where, values)
         out.append(Baseline(name, values))
     return tuple(out)
 

@@ -35,8 +35,10 @@ def _resolve_user_model(path: str) -> Callable[..., Any]:
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"model {path!r}: cannot import module {module_name!r} ({exc})") from None
+    except Exception as exc:  # ImportError, or any error raised by the user's module
+        raise ConfigError(
+            f"model {path!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ConfigError(f"model {path!r}: module {module_name!r} has no function {attr!r}")
@@ -54,7 +56,15 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> An
     from keras import layers
 
     if name not in MODELS:
-        model = _resolve_user_model(name)(tuple(input_shape), int(num_classes))
+        fn = _resolve_user_model(name)
+        try:
+            model = fn(tuple(input_shape), int(num_classes))
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ConfigError(
+                f"model {name!r}: calling it as function(input_shape, num_classes) failed "
+                f"({type(exc).__name__}: {first})"
+            ) from None
         if not isinstance(model, keras.Model):
             raise ConfigError(f"model {name!r} returned {type(model).__name__}, not a keras.Model")
         return model

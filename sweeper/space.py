@@ -9,6 +9,7 @@ its values from the baseline, so it is the tutorial's configuration exactly.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,11 @@ def sample(trial: optuna.Trial, space: SpaceSpec) -> TrialConfig:
     def value(name: str, dim: Dimension) -> Any:
         if name in baseline and distribution(dim) is None:
             return baseline[name]  # a pinned dimension the baseline sets differently
-        return _suggest(trial, name, dim)  # searched: an enqueued baseline value is fixed here
+        if name in baseline:  # searched: the enqueued baseline value is fixed here, and may
+            with warnings.catch_warnings():  # lie outside the searched range on purpose
+                warnings.filterwarnings("ignore", message="Fixed parameter", category=UserWarning)
+                return _suggest(trial, name, dim)
+        return _suggest(trial, name, dim)
 
     family = str(value(SCHEDULE_PARAM, space.schedules))
     covered = {d for key, dims in _COVERED_BY.items() if key in baseline for d in dims}
@@ -128,6 +133,20 @@ def sample(trial: optuna.Trial, space: SpaceSpec) -> TrialConfig:
         nesterov=bool(values.pop("nesterov", False)),
     )
     return TrialConfig(family, values, optimizer)
+
+
+def baseline_values(values: Mapping[str, Any], space: SpaceSpec) -> dict[str, Any]:
+    """A baseline's values, completed so that it runs exactly as written.
+
+    A searched dimension the baseline leaves out takes its built-in default when it has one
+    (plain SGD: optimizer "sgd", momentum 0, no Nesterov), never a random draw.
+    """
+    out = dict(values)
+    for name, dim in space.dims.items():
+        default = DIMENSIONS[name].default
+        if name not in out and distribution(dim) is not None and isinstance(default, Fixed):
+            out[name] = default.value
+    return out
 
 
 def baseline_params(values: Mapping[str, Any], space: SpaceSpec) -> dict[str, Any]:

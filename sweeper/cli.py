@@ -1,0 +1,209 @@
+"""Command line: a thin click layer over the library.
+
+Each command parses its options, makes one library call and prints. Library errors
+(:class:`sweeper.errors.SweeperError`) become one line on stderr and a non-zero exit status.
+Keras is only imported by commands that train.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from sweeper import __version__
+from sweeper.errors import SweeperError
+
+
+class _UserError(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except SweeperError as exc:
+        raise _UserError(str(exc), exc.exit_code) from None
+
+
+def _quiet_backends() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sweeper").setLevel(level)
+    import optuna
+
+    optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sweeper")
+def main() -> None:
+    """Find the best learning-rate schedule for a Keras model.
+
+    sweeper runs an Optuna study over schedule families (constant, time, step, exponential,
+    piecewise, polynomial, inverse_time, cosine, cosine_restarts) and their decay parameters,
+    prunes poor trials on validation accuracy and keeps every trial in a SQLite store.
+    """
+
+
+_storage_option = click.option(
+    "--storage",
+    metavar="URL",
+    help="SQLAlchemy URL of the store [default: $SWEEPER_STORAGE or sqlite:///sweeper.db].",
+)
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = min(width, round(width * done / total)) if total else width
+    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
+
+
+def _progress_printer() -> Callable[[Any], None]:
+    def show(event: Any) -> None:
+        value = "-" if event.value is None else f"{event.value:.4f}"
+        click.echo(
+            f"{_bar(event.finished, event.target)}  trial {event.number:<3} {event.state:<8} "
+            f"val_acc={value}  {event.seconds:5.1f}s  {event.description}",
+            err=True,
+        )
+
+    return show
+
+
+def _print_summary(summary: Any) -> None:
+    c = summary.counts
+    finished = c["complete"] + c["pruned"] + c["failed"]
+    click.echo(
+        f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} finished "
+        f"trials ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed); "
+        f"{summary.ran} run now in {summary.seconds:.0f} s"
+    )
+    if summary.best_value is None:
+        click.echo("no completed trial yet")
+    else:
+        click.echo(f"best: trial {summary.best_number}, val_accuracy {summary.best_value:.4f}")
+        click.echo(f"  schedule: {summary.best_schedule}")
+        params = "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in summary.best_params.items()
+        )
+        click.echo(f"  params:   {params or '(none searched)'}")
+    if summary.best_baseline is not None:
+        gain = summary.gain
+        click.echo(
+            f"best baseline: {summary.best_baseline}, val_accuracy "
+            f"{summary.best_baseline_value:.4f}; tuning gains {gain:+.4f}"
+        )
+    if summary.interrupted:
+        click.echo("interrupted: rerun the same command to resume; the stopped trial runs again")
+    elif finished < summary.target:
+        click.echo("stopped before the target: rerun the same command to resume")
+
+
+@main.command()
+@click.argument("study_file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    help="Run until the study holds N finished trials [default: the study file's n_trials].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Start no new trial after this many seconds.",
+)
+@_storage_option
+@click.option(
+    "--study-name", metavar="NAME", help="Study name in the store [default: the file's name]."
+)
+@click.option(
+    "--allow-changed", is_flag=True, help="Continue a stored study with a changed study file."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a study-file setting, e.g. --set train.epochs=2 (repeatable).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def tune(
+    study_file: str | None,
+    n_trials: int | None,
+    timeout: float | None,
+    storage: str | None,
+    study_name: str | None,
+    allow_changed: bool,
+    overrides: tuple[str, ...],
+    verbose: int,
+) -> None:
+    """Tune the learning-rate schedule of STUDY_FILE (default: the embedded digits study).
+
+    Rerunning the same command resumes: only the trials still missing are run.
+    """
+    _quiet_backends()
+    _setup_logging(verbose)
+    _sigterm_as_interrupt()
+    from sweeper.config import load_study_file
+    from sweeper.study import tune as run_tune
+
+    with _errors():
+        spec = load_study_file(study_file, overrides)
+        click.echo(
+            f"tuning {spec.name!r} ({spec.source}): {spec.train.model} on {spec.data.name}, "
+            f"{spec.train.epochs} epochs, batch {spec.train.batch_size}, "
+            f"schedules {', '.join(spec.space.families())}",
+            err=True,
+        )
+        summary = run_tune(
+            spec,
+            storage=storage,
+            study_name=study_name,
+            n_trials=n_trials,
+            timeout=timeout,
+            allow_changed=allow_changed,
+            progress=_progress_printer(),
+        )
+    _print_summary(summary)
+    if summary.interrupted:
+        sys.exit(130)
+
+
+@main.command("families")
+def families() -> None:
+    """List the schedule families with their formulas."""
+    from sweeper.schedules import FAMILIES
+
+    for name, cls in FAMILIES.items():
+        click.echo(f"{name:<16} {cls.formula}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,365 @@
+"""The store: Optuna's RDB storage plus sweeper's own SQLAlchemy tables, in one database.
+
+Optuna's tables hold studies and trials (so ``optuna trials``, ``optuna best-trial`` and
+optuna-dashboard read a sweeper store as it is). Our tables, prefixed ``sweeper_``, hold what
+Optuna has no place for:
+
+* ``sweeper_epochs`` — one row per finished epoch of every trial (pruned, diverged and failed
+  ones included), written as the epoch ends;
+* ``sweeper_study_files`` — each study's file text, overrides and their hash;
+* ``sweeper_runs`` — one row per ``tune``/``worker`` process: host, pid, start/end and the
+  environment (package versions, Keras backend, devices).
+
+This module never imports Keras, so read-only commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from sweeper.errors import StorageError, StudyChangedError
+
+if TYPE_CHECKING:
+    import optuna
+
+DEFAULT_URL = "sqlite:///sweeper.db"
+ENV_VAR = "SWEEPER_STORAGE"
+HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
+GRACE_PERIOD = 40  # seconds without a heartbeat before a trial is stale
+SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
+
+
+def resolve_url(url: str | None = None) -> str:
+    """``url``, else ``$SWEEPER_STORAGE``, else ``sqlite:///sweeper.db`` in the working directory."""
+    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (safe for logs and messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparsable storage URL>"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EpochRow(Base):
+    __tablename__ = "sweeper_epochs"
+    __table_args__ = (sa.UniqueConstraint("trial_id", "epoch", name="uq_sweeper_epoch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    trial_id: Mapped[int] = mapped_column(index=True)  # Optuna's trial_id
+    trial_number: Mapped[int]
+    epoch: Mapped[int]  # 0-based
+    step: Mapped[int]
+    lr: Mapped[float]
+    loss: Mapped[float | None]
+    accuracy: Mapped[float | None]
+    val_loss: Mapped[float | None]
+    val_accuracy: Mapped[float | None]
+    seconds: Mapped[float]
+    run_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class StudyFileRow(Base):
+    __tablename__ = "sweeper_study_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), unique=True)
+    source: Mapped[str] = mapped_column(sa.Text)
+    text: Mapped[str] = mapped_column(sa.Text)
+    overrides: Mapped[str] = mapped_column(sa.Text, default="[]")  # JSON list
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class RunRow(Base):
+    __tablename__ = "sweeper_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=_now)
+    finished_at: Mapped[datetime | None]
+    environment: Mapped[str] = mapped_column(sa.Text, default="{}")  # JSON
+
+
+@dataclass(frozen=True)
+class StoredStudyFile:
+    study_name: str
+    source: str
+    text: str
+    overrides: tuple[str, ...]
+    hash: str
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_TIMEOUT * 1000}")
+        cur.close()
+
+
+class Store:
+    """One storage URL: Optuna's RDBStorage and our tables on the same database."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self.masked_url = mask_url(self.url)
+        try:
+            make_url(self.url)
+        except (ArgumentError, ValueError):
+            raise StorageError(
+                f"invalid storage URL {self.masked_url}: write it as a SQLAlchemy URL such as "
+                "sqlite:///sweeper.db or postgresql+psycopg://user:password@host/db"
+            ) from None
+        self._engine: Engine | None = None
+        self._optuna: optuna.storages.RDBStorage | None = None
+
+    # -- errors ---------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> StorageError:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        password = None
+        with suppress(ArgumentError, ValueError):
+            password = make_url(self.url).password
+        if password:
+            reason = reason.replace(str(password), "***")
+        return StorageError(f"cannot use storage {self.masked_url}: {reason}")
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except StorageError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail(exc) from exc
+
+    def _check_sqlite_dir(self) -> None:
+        if not _is_sqlite(self.url):
+            return
+        database = make_url(self.url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            parent = Path(database).expanduser().absolute().parent
+            if not parent.is_dir():
+                raise StorageError(
+                    f"cannot use storage {self.masked_url}: directory {parent} does not exist; "
+                    "create it or choose another path"
+                )
+
+    # -- engines --------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._check_sqlite_dir()
+            with self._guard():
+                kwargs: dict[str, Any] = {}
+                if _is_sqlite(self.url):
+                    kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
+                else:
+                    kwargs["pool_pre_ping"] = True
+                engine = sa.create_engine(self.url, **kwargs)
+                if _is_sqlite(self.url):
+                    _sqlite_pragmas(engine)
+                Base.metadata.create_all(engine)
+                self._engine = engine
+        return self._engine
+
+    def optuna_storage(self, *, heartbeat: bool = True) -> optuna.storages.RDBStorage:
+        """Optuna's storage on this URL; with ``heartbeat``, killed trials are retried."""
+        if self._optuna is None:
+            import optuna
+            from optuna.exceptions import ExperimentalWarning
+            from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+            self._check_sqlite_dir()
+            engine_kwargs: dict[str, Any] = (
+                {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+                if _is_sqlite(self.url)
+                else {"pool_pre_ping": True}
+            )
+            hb: dict[str, Any] = {}
+            if heartbeat:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ExperimentalWarning)
+                    retry = RetryHeartbeatStaleTrialCallback()
+                hb = {
+                    "heartbeat_interval": HEARTBEAT_INTERVAL,
+                    "grace_period": GRACE_PERIOD,
+                    "heartbeat_stale_trial_callback": retry,
+                }
+            with self._guard(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                self._optuna = optuna.storages.RDBStorage(
+                    self.url, engine_kwargs=engine_kwargs, **hb
+                )
+        return self._optuna
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        if self._optuna is not None:
+            self._optuna.engine.dispose()
+            self._optuna = None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._guard(), Session(self.engine) as session, session.begin():
+            yield session
+
+    # -- study files ----------------------------------------------------------------------
+    def study_file(self, study_name: str) -> StoredStudyFile | None:
+        with self.session() as s:
+            row = s.scalars(
+                sa.select(StudyFileRow).where(StudyFileRow.study_name == study_name)
+            ).first()
+            if row is None:
+                return None
+            return StoredStudyFile(
+                row.study_name, row.source, row.text, tuple(json.loads(row.overrides)), row.hash
+            )
+
+    def check_study_file(self, study_name: str, digest: str, *, allow_changed: bool) -> None:
+        """Refuse a study file whose hash differs from the stored one (before any write)."""
+        stored = self.study_file(study_name)
+        if stored is not None and stored.hash != digest and not allow_changed:
+            raise StudyChangedError(
+                f"study {study_name!r} in {self.masked_url} was created from a different study "
+                f"file (stored from {stored.source}); use the same file, another --study-name, "
+                "or --allow-changed to continue it with the new file"
+            )
+
+    def save_study_file(
+        self, study_name: str, source: str, text: str, overrides: tuple[str, ...], digest: str
+    ) -> None:
+        with self.session() as s:
+            row = s.scalars(
+                sa.select(StudyFileRow).where(StudyFileRow.study_name == study_name)
+            ).first()
+            if row is None:
+                s.add(
+                    StudyFileRow(
+                        study_name=study_name,
+                        source=source,
+                        text=text,
+                        overrides=json.dumps(list(overrides)),
+                        hash=digest,
+                    )
+                )
+            elif row.hash != digest:
+                row.source, row.text, row.hash = source, text, digest
+                row.overrides = json.dumps(list(overrides))
+                row.updated_at = _now()
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(self, study_name: str, environment: Mapping[str, Any]) -> int:
+        with self.session() as s:
+            row = RunRow(
+                study_name=study_name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                environment=json.dumps(environment, default=str),
+            )
+            s.add(row)
+            s.flush()
+            return int(row.id)
+
+    def finish_run(self, run_id: int) -> None:
+        with self.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is not None:
+                row.finished_at = _now()
+
+    def runs(self, study_name: str) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(
+                sa.select(RunRow).where(RunRow.study_name == study_name).order_by(RunRow.id)
+            ).all()
+            return [
+                {
+                    "id": r.id,
+                    "host": r.host,
+                    "pid": r.pid,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "environment": json.loads(r.environment),
+                }
+                for r in rows
+            ]
+
+    # -- per-epoch records ----------------------------------------------------------------
+    def add_epoch(
+        self,
+        study_name: str,
+        trial_id: int,
+        trial_number: int,
+        record: Mapping[str, Any],
+        run_id: int | None = None,
+    ) -> None:
+        """Write one epoch of a trial; writing the same (trial, epoch) twice keeps one row."""
+        fields = {k: record[k] for k in ("epoch", "step", "lr", "seconds")}
+        metrics = {k: record.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        for key, value in metrics.items():  # NaN/inf are stored as NULL
+            if value is not None and not (abs(value) < float("inf")):
+                metrics[key] = None
+        with self.session() as s:
+            row = s.scalars(
+                sa.select(EpochRow).where(
+                    EpochRow.trial_id == trial_id, EpochRow.epoch == fields["epoch"]
+                )
+            ).first()
+            if row is None:
+                row = EpochRow(study_name=study_name, trial_id=trial_id, trial_number=trial_number)
+                s.add(row)
+            for key, value in {**fields, **metrics, "run_id": run_id}.items():
+                setattr(row, key, value)
+
+    def epochs(self, study_name: str) -> list[dict[str, Any]]:
+        """Every stored epoch of the study, ordered by trial number then epoch."""
+        cols = [c for c in EpochRow.__table__.columns if c.name not in ("id", "created_at")]
+        with self.session() as s:
+            result = s.execute(
+                sa.select(*cols)
+                .where(EpochRow.study_name == study_name)
+                .order_by(EpochRow.trial_number, EpochRow.trial_id, EpochRow.epoch)
+            )
+            return [dict(r._mapping) for r in result]
+
+    def integrity_ok(self) -> bool:
+        """``PRAGMA integrity_check`` on SQLite (True on other engines)."""
+        if not _is_sqlite(self.url):
+            return True
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
