@@ -205,5 +205,21 @@ def families() -> None:
         click.echo(f"{name:<16} {cls.formula}")
 
 
+def _register_optional_commands() -> None:
+    """Attach the commands defined in other modules (read-only analysis, evaluation, ...)."""
+    import importlib
+
+    for module_name in ("sweeper.cli_read", "sweeper.cli_train"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(main)
+
+
+_register_optional_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
