@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -396,7 +397,10 @@ def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
     if path is not None:
         if not isinstance(path, str) or not path:
             raise r.fail("[data] path", f"must be a path string, got {path!r}")
-        resolved = (base / Path(path).expanduser()).resolve()
+        # lexical normalisation: ".." is taken relative to the folder as written (which may be
+        # a symlink such as studies/), not to its target
+        expanded = Path(os.path.expandvars(path)).expanduser()
+        resolved = Path(os.path.normpath(base / expanded))
         if not resolved.exists():
             raise r.fail(
                 "[data] path",
