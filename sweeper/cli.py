@@ -79,6 +79,13 @@ _storage_option = click.option(
 )
 
 
+_checkpoint_option = click.option(
+    "--checkpoint-dir",
+    metavar="DIR",
+    help="Where trials keep their per-epoch checkpoints [default: $SWEEPER_CHECKPOINTS or ./sweeper-checkpoints].",
+)
+
+
 def _bar(done: int, total: int, width: int = 20) -> str:
     filled = min(width, round(width * done / total)) if total else width
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
@@ -120,6 +127,11 @@ def _print_summary(summary: Any) -> None:
             f"best baseline: {summary.best_baseline}, val_accuracy "
             f"{summary.best_baseline_value:.4f}; tuning gains {gain:+.4f}"
         )
+    if summary.trials_per_hour:
+        click.echo(
+            f"throughput: {summary.trials_per_hour:.0f} trials/hour with {summary.workers} "
+            f"worker{'s' if summary.workers > 1 else ''}"
+        )
     if summary.interrupted:
         click.echo("interrupted: rerun the same command to resume; the stopped trial runs again")
     elif finished < summary.target:
@@ -153,6 +165,21 @@ def _print_summary(summary: Any) -> None:
     metavar="KEY=VALUE",
     help="Override a study-file setting, e.g. --set train.epochs=2 (repeatable).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the study (spread over the visible GPUs, or sharing the CPU cores).",
+)
+@click.option(
+    "--workers-per-gpu",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Workers packed onto each GPU (memory growth on).",
+)
+@_checkpoint_option
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def tune(
     study_file: str | None,
@@ -162,6 +189,9 @@ def tune(
     study_name: str | None,
     allow_changed: bool,
     overrides: tuple[str, ...],
+    workers: int,
+    workers_per_gpu: int,
+    checkpoint_dir: str | None,
     verbose: int,
 ) -> None:
     """Tune the learning-rate schedule of STUDY_FILE (default: the embedded digits study).
@@ -189,10 +219,61 @@ def tune(
             n_trials=n_trials,
             timeout=timeout,
             allow_changed=allow_changed,
+            workers=workers,
+            workers_per_gpu=workers_per_gpu,
+            checkpoint_dir=checkpoint_dir,
             progress=_progress_printer(),
         )
     _print_summary(summary)
     if summary.interrupted:
+        sys.exit(130)
+
+
+@main.command()
+@_storage_option
+@click.option("--study-name", metavar="NAME", required=True, help="The study to join.")
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    help="Run until the study holds N finished trials [default: the target it was started with].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Start no new trial after this many seconds.",
+)
+@_checkpoint_option
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def worker(
+    storage: str | None,
+    study_name: str,
+    n_trials: int | None,
+    timeout: float | None,
+    checkpoint_dir: str | None,
+    verbose: int,
+) -> None:
+    """Join an existing study as one more worker, from any machine that reaches the store.
+
+    The study file is read from the store, so no local copy is needed.
+    """
+    _quiet_backends()
+    _setup_logging(verbose)
+    from sweeper.store import Store
+    from sweeper.study import join_study
+
+    with _errors():
+        store = Store(storage)
+        ran, interrupted, target = join_study(
+            store,
+            study_name,
+            n_trials=n_trials,
+            timeout=timeout,
+            checkpoint_dir=checkpoint_dir,
+            progress=_progress_printer(),
+        )
+    click.echo(f"worker done: {ran} trial(s) run; study {study_name!r} target {target}", err=True)
+    if interrupted:
         sys.exit(130)
 
 

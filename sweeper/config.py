@@ -22,7 +22,7 @@ from sweeper.optimizers import OPTIMIZERS
 from sweeper.schedules import FAMILIES
 from sweeper.training import TrainSettings
 
-STUDIES_DIR = Path(__file__).resolve().parent / "studies"
+STUDIES_DIR = Path(__file__).resolve().parent / "studies"  # a link to the top-level studies/
 DEFAULT_STUDY = STUDIES_DIR / "digits.toml"
 
 SAMPLERS = ("tpe", "random", "grid")
@@ -176,6 +176,8 @@ class StudySpec:
     n_trials: int = 20
     metric: str = "val_accuracy"
     overrides: tuple[str, ...] = ()  # section.key=value settings applied over the text
+    max_failure_rate: float = 0.5  # stop when more than this share of the last trials failed
+    failure_window: int = 10
 
     @property
     def hash(self) -> str:
@@ -481,7 +483,18 @@ def parse_study(
     r.known(raw, "top level", ("study", "data", "train", "space", "sampler", "pruner", "baselines"))
 
     study = r.table(raw, "study")
-    r.known(study, "[study]", ("name", "seed", "n_trials", "metric"))
+    r.known(
+        study,
+        "[study]",
+        ("name", "seed", "n_trials", "metric", "max_failure_rate", "failure_window"),
+    )
+    max_failure_rate = study.get("max_failure_rate", 0.5)
+    if (
+        isinstance(max_failure_rate, bool)
+        or not isinstance(max_failure_rate, (int, float))
+        or not 0 <= max_failure_rate <= 1
+    ):
+        raise r.fail("[study] max_failure_rate", f"must lie in [0, 1], got {max_failure_rate!r}")
     name = study.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise r.fail("[study] name", f"must be a non-empty string, got {name!r}")
@@ -530,6 +543,8 @@ def parse_study(
         n_trials=r.integer(study, "n_trials", "[study]", 20, 1),
         metric=metric,
         overrides=tuple(overrides),
+        max_failure_rate=float(max_failure_rate),
+        failure_window=r.integer(study, "failure_window", "[study]", 10, 1),
     )
 
 
@@ -548,7 +563,7 @@ def load_study_file(path: str | Path | None = None, overrides: Iterable[str] = (
     return parse_study(
         text,
         str(file),
-        base_dir=file.absolute().parent,
+        base_dir=file.resolve().parent,
         default_name=file.stem,
         overrides=overrides,
     )

@@ -130,6 +130,14 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_TIMEOUT * 1000}")
         cur.close()
 
+    @event.listens_for(engine, "first_connect")
+    def _on_first_connect(dbapi_conn: Any, _record: Any) -> None:
+        # WAL lets readers and one writer work at once (several workers on one file); it is
+        # a property of the database file, so Optuna's own connections use it too.
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.close()
+
 
 class Store:
     """One storage URL: Optuna's RDBStorage and our tables on the same database."""
@@ -213,7 +221,8 @@ class Store:
             if heartbeat:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ExperimentalWarning)
-                    retry = RetryHeartbeatStaleTrialCallback()
+                    # the copy keeps the reported epochs: it resumes from the checkpoint
+                    retry = RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
                 hb = {
                     "heartbeat_interval": HEARTBEAT_INTERVAL,
                     "grace_period": GRACE_PERIOD,
@@ -345,6 +354,45 @@ class Store:
                 s.add(row)
             for key, value in {**fields, **metrics, "run_id": run_id}.items():
                 setattr(row, key, value)
+
+    def copy_epochs(
+        self, study_name: str, from_trial_id: int, to_trial_id: int, to_number: int, below: int
+    ) -> int:
+        """Copy epochs ``< below`` of one trial to another that resumed from its checkpoint."""
+        with self.session() as s:
+            have = set(s.scalars(sa.select(EpochRow.epoch).where(EpochRow.trial_id == to_trial_id)))
+            rows = s.scalars(
+                sa.select(EpochRow).where(
+                    EpochRow.trial_id == from_trial_id, EpochRow.epoch < below
+                )
+            ).all()
+            n = 0
+            for r in rows:
+                if r.epoch in have:
+                    continue
+                s.add(
+                    EpochRow(
+                        study_name=study_name,
+                        trial_id=to_trial_id,
+                        trial_number=to_number,
+                        **{
+                            k: getattr(r, k)
+                            for k in (
+                                "epoch",
+                                "step",
+                                "lr",
+                                "loss",
+                                "accuracy",
+                                "val_loss",
+                                "val_accuracy",
+                                "seconds",
+                                "run_id",
+                            )
+                        },
+                    )
+                )
+                n += 1
+            return n
 
     def epochs(self, study_name: str) -> list[dict[str, Any]]:
         """Every stored epoch of the study, ordered by trial number then epoch."""

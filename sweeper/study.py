@@ -16,10 +16,10 @@ import signal
 import socket
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -66,6 +66,11 @@ class TuneSummary:
     best_baseline: str | None = None
     best_baseline_value: float | None = None
     interrupted: bool = False
+    workers: int = 1
+
+    @property
+    def trials_per_hour(self) -> float | None:
+        return self.ran * 3600.0 / self.seconds if self.seconds > 0 and self.ran else None
 
     @property
     def gain(self) -> float | None:
@@ -309,34 +314,46 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
     return summary
 
 
-def _wants_more(study: optuna.Study, target: int, start: float, timeout: float | None) -> bool:
-    """Whether to start another trial; waits while the last ones run in other processes."""
-    while True:
-        if timeout is not None and time.monotonic() - start > timeout:
-            return False
-        reap_dead_local_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        done = finished_count(trials)
-        if done >= target:
-            return False
-        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if done + running < target or waiting:
-            return True
-        # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
-        time.sleep(2.0)
-        optuna.storages.fail_stale_trials(study)
+def prepare_study(
+    spec: StudySpec,
+    store: Store,
+    name: str,
+    *,
+    allow_changed: bool,
+    steps_per_epoch: int,
+    target: int,
+) -> optuna.Study:
+    """Open or create the study, record its file, and queue the baselines (once)."""
+    store.check_study_file(name, spec.hash, allow_changed=allow_changed)
+    study = open_study(spec, store, name)
+    store.save_study_file(name, spec.source, spec.text, spec.overrides, spec.hash)
+    study.set_user_attr("steps_per_epoch", steps_per_epoch)
+    study.set_user_attr("epochs", spec.train.epochs)
+    study.set_user_attr("n_trials", target)
+    _enqueue_baselines(study, spec)
+    return study
 
 
-def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent:
-    state = {
-        TrialState.COMPLETE: "complete",
-        TrialState.PRUNED: "pruned",
-        TrialState.FAIL: "failed",
-    }.get(t.state, t.state.name.lower())
-    if t.user_attrs.get("outcome") == "diverged":
-        state = "diverged"
-    return TrialEvent(t.number, state, t.value, _describe(t), seconds, done, target)
+def load_stored_spec(store: Store, name: str) -> StudySpec:
+    """The study's definition as stored, for a worker that has no local copy of the file."""
+    from sweeper.config import parse_study
+    from sweeper.errors import ConfigError
+
+    stored = store.study_file(name)
+    if stored is None:
+        raise ConfigError(
+            f"study {name!r} has no stored study file in {store.masked_url}; start it with "
+            "`sweeper tune STUDY_FILE` first"
+        )
+    source = Path(stored.source)
+    base = source.absolute().parent if source.parent.is_dir() else Path.cwd()
+    return parse_study(
+        stored.text,
+        stored.source,
+        base_dir=base,
+        default_name=name,
+        overrides=stored.overrides,
+    )
 
 
 def tune(
@@ -347,87 +364,82 @@ def tune(
     n_trials: int | None = None,
     timeout: float | None = None,
     allow_changed: bool = False,
+    workers: int = 1,
+    workers_per_gpu: int = 1,
+    checkpoint_dir: str | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
 ) -> TuneSummary:
-    """Run ``spec`` until the study holds ``n_trials`` finished trials (or ``timeout`` passes)."""
-    from sweeper.training import TrialStatus, environment, run_trial, steps_per_epoch
+    """Run ``spec`` until the study holds ``n_trials`` finished trials (or ``timeout`` passes).
+
+    With ``workers > 1`` the trials run in that many worker processes sharing the store.
+    """
+    from sweeper.training import steps_per_epoch
+    from sweeper.worker import run_worker, spawn_workers
 
     name = study_name or spec.name
     target = n_trials or spec.n_trials
     dataset = load_dataset(spec.data)  # bad data fails here, before the store is touched
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
-    settings = spec.train.__class__(**{**spec.train.__dict__, "seed": spec.seed})
-
     store = Store(storage)
-    store.check_study_file(name, spec.hash, allow_changed=allow_changed)
-    study = open_study(spec, store, name)
-    store.save_study_file(name, spec.source, spec.text, spec.overrides, spec.hash)
-    study.set_user_attr("steps_per_epoch", spe)
-    study.set_user_attr("epochs", spec.train.epochs)
-    _enqueue_baselines(study, spec)
-    run_id = store.start_run(name, environment())
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    log.info("study %s on %s: %s", name, store.masked_url, dataset.summary())
-
-    active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
-
-    def objective(trial: optuna.Trial) -> float:
-        active[:] = [trial._trial_id]
-        trial.set_user_attr(WORKER_ATTR, worker)
-        config = space_mod.sample(trial, spec.space)
-        schedule = config.schedule(spe, spec.train.epochs)
-        trial.set_user_attr("schedule", schedule.to_dict())
-        trial.set_user_attr("optimizer", config.optimizer.describe())
-        trial.set_user_attr("steps_per_epoch", spe)
-
-        def on_epoch(record: Any) -> None:
-            store.add_epoch(name, trial._trial_id, trial.number, record.to_dict(), run_id)
-
-        try:
-            result = run_trial(
-                dataset, schedule, config.optimizer, settings, trial=trial, on_epoch=on_epoch
-            )
-        except optuna.TrialPruned:
-            raise
-        except Exception:
-            trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
-            raise
-        if result.status is TrialStatus.DIVERGED:
-            trial.set_user_attr("outcome", "diverged")
-            trial.set_user_attr("reason", result.reason)
-            raise optuna.TrialPruned(result.reason)
-        assert result.value is not None
-        active.clear()
-        return float(result.value)
-
-    last: list[FrozenTrial] = []
-
-    def remember(_study: optuna.Study, frozen: FrozenTrial) -> None:
-        last.append(frozen)
-
+    study = prepare_study(
+        spec, store, name, allow_changed=allow_changed, steps_per_epoch=spe, target=target
+    )
     start = time.monotonic()
-    ran = 0
-    interrupted = False
-    with _interrupts_as(SweepInterrupted):
-        try:
-            while _wants_more(study, target, start, timeout):
-                t0 = time.monotonic()
-                last.clear()
-                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
-                ran += 1
-                if progress is not None and last:
-                    done = finished_count(study.get_trials(deepcopy=False))
-                    progress(_event(last[-1], time.monotonic() - t0, done, target))
-        except (SweepInterrupted, KeyboardInterrupt):
-            interrupted = True
-            if active:
-                requeue(study, active[0], "was interrupted")
-        finally:
-            store.finish_run(run_id)
-
+    before = finished_count(study.get_trials(deepcopy=False))
+    if workers <= 1:
+        ran, interrupted = run_worker(
+            spec,
+            store,
+            name,
+            target=target,
+            timeout=timeout,
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+            dataset=dataset,
+        )
+    else:
+        interrupted = spawn_workers(
+            store.url,
+            name,
+            workers=workers,
+            workers_per_gpu=workers_per_gpu,
+            target=target,
+            timeout=timeout,
+            checkpoint_dir=checkpoint_dir,
+        )
+        ran = finished_count(study.get_trials(deepcopy=False)) - before
     summary = summarize(study, target, store.masked_url)
     summary.ran = ran
     summary.seconds = time.monotonic() - start
     summary.interrupted = interrupted
+    summary.workers = workers
     store.close()
     return summary
+
+
+def join_study(
+    store: Store,
+    name: str,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    checkpoint_dir: str | None = None,
+    progress: Callable[[TrialEvent], None] | None = None,
+) -> tuple[int, bool, int]:
+    """Run trials of a stored study as one more worker: (trials run, interrupted, target)."""
+    from sweeper.worker import run_worker
+
+    spec = load_stored_spec(store, name)
+    study = open_study(spec, store, name)
+    target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
+    ran, interrupted = run_worker(
+        spec,
+        store,
+        name,
+        target=target,
+        timeout=timeout,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+    )
+    store.close()
+    return ran, interrupted, target

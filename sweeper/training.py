@@ -66,6 +66,11 @@ class TrialResult:
     seconds: float = 0.0
 
     @property
+    def first_epoch(self) -> int:
+        """The epoch training started at (> 0 when it resumed from a checkpoint)."""
+        return self.records[0].epoch if self.records else 0
+
+    @property
     def value(self) -> float | None:
         """The trial's objective: validation accuracy after the last epoch (None if diverged)."""
         if self.status is not TrialStatus.COMPLETE or not self.records:
@@ -147,12 +152,17 @@ def run_trial(
     *,
     trial: optuna.Trial | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    backup_dir: str | None = None,
     verbose: int = 0,
 ) -> TrialResult:
     """Train ``settings.model`` on ``dataset`` with ``schedule`` and return the outcome.
 
     Keras state is cleared first, so memory does not grow from trial to trial, and the run is
     seeded by ``settings.seed``. Raises ``optuna.TrialPruned`` when ``trial``'s pruner stops it.
+
+    With ``backup_dir``, the training state (weights, optimizer state, epoch) is saved there at
+    every epoch end (Keras ``BackupAndRestore``); a run started again with the same directory
+    resumes after the last saved epoch. The directory is removed when training ends normally.
     """
     import keras
 
@@ -173,7 +183,14 @@ def run_trial(
         jit_compile=settings.jit_compile,
     )
     records: list[EpochRecord] = []
+    # order matters: record the epoch, then back it up, then let the pruner decide
     callbacks = [_make_recorder(keras, schedule_obj, on_epoch, records)]
+    if backup_dir is not None:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                backup_dir, save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
+            )
+        )
     if trial is not None:
         from optuna_integration import KerasPruningCallback
 

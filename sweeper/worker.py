@@ -1,0 +1,327 @@
+"""A worker: the trial loop of one process, and the launcher of several.
+
+A worker asks the shared study for trials until the study holds its target of finished trials.
+Each trial's outcome is decided in one place (:func:`_objective`): complete → its value; pruned or
+diverged → PRUNED; any other exception → FAIL with the traceback stored on the trial. Too many
+failures in a row stop the sweep (:class:`~sweeper.errors.SweepAborted`).
+
+Each trial checkpoints its training state at every epoch end, so a trial retried after its
+worker died resumes from its last finished epoch with identical parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper import space as space_mod
+from sweeper.errors import SweepAborted
+from sweeper.store import Store, resolve_url
+from sweeper.study import (
+    WORKER_ATTR,
+    SweepInterrupted,
+    TrialEvent,
+    _describe,
+    _interrupts_as,
+    finished_count,
+    reap_dead_local_trials,
+    requeue,
+)
+
+if TYPE_CHECKING:
+    from sweeper.config import StudySpec
+    from sweeper.data import Dataset
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_ENV = "SWEEPER_CHECKPOINTS"
+DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
+
+
+def checkpoint_root(checkpoint_dir: str | None) -> Path:
+    return Path(checkpoint_dir or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINTS)
+
+
+def _origin_number(trial: FrozenTrial) -> int:
+    """The number of the first attempt of this trial (itself unless it is a retry copy)."""
+    failed = trial.system_attrs.get("failed_trial")
+    return int(failed) if failed is not None else trial.number
+
+
+def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
+    """Stop the sweep when too many of the last finished trials failed."""
+    window = spec.failure_window
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    ]
+    finished.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number))
+    recent = finished[-window:]
+    failed = [t for t in recent if t.state == TrialState.FAIL]
+    if len(failed) > spec.max_failure_rate * window:
+        last = failed[-1]
+        error = str(last.user_attrs.get("traceback", "")).strip().splitlines()
+        reason = error[-1] if error else "no traceback stored"
+        raise SweepAborted(
+            f"{len(failed)} of the last {len(recent)} trials failed (trial {last.number}: "
+            f"{reason}); fix the cause and rerun the same command to resume"
+        )
+
+
+def _wants_more(study: optuna.Study, target: int, start: float, timeout: float | None) -> bool:
+    """Whether to start another trial; waits while the last ones run in other processes."""
+    while True:
+        if timeout is not None and time.monotonic() - start > timeout:
+            return False
+        reap_dead_local_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        done = finished_count(trials)
+        if done >= target:
+            return False
+        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if done + running < target or waiting:
+            return True
+        # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
+        time.sleep(2.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent:
+    state = {
+        TrialState.COMPLETE: "complete",
+        TrialState.PRUNED: "pruned",
+        TrialState.FAIL: "failed",
+    }.get(t.state, t.state.name.lower())
+    if t.user_attrs.get("outcome") == "diverged":
+        state = "diverged"
+    return TrialEvent(t.number, state, t.value, _describe(t), seconds, done, target)
+
+
+def run_worker(
+    spec: StudySpec,
+    store: Store,
+    name: str,
+    *,
+    target: int,
+    timeout: float | None = None,
+    progress: Callable[[TrialEvent], None] | None = None,
+    checkpoint_dir: str | None = None,
+    dataset: Dataset | None = None,
+) -> tuple[int, bool]:
+    """Run trials of study ``name`` until it holds ``target`` finished ones.
+
+    Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
+    queue (its checkpoint kept) and returns.
+    """
+    from sweeper.data import load_dataset
+    from sweeper.training import TrialStatus, environment, run_trial, steps_per_epoch
+
+    dataset = dataset or load_dataset(spec.data)
+    spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
+    settings = spec.train.__class__(**{**spec.train.__dict__, "seed": spec.seed})
+    study = optuna.load_study(study_name=name, storage=store.optuna_storage())
+    from sweeper.study import make_pruner, make_sampler
+
+    # a different seed per worker and per resume, so no two samplers replay the same draws
+    index = int(os.environ.get("SWEEPER_WORKER_INDEX", "0"))
+    study.sampler = make_sampler(spec, len(study.get_trials(deepcopy=False)) + 7919 * index)
+    study.pruner = make_pruner(spec)
+    run_id = store.start_run(name, environment())
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    ckpt_root = checkpoint_root(checkpoint_dir) / name
+    log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
+    active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
+
+    def objective(trial: optuna.Trial) -> float:
+        active[:] = [trial._trial_id]
+        trial.set_user_attr(WORKER_ATTR, worker)
+        config = space_mod.sample(trial, spec.space)
+        schedule = config.schedule(spe, spec.train.epochs)
+        trial.set_user_attr("schedule", schedule.to_dict())
+        trial.set_user_attr("optimizer", config.optimizer.describe())
+        trial.set_user_attr("steps_per_epoch", spe)
+        origin = _origin_number(study._storage.get_trial(trial._trial_id))
+        backup = ckpt_root / f"trial-{origin}"
+
+        def on_epoch(record: Any) -> None:
+            store.add_epoch(name, trial._trial_id, trial.number, record.to_dict(), run_id)
+
+        try:
+            with warnings.catch_warnings():
+                # a resumed trial reports its finished epochs again: Optuna keeps the first
+                warnings.filterwarnings("ignore", message=".*already reported.*")
+                result = run_trial(
+                    dataset,
+                    schedule,
+                    config.optimizer,
+                    settings,
+                    trial=trial,
+                    on_epoch=on_epoch,
+                    backup_dir=str(backup),
+                )
+        except (SweepInterrupted, KeyboardInterrupt):
+            raise  # keep the checkpoint: the trial is queued again and resumes from it
+        except optuna.TrialPruned:
+            shutil.rmtree(backup, ignore_errors=True)
+            raise
+        except Exception:
+            shutil.rmtree(backup, ignore_errors=True)
+            trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+        if result.first_epoch > 0:
+            trial.set_user_attr("resumed_from_epoch", result.first_epoch)
+            if origin != trial.number:
+                source_id = study._storage.get_trial_id_from_study_id_trial_number(
+                    study._study_id, origin
+                )
+                store.copy_epochs(
+                    name, source_id, trial._trial_id, trial.number, result.first_epoch
+                )
+        active.clear()
+        if result.status is TrialStatus.DIVERGED:
+            trial.set_user_attr("outcome", "diverged")
+            trial.set_user_attr("reason", result.reason)
+            raise optuna.TrialPruned(result.reason)
+        assert result.value is not None
+        return float(result.value)
+
+    last: list[FrozenTrial] = []
+
+    def remember(_study: optuna.Study, frozen: FrozenTrial) -> None:
+        last.append(frozen)
+
+    start = time.monotonic()
+    ran = 0
+    interrupted = False
+    with _interrupts_as(SweepInterrupted):
+        try:
+            while _wants_more(study, target, start, timeout):
+                t0 = time.monotonic()
+                last.clear()
+                active.clear()
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+                ran += 1
+                if progress is not None and last:
+                    done = finished_count(study.get_trials(deepcopy=False))
+                    progress(_event(last[-1], time.monotonic() - t0, done, target))
+                check_failure_rate(study, spec)
+        except (SweepInterrupted, KeyboardInterrupt):
+            interrupted = True
+            if active:
+                requeue(study, active[0], "was interrupted")
+        finally:
+            store.finish_run(run_id)
+    return ran, interrupted
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to send SIGTERM to this worker when its parent dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids visible to child processes, without importing a framework."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_env(index: int, workers: int, workers_per_gpu: int, gpus: list[str]) -> dict[str, str]:
+    """Environment of worker ``index``: its GPU, or its share of the CPU cores."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["SWEEPER_WORKER_INDEX"] = str(index)
+    if gpus:
+        gpu = gpus[(index // max(1, workers_per_gpu)) % len(gpus)]
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # several workers may share one GPU
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    else:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        env["OMP_NUM_THREADS"] = threads
+        env["TF_NUM_INTRAOP_THREADS"] = threads
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+    return env
+
+
+def spawn_workers(
+    url: str,
+    name: str,
+    *,
+    workers: int,
+    workers_per_gpu: int,
+    target: int,
+    timeout: float | None,
+    checkpoint_dir: str | None,
+) -> bool:
+    """Run ``workers`` processes of ``sweeper worker`` on the study; True if interrupted."""
+    gpus = visible_gpus()
+    log.info(
+        "starting %d workers on %s",
+        workers,
+        f"{len(gpus)} GPU(s)" if gpus else f"{os.cpu_count()} CPU cores",
+    )
+    cmd = [sys.executable, "-m", "sweeper", "worker", "--storage", resolve_url(url)]
+    cmd += ["--study-name", name, "--n-trials", str(target)]
+    if timeout is not None:
+        cmd += ["--timeout", str(timeout)]
+    if checkpoint_dir is not None:
+        cmd += ["--checkpoint-dir", checkpoint_dir]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            env=worker_env(i, workers, workers_per_gpu, gpus),
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        for i in range(workers)
+    ]
+    interrupted = False
+    with _interrupts_as(SweepInterrupted):
+        try:
+            for p in procs:
+                p.wait()
+        except (SweepInterrupted, KeyboardInterrupt):
+            interrupted = True
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                p.wait()
+    codes = [p.returncode for p in procs]
+    if not interrupted and any(c not in (0, 130) for c in codes):
+        raise SweepAborted(f"worker exit codes {codes}; see their messages above")
+    return interrupted or any(c == 130 for c in codes)
