@@ -127,6 +127,11 @@ def _print_summary(summary: Any) -> None:
             f"best baseline: {summary.best_baseline}, val_accuracy "
             f"{summary.best_baseline_value:.4f}; tuning gains {gain:+.4f}"
         )
+    for optimizer, (low, high) in summary.lr_ranges.items():
+        click.echo(
+            f"initial_lr range from the LR range test ({optimizer}): [{low:.3g}, {high:.3g}] "
+            "(stored: resumed runs and other workers use the same bounds)"
+        )
     if summary.trials_per_hour:
         click.echo(
             f"throughput: {summary.trials_per_hour:.0f} trials/hour with {summary.workers} "

@@ -55,7 +55,12 @@ class Fixed:
     value: Any
 
 
-Dimension = Range | Choices | Fixed
+@dataclass(frozen=True)
+class Auto:
+    """``initial_lr = "auto"``: log-uniform bounds set from data by the LR range test."""
+
+
+Dimension = Range | Choices | Fixed | Auto
 
 
 @dataclass(frozen=True)
@@ -259,6 +264,10 @@ def _check_value(r: _Reader, name: str, value: Any, where: str) -> None:
 
 def _dimension(r: _Reader, name: str, raw: Any) -> Dimension:
     where = f"[space] {name}"
+    if raw == "auto":
+        if name != "initial_lr":
+            raise r.fail(where, 'only initial_lr can be "auto" (set by the LR range test)')
+        return Auto()
     if isinstance(raw, dict):
         if "choices" in raw:
             r.known(raw, where, ("choices",))
@@ -522,7 +531,9 @@ def parse_study(
     )
     space = _space(r, raw)
     if sampler.kind == "grid":
-        searched = [n for n, d in space.dims.items() if space.used(n) and isinstance(d, Range)]
+        searched = [
+            n for n, d in space.dims.items() if space.used(n) and isinstance(d, (Range, Auto))
+        ]
         if searched:
             raise r.fail(
                 "[sampler] type",

@@ -22,7 +22,16 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweeper.config import BASELINE_NATIVE, DIMENSIONS, Choices, Dimension, Fixed, SpaceSpec
+from sweeper.config import (
+    BASELINE_NATIVE,
+    DIMENSIONS,
+    Auto,
+    Choices,
+    Dimension,
+    Fixed,
+    Range,
+    SpaceSpec,
+)
 from sweeper.optimizers import OptimizerSpec
 from sweeper.schedules import Schedule, from_dimensions
 
@@ -51,10 +60,17 @@ class TrialConfig:
         )
 
 
+# The bounds of an "auto" initial rate when no range test result is at hand (a replay of a
+# stored trial, whose value is fixed anyway, or a listing of the space).
+AUTO_BOUNDS = Range(1e-7, 10.0, log=True)
+
+
 def distribution(dim: Dimension) -> BaseDistribution | None:
     """The Optuna distribution of a searched dimension; None for a pinned one."""
     if isinstance(dim, Fixed):
         return None
+    if isinstance(dim, Auto):
+        dim = AUTO_BOUNDS
     if isinstance(dim, Choices):
         return CategoricalDistribution(list(dim.values))
     if dim.integer:
@@ -63,9 +79,10 @@ def distribution(dim: Dimension) -> BaseDistribution | None:
 
 
 def dimensions_for(family: str) -> list[str]:
-    """The dimensions ``family`` uses, in sampling order (optimizer ones last)."""
+    """The dimensions ``family`` uses, in sampling order (optimizer first: an automatic
+    initial-rate range depends on it)."""
     names = [n for n, info in DIMENSIONS.items() if family in info.families]
-    return [*(n for n in names if n not in _OPTIMIZER_DIMS), *_OPTIMIZER_DIMS]
+    return [*_OPTIMIZER_DIMS, *(n for n in names if n not in _OPTIMIZER_DIMS)]
 
 
 def _suggest(trial: optuna.Trial, name: str, dim: Dimension) -> Any:
@@ -102,11 +119,23 @@ def grid(space: SpaceSpec) -> dict[str, list[Any]]:
     return out
 
 
-def sample(trial: optuna.Trial, space: SpaceSpec) -> TrialConfig:
-    """Sample one configuration; baseline trials get the baseline's values."""
+def sample(
+    trial: optuna.Trial,
+    space: SpaceSpec,
+    lr_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> TrialConfig:
+    """Sample one configuration; baseline trials get the baseline's values.
+
+    ``lr_ranges`` gives, per optimizer name, the bounds of an ``initial_lr = "auto"``
+    dimension (from the LR range test).
+    """
     baseline: Mapping[str, Any] = trial.user_attrs.get(BASELINE_VALUES_ATTR) or {}
+    values: dict[str, Any] = {}
 
     def value(name: str, dim: Dimension) -> Any:
+        if isinstance(dim, Auto):
+            bounds = (lr_ranges or {}).get(str(values.get("optimizer")))
+            dim = Range(bounds[0], bounds[1], log=True) if bounds else AUTO_BOUNDS
         if name in baseline and distribution(dim) is None:
             return baseline[name]  # a pinned dimension the baseline sets differently
         if name in baseline:  # searched: the enqueued baseline value is fixed here, and may
@@ -117,7 +146,6 @@ def sample(trial: optuna.Trial, space: SpaceSpec) -> TrialConfig:
 
     family = str(value(SCHEDULE_PARAM, space.schedules))
     covered = {d for key, dims in _COVERED_BY.items() if key in baseline for d in dims}
-    values: dict[str, Any] = {}
     for name in dimensions_for(family):
         if name in covered:
             continue

@@ -171,6 +171,12 @@ class Store:
             yield
         except StorageError:
             raise
+        except ImportError as exc:  # the URL's database driver is not installed
+            raise StorageError(
+                f"cannot use storage {self.masked_url}: its database driver is missing "
+                f"({exc.name or exc}); install it, e.g. pip install 'sweeper[postgres]' for "
+                "postgresql+psycopg"
+            ) from exc
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc) from exc
 
@@ -393,6 +399,16 @@ class Store:
                 )
                 n += 1
             return n
+
+    def trim_epochs(self, trial_id: int, last_epoch: int) -> int:
+        """Delete a trial's rows after ``last_epoch`` (left by an earlier, longer attempt)."""
+        with self.session() as s:
+            result = s.execute(
+                sa.delete(EpochRow).where(
+                    EpochRow.trial_id == trial_id, EpochRow.epoch > last_epoch
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def epochs(self, study_name: str) -> list[dict[str, Any]]:
         """Every stored epoch of the study, ordered by trial number then epoch."""

@@ -4,8 +4,8 @@
 failed trial that was retried not counted), so rerunning the same command after any stop runs
 only what is missing. A trial left RUNNING by a process that died is retried with the same
 parameters: at once when that process ran on this host (its pid is gone), otherwise when
-Optuna's heartbeat marks it stale. Ctrl-C (or SIGTERM) marks the running trial failed and queues
-its retry, so the store stays consistent and the next run re-trains it.
+Optuna's heartbeat marks it stale. Ctrl-C (or SIGTERM) puts the running trial back in the queue
+with its number and parameters, so the store stays consistent and the next run re-trains it.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class TuneSummary:
     best_baseline_value: float | None = None
     interrupted: bool = False
     workers: int = 1
+    lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def trials_per_hour(self) -> float | None:
@@ -314,6 +315,21 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
     return summary
 
 
+def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float, float]]:
+    """Bounds of an ``initial_lr = "auto"`` dimension per optimizer ({} when not automatic).
+
+    The LR range test runs once per study and optimizer; its result is stored, so every worker
+    and every resumed run uses the same bounds.
+    """
+    from sweeper.config import Auto
+
+    if not isinstance(spec.space.dims["initial_lr"], Auto):
+        return {}
+    from sweeper.lrfind import study_optimizers, suggest_range
+
+    return {opt.name: suggest_range(spec, opt, store, name) for opt in study_optimizers(spec.space)}
+
+
 def prepare_study(
     spec: StudySpec,
     store: Store,
@@ -331,6 +347,9 @@ def prepare_study(
     study.set_user_attr("epochs", spec.train.epochs)
     study.set_user_attr("n_trials", target)
     _enqueue_baselines(study, spec)
+    ranges = lr_ranges(spec, store, name)
+    if ranges:
+        study.set_user_attr("initial_lr_ranges", {k: list(v) for k, v in ranges.items()})
     return study
 
 
@@ -413,6 +432,8 @@ def tune(
     summary.seconds = time.monotonic() - start
     summary.interrupted = interrupted
     summary.workers = workers
+    stored_ranges = study.user_attrs.get("initial_lr_ranges", {})
+    summary.lr_ranges = {k: (float(v[0]), float(v[1])) for k, v in stored_ranges.items()}
     store.close()
     return summary
 

@@ -144,6 +144,9 @@ def run_worker(
     index = int(os.environ.get("SWEEPER_WORKER_INDEX", "0"))
     study.sampler = make_sampler(spec, len(study.get_trials(deepcopy=False)) + 7919 * index)
     study.pruner = make_pruner(spec)
+    from sweeper.study import lr_ranges
+
+    ranges = lr_ranges(spec, store, name)
     run_id = store.start_run(name, environment())
     worker = f"{socket.gethostname()}:{os.getpid()}"
     ckpt_root = checkpoint_root(checkpoint_dir) / name
@@ -153,7 +156,7 @@ def run_worker(
     def objective(trial: optuna.Trial) -> float:
         active[:] = [trial._trial_id]
         trial.set_user_attr(WORKER_ATTR, worker)
-        config = space_mod.sample(trial, spec.space)
+        config = space_mod.sample(trial, spec.space, ranges)
         schedule = config.schedule(spe, spec.train.epochs)
         trial.set_user_attr("schedule", schedule.to_dict())
         trial.set_user_attr("optimizer", config.optimizer.describe())
@@ -161,8 +164,18 @@ def run_worker(
         origin = _origin_number(study._storage.get_trial(trial._trial_id))
         backup = ckpt_root / f"trial-{origin}"
 
+        last_epoch = [-1]
+
         def on_epoch(record: Any) -> None:
             store.add_epoch(name, trial._trial_id, trial.number, record.to_dict(), run_id)
+            last_epoch[0] = record.epoch
+
+        def finish() -> None:
+            # the trial is over: drop its checkpoint, and any rows an earlier, longer attempt
+            # of it left beyond the epoch this attempt ended at
+            shutil.rmtree(backup, ignore_errors=True)
+            if last_epoch[0] >= 0:
+                store.trim_epochs(trial._trial_id, last_epoch[0])
 
         try:
             with warnings.catch_warnings():
@@ -180,13 +193,13 @@ def run_worker(
         except (SweepInterrupted, KeyboardInterrupt):
             raise  # keep the checkpoint: the trial is queued again and resumes from it
         except optuna.TrialPruned:
-            shutil.rmtree(backup, ignore_errors=True)
+            finish()
             raise
         except Exception:
-            shutil.rmtree(backup, ignore_errors=True)
+            finish()
             trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
             raise
-        shutil.rmtree(backup, ignore_errors=True)
+        finish()
         if result.first_epoch > 0:
             trial.set_user_attr("resumed_from_epoch", result.first_epoch)
             if origin != trial.number:

@@ -1,0 +1,397 @@
+"""Tests of sweeper.study's helpers on real Optuna storages (SQLite files in tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.config import parse_study
+from sweeper.errors import StorageError
+from sweeper.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
+from sweeper.study import (
+    WORKER_ATTR,
+    count_states,
+    finished_count,
+    make_pruner,
+    make_sampler,
+    reap_dead_local_trials,
+    requeue,
+    superseded,
+)
+
+HOST = socket.gethostname()
+LR = FloatDistribution(1e-4, 1.0, log=True)
+
+
+@pytest.fixture()
+def study(tmp_path: Path) -> optuna.Study:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    return optuna.create_study(study_name="s", storage=storage, direction="maximize")
+
+
+def reload(study: optuna.Study) -> list[FrozenTrial]:
+    return optuna.load_study(study_name=study.study_name, storage=study._storage).get_trials()
+
+
+def by_number(study: optuna.Study, number: int) -> FrozenTrial:
+    return next(t for t in reload(study) if t.number == number)
+
+
+def running_trial(study: optuna.Study, worker: str | None = None) -> optuna.Trial:
+    trial = study.ask()
+    trial.suggest_float("lr", LR.low, LR.high, log=True)
+    if worker is not None:
+        trial.set_user_attr(WORKER_ATTR, worker)
+    return trial
+
+
+def retry(study: optuna.Study, failed: FrozenTrial) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        callback = optuna.storages.RetryHeartbeatStaleTrialCallback()
+    callback(study, failed)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def spec_from(text: str):
+    return parse_study(text, "test.toml")
+
+
+# --------------------------------------------------------------------------------------------
+# count_states / finished_count / superseded
+# --------------------------------------------------------------------------------------------
+
+
+def test_counts_by_state(study: optuna.Study) -> None:
+    study.tell(study.ask(), 0.5)
+    study.tell(study.ask(), 0.7)
+    study.tell(study.ask(), state=TrialState.PRUNED)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    study.ask()  # left running
+    study.enqueue_trial({"lr": 0.01})
+    trials = reload(study)
+    assert count_states(trials) == {
+        "complete": 2,
+        "pruned": 1,
+        "failed": 1,
+        "running": 1,
+        "waiting": 1,
+        "retried": 0,
+    }
+    assert finished_count(trials) == 4
+    assert superseded(trials) == set()
+
+
+def test_a_failed_trial_retried_by_the_heartbeat_is_not_counted(study: optuna.Study) -> None:
+    study.tell(study.ask(), 0.5)
+    trial = running_trial(study)
+    study.tell(trial, state=TrialState.FAIL)
+    failed = by_number(study, trial.number)
+    retry(study, failed)
+
+    trials = reload(study)
+    assert len(trials) == 3
+    copy = trials[-1]
+    assert copy.state == TrialState.WAITING
+    assert copy.params == failed.params
+    assert superseded(trials) == {failed.number}
+    counts = count_states(trials)
+    assert counts["failed"] == 0
+    assert counts["retried"] == 1
+    assert counts["waiting"] == 1
+    assert finished_count(trials) == 1
+
+    # the retry runs with the same parameters and then counts once
+    again = study.ask()
+    assert again.number == copy.number
+    assert again.suggest_float("lr", LR.low, LR.high, log=True) == failed.params["lr"]
+    study.tell(again, 0.6)
+    trials = reload(study)
+    assert count_states(trials)["complete"] == 2
+    assert count_states(trials)["retried"] == 1
+    assert finished_count(trials) == 2
+
+
+def test_a_retry_that_fails_again_supersedes_every_earlier_attempt(study: optuna.Study) -> None:
+    first = running_trial(study)
+    study.tell(first, state=TrialState.FAIL)
+    retry(study, by_number(study, first.number))
+    second = study.ask()
+    study.tell(second, state=TrialState.FAIL)
+    retry(study, by_number(study, second.number))
+    trials = reload(study)
+    assert superseded(trials) == {first.number, second.number}
+    counts = count_states(trials)
+    assert (counts["failed"], counts["retried"], counts["waiting"]) == (0, 2, 1)
+    assert finished_count(trials) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# requeue
+# --------------------------------------------------------------------------------------------
+
+
+def test_requeue_puts_a_running_trial_back_with_its_number_and_params(
+    study: optuna.Study,
+) -> None:
+    study.tell(study.ask(), 0.5)
+    trial = running_trial(study, worker=f"{HOST}:1")
+    trial.set_user_attr("schedule", {"family": "constant", "initial_lr": 0.1})
+    before = by_number(study, trial.number)
+
+    assert requeue(study, trial._trial_id, "was interrupted") is True
+    after = by_number(study, trial.number)
+    assert after.state == TrialState.WAITING
+    assert after._trial_id == before._trial_id
+    assert after.params == before.params
+    assert after.user_attrs["requeued"] == "was interrupted"
+    assert after.user_attrs["schedule"] == before.user_attrs["schedule"]
+    assert len(reload(study)) == 2
+    assert count_states(reload(study))["waiting"] == 1
+
+    # the next ask takes it again, with the same parameters
+    again = study.ask()
+    assert again.number == trial.number
+    assert again.suggest_float("lr", LR.low, LR.high, log=True) == before.params["lr"]
+    study.tell(again, 0.9)
+    assert by_number(study, trial.number).state == TrialState.COMPLETE
+    assert len(reload(study)) == 2
+
+
+@pytest.mark.parametrize("state", [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
+def test_requeue_leaves_a_finished_trial_alone(study: optuna.Study, state: TrialState) -> None:
+    trial = running_trial(study)
+    study.tell(trial, 0.5 if state == TrialState.COMPLETE else None, state=state)
+    assert requeue(study, trial._trial_id, "late") is False
+    after = by_number(study, trial.number)
+    assert after.state == state
+    assert "requeued" not in after.user_attrs
+
+
+def test_requeue_leaves_a_waiting_trial_alone(study: optuna.Study) -> None:
+    study.enqueue_trial({"lr": 0.01})
+    waiting = reload(study)[0]
+    assert requeue(study, waiting._trial_id, "late") is False
+    assert "requeued" not in by_number(study, waiting.number).user_attrs
+
+
+# --------------------------------------------------------------------------------------------
+# reap_dead_local_trials
+# --------------------------------------------------------------------------------------------
+
+
+def test_reap_requeues_only_trials_of_dead_local_processes(study: optuna.Study) -> None:
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        gone = dead_pid()
+        dead = running_trial(study, worker=f"{HOST}:{gone}")
+        alive = running_trial(study, worker=f"{HOST}:{live.pid}")
+        mine = running_trial(study, worker=f"{HOST}:{os.getpid()}")
+        remote = running_trial(study, worker=f"not-{HOST}:{gone}")
+        unmarked = running_trial(study)
+        garbled = running_trial(study, worker=f"{HOST}:pid")
+        finished = running_trial(study, worker=f"{HOST}:{gone}")
+        study.tell(finished, 0.5)
+
+        assert reap_dead_local_trials(study) == 1
+        states = {t.number: t.state for t in reload(study)}
+        assert states[dead.number] == TrialState.WAITING
+        for t in (alive, mine, remote, unmarked, garbled):
+            assert states[t.number] == TrialState.RUNNING, t.number
+        assert states[finished.number] == TrialState.COMPLETE
+        requeued = by_number(study, dead.number)
+        assert str(gone) in requeued.user_attrs["requeued"]
+        assert requeued.params == {"lr": dead.params["lr"]}
+
+        assert reap_dead_local_trials(study) == 0  # nothing left to reap
+    finally:
+        live.kill()
+        live.wait()
+
+    # once the live process has exited, its trial is reaped too
+    assert reap_dead_local_trials(study) == 1
+    assert by_number(study, alive.number).state == TrialState.WAITING
+
+
+# --------------------------------------------------------------------------------------------
+# make_sampler / make_pruner
+# --------------------------------------------------------------------------------------------
+
+SPACE = """
+[study]
+seed = 7
+[train]
+epochs = 9
+[space]
+schedules = ["constant", "cosine"]
+"""
+
+
+def _first_draw(sampler: optuna.samplers.BaseSampler) -> float:
+    study = optuna.create_study(sampler=sampler)
+    return study.ask().suggest_float("x", 0.0, 1.0)
+
+
+def test_make_sampler_random_is_seeded_and_offset() -> None:
+    spec = spec_from(SPACE + '[sampler]\ntype = "random"\n')
+    sampler = make_sampler(spec)
+    assert isinstance(sampler, optuna.samplers.RandomSampler)
+    assert _first_draw(make_sampler(spec)) == _first_draw(make_sampler(spec))
+    assert _first_draw(make_sampler(spec, 3)) == _first_draw(make_sampler(spec, 3))
+    assert _first_draw(make_sampler(spec, 3)) != _first_draw(make_sampler(spec))
+    assert _first_draw(make_sampler(spec, 3)) == _first_draw(optuna.samplers.RandomSampler(10))
+
+
+def test_make_sampler_tpe_takes_the_startup_trials() -> None:
+    spec = spec_from(SPACE + '[sampler]\ntype = "tpe"\nn_startup_trials = 5\n')
+    sampler = make_sampler(spec)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._n_startup_trials == 5
+    assert _first_draw(make_sampler(spec)) == _first_draw(make_sampler(spec))
+
+
+def test_make_sampler_grid_covers_the_choices() -> None:
+    text = """
+[sampler]
+type = "grid"
+[space]
+schedules = ["constant", "cosine"]
+initial_lr = [0.01, 0.1]
+"""
+    spec = spec_from(text)
+    sampler = make_sampler(spec)
+    assert isinstance(sampler, optuna.samplers.GridSampler)
+    study = optuna.create_study(sampler=sampler)
+    seen = []
+
+    def objective(trial: optuna.Trial) -> float:
+        seen.append(
+            (
+                trial.suggest_categorical("schedule", ["constant", "cosine"]),
+                trial.suggest_categorical("initial_lr", [0.01, 0.1]),
+            )
+        )
+        return 0.0
+
+    study.optimize(objective, n_trials=10)  # the grid stops the study once it is covered
+    assert sorted(seen) == [
+        ("constant", 0.01),
+        ("constant", 0.1),
+        ("cosine", 0.01),
+        ("cosine", 0.1),
+    ]
+
+
+def test_make_pruner_median() -> None:
+    spec = spec_from(
+        SPACE + '[pruner]\ntype = "median"\nn_startup_trials = 3\nn_warmup_steps = 2\n'
+    )
+    pruner = make_pruner(spec)
+    assert isinstance(pruner, optuna.pruners.MedianPruner)
+    assert pruner._n_startup_trials == 3
+    assert pruner._n_warmup_steps == 2
+
+
+def test_make_pruner_default_is_median() -> None:
+    assert isinstance(make_pruner(spec_from(SPACE)), optuna.pruners.MedianPruner)
+
+
+def test_make_pruner_none() -> None:
+    assert isinstance(
+        make_pruner(spec_from(SPACE + '[pruner]\ntype = "none"\n')), optuna.pruners.NopPruner
+    )
+
+
+def test_make_pruner_successive_halving() -> None:
+    spec = spec_from(
+        SPACE + '[pruner]\ntype = "successive_halving"\nmin_resource = 2\nreduction_factor = 4\n'
+    )
+    pruner = make_pruner(spec)
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert pruner._min_resource == 2
+    assert pruner._reduction_factor == 4
+
+
+def test_make_pruner_hyperband_runs_up_to_the_epochs() -> None:
+    spec = spec_from(
+        SPACE + '[pruner]\ntype = "hyperband"\nmin_resource = 1\nreduction_factor = 3\n'
+    )
+    pruner = make_pruner(spec)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert pruner._min_resource == 1
+    assert pruner._max_resource == 9
+    assert pruner._reduction_factor == 3
+
+
+def test_a_pruner_from_make_pruner_prunes_a_poor_trial(study: optuna.Study) -> None:
+    spec = spec_from(
+        SPACE + '[pruner]\ntype = "median"\nn_startup_trials = 2\nn_warmup_steps = 0\n'
+    )
+    study.pruner = make_pruner(spec)
+    for value in (0.8, 0.9):
+        t = study.ask()
+        t.report(value, 0)
+        study.tell(t, value)
+    poor = study.ask()
+    poor.report(0.1, 0)
+    assert poor.should_prune()
+    good = study.ask()
+    good.report(0.95, 0)
+    assert not good.should_prune()
+
+
+# --------------------------------------------------------------------------------------------
+# storage URLs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (
+            "postgresql+psycopg://user:s3cret@db.example:5432/sweeps",
+            "postgresql+psycopg://user:***@db.example:5432/sweeps",
+        ),
+        ("mysql+pymysql://root:p%40ss@localhost/x", "mysql+pymysql://root:***@localhost/x"),
+        ("postgresql://user@host/db", "postgresql://user@host/db"),
+        ("sqlite:///sweeper.db", "sqlite:///sweeper.db"),
+        ("sqlite:////tmp/abs.db", "sqlite:////tmp/abs.db"),
+        ("not a url", "<unparsable storage URL>"),
+    ],
+)
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+    assert "s3cret" not in mask_url(url)
+
+
+def test_storage_error_messages_mask_the_password() -> None:
+    store = Store("postgresql+psycopg://user:s3cret@127.0.0.1:1/db")
+    assert store.masked_url == "postgresql+psycopg://user:***@127.0.0.1:1/db"
+    error = store._fail(RuntimeError("could not log in as user with password s3cret\nmore"))
+    assert isinstance(error, StorageError)
+    assert "s3cret" not in str(error)
+    assert "***" in str(error)
+    assert "\n" not in str(error)
+
+
+def test_resolve_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert resolve_url(None) == DEFAULT_URL == "sqlite:///sweeper.db"
+    monkeypatch.setenv(ENV_VAR, "sqlite:///from-env.db")
+    assert resolve_url(None) == "sqlite:///from-env.db"
+    assert resolve_url("sqlite:///given.db") == "sqlite:///given.db"
