@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sweeper.errors import SweeperError
-from sweeper.store import Base, Store
+from sweeper.store import Base, Store, utcnow
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -53,10 +53,6 @@ class EvaluationError(SweeperError):
     exit_code = 1
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 class EvaluationRow(Base):
     __tablename__ = "sweeper_evaluations"
 
@@ -69,7 +65,7 @@ class EvaluationRow(Base):
     test_accuracy: Mapped[float | None]
     test_loss: Mapped[float | None]
     epochs: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -168,23 +164,13 @@ def _check_store_exists(store: Store) -> None:
 
 def stored_spec(store: Store, study_name: str) -> StudySpec:
     """Rebuild the study's spec from the study file kept in the store."""
-    from sweeper.config import parse_study
+    from sweeper.errors import ConfigError
+    from sweeper.study import load_stored_spec
 
-    stored = store.study_file(study_name)
-    if stored is None:
-        raise EvaluationError(
-            f"study {study_name!r} in {store.masked_url} has no stored study file; "
-            "it was not created by 'sweeper tune'"
-        )
-    source = Path(stored.source)
-    base_dir = source.parent if source.parent.is_dir() else Path.cwd()
-    return parse_study(
-        stored.text,
-        stored.source,
-        base_dir=base_dir,
-        default_name=study_name,
-        overrides=stored.overrides,
-    )
+    try:
+        return load_stored_spec(store, study_name)
+    except ConfigError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def select_trials(

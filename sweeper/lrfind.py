@@ -31,7 +31,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -42,7 +42,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sweeper.config import Choices, Fixed, Range, SpaceSpec
 from sweeper.errors import SweeperError
 from sweeper.optimizers import OptimizerSpec
-from sweeper.store import Base, Store
+from sweeper.store import Base, Store, utcnow
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
@@ -66,10 +66,6 @@ class LrFindError(SweeperError):
     exit_code = 2
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 class LrFindRow(Base):
     __tablename__ = "sweeper_lr_finds"
 
@@ -91,7 +87,7 @@ class LrFindRow(Base):
     diverged_lr: Mapped[float | None]
     low: Mapped[float]
     high: Mapped[float]
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True)

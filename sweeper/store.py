@@ -57,7 +57,8 @@ def mask_url(url: str) -> str:
         return "<unparsable storage URL>"
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
+    """Naive UTC now, as stored in sweeper's tables."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -82,7 +83,7 @@ class EpochRow(Base):
     val_accuracy: Mapped[float | None]
     seconds: Mapped[float]
     run_id: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class StudyFileRow(Base):
@@ -94,8 +95,8 @@ class StudyFileRow(Base):
     text: Mapped[str] = mapped_column(sa.Text)
     overrides: Mapped[str] = mapped_column(sa.Text, default="[]")  # JSON list
     hash: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-    updated_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RunRow(Base):
@@ -105,7 +106,7 @@ class RunRow(Base):
     study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
     host: Mapped[str] = mapped_column(sa.String(255))
     pid: Mapped[int]
-    started_at: Mapped[datetime] = mapped_column(default=_now)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     environment: Mapped[str] = mapped_column(sa.Text, default="{}")  # JSON
 
@@ -296,7 +297,7 @@ class Store:
             elif row.hash != digest:
                 row.source, row.text, row.hash = source, text, digest
                 row.overrides = json.dumps(list(overrides))
-                row.updated_at = _now()
+                row.updated_at = utcnow()
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(self, study_name: str, environment: Mapping[str, Any]) -> int:
@@ -315,7 +316,7 @@ class Store:
         with self.session() as s:
             row = s.get(RunRow, run_id)
             if row is not None:
-                row.finished_at = _now()
+                row.finished_at = utcnow()
 
     def runs(self, study_name: str) -> list[dict[str, Any]]:
         with self.session() as s:

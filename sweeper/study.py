@@ -365,7 +365,7 @@ def load_stored_spec(store: Store, name: str) -> StudySpec:
             "`sweeper tune STUDY_FILE` first"
         )
     source = Path(stored.source)
-    base = source.absolute().parent if source.parent.is_dir() else Path.cwd()
+    base = source.resolve().parent if source.parent.is_dir() else Path.cwd()
     return parse_study(
         stored.text,
         stored.source,
