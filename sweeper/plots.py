@@ -1,0 +1,780 @@
+"""Figures of a study: plot data (NamedTuples, computed and tested apart) and their drawing.
+
+Our own kinds (``lr-curves``, ``learning-curves``, ``families``, ``importance``, and the curves of
+``sweeper schedules``) are computed by the ``*_data`` functions and drawn by the ``draw_*``
+functions. ``history``, ``parallel``, ``slice`` and ``contour`` are drawn by
+``optuna.visualization.matplotlib`` on an in-memory copy of the study's complete trials, then
+retouched (size, labels, units). Parallel coordinates, slices and contours show one schedule family
+at a time: its parameters exist only inside it.
+
+Matplotlib is imported inside the drawing functions, with the Agg backend; never Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import textwrap
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from sweeper import analysis as an
+from sweeper.errors import SweeperError
+from sweeper.schedules import FAMILIES, from_dict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from matplotlib.figure import Figure
+    from optuna.trial import FrozenTrial
+
+log = logging.getLogger(__name__)
+
+KINDS = (
+    "history",
+    "importance",
+    "lr-curves",
+    "learning-curves",
+    "families",
+    "parallel",
+    "slice",
+    "contour",
+)
+FORMATS = ("png", "svg")
+MAX_CURVE_POINTS = 4000
+MAX_LINES = 2500  # learning curves drawn at most (a random share of each outcome beyond)
+MIN_SCOPE_TRIALS = 3  # complete trials a family needs for parallel / slice / contour
+DPI = 110
+
+
+class UnknownPlotKindError(SweeperError):
+    exit_code = 2
+
+
+class PlotUnavailableError(SweeperError):
+    """The study lacks what a plot needs (complete trials, a family with two parameters...)."""
+
+
+def check_kinds(kinds: Sequence[str]) -> list[str]:
+    """The kinds asked for, ``all`` expanded; an unknown kind is an error naming the known ones."""
+    out: list[str] = []
+    for kind in kinds:
+        if kind == "all":
+            out.extend(k for k in KINDS if k not in out)
+        elif kind not in KINDS:
+            raise UnknownPlotKindError(
+                f"unknown plot kind {kind!r}; choose from: {', '.join(KINDS)} (or all)"
+            )
+        elif kind not in out:
+            out.append(kind)
+    return out
+
+
+# -- plot data ------------------------------------------------------------------------------------
+class LrCurve(NamedTuple):
+    number: int
+    label: str
+    value: float | None
+    baseline: bool
+    steps: np.ndarray  # optimizer steps (0-based)
+    rates: np.ndarray  # learning rate at each step
+
+
+class LrCurves(NamedTuple):
+    steps_per_epoch: int
+    epochs: int
+    curves: list[LrCurve]
+
+
+def _sampled_steps(n_steps: int) -> np.ndarray:
+    if n_steps <= MAX_CURVE_POINTS:
+        return np.arange(n_steps)
+    return np.unique(np.linspace(0, n_steps - 1, MAX_CURVE_POINTS).astype(np.int64))
+
+
+def _label(trial: FrozenTrial) -> str:
+    value = "" if trial.value is None else f" {trial.value:.4f}"
+    base = an.baseline_of(trial)
+    return f"#{trial.number}{value} " + (f"[baseline] {base}" if base else an.describe(trial))
+
+
+def lr_curves_data(data: an.StudyData, top: int = 5) -> LrCurves:
+    """LR over the run of the ``top`` best trials, plus the best baseline when not among them."""
+    best = an.best_trials(data, top)
+    chosen = list(best.top)
+    if best.best_baseline is not None and best.best_baseline not in chosen:
+        chosen.append(best.best_baseline)
+    chosen = [t for t in chosen if t.user_attrs.get("schedule")]
+    if not chosen:
+        raise PlotUnavailableError(
+            f"lr-curves: study {data.name!r} has no complete trial with a stored schedule"
+        )
+    spe = data.steps_per_epoch or int(chosen[0].user_attrs.get("steps_per_epoch") or 1)
+    epochs = data.epochs or 1
+    steps = _sampled_steps(spe * epochs)
+    curves = [
+        LrCurve(
+            t.number,
+            _label(t),
+            t.value,
+            an.baseline_of(t) is not None,
+            steps,
+            from_dict(t.user_attrs["schedule"]).rates(steps),
+        )
+        for t in chosen
+    ]
+    return LrCurves(spe, epochs, curves)
+
+
+class LearningCurve(NamedTuple):
+    number: int
+    outcome: str  # complete | pruned | diverged | failed | running
+    baseline: bool
+    epochs: np.ndarray  # 1-based epoch numbers
+    val_accuracy: np.ndarray
+
+
+class LearningCurves(NamedTuple):
+    curves: list[LearningCurve]
+    best_number: int | None
+
+
+def learning_curves_data(
+    data: an.StudyData, epoch_rows: Sequence[Mapping[str, Any]]
+) -> LearningCurves:
+    """Validation accuracy per epoch of every trial (from ``sweeper_epochs``).
+
+    Trials without epoch rows fall back on their intermediate values (val_accuracy by epoch).
+    """
+    by_trial: dict[int, list[tuple[int, float]]] = {}
+    for row in epoch_rows:
+        if row.get("val_accuracy") is not None:
+            by_trial.setdefault(int(row["trial_id"]), []).append(
+                (int(row["epoch"]), float(row["val_accuracy"]))
+            )
+    curves = []
+    for t in data.trials:
+        points = by_trial.get(t._trial_id) or sorted(t.intermediate_values.items())
+        points = [(e, v) for e, v in points if v is not None and math.isfinite(v)]
+        if not points:
+            continue
+        epochs, values = zip(*sorted(points), strict=True)
+        curves.append(
+            LearningCurve(
+                t.number,
+                an.outcome_of(t),
+                an.baseline_of(t) is not None,
+                np.asarray(epochs, dtype=np.int64) + 1,
+                np.asarray(values, dtype=np.float64),
+            )
+        )
+    ranked = data.ranked()
+    return LearningCurves(curves, ranked[0].number if ranked else None)
+
+
+class FamilyStats(NamedTuple):
+    family: str
+    values: np.ndarray  # final values of complete tuned trials
+    n_trials: int
+    n_pruned: int  # diverged included
+    n_failed: int
+    best_value: float | None
+    best_number: int | None
+    baselines: list[tuple[str, float]]  # complete baseline trials: name, value
+
+
+def families_data(data: an.StudyData) -> list[FamilyStats]:
+    """Per schedule family: the distribution of final values, its best, its baselines.
+
+    Families are ordered best first; families without a complete trial come last.
+    """
+    groups: dict[str, list[FrozenTrial]] = {}
+    for t in data.trials:
+        groups.setdefault(an.family_of(t), []).append(t)
+    complete = {t.number for t in data.complete()}
+    sign = 1.0 if data.maximize else -1.0
+    out = []
+    for family, trials in groups.items():
+        done = [t for t in trials if t.number in complete]
+        tuned = [float(t.value or 0.0) for t in done if not an.baseline_of(t)]
+        best = max(done, key=lambda t: sign * float(t.value or 0.0), default=None)
+        outcomes = [an.outcome_of(t) for t in trials]
+        out.append(
+            FamilyStats(
+                family,
+                np.asarray(tuned, dtype=np.float64),
+                len(trials),
+                sum(o in ("pruned", "diverged") for o in outcomes),
+                outcomes.count("failed"),
+                None if best is None else float(best.value or 0.0),
+                None if best is None else best.number,
+                [
+                    (str(an.baseline_of(t)), float(t.value or 0.0))
+                    for t in done
+                    if an.baseline_of(t)
+                ],
+            )
+        )
+    out.sort(key=lambda f: (f.best_value is None, -sign * (f.best_value or 0.0), f.family))
+    return out
+
+
+class FamilyScope(NamedTuple):
+    family: str
+    trials: list[FrozenTrial]  # complete trials of the family
+    params: list[str]  # its searched parameters present in every one of them
+
+
+def family_scope(
+    data: an.StudyData, family: str | None = None, *, min_params: int = 2, numeric: bool = False
+) -> FamilyScope:
+    """The trials and parameters of ``family`` (default: the best family with enough params)."""
+    complete = data.ranked()
+    by_family: dict[str, list[FrozenTrial]] = {}
+    for t in complete:
+        by_family.setdefault(an.family_of(t), []).append(t)
+
+    def params_of(trials: list[FrozenTrial]) -> list[str]:
+        tuned = [t for t in trials if not an.baseline_of(t)] or trials
+        common = set.intersection(*(set(t.params) for t in tuned)) - {"schedule"}
+        if numeric:
+            common = {p for p in common if not isinstance(tuned[0].params[p], (bool, str))}
+        return sorted(common, key=lambda p: (p != "initial_lr", p))
+
+    if family is not None:
+        if family not in by_family:
+            raise PlotUnavailableError(
+                f"study {data.name!r} has no complete trial of family {family!r}; it has: "
+                f"{', '.join(by_family) or 'none'}"
+            )
+        order = [family]
+    else:
+        order = list(by_family)  # families by their best trial, best first
+    for name in order:
+        params = params_of(by_family[name])
+        enough = sum(set(params) <= set(t.params) for t in by_family[name]) >= MIN_SCOPE_TRIALS
+        if len(params) >= min_params and enough:
+            trials = [t for t in by_family[name] if set(params) <= set(t.params)]
+            return FamilyScope(name, sorted(trials, key=lambda t: t.number), params)
+    which = f"family {family!r}" if family else "no family"
+    raise PlotUnavailableError(
+        f"{which} of study {data.name!r} has {MIN_SCOPE_TRIALS} complete trials with "
+        f"{min_params} or more searched parameters; run more trials or choose one with --family"
+    )
+
+
+class ScheduleCurves(NamedTuple):
+    n_steps: int
+    steps: np.ndarray
+    curves: list[tuple[str, np.ndarray]]  # description, rates
+
+
+def default_schedule(family: str, n_steps: int, initial_lr: float = 0.1) -> dict[str, Any]:
+    """Parameters that show ``family``'s shape over ``n_steps`` steps (a dict for ``from_dict``)."""
+    n = max(int(n_steps), 10)
+    lr = float(initial_lr)
+    tenth = max(n / 10, 1.0)
+    defaults: dict[str, dict[str, Any]] = {
+        "constant": {},
+        "time": {"decay": 10.0 / n},
+        "step": {"drop": 0.5, "epochs_drop": 2.0, "steps_per_epoch": max(n // 10, 1)},
+        "exponential": {"decay_steps": tenth, "decay_rate": 0.7},
+        "piecewise": {
+            "boundaries": [round(n * f) for f in (0.3, 0.6, 0.85)],
+            "values": [float(f"{lr * 0.3**i:.6g}") for i in range(4)],
+        },
+        "polynomial": {"decay_steps": float(n), "end_lr": lr * 0.01, "power": 2.0},
+        "inverse_time": {"decay_steps": tenth, "decay_rate": 1.0, "staircase": True},
+        "cosine": {"decay_steps": n * 0.95, "alpha": 0.0, "warmup_steps": n * 0.05},
+        "cosine_restarts": {"first_decay_steps": n / 7, "t_mul": 2.0, "m_mul": 0.8},
+    }
+    return {"family": family, "initial_lr": lr, **defaults[family]}
+
+
+def schedule_curves_data(
+    families: Sequence[str], n_steps: int = 1000, settings: Mapping[str, Any] | None = None
+) -> ScheduleCurves:
+    """Curves of ``families`` with their default parameters, ``settings`` applied over them.
+
+    A setting applies to every family that takes it (``initial_lr`` to all); one that no chosen
+    family takes is an error.
+    """
+    settings = dict(settings or {})
+    families = list(families) or list(FAMILIES)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise SweeperError(
+            f"unknown schedule family {unknown[0]!r}; choose from: {', '.join(FAMILIES)}"
+        )
+    takes = {f: {x.name for x in dataclasses.fields(FAMILIES[f])} for f in families}
+    for name in settings:
+        if not any(name in takes[f] for f in families):
+            raise SweeperError(
+                f"no chosen family takes {name!r}; they take: "
+                + "; ".join(f"{f}: {', '.join(sorted(takes[f]))}" for f in families)
+            )
+    steps = _sampled_steps(n_steps)
+    curves = []
+    for f in families:
+        spec = default_schedule(f, n_steps, float(settings.get("initial_lr", 0.1)))
+        spec.update({k: v for k, v in settings.items() if k in takes[f]})
+        schedule = from_dict(spec)
+        curves.append((schedule.describe(), schedule.rates(steps)))
+    return ScheduleCurves(n_steps, steps, curves)
+
+
+# -- drawing --------------------------------------------------------------------------------------
+def _figure(width: float, height: float) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _positive(rates: np.ndarray) -> np.ndarray:
+    """Rates for a log axis: zeros (warm-up start, cosine end) left out of the line."""
+    return np.where(rates > 0, rates, np.nan)
+
+
+def _log_floor(ax: Any, curves: Sequence[np.ndarray], decades: float = 4.0) -> None:
+    """Keep the log axis to ``decades`` below the highest rate (cosine ends dive towards 0)."""
+    rates = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in curves])
+    positive = rates[rates > 0]
+    if positive.size:
+        top = float(positive.max())
+        low = max(float(positive.min()), top * 10**-decades)
+        ax.set_ylim(low / 1.5, top * 1.5)
+
+
+def _epoch_axis(ax: Any, steps_per_epoch: int, epochs: int) -> None:
+    sec = ax.secondary_xaxis(
+        "top", functions=(lambda s: s / steps_per_epoch, lambda e: e * steps_per_epoch)
+    )
+    sec.set_xlabel("epoch")
+    if epochs <= 30:
+        for e in range(1, epochs):
+            ax.axvline(e * steps_per_epoch, color="0.85", lw=0.6, zorder=0)
+
+
+def draw_lr_curves(d: LrCurves, title: str = "") -> Figure:
+    fig = _figure(10, 5.5)
+    ax = fig.add_subplot()
+    for c in d.curves:
+        style = {"ls": "--", "color": "black", "lw": 1.4} if c.baseline else {"lw": 1.6}
+        ax.plot(c.steps, _positive(c.rates), label=c.label, **style)
+    ax.set_yscale("log")
+    _log_floor(ax, [c.rates for c in d.curves])
+    ax.set_xlabel(f"optimizer step (batch; {d.steps_per_epoch} steps per epoch)")
+    ax.set_ylabel("learning rate (log scale)")
+    ax.set_xlim(0, max(d.steps_per_epoch * d.epochs - 1, 1))
+    ax.grid(True, which="both", alpha=0.3)
+    _epoch_axis(ax, d.steps_per_epoch, d.epochs)
+    ax.set_title(title or "Learning rate of the best trials")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.13), ncol=1, frameon=False)
+    return fig
+
+
+def draw_learning_curves(d: LearningCurves, title: str = "") -> Figure:
+    from matplotlib.collections import LineCollection
+
+    fig = _figure(10, 5.5)
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    n = max(len(d.curves), 1)
+    alpha = float(np.clip(60.0 / min(n, MAX_LINES), 0.06, 0.7))
+    groups = {
+        "complete": ("tab:blue", "complete"),
+        "pruned": ("0.6", "pruned"),
+        "diverged": ("tab:red", "diverged"),
+        "failed": ("0.3", "failed"),
+        "running": ("tab:green", "running"),
+    }
+    for outcome, (color, label) in groups.items():
+        lines = [
+            np.column_stack([c.epochs, c.val_accuracy])
+            for c in d.curves
+            if c.outcome == outcome and not c.baseline
+        ]
+        if lines:
+            a = alpha if outcome in ("complete", "pruned") else min(1.0, alpha * 2)
+            shown = lines
+            if n > MAX_LINES:  # the same random share of each outcome, to draw in time
+                k = max(1, round(len(lines) * MAX_LINES / n))
+                shown = [lines[i] for i in sorted(rng.choice(len(lines), k, replace=False))]
+            ax.add_collection(LineCollection(shown, colors=color, alpha=a, lw=0.9))
+            drawn = f"{len(shown)} of {len(lines)} drawn" if len(shown) < len(lines) else ""
+            ax.plot([], [], color=color, label=f"{label} ({drawn or len(lines)})")
+    baselines = [c for c in d.curves if c.baseline]
+    for i, c in enumerate(baselines):
+        ax.plot(
+            c.epochs,
+            c.val_accuracy,
+            ls="--",
+            color="tab:orange",
+            lw=1.2,
+            marker=".",
+            label=f"baselines ({len(baselines)})" if i == 0 else None,
+        )
+    best = [c for c in d.curves if c.number == d.best_number]
+    if best:
+        ax.plot(best[0].epochs, best[0].val_accuracy, color="black", lw=2.2, marker="o", ms=3)
+        ax.plot([], [], color="black", lw=2.2, label=f"best: trial {best[0].number}")
+    if d.curves:
+        last = max(int(c.epochs.max()) for c in d.curves)
+        ax.set_xlim(0.8, last + 0.2)
+        ax.set_xticks(range(1, last + 1, max(1, last // 15)))
+        ax.set_ylim(0, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (fraction)")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Validation accuracy per epoch")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def _horizontal() -> dict[str, Any]:
+    """Boxplot keyword for horizontal boxes (``vert`` is deprecated from Matplotlib 3.10)."""
+    import matplotlib
+
+    major, minor = (int(p) for p in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
+def draw_families(d: Sequence[FamilyStats], title: str = "", metric: str = "") -> Figure:
+    fig = _figure(10, 1.0 + 0.55 * max(len(d), 1))
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    rows = list(reversed(d))  # best family at the top
+    labelled: set[str] = set()
+    for y, f in enumerate(rows):
+        if len(f.values):
+            ax.boxplot(
+                [f.values],
+                positions=[y],
+                widths=0.55,
+                showfliers=False,
+                medianprops={"color": "tab:blue"},
+                whiskerprops={"color": "0.5"},
+                capprops={"color": "0.5"},
+                boxprops={"color": "0.5"},
+                **_horizontal(),
+            )
+            jitter = rng.uniform(-0.18, 0.18, len(f.values))
+            alpha = float(np.clip(30.0 / len(f.values), 0.15, 0.7))
+            ax.scatter(f.values, y + jitter, s=8, color="tab:blue", alpha=alpha, lw=0)
+        if f.best_value is None:
+            ax.annotate(
+                "no complete trial",
+                (0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(6, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="center",
+                color="0.4",
+            )
+        else:
+            lab = "best of family" if "best" not in labelled else None
+            labelled.add("best")
+            ax.scatter(
+                [f.best_value],
+                [y],
+                marker="*",
+                s=160,
+                color="gold",
+                ec="black",
+                zorder=5,
+                label=lab,
+            )
+            ax.annotate(
+                f"{f.best_value:.4f} (#{f.best_number})",
+                (f.best_value, y),
+                xytext=(8, 6),
+                textcoords="offset points",
+                fontsize=7,
+            )
+        for _name, value in f.baselines:
+            lab = "baseline" if "baseline" not in labelled else None
+            labelled.add("baseline")
+            ax.scatter(
+                [value], [y], marker="D", s=40, color="tab:orange", ec="black", zorder=6, label=lab
+            )
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(
+        [
+            f"{f.family}\n{_trials(f.n_trials)}, {f.n_pruned} pruned, {f.n_failed} failed"
+            for f in rows
+        ],
+        fontsize=8,
+    )
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(f"final {metric or 'objective value'} of complete trials")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_title(title or "Schedule families")
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(lo, hi + 0.12 * (hi - lo))  # room for the best values' labels
+    if labelled:
+        fig.legend(fontsize=8, loc="outside lower center", ncol=2, frameon=False)
+    return fig
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
+
+
+def draw_importance(report: an.ImportanceReport, title: str = "") -> Figure:
+    panels = [report.overall, *report.families]
+    ncols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _figure(max(3.4 * ncols, 7.0), 0.9 + 2.4 * nrows)
+    for i, imp in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        names = list(imp.values)[::-1]
+        values = [imp.values[n] for n in names]
+        bars = ax.barh(names, values, height=0.6, color="tab:blue" if i == 0 else "tab:cyan")
+        labels = [f"{v:.0%}" if v >= 0.005 else "<1%" for v in values]
+        ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
+        ax.set_xlim(0, 1.15)
+        sampled = f"{imp.n_trials} of {imp.n_available}" if imp.n_trials < imp.n_available else ""
+        ax.set_title(f"{imp.scope} ({sampled or imp.n_trials} trials)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("importance (share of total)", fontsize=8)
+    fig.suptitle(title or f"Parameter importance ({report.evaluator})")
+    if report.skipped:
+        notes = "; ".join(f"{f}: {why}" for f, why in report.skipped.items())
+        width, height = fig.get_size_inches()
+        lines = textwrap.wrap(f"not ranked: {notes}", width=int(width * 17))
+        extra = 0.13 * len(lines) + 0.15
+        fig.set_figheight(height + extra)
+        fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom")
+        engine: Any = fig.get_layout_engine()
+        engine.set(rect=(0, extra / (height + extra), 1, 1 - extra / (height + extra)))
+    return fig
+
+
+def draw_schedules(d: ScheduleCurves, title: str = "") -> Figure:
+    fig = _figure(10, 5.5)
+    ax = fig.add_subplot()
+    for label, rates in d.curves:
+        ax.plot(d.steps, _positive(rates), label=label, lw=1.5)
+    ax.set_yscale("log")
+    _log_floor(ax, [rates for _, rates in d.curves])
+    ax.set_xlabel("optimizer step (batch)")
+    ax.set_ylabel("learning rate (log scale)")
+    ax.set_xlim(0, max(d.n_steps - 1, 1))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or f"Learning-rate schedules over {d.n_steps} steps")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.12), frameon=False)
+    return fig
+
+
+@contextmanager
+def _optuna_style(width: float, height: float) -> Iterator[None]:
+    """Optuna's matplotlib plots restyle matplotlib globally: keep that inside this block."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.exceptions import ExperimentalWarning
+
+    rc = {"figure.figsize": (width, height), "figure.dpi": DPI}
+    quiet = logging.getLogger("optuna.visualization")  # "too few values to draw" notes
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with matplotlib.rc_context(rc), warnings.catch_warnings():  # type: ignore[arg-type]
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            warnings.simplefilter("ignore", UserWarning)  # singular limits of one-value axes
+            yield
+    finally:
+        quiet.setLevel(level)
+
+
+def _axes_figure(axes: Any) -> Figure:
+    first = axes.flat[0] if hasattr(axes, "flat") else axes
+    fig: Figure = first.figure
+    return fig
+
+
+def draw_history(data: an.StudyData, metric: str = "") -> Figure:
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    complete = data.complete()
+    if not complete:
+        raise PlotUnavailableError(f"history: study {data.name!r} has no complete trial")
+    target = metric or "objective value"
+    with _optuna_style(10, 5):
+        study = data.as_study()  # all trials: Optuna indexes its values by trial number
+        ax = plot_optimization_history(study, target_name="complete trial")
+        size = 36 if len(complete) < 200 else 8
+        for coll in ax.collections:
+            coll.set_sizes([size])  # type: ignore[attr-defined]
+            coll.set_alpha(1.0 if len(complete) < 200 else 0.4)
+        base = [t for t in complete if an.baseline_of(t)]
+        if base:
+            ax.scatter(
+                [t.number for t in base],
+                [t.value or 0.0 for t in base],
+                marker="D",
+                s=40,
+                color="tab:orange",
+                ec="black",
+                zorder=5,
+                label="baseline",
+            )
+        ax.set_xlabel("trial number")
+        ax.set_ylabel(target)
+        ax.set_title(f"Optimization history of {data.name} ({len(complete)} complete trials)")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig = _axes_figure(ax)
+        fig.tight_layout()
+        return fig
+
+
+def draw_optuna(
+    data: an.StudyData, kind: str, family: str | None = None, metric: str = ""
+) -> Figure:
+    """``parallel``, ``slice`` or ``contour`` of one family's complete trials."""
+    from matplotlib.collections import PathCollection
+    from optuna.visualization import matplotlib as ovm
+
+    if kind == "contour":
+        scope = family_scope(data, family, numeric=True)
+    else:  # a family with two parameters or more if there is one, else one with a single one
+        try:
+            scope = family_scope(data, family)
+        except PlotUnavailableError:
+            scope = family_scope(data, family, min_params=1)
+    study = data.as_study(scope.trials, f"family:{scope.family}")
+    target = metric or "objective value"
+    n = len(scope.params)
+    # optuna's slice plot is (figure.figsize width / 2) wide per parameter
+    size = {"parallel": (11, 5.5), "slice": (6.4, 4.4), "contour": (3.3 * n + 1.5, 3 * n)}
+    with _optuna_style(*size[kind]):
+        axes: Any
+        if kind == "parallel":
+            axes = ovm.plot_parallel_coordinate(study, params=scope.params, target_name="objective")
+        elif kind == "slice":
+            axes = ovm.plot_slice(study, params=scope.params, target_name=target)
+        else:
+            axes = ovm.plot_contour(study, params=scope.params, target_name=target)
+        fig = _axes_figure(axes)
+        many = len(scope.trials) > 150
+        for ax in np.asarray(axes, dtype=object).ravel():
+            for coll in ax.collections:
+                if isinstance(coll, PathCollection):
+                    coll.set_linewidth(0.3)
+                    if many:
+                        coll.set_sizes([8])
+                elif getattr(coll, "filled", True) is False:  # contour lines, not their fill
+                    coll.set_alpha(0.35)
+                elif kind == "parallel" and many:  # one line per trial
+                    coll.set_linewidth(0.7)
+                    coll.set_alpha(0.6)
+        title = (
+            f"{kind.capitalize()} of schedule family {scope.family!r}\n"
+            f"{len(scope.trials)} complete trials of {data.name}"
+        )
+        if isinstance(axes, np.ndarray):
+            fig.suptitle(title)
+        else:
+            axes.set_title(title, y=1.03 if kind == "parallel" else 1.0, fontsize=11)
+            if kind == "slice":
+                fig.tight_layout()
+        if kind == "parallel":
+            fig.subplots_adjust(left=0.07, bottom=0.17, right=0.86, top=0.88)
+            fig.text(0.01, 0.01, f"objective = {target}", fontsize=8)
+        return fig
+
+
+def save(fig: Figure, path: Path, fmt: str = "png") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format=fmt, dpi=DPI)
+    close(fig)
+    return path
+
+
+def close(fig: Figure) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def draw(
+    data: an.StudyData,
+    kind: str,
+    *,
+    top: int = 5,
+    family: str | None = None,
+    evaluator: str = "ped-anova",
+    importance: an.ImportanceReport | None = None,
+    epoch_rows: Sequence[Mapping[str, Any]] | None = None,
+) -> Figure:
+    """One figure of ``kind`` for the study."""
+    metric = "validation accuracy (fraction)"
+    if kind == "history":
+        return draw_history(data, metric)
+    if kind == "importance":
+        report = importance or an.importances(data, evaluator)
+        return draw_importance(report, f"Parameter importance in {data.name} ({report.evaluator})")
+    if kind == "lr-curves":
+        return draw_lr_curves(
+            lr_curves_data(data, top), f"Learning rate of the {top} best trials of {data.name}"
+        )
+    if kind == "learning-curves":
+        rows = epoch_rows if epoch_rows is not None else []
+        return draw_learning_curves(
+            learning_curves_data(data, rows), f"Validation accuracy per epoch, {data.name}"
+        )
+    if kind == "families":
+        return draw_families(families_data(data), f"Schedule families of {data.name}", metric)
+    if kind in ("parallel", "slice", "contour"):
+        return draw_optuna(data, kind, family, metric)
+    raise UnknownPlotKindError(f"unknown plot kind {kind!r}; choose from: {', '.join(KINDS)}")
+
+
+class PlotFiles(NamedTuple):
+    paths: list[Path]  # files written
+    skipped: dict[str, str]  # kind -> why it could not be drawn
+
+
+def write_plots(
+    url: str | None,
+    study_name: str,
+    kinds: Sequence[str],
+    out_dir: str | Path = ".",
+    fmt: str = "png",
+    *,
+    top: int = 5,
+    family: str | None = None,
+    evaluator: str = "ped-anova",
+) -> PlotFiles:
+    """Draw ``kinds`` of the study into ``out_dir/<study>-<kind>.<fmt>``.
+
+    A kind the study cannot show (too few trials...) is skipped with its reason; the others are
+    drawn.
+    """
+    kinds = check_kinds(kinds)
+    if fmt not in FORMATS:
+        raise SweeperError(f"unknown image format {fmt!r}; choose from: {', '.join(FORMATS)}")
+    data = an.load(url, study_name)
+    rows = an.read_epochs(url, study_name) if "learning-curves" in kinds else None
+    result = PlotFiles([], {})
+    for kind in kinds:
+        try:
+            fig = draw(data, kind, top=top, family=family, evaluator=evaluator, epoch_rows=rows)
+        except (PlotUnavailableError, an.TooFewTrialsError) as exc:
+            log.info("%s plot skipped: %s", kind, exc)
+            result.skipped[kind] = str(exc)
+            continue
+        path = save(fig, Path(out_dir) / f"{study_name}-{kind}.{fmt}", fmt)
+        log.info("wrote %s", path)
+        result.paths.append(path)
+    return result

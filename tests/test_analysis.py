@@ -1,0 +1,326 @@
+"""Tests for sweeper.analysis: reading a store without writing, status, best trials, importance."""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper import analysis as an
+from sweeper.errors import StorageError, SweeperError
+from sweeper.store import Store
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+FAMILY = CategoricalDistribution(["constant", "step", "cosine"])
+LR = FloatDistribution(1e-3, 0.5, log=True)
+RATE = FloatDistribution(0.1, 0.9)
+EVERY = FloatDistribution(1.0, 4.0)
+
+
+def trial(
+    family: str,
+    value: float | None,
+    *,
+    state: TrialState = TrialState.COMPLETE,
+    lr: float = 0.1,
+    rate: float = 0.5,
+    every: float = 2.0,
+    baseline: str | None = None,
+    attrs: dict[str, Any] | None = None,
+    system_attrs: dict[str, Any] | None = None,
+    intermediate: dict[int, float] | None = None,
+) -> FrozenTrial:
+    params: dict[str, Any] = {"schedule": family, "initial_lr": lr}
+    dists: dict[str, Any] = {"schedule": FAMILY, "initial_lr": LR}
+    schedule: dict[str, Any] = {"family": family, "initial_lr": lr}
+    if family == "step":
+        params.update(decay_rate=rate, drop_every=every)
+        dists.update(decay_rate=RATE, drop_every=EVERY)
+        schedule.update(drop=rate, epochs_drop=every, steps_per_epoch=10)
+    user = {"schedule": schedule, "optimizer": "sgd", "steps_per_epoch": 10, **(attrs or {})}
+    if baseline:
+        user["baseline"] = baseline
+    return optuna.create_trial(
+        state=state,
+        value=value,
+        params=params,
+        distributions=dists,
+        user_attrs=user,
+        system_attrs=system_attrs or {},
+        intermediate_values=intermediate or ({0: value / 2, 1: value} if value else {}),
+    )
+
+
+def store_with(path: Path, trials: list[FrozenTrial], name: str = "s", **kw: Any) -> str:
+    url = f"sqlite:///{path}"
+    storage = Store(url).optuna_storage(heartbeat=False)
+    kw.setdefault("direction", "maximize")
+    study = optuna.create_study(storage=storage, study_name=name, **kw)
+    study.set_user_attr("steps_per_epoch", 10)
+    study.set_user_attr("epochs", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.add_trials(trials)
+    storage.engine.dispose()
+    return url
+
+
+def numbered(trials: list[FrozenTrial], direction: str = "maximize") -> list[FrozenTrial]:
+    """The trials as an in-memory study holds them: numbered from 0, with trial ids."""
+    study = optuna.create_study(direction=direction)
+    study.add_trials(trials)
+    return study.trials
+
+
+def data_of(trials: list[FrozenTrial], direction: str = "maximize") -> an.StudyData:
+    attrs = {"steps_per_epoch": 10, "epochs": 2}
+    return an.StudyData("s", "memory", direction, attrs, numbered(trials, direction))
+
+
+# -- opening a store ------------------------------------------------------------------------------
+def test_missing_store_is_an_error_and_no_file_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    for call in (lambda: an.status(f"sqlite:///{path}"), lambda: an.load(f"sqlite:///{path}", "x")):
+        with pytest.raises(an.StoreNotFoundError, match="does not exist"):
+            call()
+    assert not path.exists()
+
+
+def test_a_file_without_optuna_tables_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StorageError, match="not a sweeper store"):
+        an.status(f"sqlite:///{path}")
+
+
+def test_unknown_study_lists_the_studies(tmp_path: Path) -> None:
+    url = store_with(tmp_path / "s.db", [trial("constant", 0.5)], name="alpha")
+    with pytest.raises(an.StudyNotFoundError, match=r"no study 'beta'.*its studies: alpha"):
+        an.load(url, "beta")
+
+
+def test_reading_does_not_write(tmp_path: Path) -> None:
+    url = store_with(tmp_path / "s.db", [trial("constant", 0.5)])  # Optuna's tables only
+    before = (tmp_path / "s.db").read_bytes()
+    an.status(url)
+    an.load(url, "s")
+    assert an.read_epochs(url, "s") == []
+    assert (tmp_path / "s.db").read_bytes() == before
+
+
+# -- bulk reading matches Optuna's storage -------------------------------------------------------
+def test_read_trials_equal_optunas_own(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    trials = [
+        trial(rng.choice(["constant", "step", "cosine"]), rng.random(), lr=rng.uniform(0.01, 0.4))
+        for _ in range(30)
+    ]
+    trials.append(trial("step", None, state=TrialState.FAIL, attrs={"traceback": "boom"}))
+    trials.append(
+        trial("cosine", None, state=TrialState.RUNNING, intermediate={0: math.inf, 1: -math.inf})
+    )
+    trials.append(trial("constant", 0.3, state=TrialState.PRUNED, intermediate={0: math.nan}))
+    trials.append(
+        optuna.create_trial(
+            value=0.2,
+            params={"n": 3, "flag": True},
+            distributions={
+                "n": IntDistribution(1, 8, log=True),
+                "flag": CategoricalDistribution([False, True]),
+            },
+        )
+    )
+    url = store_with(tmp_path / "s.db", trials)
+    expected = optuna.load_study(
+        study_name="s", storage=Store(url).optuna_storage(heartbeat=False)
+    ).get_trials(deepcopy=False)
+    data = an.load(url, "s")
+    assert len(data.trials) == len(expected)
+    for got, want in zip(data.trials, expected, strict=True):
+        assert got.number == want.number and got.state == want.state
+        assert got.params == want.params and got.distributions == want.distributions
+        assert got.user_attrs == want.user_attrs and got.system_attrs == want.system_attrs
+        assert got.values == want.values
+        assert got.datetime_start == want.datetime_start
+        assert got.datetime_complete == want.datetime_complete
+        assert str(got.intermediate_values) == str(want.intermediate_values)  # nan != nan
+    assert data.steps_per_epoch == 10 and data.epochs == 2 and data.maximize
+
+
+# -- status ---------------------------------------------------------------------------------------
+def test_status_counts_best_and_running_workers(tmp_path: Path) -> None:
+    trials = [
+        trial("constant", 0.5),
+        trial("step", 0.9),
+        trial("cosine", 0.7, state=TrialState.PRUNED),
+        trial("step", None, state=TrialState.FAIL),  # number 3, retried below
+        trial("step", None, state=TrialState.FAIL),
+        trial("step", 0.6, system_attrs={"retry_history": [3]}),
+        trial("cosine", None, state=TrialState.RUNNING, attrs={"worker": "hostA:12"}),
+        trial("cosine", None, state=TrialState.WAITING),
+    ]
+    url = store_with(tmp_path / "s.db", trials, name="one")
+    other = [trial("constant", 0.3), trial("constant", 0.1)]
+    storage = Store(url).optuna_storage(heartbeat=False)
+    low = optuna.create_study(storage=storage, study_name="two", direction="minimize")
+    low.add_trials(other)
+    running = optuna.load_study(study_name="one", storage=storage).get_trials(
+        states=(TrialState.RUNNING,)
+    )
+    storage.record_heartbeat(running[0]._trial_id)
+    storage.engine.dispose()
+
+    one, two = an.status(url)
+    assert one.name == "one" and one.direction == "maximize"
+    assert one.counts == {
+        "complete": 3,
+        "pruned": 1,
+        "failed": 1,
+        "running": 1,
+        "waiting": 1,
+        "retried": 1,
+    }
+    assert one.n_trials == len(trials)
+    assert (one.best_value, one.best_number) == (0.9, 1)
+    assert one.last_activity is not None
+    assert abs(one.last_activity - datetime.now()) < timedelta(minutes=5)
+    (r,) = one.running
+    assert (r.number, r.worker, r.stale) == (6, "hostA:12", False)
+    assert r.heartbeat is not None
+    assert two.direction == "minimize" and (two.best_value, two.best_number) == (0.1, 1)
+
+
+def test_status_of_an_empty_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    Store(url).optuna_storage(heartbeat=False).engine.dispose()
+    assert an.status(url) == []
+
+
+# -- trials in words, best trials -----------------------------------------------------------------
+def test_trial_descriptions() -> None:
+    t = trial("step", 0.8, lr=0.2, rate=0.25, every=3.0, baseline="tutorial")
+    assert an.family_of(t) == "step" and an.baseline_of(t) == "tutorial"
+    assert an.describe(t) == "step(initial_lr=0.2, drop=0.25, epochs_drop=3, steps_per_epoch=10)"
+    diverged = trial("constant", 0.1, state=TrialState.PRUNED, attrs={"outcome": "diverged"})
+    assert an.outcome_of(diverged) == "diverged"
+    assert an.outcome_of(trial("step", None, state=TrialState.FAIL)) == "failed"
+    adam = trial("constant", 0.5, attrs={"optimizer": "adam"})
+    assert an.describe(adam).endswith(" + adam")
+
+
+def test_best_trials_and_baseline_gain() -> None:
+    data = data_of(
+        [
+            trial("constant", 0.60, baseline="b1"),
+            trial("step", 0.70, baseline="b2"),
+            trial("cosine", 0.20, state=TrialState.PRUNED, baseline="b3"),
+            trial("step", 0.90),
+            trial("cosine", 0.80),
+            trial("constant", 0.50),
+        ]
+    )
+    best = an.best_trials(data, top=3)
+    assert [t.number for t in best.top] == [3, 4, 1]
+    assert [t.number for t in best.baselines] == [1, 0, 2]  # complete by rank, then the others
+    assert best.best_tuned is not None and best.best_tuned.number == 3
+    assert best.best_baseline is not None and best.best_baseline.number == 1
+    assert best.gain == pytest.approx(0.2)
+
+
+def test_best_trials_when_minimizing() -> None:
+    data = data_of([trial("constant", 0.6), trial("step", 0.2), trial("cosine", 0.4)], "minimize")
+    assert [t.number for t in an.best_trials(data, 2).top] == [1, 2]
+
+
+def test_counts_add_diverged() -> None:
+    data = data_of(
+        [
+            trial("constant", 0.6),
+            trial("constant", 0.1, state=TrialState.PRUNED, attrs={"outcome": "diverged"}),
+            trial("constant", 0.2, state=TrialState.PRUNED),
+        ]
+    )
+    c = an.counts(data)
+    assert (c["complete"], c["pruned"], c["diverged"]) == (1, 2, 1)
+
+
+# -- copies for Optuna's functions ----------------------------------------------------------------
+def test_admissible_widens_a_distribution_to_hold_a_baseline_value() -> None:
+    t = trial("step", 0.5, lr=0.1)
+    t.params["initial_lr"] = 1e-4  # stored like this by a baseline enqueued below the range
+    t.params["decay_rate"] = 0.95
+    fixed = an.admissible(t)
+    assert fixed.distributions["initial_lr"] == FloatDistribution(1e-4, 0.5, log=True)
+    assert fixed.distributions["decay_rate"] == FloatDistribution(0.1, 0.95)
+    assert fixed.distributions["schedule"] == FAMILY
+    assert an.admissible(trial("step", 0.5)).distributions["initial_lr"] == LR
+
+
+def test_copy_study_is_a_read_only_view_keeping_numbers() -> None:
+    trials = numbered([trial("constant", 0.1 * i) for i in range(1, 6)], "minimize")
+    picked = [trials[4], trials[1]]
+    copy = an.copy_study(picked, "minimize")
+    assert [t.number for t in copy.get_trials(states=(TrialState.COMPLETE,))] == [1, 4]
+    assert copy.best_trial.number == 1 and copy.direction.name == "MINIMIZE"
+    assert copy.get_trials(deepcopy=False)[0] is picked[1]
+    with pytest.raises(NotImplementedError, match="read-only"):
+        copy.set_user_attr("x", 1)
+
+
+# -- importance -----------------------------------------------------------------------------------
+def importance_trials(n: int, seed: int = 0) -> list[FrozenTrial]:
+    """The value depends on initial_lr strongly, on decay_rate a little, not on drop_every."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        family = ["step", "constant"][i % 2]
+        lr = math.exp(rng.uniform(math.log(1e-3), math.log(0.5)))
+        rate = rng.uniform(0.1, 0.9)
+        value = 1 - (math.log10(lr) + 1) ** 2 / 4 + (0.05 * rate if family == "step" else 0)
+        out.append(
+            trial(family, value + rng.gauss(0, 0.005), lr=lr, rate=rate, every=rng.uniform(1, 4))
+        )
+    return out
+
+
+@pytest.mark.parametrize("evaluator", an.EVALUATORS)
+def test_importances_overall_and_per_family(evaluator: str) -> None:
+    trials = importance_trials(60)
+    trials += [trial("step", 0.99, lr=0.002, baseline="tutorial")]  # left out
+    report = an.importances(data_of(trials), evaluator, max_trials=40)
+    assert report.evaluator == evaluator and report.baselines_excluded == 1
+    assert next(iter(report.overall.values)) == "initial_lr"
+    assert report.overall.n_available == 60 and report.overall.n_trials == 40
+    assert sum(report.overall.values.values()) == pytest.approx(1.0)
+    (step,) = report.families
+    assert step.scope == "step" and set(step.values) == {"initial_lr", "decay_rate", "drop_every"}
+    assert next(iter(step.values)) == "initial_lr"
+    assert report.skipped == {"constant": "only one searched parameter (initial_lr)"}
+
+
+def test_importances_need_enough_tuned_trials() -> None:
+    trials = [trial("constant", 0.5, baseline=f"b{i}") for i in range(6)] + importance_trials(3)
+    with pytest.raises(an.TooFewTrialsError, match="at least 4 complete trials besides"):
+        an.importances(data_of(trials))
+
+
+def test_small_family_is_skipped_with_its_reason() -> None:
+    trials = importance_trials(12)
+    trials += [trial("cosine", 0.5, lr=0.05), trial("cosine", 0.6, lr=0.1)]
+    report = an.importances(data_of(trials))
+    assert report.skipped["cosine"] == "2 complete trial(s), 4 needed"
+
+
+def test_unknown_evaluator() -> None:
+    with pytest.raises(SweeperError, match="unknown importance evaluator 'gini'"):
+        an.importances(data_of(importance_trials(10)), "gini")
