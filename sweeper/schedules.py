@@ -106,6 +106,8 @@ class Schedule:
             value = getattr(self, f.name)
             if isinstance(value, float):
                 value = f"{value:.4g}"
+            elif isinstance(value, tuple):
+                value = "(" + ", ".join(f"{v:.4g}" for v in value) + ")"
             parts.append(f"{f.name}={value}")
         return f"{self.family}({', '.join(parts)})"
 
