@@ -107,7 +107,11 @@ class Schedule:
             if isinstance(value, float):
                 value = f"{value:.4g}"
             elif isinstance(value, tuple):
-                value = "(" + ", ".join(f"{v:.4g}" for v in value) + ")"
+                value = (
+                    "("
+                    + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+                    + ")"
+                )
             parts.append(f"{f.name}={value}")
         return f"{self.family}({', '.join(parts)})"
 
