@@ -49,7 +49,11 @@ def _setup_logging(verbose: int) -> None:
     logging.getLogger("sweeper").setLevel(level)
     import optuna
 
-    optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
+    # a failed trial is shown on its progress line; its traceback is stored on the trial
+    # (user attribute "traceback") and printed by Optuna from -v on
+    optuna.logging.set_verbosity(
+        logging.ERROR if verbose == 0 else logging.WARNING if verbose == 1 else logging.INFO
+    )
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
 

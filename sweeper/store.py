@@ -140,6 +140,28 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.close()
 
 
+def _sqlite_serializable(engine: Engine) -> None:
+    """Make every transaction on ``engine`` take SQLite's write lock when it begins.
+
+    Optuna claims a queued trial with ``SELECT ... FOR UPDATE`` then an update; SQLite ignores
+    ``FOR UPDATE``, so two workers could both read WAITING and both run the trial. With
+    ``BEGIN IMMEDIATE`` the second one waits (busy timeout) and then reads RUNNING.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_TIMEOUT * 1000}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners existed are dropped
+
+
 class Store:
     """One storage URL: Optuna's RDBStorage and our tables on the same database."""
 
@@ -240,6 +262,8 @@ class Store:
                 self._optuna = optuna.storages.RDBStorage(
                     self.url, engine_kwargs=engine_kwargs, **hb
                 )
+                if _is_sqlite(self.url):
+                    _sqlite_serializable(self._optuna.engine)
         return self._optuna
 
     def close(self) -> None:

@@ -141,13 +141,18 @@ def finished_count(trials: list[FrozenTrial]) -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: trust kill()
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 class SweepInterrupted(BaseException):
@@ -342,7 +347,10 @@ def prepare_study(
     """Open or create the study, record its file, and queue the baselines (once)."""
     store.check_study_file(name, spec.hash, allow_changed=allow_changed)
     study = open_study(spec, store, name)
-    store.save_study_file(name, spec.source, spec.text, spec.overrides, spec.hash)
+    # keep the file's absolute path: workers elsewhere resolve the data path against it
+    source = Path(spec.source)
+    stored_source = str(source.resolve()) if source.is_file() else spec.source
+    store.save_study_file(name, stored_source, spec.text, spec.overrides, spec.hash)
     study.set_user_attr("steps_per_epoch", steps_per_epoch)
     study.set_user_attr("epochs", spec.train.epochs)
     study.set_user_attr("n_trials", target)
@@ -417,7 +425,7 @@ def tune(
             dataset=dataset,
         )
     else:
-        interrupted = spawn_workers(
+        interrupted, codes = spawn_workers(
             store.url,
             name,
             workers=workers,
@@ -426,7 +434,21 @@ def tune(
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
         )
-        ran = finished_count(study.get_trials(deepcopy=False)) - before
+        trials = study.get_trials(deepcopy=False)
+        ran = finished_count(trials) - before
+        if not interrupted and any(c not in (0, 130) for c in codes):
+            from sweeper.errors import SweepAborted
+            from sweeper.worker import check_failure_rate
+
+            check_failure_rate(study, spec)  # raises the failure-cap message when that was it
+            if finished_count(trials) < target:
+                raise SweepAborted(
+                    f"worker exit codes {codes} (see their messages above); rerun the same "
+                    "command to resume"
+                )
+            log.warning(
+                "a worker ended with an error (exit codes %s); the study is complete", codes
+            )
     summary = summarize(study, target, store.masked_url)
     summary.ran = ran
     summary.seconds = time.monotonic() - start
@@ -453,6 +475,7 @@ def join_study(
     spec = load_stored_spec(store, name)
     study = open_study(spec, store, name)
     target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
+    index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else one of many joiners
     ran, interrupted = run_worker(
         spec,
         store,
@@ -461,6 +484,7 @@ def join_study(
         timeout=timeout,
         progress=progress,
         checkpoint_dir=checkpoint_dir,
+        worker_index=int(index) if index is not None else os.getpid(),
     )
     store.close()
     return ran, interrupted, target

@@ -94,9 +94,8 @@ def _wants_more(study: optuna.Study, target: int, start: float, timeout: float |
         if done >= target:
             return False
         running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if done + running < target or waiting:
-            return True
+        if done + running < target:
+            return True  # a queued trial (baseline, requeued) is taken first by Optuna
         # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
         time.sleep(2.0)
         with warnings.catch_warnings():
@@ -110,9 +109,14 @@ def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent
         TrialState.PRUNED: "pruned",
         TrialState.FAIL: "failed",
     }.get(t.state, t.state.name.lower())
+    description = _describe(t)
     if t.user_attrs.get("outcome") == "diverged":
         state = "diverged"
-    return TrialEvent(t.number, state, t.value, _describe(t), seconds, done, target)
+        description += f" ({t.user_attrs.get('reason')})"
+    elif t.state == TrialState.FAIL:
+        lines = str(t.user_attrs.get("traceback", "")).strip().splitlines()
+        description += f" ({lines[-1] if lines else 'failed'})"
+    return TrialEvent(t.number, state, t.value, description, seconds, done, target)
 
 
 def run_worker(
@@ -125,6 +129,7 @@ def run_worker(
     progress: Callable[[TrialEvent], None] | None = None,
     checkpoint_dir: str | None = None,
     dataset: Dataset | None = None,
+    worker_index: int = 0,
 ) -> tuple[int, bool]:
     """Run trials of study ``name`` until it holds ``target`` finished ones.
 
@@ -141,8 +146,8 @@ def run_worker(
     from sweeper.study import make_pruner, make_sampler
 
     # a different seed per worker and per resume, so no two samplers replay the same draws
-    index = int(os.environ.get("SWEEPER_WORKER_INDEX", "0"))
-    study.sampler = make_sampler(spec, len(study.get_trials(deepcopy=False)) + 7919 * index)
+    offset = len(study.get_trials(deepcopy=False)) + 7919 * worker_index
+    study.sampler = make_sampler(spec, offset)
     study.pruner = make_pruner(spec)
     from sweeper.study import lr_ranges
 
@@ -164,16 +169,26 @@ def run_worker(
         origin = _origin_number(study._storage.get_trial(trial._trial_id))
         backup = ckpt_root / f"trial-{origin}"
 
-        last_epoch = [-1]
+        first_epoch, last_epoch = [-1], [-1]
 
         def on_epoch(record: Any) -> None:
             store.add_epoch(name, trial._trial_id, trial.number, record.to_dict(), run_id)
+            if first_epoch[0] < 0:
+                first_epoch[0] = record.epoch
+                if record.epoch > 0:  # resumed from a checkpoint
+                    trial.set_user_attr("resumed_from_epoch", record.epoch)
             last_epoch[0] = record.epoch
 
         def finish() -> None:
-            # the trial is over: drop its checkpoint, and any rows an earlier, longer attempt
-            # of it left beyond the epoch this attempt ended at
+            # the trial is over: drop its checkpoint; a retry copy that resumed gets the rows
+            # of the epochs its first attempt did; rows an earlier, longer attempt left beyond
+            # the epoch this one ended at are dropped
             shutil.rmtree(backup, ignore_errors=True)
+            if first_epoch[0] > 0 and origin != trial.number:
+                source_id = study._storage.get_trial_id_from_study_id_trial_number(
+                    study._study_id, origin
+                )
+                store.copy_epochs(name, source_id, trial._trial_id, trial.number, first_epoch[0])
             if last_epoch[0] >= 0:
                 store.trim_epochs(trial._trial_id, last_epoch[0])
 
@@ -200,15 +215,6 @@ def run_worker(
             trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
             raise
         finish()
-        if result.first_epoch > 0:
-            trial.set_user_attr("resumed_from_epoch", result.first_epoch)
-            if origin != trial.number:
-                source_id = study._storage.get_trial_id_from_study_id_trial_number(
-                    study._study_id, origin
-                )
-                store.copy_epochs(
-                    name, source_id, trial._trial_id, trial.number, result.first_epoch
-                )
         active.clear()
         if result.status is TrialStatus.DIVERGED:
             trial.set_user_attr("outcome", "diverged")
@@ -300,8 +306,8 @@ def spawn_workers(
     target: int,
     timeout: float | None,
     checkpoint_dir: str | None,
-) -> bool:
-    """Run ``workers`` processes of ``sweeper worker`` on the study; True if interrupted."""
+) -> tuple[bool, list[int]]:
+    """Run ``workers`` processes of ``sweeper worker`` on the study: (interrupted, exit codes)."""
     gpus = visible_gpus()
     log.info(
         "starting %d workers on %s",
@@ -325,8 +331,10 @@ def spawn_workers(
     interrupted = False
     with _interrupts_as(SweepInterrupted):
         try:
-            for p in procs:
-                p.wait()
+            # poll them all, so a worker that dies is reaped at once (not left a zombie that
+            # still looks alive to the others)
+            while any(p.poll() is None for p in procs):
+                time.sleep(0.5)
         except (SweepInterrupted, KeyboardInterrupt):
             interrupted = True
             for p in procs:
@@ -334,7 +342,5 @@ def spawn_workers(
                     p.send_signal(signal.SIGTERM)
             for p in procs:
                 p.wait()
-    codes = [p.returncode for p in procs]
-    if not interrupted and any(c not in (0, 130) for c in codes):
-        raise SweepAborted(f"worker exit codes {codes}; see their messages above")
-    return interrupted or any(c == 130 for c in codes)
+    codes = [int(p.returncode) for p in procs]
+    return interrupted or any(c == 130 for c in codes), codes
