@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper import analysis as an
 from sweeper import plots
 from sweeper.errors import SweeperError
+from sweeper.store import EPOCH_FIELDS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -72,16 +73,7 @@ _TRIAL_COLUMNS = (
     "datetime_complete",
     "reason",
 )
-_EPOCH_FIELDS = (
-    "epoch",
-    "step",
-    "lr",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "seconds",
-)
+_EPOCH_FIELDS = EPOCH_FIELDS
 
 
 def export_text(

@@ -44,6 +44,19 @@ GRACE_PERIOD = 40  # seconds without a heartbeat before a trial is stale
 SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
 
 
+# The measured columns of a per-epoch record, in display order.
+EPOCH_FIELDS = (
+    "epoch",
+    "step",
+    "lr",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "seconds",
+)
+
+
 def resolve_url(url: str | None = None) -> str:
     """``url``, else ``$SWEEPER_STORAGE``, else ``sqlite:///sweeper.db`` in the working directory."""
     return url or os.environ.get(ENV_VAR) or DEFAULT_URL
@@ -406,20 +419,7 @@ class Store:
                         study_name=study_name,
                         trial_id=to_trial_id,
                         trial_number=to_number,
-                        **{
-                            k: getattr(r, k)
-                            for k in (
-                                "epoch",
-                                "step",
-                                "lr",
-                                "loss",
-                                "accuracy",
-                                "val_loss",
-                                "val_accuracy",
-                                "seconds",
-                                "run_id",
-                            )
-                        },
+                        **{k: getattr(r, k) for k in (*EPOCH_FIELDS, "run_id")},
                     )
                 )
                 n += 1
