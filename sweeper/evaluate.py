@@ -13,7 +13,6 @@ accuracy* (the one tuning would hand over) minus the baseline, on mean test accu
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import statistics
@@ -228,14 +227,11 @@ def train_and_test(
     seed: int,
 ) -> tuple[float, float | None]:
     """Train a fresh model on ``x_train`` (no validation) and return its test (accuracy, loss)."""
-    import keras
 
     from sweeper.models import build_model
-    from sweeper.training import steps_per_epoch
+    from sweeper.training import reset_keras, steps_per_epoch
 
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
+    reset_keras(seed)
     schedule = config.schedule(steps_per_epoch(len(x_train), settings.batch_size), settings.epochs)
     try:
         model = build_model(settings.model, dataset.input_shape, dataset.num_classes)
@@ -258,8 +254,7 @@ def train_and_test(
         )
     finally:
         model = None
-        keras.backend.clear_session()
-        gc.collect()
+        reset_keras()
     loss = float(scores["loss"])
     accuracy = float(scores["accuracy"])
     return (accuracy if math.isfinite(accuracy) else 0.0), (loss if math.isfinite(loss) else None)

@@ -24,7 +24,6 @@ Results are stored in ``sweeper_lr_finds`` so a study can reuse them (:func:`sug
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -229,13 +228,12 @@ def range_test(
     import keras
 
     from sweeper.models import build_model
+    from sweeper.training import reset_keras
 
     n = len(y)
     batch = max(1, min(int(batch_size), n))
     growth = growth_factor(start, end, steps)
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
+    reset_keras(seed)
     rng = np.random.default_rng(seed)
     lrs: list[float] = []
     losses: list[float] = []
@@ -281,8 +279,7 @@ def range_test(
                 break
     finally:
         net = opt = schedule = None  # drop the test's model before clearing the session
-        keras.backend.clear_session()
-        gc.collect()
+        reset_keras()
     if not lrs:
         raise LrFindError(
             f"the loss was not finite at the first step (lr={start:g}); start from a lower rate"

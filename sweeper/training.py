@@ -92,6 +92,28 @@ class _Diverged(Exception):
         super().__init__(f"diverged at epoch {epoch + 1}, lr={lr:.4g}")
 
 
+_heap_frozen = False
+
+
+def reset_keras(seed: int | None = None) -> None:
+    """Start a run from a clean Keras state (so memory does not grow from run to run).
+
+    Clears the Keras session and collects garbage. The first call also freezes the long-lived
+    heap (Keras/TensorFlow modules, the cached datasets): later collections then only walk what
+    was created since, about 1 ms instead of ~0.4 s on the seed CNNs.
+    """
+    global _heap_frozen
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+    if not _heap_frozen:
+        gc.freeze()
+        _heap_frozen = True
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:
     """Optimizer updates per epoch, as ``model.fit`` does them (the last batch may be short)."""
     return max(1, math.ceil(n_examples / batch_size))
@@ -170,9 +192,7 @@ def run_trial(
 
     optimizer = optimizer or OptimizerSpec()
     settings = settings or TrainSettings()
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(settings.seed)
+    reset_keras(settings.seed)
 
     model = build_model(settings.model, dataset.input_shape, dataset.num_classes)
     schedule_obj = schedule.keras()
