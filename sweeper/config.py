@@ -441,9 +441,9 @@ def _train(r: _Reader, raw: Mapping[str, Any]) -> TrainSettings:
         check_model_name(model)
     except SweeperError as exc:
         raise r.fail("[train] model", str(exc)) from None
-    jit = table.get("jit_compile", False)
-    if not isinstance(jit, bool):
-        raise r.fail("[train] jit_compile", f"must be true or false, got {jit!r}")
+    jit = table.get("jit_compile", "auto")
+    if not isinstance(jit, bool) and jit != "auto":
+        raise r.fail("[train] jit_compile", f'must be "auto", true or false, got {jit!r}')
     return TrainSettings(
         model=model,
         batch_size=r.integer(table, "batch_size", "[train]", 64, 1),

@@ -217,7 +217,7 @@ def range_test(
     seed: int = 0,
     beta: float = DEFAULT_BETA,
     diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
-    jit_compile: bool = False,
+    jit_compile: bool | str = "auto",
 ) -> LrFindResult:
     """Run the range test on arrays ``x`` (N, H, W, C) and ``y`` (N,) class indices.
 

@@ -84,7 +84,9 @@ class TrainSettings:
     batch_size: int = 64
     epochs: int = 5
     seed: int = 0
-    jit_compile: bool = False
+    # "auto" is Keras's own choice, the fastest measured on CPU for every backend
+    # (docs/benchmarks.md): TensorFlow XLA only with a GPU, JAX jit, PyTorch eager
+    jit_compile: bool | str = "auto"
 
 
 class _Diverged(Exception):
