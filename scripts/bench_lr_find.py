@@ -14,18 +14,17 @@ many diverged, the wall time; and the range the test found for each seed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from benchlib import machine_lines, mean_std, print_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,48 +33,6 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist-t10k"
 FIXED_RANGE = "{ low = 1e-4, high = 1.0, log = true }"
 ARMS = {"fixed": FIXED_RANGE, "auto": '"auto"'}
 BELOW = 0.5
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def machine_lines() -> list[str]:
-    from importlib import metadata
-
-    versions = []
-    for pkg in ("tensorflow", "keras", "optuna", "sqlalchemy", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{pkg} {metadata.version(pkg)}")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"machine: {platform.node()}, {_cpu_model()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
-        f"packages: {', '.join(versions)}; KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '-')}",
-        f"load average at start (1/5/15 min): {load}",
-    ]
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        cells = [
-            c.rjust(w) if i else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  ".join(cells))
-
-
-def _ms(values: list[float], fmt: str = ".4f") -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):{fmt}} +- {std:{fmt}}"
 
 
 def study_text(
@@ -257,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             [
                 arm,
-                _ms(bests),
-                f"{_ms(lows, '.1f')} of {args.n_trials}",
-                _ms([float(o.diverged) for o in mine], ".1f"),
-                _ms([statistics.median(o.finals) for o in mine]),
-                _ms([o.seconds for o in mine], ".1f"),
-                _ms([o.range_test_seconds for o in mine], ".1f"),
+                mean_std(bests),
+                f"{mean_std(lows, '.1f')} of {args.n_trials}",
+                mean_std([float(o.diverged) for o in mine], ".1f"),
+                mean_std([statistics.median(o.finals) for o in mine]),
+                mean_std([o.seconds for o in mine], ".1f"),
+                mean_std([o.range_test_seconds for o in mine], ".1f"),
             ]
         )
     print(f"per arm over {args.seeds} seeds (mean +- std):")

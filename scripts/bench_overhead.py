@@ -31,16 +31,16 @@ import contextlib
 import functools
 import gc
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from benchlib import machine_lines, print_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -113,31 +113,6 @@ VARIANT_DOC = {
 # --------------------------------------------------------------------------------------------
 # Machine description
 # --------------------------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def machine_lines() -> list[str]:
-    from importlib import metadata
-
-    versions = []
-    for pkg in ("tensorflow", "keras", "optuna", "sqlalchemy", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{pkg} {metadata.version(pkg)}")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"machine: {platform.node()}, {_cpu_model()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
-        f"packages: {', '.join(versions)}; KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '-')}",
-        f"load average at start (1/5/15 min): {load}",
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,18 +419,6 @@ def control(spec: Any, schedule: Any, tmp: Path, pairs: int) -> None:
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        cells = [
-            c.rjust(w) if i else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  ".join(cells))
 
 
 def _mean(results: list[PassResult], key: str) -> float:

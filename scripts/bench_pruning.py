@@ -22,64 +22,20 @@ uses the study file's settings (the shipped defaults).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+
+from benchlib import machine_lines, mean_std, print_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_ARMS = "none,median,successive_halving,hyperband"
 EPOCH_SAVING_TARGET = 0.40
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def machine_lines() -> list[str]:
-    from importlib import metadata
-
-    versions = []
-    for pkg in ("tensorflow", "keras", "optuna", "sqlalchemy", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{pkg} {metadata.version(pkg)}")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"machine: {platform.node()}, {_cpu_model()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
-        f"packages: {', '.join(versions)}; KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '-')}",
-        f"load average at start (1/5/15 min): {load}",
-    ]
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        cells = [
-            c.rjust(w) if i else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  ".join(cells))
-
-
-def _ms(values: list[float], fmt: str = ".4f") -> str:
-    """mean +- std (sample std; 0 for a single value)."""
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):{fmt}} +- {std:{fmt}}"
 
 
 def arm_overrides(arm: str) -> list[str]:
@@ -235,12 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             [
                 arm,
-                _ms([float(o.epochs) for o in mine], ".1f"),
+                mean_std([float(o.epochs) for o in mine], ".1f"),
                 f"{epochs_saved:.0%}",
-                _ms([o.seconds for o in mine], ".1f"),
+                mean_std([o.seconds for o in mine], ".1f"),
                 f"{time_ratio:.2f}",
-                _ms(bests) if bests else "-",
-                _ms([float(o.pruned) for o in mine], ".1f"),
+                mean_std(bests) if bests else "-",
+                mean_std([float(o.pruned) for o in mine], ".1f"),
                 "-" if arm == "none" else ("met" if ok else "missed"),
             ]
         )
