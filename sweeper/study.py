@@ -35,6 +35,9 @@ from sweeper.store import Store
 log = logging.getLogger(__name__)
 
 WORKER_ATTR = "worker"  # user attr "host:pid" of the process running the trial
+# user attr: the start time of the attempt WORKER_ATTR was written for (a trial put back in the
+# queue keeps the stamp of its last process until the next one overwrites it)
+WORKER_SINCE_ATTR = "worker_since"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -183,15 +186,36 @@ def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
     return ok
 
 
+def mark_worker(trial: optuna.Trial, worker: str) -> None:
+    """Stamp the running attempt of ``trial`` with its process, ``host:pid``.
+
+    The stamp names the attempt by its start time: a trial taken from the queue still carries
+    the stamp of the process that ran it before (dead, or it would not have been queued) until
+    this call, and must not be mistaken for a trial of that dead process meanwhile.
+    """
+    trial.set_user_attr(WORKER_ATTR, worker)
+    started = trial.datetime_start
+    trial.set_user_attr(WORKER_SINCE_ATTR, started.isoformat() if started else "")
+
+
+def _stamped_by_this_attempt(trial: FrozenTrial) -> bool:
+    started = trial.datetime_start
+    return started is not None and trial.user_attrs.get(WORKER_SINCE_ATTR) == started.isoformat()
+
+
 def reap_dead_local_trials(study: optuna.Study) -> int:
     """Requeue RUNNING trials whose process, on this host, no longer exists.
 
-    Trials of dead processes on other hosts are left to Optuna's heartbeat, which notices them
-    after its grace period and queues a copy.
+    Only a trial whose running attempt was stamped by ``mark_worker`` is judged by its stamp: one
+    just taken from the queue, not yet stamped by its new process, is left alone. Trials of dead
+    processes on other hosts (or that died before stamping) are left to Optuna's heartbeat, which
+    notices them after its grace period and queues a copy.
     """
     host = socket.gethostname()
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _stamped_by_this_attempt(t):
+            continue
         worker = str(t.user_attrs.get(WORKER_ATTR, ""))
         w_host, _, w_pid = worker.rpartition(":")
         if w_host != host or not w_pid.isdigit():
@@ -203,22 +227,70 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
     return n
 
 
+class Interrupts:
+    """SIGINT/SIGTERM turned into ``exc``, held back while the block is ``held()``.
+
+    A sweep holds them while Optuna creates a trial and while it records the outcome: an
+    interruption there would leave a RUNNING trial that no one trains and no one can requeue
+    at once. Held back, it is raised as soon as the held block ends (or ``check()`` is called).
+    """
+
+    def __init__(self, exc: type[BaseException]) -> None:
+        self.exc = exc
+        self._holds = 0
+        self._pending = False
+
+    def _handler(self, _signum: int, _frame: Any) -> None:
+        if self._holds:
+            self._pending = True
+        else:
+            raise self.exc
+
+    def check(self) -> None:
+        """Raise the interruption that arrived while held, if any (and nothing is held now)."""
+        if self._pending and not self._holds:
+            self._pending = False
+            raise self.exc
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+        self.check()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Inside a held block: let interruptions through again (raising one that waited)."""
+        holds, self._holds = self._holds, 0
+        try:
+            self.check()
+            yield
+        finally:
+            self._holds = holds
+
+    @contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        """Install the handlers while the block runs (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        old = {sig: signal.signal(sig, self._handler) for sig in signals}
+        try:
+            yield self
+        finally:
+            for sig, previous in old.items():
+                signal.signal(sig, previous)
+
+
 @contextmanager
 def _interrupts_as(exc: type[BaseException]) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into ``exc`` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
+    with Interrupts(exc).installed():
         yield
-        return
-
-    def handler(_signum: int, _frame: Any) -> None:
-        raise exc
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
 
 
 def _describe(trial: FrozenTrial) -> str:

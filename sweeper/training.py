@@ -20,6 +20,7 @@ import enum
 import gc
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -168,6 +169,33 @@ def _make_recorder(
     return EpochRecorder()
 
 
+def _make_backup(keras: Any, backup_dir: str) -> Any:
+    class TrialBackup(keras.callbacks.BackupAndRestore):
+        """Keras's ``BackupAndRestore`` at each epoch end, except after the final epoch.
+
+        A backup of the final epoch would only matter if the run stopped between that backup and
+        the end of training; resuming from it would then train no epoch at all and leave the
+        trial without a result. Without it, such a run trains its final epoch again.
+        """
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if epoch + 1 < int(self.params.get("epochs", epoch + 2)):
+                super().on_epoch_end(epoch, logs)
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            # the epoch to resume at goes first: a removal cut short must not leave it beside
+            # missing weights
+            for name in ("_training_metadata_path", "_prev_training_metadata_path"):
+                path = getattr(self, name, None)
+                if path and os.path.exists(path):
+                    os.remove(path)
+            super().on_train_end(logs)
+
+    return TrialBackup(
+        backup_dir, save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
+    )
+
+
 def run_trial(
     dataset: Dataset,
     schedule: Schedule,
@@ -185,8 +213,9 @@ def run_trial(
     seeded by ``settings.seed``. Raises ``optuna.TrialPruned`` when ``trial``'s pruner stops it.
 
     With ``backup_dir``, the training state (weights, optimizer state, epoch) is saved there at
-    every epoch end (Keras ``BackupAndRestore``); a run started again with the same directory
-    resumes after the last saved epoch. The directory is removed when training ends normally.
+    every epoch end but the last (Keras ``BackupAndRestore``); a run started again with the same
+    directory resumes after the last saved epoch. The directory is removed when training ends
+    normally.
     """
     import keras
 
@@ -208,11 +237,7 @@ def run_trial(
     # order matters: record the epoch, then back it up, then let the pruner decide
     callbacks = [_make_recorder(keras, schedule_obj, on_epoch, records)]
     if backup_dir is not None:
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(
-                backup_dir, save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
-            )
-        )
+        callbacks.append(_make_backup(keras, backup_dir))
     if trial is not None:
         from optuna_integration import KerasPruningCallback
 

@@ -32,12 +32,13 @@ from sweeper import space as space_mod
 from sweeper.errors import SweepAborted
 from sweeper.store import Store, resolve_url
 from sweeper.study import (
-    WORKER_ATTR,
+    Interrupts,
     SweepInterrupted,
     TrialEvent,
     _describe,
     _interrupts_as,
     finished_count,
+    mark_worker,
     reap_dead_local_trials,
     requeue,
 )
@@ -157,10 +158,16 @@ def run_worker(
     ckpt_root = checkpoint_root(checkpoint_dir) / name
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
     active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
+    # held while Optuna creates a trial or records its outcome, let through while it trains
+    interrupts = Interrupts(SweepInterrupted)
 
     def objective(trial: optuna.Trial) -> float:
         active[:] = [trial._trial_id]
-        trial.set_user_attr(WORKER_ATTR, worker)
+        with interrupts.released():
+            return train(trial)
+
+    def train(trial: optuna.Trial) -> float:
+        mark_worker(trial, worker)
         config = space_mod.sample(trial, spec.space, ranges)
         schedule = config.schedule(spe, spec.train.epochs)
         trial.set_user_attr("schedule", schedule.to_dict())
@@ -231,13 +238,14 @@ def run_worker(
     start = time.monotonic()
     ran = 0
     interrupted = False
-    with _interrupts_as(SweepInterrupted):
+    with interrupts.installed():
         try:
             while _wants_more(study, target, start, timeout):
                 t0 = time.monotonic()
                 last.clear()
                 active.clear()
-                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+                with interrupts.held():
+                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
                 ran += 1
                 if progress is not None and last:
                     done = finished_count(study.get_trials(deepcopy=False))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -20,10 +22,13 @@ from sweeper.errors import StorageError
 from sweeper.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
 from sweeper.study import (
     WORKER_ATTR,
+    Interrupts,
+    SweepInterrupted,
     count_states,
     finished_count,
     make_pruner,
     make_sampler,
+    mark_worker,
     reap_dead_local_trials,
     requeue,
     superseded,
@@ -51,7 +56,7 @@ def running_trial(study: optuna.Study, worker: str | None = None) -> optuna.Tria
     trial = study.ask()
     trial.suggest_float("lr", LR.low, LR.high, log=True)
     if worker is not None:
-        trial.set_user_attr(WORKER_ATTR, worker)
+        mark_worker(trial, worker)
     return trial
 
 
@@ -226,6 +231,67 @@ def test_reap_requeues_only_trials_of_dead_local_processes(study: optuna.Study) 
     # once the live process has exited, its trial is reaped too
     assert reap_dead_local_trials(study) == 1
     assert by_number(study, alive.number).state == TrialState.WAITING
+
+
+def test_reap_leaves_a_requeued_trial_alone_until_its_new_process_stamps_it(
+    study: optuna.Study,
+) -> None:
+    # A trial of a dead process is queued again; a live process takes it from the queue. Until
+    # that process stamps it, the trial still names the dead one: reaping it then would queue it
+    # a second time, and two processes would train it at once.
+    gone = dead_pid()
+    first = running_trial(study, worker=f"{HOST}:{gone}")
+    assert reap_dead_local_trials(study) == 1
+    assert by_number(study, first.number).state == TrialState.WAITING
+
+    again = study.ask()  # taken from the queue: the same trial, running again
+    assert again.number == first.number
+    taken = by_number(study, first.number)
+    assert taken.state == TrialState.RUNNING
+    assert taken.user_attrs[WORKER_ATTR] == f"{HOST}:{gone}"  # the old stamp is still there
+    assert reap_dead_local_trials(study) == 0
+    assert by_number(study, first.number).state == TrialState.RUNNING
+
+    # stamped by its new process, it is judged by that process: alive here, then dead
+    mark_worker(again, f"{HOST}:{os.getpid()}")
+    assert reap_dead_local_trials(study) == 0
+    mark_worker(again, f"{HOST}:{dead_pid()}")
+    assert reap_dead_local_trials(study) == 1
+    assert by_number(study, first.number).state == TrialState.WAITING
+
+
+def _signal_self(sig: int) -> None:
+    os.kill(os.getpid(), sig)
+    time.sleep(0.2)  # the handler runs in between: it raises here unless held back
+
+
+def test_interrupts_are_held_back_while_held_and_let_through_when_released() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    interrupts = Interrupts(SweepInterrupted)
+    ran: list[str] = []
+    with interrupts.installed():
+        # not held: raised where the signal arrives
+        with pytest.raises(SweepInterrupted):
+            _signal_self(signal.SIGINT)
+            ran.append("after SIGINT")
+        # held: the block runs to its end, then the interruption is raised
+        with pytest.raises(SweepInterrupted), interrupts.held():
+            _signal_self(signal.SIGTERM)
+            ran.append("held block ended")
+        # one that waited is raised as soon as a released block starts
+        with pytest.raises(SweepInterrupted), interrupts.held():
+            _signal_self(signal.SIGTERM)
+            ran.append("held part")
+            with interrupts.released():
+                ran.append("released part")
+        # inside a released block, signals come through at once again
+        with pytest.raises(SweepInterrupted), interrupts.held(), interrupts.released():
+            _signal_self(signal.SIGTERM)
+            ran.append("after SIGTERM while released")
+        with interrupts.held():  # nothing pending: nothing raised
+            ran.append("quiet")
+    assert ran == ["held block ended", "held part", "quiet"]
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 # --------------------------------------------------------------------------------------------

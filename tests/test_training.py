@@ -207,6 +207,81 @@ def test_trial_that_is_not_pruned_reports_every_epoch(small_digits: Dataset) -> 
     }
 
 
+class _StopAt(Exception):
+    """Raised by ``_StoppingTrial`` to cut a run short after the pruner's turn at an epoch."""
+
+
+class _StoppingTrial:
+    """Stands in for an Optuna trial; raises when the pruning callback reports epoch ``stop``,
+    which is after the epoch was recorded and (if it is backed up at all) backed up."""
+
+    def __init__(self, stop: int) -> None:
+        self.stop = stop
+
+    def report(self, value: float, step: int) -> None:
+        if step == self.stop:
+            raise _StopAt(step)
+
+    def should_prune(self) -> bool:
+        return False
+
+
+def _resume_epoch(backup: Path) -> int | None:
+    meta = backup / "training_metadata.json"
+    return int(json.loads(meta.read_text())["epoch"]) if meta.exists() else None
+
+
+@pytest.mark.slow
+def test_run_cut_short_resumes_from_its_backup(small_digits: Dataset, tmp_path: Path) -> None:
+    backup, settings = tmp_path / "backup", _settings("mnist-cnn", epochs=3)
+    seen: list[EpochRecord] = []
+    with pytest.raises(_StopAt):
+        run_trial(
+            small_digits,
+            Constant(0.05),
+            settings=settings,
+            trial=_StoppingTrial(1),  # type: ignore[arg-type]
+            on_epoch=seen.append,
+            backup_dir=str(backup),
+        )
+    assert [r.epoch for r in seen] == [0, 1]
+    assert _resume_epoch(backup) == 2
+
+    result = run_trial(small_digits, Constant(0.05), settings=settings, backup_dir=str(backup))
+    assert [r.epoch for r in result.records] == [2]
+    assert result.records[0].step == 3 * seen[0].step  # optimizer state came back too
+    assert result.value is not None
+    assert not backup.exists()
+
+
+@pytest.mark.slow
+def test_run_cut_short_after_its_final_epoch_trains_that_epoch_again(
+    small_digits: Dataset, tmp_path: Path
+) -> None:
+    # Stopped after the final epoch was recorded, before training ended: no backup of the final
+    # epoch exists, so the rerun trains it again (a backup of it would leave nothing to train
+    # and the trial without a result).
+    backup, settings = tmp_path / "backup", _settings("mnist-cnn", epochs=2)
+    seen: list[EpochRecord] = []
+    with pytest.raises(_StopAt):
+        run_trial(
+            small_digits,
+            Constant(0.05),
+            settings=settings,
+            trial=_StoppingTrial(1),  # type: ignore[arg-type]
+            on_epoch=seen.append,
+            backup_dir=str(backup),
+        )
+    assert [r.epoch for r in seen] == [0, 1]
+    assert _resume_epoch(backup) == 1
+
+    result = run_trial(small_digits, Constant(0.05), settings=settings, backup_dir=str(backup))
+    assert result.status is TrialStatus.COMPLETE
+    assert [r.epoch for r in result.records] == [1]
+    assert result.value == result.records[-1].val_accuracy
+    assert not backup.exists()
+
+
 # --------------------------------------------------------------------------------------------
 # Optimizers and schedule families
 # --------------------------------------------------------------------------------------------
