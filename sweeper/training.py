@@ -178,6 +178,11 @@ def _make_backup(keras: Any, backup_dir: str) -> Any:
         trial without a result. Without it, such a run trains its final epoch again.
         """
 
+        # Saving by epoch needs no per-batch hook. Keras's own one (it counts batches for
+        # save_freq=N) would make ``fit`` under JAX and PyTorch, whose batch-end hooks run
+        # asynchronously only when no callback overrides them, wait for every batch's results.
+        on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if epoch + 1 < int(self.params.get("epochs", epoch + 2)):
                 super().on_epoch_end(epoch, logs)
