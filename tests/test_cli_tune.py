@@ -30,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.cli import main
 from sweeper.config import DEFAULT_STUDY, load_study_file
 from sweeper.schedules import from_dict
+from sweeper.study import mark_worker
 
 pytestmark = pytest.mark.slow
 
@@ -544,7 +545,7 @@ def test_rerun_of_a_killed_trial_that_stops_earlier_leaves_no_rows_of_the_attemp
     attempt.suggest_float("initial_lr", 1e-5, 0.5, log=True)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    attempt.set_user_attr("worker", f"{socket.gethostname()}:{gone.pid}")
+    mark_worker(attempt, f"{socket.gethostname()}:{gone.pid}")
     con = sqlite3.connect(db)
     with con:
         for epoch in range(3):
