@@ -2,7 +2,7 @@
 """Cost of the per-epoch trial backup: ``run_trial`` with and without ``backup_dir``.
 
 The same configuration is trained in one process, alternating the two ways (ABBA order), on the
-data of studies/mnist-t10k.toml (the real MNIST test set: 7,900 train / 2,000 validation),
+data of studies/mnist-t10k.toml (the real MNIST test set, split as that study splits it),
 ``mnist-cnn``, batch 64.
 Prints the seconds of each epoch and of the whole call for every run, the medians, and the
 with/without ratio of the medians. A slowdown that the backup causes in the epochs *after* a

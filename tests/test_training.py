@@ -10,12 +10,14 @@ import os
 import platform
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 
+from sweeper import training
 from sweeper.data import Dataset, DataSpec, load_dataset
 from sweeper.optimizers import OptimizerSpec
 from sweeper.schedules import Constant, Exponential, Piecewise, Schedule, StepDecay
@@ -282,6 +284,29 @@ def test_run_cut_short_after_its_final_epoch_trains_that_epoch_again(
     assert not backup.exists()
 
 
+def test_reset_collects_frozen_cycles_at_every_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # reset_keras freezes what survives each collection; a cycle frozen while alive is freed by
+    # the next full collection (every FULL_COLLECT_EVERY resets), not before.
+    monkeypatch.setattr(training, "FULL_COLLECT_EVERY", 3)
+    monkeypatch.setattr(training, "_resets", 1)
+
+    class Node:
+        other: Node | None = None
+
+    node = Node()
+    node.other = node
+    alive = weakref.ref(node)
+    training.reset_keras()  # reset 1: node is alive, and frozen
+    del node
+    training.reset_keras()  # reset 2: only the unfrozen part is collected
+    assert alive() is not None
+    training.reset_keras()  # reset 3: a full collection
+    assert alive() is None
+    assert gc.get_freeze_count() > 0
+
+
 # --------------------------------------------------------------------------------------------
 # Optimizers and schedule families
 # --------------------------------------------------------------------------------------------
@@ -339,6 +364,7 @@ def test_piecewise_lr_follows_lr_at(small_digits: Dataset) -> None:
 def _live_keras_objects() -> tuple[int, int]:
     import keras
 
+    gc.unfreeze()  # objects frozen by reset_keras are invisible to get_objects()
     gc.collect()
     objects = gc.get_objects()
     models = sum(1 for o in objects if isinstance(o, keras.Model))
