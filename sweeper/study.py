@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
@@ -182,8 +183,31 @@ def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
     except (RuntimeError, UpdateFinishedTrialError):  # it finished meanwhile
         return False
     if ok:
+        _forget_heartbeat(storage, trial_id)
         log.info("trial %d %s: queued again with the same parameters", trial.number, reason)
     return ok
+
+
+def _forget_heartbeat(storage: Any, trial_id: int) -> None:
+    """Delete the last heartbeat of a trial put back in the queue.
+
+    When the trial is taken from the queue again, maybe days later, Optuna marks it RUNNING a
+    moment before the new attempt's first heartbeat; kept, the old heartbeat would make the trial
+    look stale to any other worker in that moment, which would fail it and queue a copy while it
+    trains. A RUNNING trial without a heartbeat is never stale.
+    """
+    backend = getattr(storage, "_backend", storage)  # Optuna's cache wraps the RDB storage
+    engine = getattr(backend, "engine", None)
+    if engine is None:
+        return
+    try:
+        with engine.begin() as con:
+            con.execute(
+                sa.text("DELETE FROM trial_heartbeats WHERE trial_id = :trial_id"),
+                {"trial_id": trial_id},
+            )
+    except sa.exc.SQLAlchemyError:  # no heartbeat table (heartbeats never enabled): nothing to do
+        log.debug("could not delete the heartbeat of trial id %d", trial_id, exc_info=True)
 
 
 def mark_worker(trial: optuna.Trial, worker: str) -> None:

@@ -260,6 +260,32 @@ def test_reap_leaves_a_requeued_trial_alone_until_its_new_process_stamps_it(
     assert by_number(study, first.number).state == TrialState.WAITING
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_requeued_trial_taken_again_is_not_stale_by_its_old_heartbeat(tmp_path: Path) -> None:
+    # A trial queued again keeps no heartbeat: taken from the queue later, it is RUNNING a moment
+    # before its new attempt beats, and must not be failed as stale by another worker meanwhile.
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'beat.db'}", heartbeat_interval=1, grace_period=1
+    )
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    first = study.ask()
+    storage.record_heartbeat(first._trial_id)
+    assert requeue(study, first._trial_id, "was interrupted")
+    time.sleep(2.5)  # the old heartbeat would now be older than the grace period
+
+    again = study.ask()
+    assert again.number == first.number
+    optuna.storages.fail_stale_trials(study)
+    assert by_number(study, first.number).state == TrialState.RUNNING
+
+    # once its new attempt beats and then stops beating, it is stale as usual
+    storage.record_heartbeat(again._trial_id)
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)
+    assert by_number(study, first.number).state == TrialState.FAIL
+
+
 def _signal_self(sig: int) -> None:
     os.kill(os.getpid(), sig)
     time.sleep(0.2)  # the handler runs in between: it raises here unless held back
