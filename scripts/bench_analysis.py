@@ -38,6 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import space as space_mod
 from sweeper.config import load_study_file
+from sweeper.plots import KINDS as PLOT_KINDS
 from sweeper.schedules import from_dimensions
 from sweeper.store import EpochRow, Store
 
@@ -252,16 +253,6 @@ def build_synthetic_store(
 
 def _commands(url: str, out: Path) -> list[tuple[str, list[str]]]:
     s = ["--storage", url]
-    plot_kinds = [
-        "history",
-        "importance",
-        "lr-curves",
-        "learning-curves",
-        "families",
-        "parallel",
-        "slice",
-        "contour",
-    ]
     cmds: list[tuple[str, list[str]]] = [
         ("status", ["status", *s]),
         ("best", ["best", STUDY, "--top", "10", *s]),
@@ -272,7 +263,7 @@ def _commands(url: str, out: Path) -> list[tuple[str, list[str]]]:
             ["importance", STUDY, "--evaluator", "mean-decrease-impurity", *s],
         ),
     ]
-    cmds += [(f"plot {k}", ["plot", STUDY, k, "--out", str(out / "plots"), *s]) for k in plot_kinds]
+    cmds += [(f"plot {k}", ["plot", STUDY, k, "--out", str(out / "plots"), *s]) for k in PLOT_KINDS]
     cmds += [
         ("report", ["report", STUDY, "--out", str(out / "report"), *s]),
         ("export csv", ["export", STUDY, "--format", "csv", "--out", str(out / "t.csv"), *s]),

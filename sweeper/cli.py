@@ -83,6 +83,14 @@ _storage_option = click.option(
 )
 
 
+_timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Start no new trial after this many seconds.",
+)
+
+
 _checkpoint_option = click.option(
     "--checkpoint-dir",
     metavar="DIR",
@@ -154,12 +162,7 @@ def _print_summary(summary: Any) -> None:
     type=click.IntRange(min=1),
     help="Run until the study holds N finished trials [default: the study file's n_trials].",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="Start no new trial after this many seconds.",
-)
+@_timeout_option
 @_storage_option
 @click.option(
     "--study-name", metavar="NAME", help="Study name in the store [default: the file's name]."
@@ -246,12 +249,7 @@ def tune(
     type=click.IntRange(min=1),
     help="Run until the study holds N finished trials [default: the target it was started with].",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="Start no new trial after this many seconds.",
-)
+@_timeout_option
 @_checkpoint_option
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def worker(

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ import optuna
 import pytest
 import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
+from process_helpers import claim_queue_concurrently, sweeper_env
 
 from sweeper.config import load_study_file
 from sweeper.errors import SweeperError
-from sweeper.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -159,15 +158,6 @@ def pg() -> Iterator[PgServer]:
 # --------------------------------------------------------------------------------------------
 # processes and the store
 # --------------------------------------------------------------------------------------------
-
-
-def sweeper_env() -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("SWEEPER_STORAGE", "SWEEPER_CHECKPOINTS")
-    }
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
 
 
 def _noise(line: str) -> bool:
@@ -382,55 +372,8 @@ def test_bad_password_is_one_masked_line(pg: PgServer, tmp_path: Path, command: 
     good.dispose()
 
 
-POPPER = """
-import json, sys, time, warnings
-import optuna
-from sweeper.store import Store
-
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-warnings.simplefilter("ignore")
-url, name, n, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-study = optuna.load_study(study_name=name, storage=Store(url).optuna_storage(heartbeat=False))
-claimed = []
-while time.time() < start_at:
-    time.sleep(0.001)
-while True:
-    trial = study.ask()
-    if trial.number >= n:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        break
-    claimed.append(trial.number)
-    try:
-        study.tell(trial, 0.0)
-    except Exception:
-        pass
-print(json.dumps(claimed))
-"""
-
-
 def test_a_queued_trial_is_taken_by_one_worker_only(pg: PgServer) -> None:
-    queued, store = 40, Store(pg.url)
-    study = optuna.create_study(
-        study_name="pg-queue", storage=store.optuna_storage(heartbeat=False)
-    )
-    for i in range(queued):
-        study.enqueue_trial({"x": float(i)})
-    store.close()
-    start_at = time.time() + 5.0
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", POPPER, pg.url, "pg-queue", str(queued), str(start_at)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=sweeper_env(),
-        )
-        for _ in range(4)
-    ]
-    claims: Counter[int] = Counter()
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-3000:]
-        claims.update(json.loads(out.strip().splitlines()[-1]))
+    queued = 40
+    claims = claim_queue_concurrently(pg.url, "pg-queue", queued=queued)
     assert sorted(claims) == list(range(queued))
     assert [n for n, c in claims.items() if c > 1] == []

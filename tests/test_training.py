@@ -235,19 +235,27 @@ def _resume_epoch(backup: Path) -> int | None:
     return int(json.loads(meta.read_text())["epoch"]) if meta.exists() else None
 
 
-@pytest.mark.slow
-def test_run_cut_short_resumes_from_its_backup(small_digits: Dataset, tmp_path: Path) -> None:
-    backup, settings = tmp_path / "backup", _settings("mnist-cnn", epochs=3)
+def _cut_short_after_epoch(
+    epoch: int, dataset: Dataset, settings: TrainSettings, backup: Path
+) -> list[EpochRecord]:
+    """Run a backed-up trial that stops after ``epoch`` was recorded; the epochs it recorded."""
     seen: list[EpochRecord] = []
     with pytest.raises(_StopAt):
         run_trial(
-            small_digits,
+            dataset,
             Constant(0.05),
             settings=settings,
-            trial=_StoppingTrial(1),  # type: ignore[arg-type]
+            trial=_StoppingTrial(epoch),  # type: ignore[arg-type]
             on_epoch=seen.append,
             backup_dir=str(backup),
         )
+    return seen
+
+
+@pytest.mark.slow
+def test_run_cut_short_resumes_from_its_backup(small_digits: Dataset, tmp_path: Path) -> None:
+    backup, settings = tmp_path / "backup", _settings("mnist-cnn", epochs=3)
+    seen = _cut_short_after_epoch(1, small_digits, settings, backup)
     assert [r.epoch for r in seen] == [0, 1]
     assert _resume_epoch(backup) == 2
 
@@ -266,16 +274,7 @@ def test_run_cut_short_after_its_final_epoch_trains_that_epoch_again(
     # epoch exists, so the rerun trains it again (a backup of it would leave nothing to train
     # and the trial without a result).
     backup, settings = tmp_path / "backup", _settings("mnist-cnn", epochs=2)
-    seen: list[EpochRecord] = []
-    with pytest.raises(_StopAt):
-        run_trial(
-            small_digits,
-            Constant(0.05),
-            settings=settings,
-            trial=_StoppingTrial(1),  # type: ignore[arg-type]
-            on_epoch=seen.append,
-            backup_dir=str(backup),
-        )
+    seen = _cut_short_after_epoch(1, small_digits, settings, backup)
     assert [r.epoch for r in seen] == [0, 1]
     assert _resume_epoch(backup) == 1
 
