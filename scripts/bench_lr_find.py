@@ -29,7 +29,7 @@ from benchlib import machine_lines, mean_std, print_table
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist-t10k"
+DEFAULT_DATA = ROOT / "studies" / "data" / "mnist-t10k"
 FIXED_RANGE = "{ low = 1e-4, high = 1.0, log = true }"
 ARMS = {"fixed": FIXED_RANGE, "auto": '"auto"'}
 BELOW = 0.5

@@ -45,7 +45,7 @@ from benchlib import machine_lines, print_table
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist-t10k"
+DEFAULT_DATA = ROOT / "studies" / "data" / "mnist-t10k"
 TARGET = 1.05
 FAMILIES = (
     "constant",

@@ -24,7 +24,7 @@ from sweeper.data import (
 )
 from sweeper.errors import DataError, SweeperError
 
-MNIST_T10K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-t10k"
+MNIST_T10K = Path(__file__).resolve().parents[1] / "studies" / "data" / "mnist-t10k"
 MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 IDX_NAMES = (
     "train-images-idx3-ubyte",
@@ -36,9 +36,21 @@ IDX_NAMES = (
 
 @pytest.fixture(scope="module")
 def mnist_dir() -> Path:
-    if not (MNIST_T10K / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST test set not found at {MNIST_T10K} (t10k-*-ubyte.gz)")
     return MNIST_T10K
+
+
+def test_shipped_mnist_test_set_is_the_original_with_its_licence() -> None:
+    import hashlib
+
+    digests = {
+        "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+    }
+    for name, md5 in digests.items():
+        raw = gzip.decompress((MNIST_T10K / name).read_bytes())
+        assert hashlib.md5(raw).hexdigest() == md5, name
+    assert "CC BY-SA 3.0" in (MNIST_T10K / "LICENSE.md").read_text()
+    assert "LeCun" in (MNIST_T10K / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
