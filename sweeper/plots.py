@@ -3,9 +3,10 @@
 Our own kinds (``lr-curves``, ``learning-curves``, ``families``, ``importance``, and the curves of
 ``sweeper schedules``) are computed by the ``*_data`` functions and drawn by the ``draw_*``
 functions. ``history``, ``parallel``, ``slice`` and ``contour`` are drawn by
-``optuna.visualization.matplotlib`` on an in-memory copy of the study's complete trials, then
-retouched (size, labels, units). Parallel coordinates, slices and contours show one schedule family
-at a time: its parameters exist only inside it.
+``optuna.visualization.matplotlib`` on an in-memory copy of the study's trials, then retouched
+(size, labels, units, colours, log-axis ticks); ``history`` adds the pruned trials (at their last
+reported value, from ``pruned_points``). Parallel coordinates, slices and contours show one
+schedule family at a time: its parameters exist only inside it.
 
 Matplotlib is imported inside the drawing functions, with the Agg backend; never Keras.
 """
@@ -13,6 +14,7 @@ Matplotlib is imported inside the drawing functions, with the Agg backend; never
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import textwrap
@@ -51,6 +53,9 @@ MAX_CURVE_POINTS = 4000
 MAX_LINES = 2500  # learning curves drawn at most (a random share of each outcome beyond)
 MIN_SCOPE_TRIALS = 3  # complete trials a family needs for parallel / slice / contour
 DPI = 110
+LOG_TICKS = 6  # most labelled major ticks on a log axis of parallel / slice / contour
+VISIBLE_FROM = 0.45  # share of the parallel plot's colour map cut off at its light end
+LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601 weights: a colour's lightness, 0 to 1
 
 
 class UnknownPlotKindError(SweeperError):
@@ -136,7 +141,7 @@ class LearningCurve(NamedTuple):
     number: int
     outcome: str  # complete | pruned | diverged | failed | running
     baseline: bool
-    epochs: np.ndarray  # 1-based epoch numbers
+    epochs: np.ndarray  # 0-based epoch numbers, as in sweeper_epochs and the CSV export
     val_accuracy: np.ndarray
 
 
@@ -151,6 +156,7 @@ def learning_curves_data(
     """Validation accuracy per epoch of every trial (from ``sweeper_epochs``).
 
     Trials without epoch rows fall back on their intermediate values (val_accuracy by epoch).
+    Epochs count from 0, like the rows, the intermediate values' steps and the CSV export.
     """
     by_trial: dict[int, list[tuple[int, float]]] = {}
     for row in epoch_rows:
@@ -170,12 +176,41 @@ def learning_curves_data(
                 t.number,
                 an.outcome_of(t),
                 an.baseline_of(t) is not None,
-                np.asarray(epochs, dtype=np.int64) + 1,
+                np.asarray(epochs, dtype=np.int64),
                 np.asarray(values, dtype=np.float64),
             )
         )
     ranked = data.ranked()
     return LearningCurves(curves, ranked[0].number if ranked else None)
+
+
+class PrunedPoint(NamedTuple):
+    number: int
+    outcome: str  # pruned | diverged
+    epoch: int | None  # step of the value (0-based epoch); None: the trial's own value
+    value: float | None  # last finite reported value; None: the trial reported none
+
+
+def pruned_points(data: an.StudyData) -> list[PrunedPoint]:
+    """Pruned and diverged trials at their last finite reported value, in number order.
+
+    Falls back on the trial's own value (Optuna stores the last intermediate value there).
+    """
+    from optuna.trial import TrialState
+
+    out = []
+    for t in data.trials:
+        if t.state != TrialState.PRUNED:
+            continue
+        finite = [
+            (step, float(v))
+            for step, v in sorted(t.intermediate_values.items())
+            if v is not None and math.isfinite(v)
+        ]
+        own = t.value if t.value is not None and math.isfinite(t.value) else None
+        epoch, value = finite[-1] if finite else (None, own)
+        out.append(PrunedPoint(t.number, an.outcome_of(t), epoch, value))
+    return out
 
 
 class FamilyStats(NamedTuple):
@@ -429,10 +464,10 @@ def draw_learning_curves(d: LearningCurves, title: str = "") -> Figure:
         ax.plot([], [], color="black", lw=2.2, label=f"best: trial {best[0].number}")
     if d.curves:
         last = max(int(c.epochs.max()) for c in d.curves)
-        ax.set_xlim(0.8, last + 0.2)
-        ax.set_xticks(range(1, last + 1, max(1, last // 15)))
+        ax.set_xlim(-0.2, last + 0.2)
+        ax.set_xticks(range(0, last + 1, max(1, math.ceil((last + 1) / 16))))
         ax.set_ylim(0, 1.02)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch (from 0)")
     ax.set_ylabel("validation accuracy (fraction)")
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "Validation accuracy per epoch")
@@ -613,10 +648,33 @@ def draw_history(data: an.StudyData, metric: str = "") -> Figure:
     with _optuna_style(10, 5):
         study = data.as_study()  # all trials: Optuna indexes its values by trial number
         ax = plot_optimization_history(study, target_name="complete trial")
-        size = 36 if len(complete) < 200 else 8
+        few = len(data.trials) < 200
+        size = 36 if few else 8
         for coll in ax.collections:
             coll.set_sizes([size])  # type: ignore[attr-defined]
-            coll.set_alpha(1.0 if len(complete) < 200 else 0.4)
+            coll.set_alpha(1.0 if few else 0.4)
+        pruned = pruned_points(data)
+        styles = {
+            "pruned": ("v", "0.45", "pruned trial, last reported value"),
+            "diverged": ("X", "tab:red", "diverged trial, last finite value"),
+        }
+        for outcome, (marker, color, label) in styles.items():
+            these = [p for p in pruned if p.outcome == outcome]
+            shown = [(p.number, p.value) for p in these if p.value is not None]
+            if not these:
+                continue
+            count = f"{len(shown)} of {len(these)}" if len(shown) < len(these) else len(these)
+            ax.scatter(
+                [number for number, _ in shown],
+                [value for _, value in shown],
+                marker=marker,
+                s=size * (0.9 if few else 1.5),
+                color=color,
+                alpha=0.9 if few else 0.5,
+                lw=0,
+                zorder=0.9,  # under the complete trials, over the grid
+                label=f"{label} ({count})",
+            )
         base = [t for t in complete if an.baseline_of(t)]
         if base:
             ax.scatter(
@@ -629,9 +687,15 @@ def draw_history(data: an.StudyData, metric: str = "") -> Figure:
                 zorder=5,
                 label="baseline",
             )
+        for line in ax.get_lines():
+            if line.get_label() == "Best Value":
+                line.set_label("best so far (complete trials)")
         ax.set_xlabel("trial number")
         ax.set_ylabel(target)
-        ax.set_title(f"Optimization history of {data.name} ({len(complete)} complete trials)")
+        n_pruned = f", {len(pruned)} pruned" if pruned else ""
+        ax.set_title(
+            f"Optimization history of {data.name} ({len(complete)} complete{n_pruned} trials)"
+        )
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig = _axes_figure(ax)
         fig.tight_layout()
@@ -642,7 +706,7 @@ def draw_optuna(
     data: an.StudyData, kind: str, family: str | None = None, metric: str = ""
 ) -> Figure:
     """``parallel``, ``slice`` or ``contour`` of one family's complete trials."""
-    from matplotlib.collections import PathCollection
+    from matplotlib.collections import LineCollection, PathCollection
     from optuna.visualization import matplotlib as ovm
 
     if kind == "contour":
@@ -673,11 +737,10 @@ def draw_optuna(
                     coll.set_linewidth(0.3)
                     if many:
                         coll.set_sizes([8])
+                elif isinstance(coll, LineCollection) and coll.get_array() is not None:
+                    _visible_lines(coll, many)  # the parallel plot's trials
                 elif getattr(coll, "filled", True) is False:  # contour lines, not their fill
                     coll.set_alpha(0.35)
-                elif kind == "parallel" and many:  # one line per trial
-                    coll.set_linewidth(0.7)
-                    coll.set_alpha(0.6)
         title = (
             f"{kind.capitalize()} of schedule family {scope.family!r}\n"
             f"{len(scope.trials)} complete trials of {data.name}"
@@ -691,7 +754,124 @@ def draw_optuna(
         if kind == "parallel":
             fig.subplots_adjust(left=0.07, bottom=0.17, right=0.86, top=0.88)
             fig.text(0.01, 0.01, f"objective = {target}", fontsize=8)
+        _readable_log_axes(fig)
         return fig
+
+
+def _luma(rgba: Any) -> np.ndarray:
+    """Lightness (0 black to 1 white) of colours, each laid over white at its alpha."""
+    c = np.atleast_2d(np.asarray(rgba, dtype=np.float64))
+    alpha = c[:, 3] if c.shape[1] == 4 else np.ones(len(c))
+    return np.asarray(1.0 - alpha * (1.0 - c[:, :3] @ LUMA))
+
+
+def _visible_lines(lines: Any, many: bool) -> None:
+    """The parallel plot's trial lines, all visible on white: its light end cut off the map.
+
+    Optuna colours them with ``Blues`` (``Blues_r`` when minimizing): better is darker, and the
+    worst trial is near-white. The same map from ``VISIBLE_FROM`` of the way on keeps that order
+    (and the colour bar, which follows the lines); the best trials are drawn last, on top.
+    """
+    from matplotlib.colors import ListedColormap
+
+    cmap = lines.get_cmap()
+    light_low = _luma(cmap(0.0))[0] > _luma(cmap(1.0))[0]
+    share = (
+        np.linspace(VISIBLE_FROM, 1.0, 256)
+        if light_low
+        else np.linspace(0.0, 1 - VISIBLE_FROM, 256)
+    )
+    values = np.asarray(lines.get_array(), dtype=np.float64)
+    order = np.argsort(values if light_low else -values, kind="stable")
+    segments = lines.get_segments()
+    lines.set_segments([segments[i] for i in order])
+    lines.set_array(values[order])
+    lines.set_cmap(ListedColormap(cmap(share), name=f"{cmap.name}_visible"))
+    lines.set_linewidth(0.6 if many else 1.3)
+    lines.set_alpha(0.85 if many else 1.0)
+
+
+def _log_ticks(low: float, high: float, most: int) -> list[float]:
+    """At most ``most`` major ticks of a log axis from ``low`` to ``high``, at round values.
+
+    1-2-5 in each decade if they fit, else 1-3, else powers of ten (every k-th, the most of
+    them); a range too narrow for two of them gets evenly spaced round values.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+
+    def ticks(subs: Sequence[float], stride: int = 1, offset: int = 0) -> list[float]:
+        exponents = [e for e in range(first, last + 1) if (e - offset) % stride == 0]
+        found = (s * 10.0**e for e in exponents for s in subs)
+        return [float(f"{t:.12g}") for t in found if low <= t <= high]
+
+    if len(ticks((1.0, 2.0, 5.0))) < 2:
+        linear = MaxNLocator(nbins=max(most - 1, 1), steps=[1, 2, 2.5, 5, 10])
+        return [float(t) for t in linear.tick_values(low, high) if low <= t <= high]
+    for subs in ((1.0, 2.0, 5.0), (1.0, 3.0)):
+        if len(ticks(subs)) <= most:
+            return ticks(subs)
+    stride = 1
+    while len(ticks((1.0,), stride)) > most:
+        stride += 1
+    # the powers of ten every ``stride`` decades: from the one that keeps the most in range
+    return max((ticks((1.0,), stride, k) for k in range(stride)), key=len)
+
+
+def _log_axes(fig: Figure) -> Iterator[Any]:
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            low, high = sorted(axis.get_view_interval())
+            if scale == "log" and 0 < low < high:
+                yield axis
+
+
+def _readable_log_axes(fig: Figure) -> None:
+    """Log axes of ``fig`` with few, round, unrotated major labels that never overlap.
+
+    Optuna's slices and contours keep Matplotlib's default log ticks, which label minor ticks
+    too on a range of a decade or two (``2x10^-2 3x10^-2 ...``): they run into each other on
+    small subplots. Here: at most ``LOG_TICKS`` labels (fewer on a short axis), plain numbers,
+    unlabelled minor ticks; then every other label goes while two of them still touch.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axes = list(_log_axes(fig))
+    if not axes:
+        return
+    for axis in axes:
+        low, high = sorted(axis.get_view_interval())
+        box = axis.axes.get_position()
+        width, height = fig.get_size_inches()
+        inches = box.width * width if axis.axis_name == "x" else box.height * height
+        per_label = 0.5 if axis.axis_name == "x" else 0.3  # inches
+        most = int(np.clip(inches // per_label, 2, LOG_TICKS))
+        axis.set_major_locator(FixedLocator(_log_ticks(low, high, most)))
+        axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+        axis.set_minor_formatter(NullFormatter())
+    for _ in range(4):  # labels' sizes are known once drawn
+        fig.draw_without_rendering()
+        crowded = False
+        for axis in axes:
+            boxes = [label.get_window_extent().padded(2) for label in _shown_labels(axis)]
+            if any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)):
+                crowded = True
+                axis.set_major_locator(FixedLocator(list(axis.get_majorticklocs())[::2]))
+        if not crowded:
+            return
+
+
+def _shown_labels(axis: Any) -> list[Any]:
+    """The major tick labels of ``axis`` drawn with a text, in tick order."""
+    low, high = sorted(axis.get_view_interval())
+    return [
+        label
+        for tick in axis.get_major_ticks()
+        if low <= tick.get_loc() <= high
+        for label in (tick.label1, tick.label2)
+        if label.get_visible() and label.get_text()
+    ]
 
 
 def save(fig: Figure, path: Path, fmt: str = "png") -> Path:

@@ -144,7 +144,7 @@ figcaption { color: #555; font-size: 0.9em; } code { font-size: 0.95em; }
 """
 
 _CAPTIONS = {
-    "history": "Final validation accuracy of every complete trial, best so far in red.",
+    "history": "Final validation accuracy of every complete trial, best so far in red; pruned and diverged trials at their last reported value.",
     "families": "Final validation accuracy by schedule family; star: best, diamond: baseline.",
     "lr-curves": "Learning rate applied at each optimizer step by the best trials (dashed: the "
     "best baseline).",

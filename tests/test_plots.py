@@ -140,10 +140,45 @@ def test_learning_curves_from_epoch_rows_else_intermediate_values() -> None:
     assert d.best_number == 1
     by_number = {c.number: c for c in d.curves}
     np.testing.assert_allclose(by_number[1].val_accuracy, [0.3, 0.6, 0.95])
-    np.testing.assert_array_equal(by_number[1].epochs, [1, 2, 3])
+    np.testing.assert_array_equal(by_number[1].epochs, [0, 1, 2])  # from 0, like the rows
+    np.testing.assert_array_equal(by_number[2].epochs, [0, 1, 2])  # and intermediate steps
     np.testing.assert_allclose(by_number[2].val_accuracy, [0.7 / 3, 1.4 / 3, 0.7])
     assert by_number[5].outcome == "diverged" and by_number[0].baseline
     assert by_number[6].outcome == "failed"
+
+
+def test_learning_curves_count_epochs_from_0(synthetic: tuple[str, an.StudyData]) -> None:
+    url, data = synthetic
+    rows = an.read_epochs(url, "synthetic")
+    curves = plots.learning_curves_data(data, rows).curves
+    assert min(int(c.epochs[0]) for c in curves) == 0 == min(int(r["epoch"]) for r in rows)
+    by_id = {t.number: t._trial_id for t in data.trials}
+    for c in curves:
+        epochs = [r["epoch"] for r in rows if r["trial_id"] == by_id[c.number]]
+        np.testing.assert_array_equal(c.epochs, epochs)  # the stored epochs, unshifted
+
+
+def test_pruned_points_at_their_last_finite_reported_value() -> None:
+    nan_last = optuna.create_trial(
+        state=TrialState.PRUNED,
+        params={"schedule": "constant", "initial_lr": 0.4},
+        distributions={"schedule": FAMILY, "initial_lr": LR},
+        user_attrs={"outcome": "diverged"},
+        intermediate_values={0: 0.3, 1: 0.25, 2: float("nan")},
+    )
+    silent = optuna.create_trial(
+        state=TrialState.PRUNED,
+        params={"schedule": "constant", "initial_lr": 0.2},
+        distributions={"schedule": FAMILY, "initial_lr": LR},
+    )
+    pruned = trial("exponential", 0.3, state=TrialState.PRUNED, lr=0.02)
+    points = plots.pruned_points(data_of([*SMALL, pruned, nan_last, silent]))
+    assert points == [
+        plots.PrunedPoint(5, "diverged", 2, pytest.approx(0.2)),
+        plots.PrunedPoint(7, "pruned", 2, pytest.approx(0.3)),
+        plots.PrunedPoint(8, "diverged", 1, 0.25),
+        plots.PrunedPoint(9, "pruned", None, None),
+    ]
 
 
 def test_families_data() -> None:
@@ -224,3 +259,223 @@ def test_write_plots_skips_what_the_study_cannot_show(tmp_path: Path) -> None:
     assert set(result.skipped) == {"contour"}
     with pytest.raises(SweeperError, match="unknown image format"):
         plots.write_plots(url, "synthetic", ["history"], tmp_path, "jpg")
+
+
+# -- drawn artists --------------------------------------------------------------------------------
+def luma(rgba: Any) -> np.ndarray:
+    """Lightness (0 black, 1 white) of colours laid over white at their alpha."""
+    c = np.atleast_2d(np.asarray(rgba, dtype=np.float64))
+    return 1.0 - c[:, 3] * (1.0 - c[:, :3] @ [0.299, 0.587, 0.114])
+
+
+def scattered(fig: Any, label: str) -> np.ndarray:
+    """The points of the one scatter of ``fig`` whose label starts with ``label``."""
+    (coll,) = [c for ax in fig.axes for c in ax.collections if c.get_label().startswith(label)]
+    return np.asarray(coll.get_offsets())
+
+
+def test_history_shows_pruned_and_diverged_trials_apart() -> None:
+    pruned = [
+        trial("exponential", v, state=TrialState.PRUNED, lr=0.02 * (i + 1))
+        for i, v in enumerate([0.3, 0.25, 0.15])
+    ]
+    data = data_of([*SMALL, *pruned])  # 5: diverged at 0.2, 7-9: pruned
+    fig = plots.draw_history(data)
+    try:
+        complete = scattered(fig, "complete trial")
+        assert sorted(complete[:, 0]) == [0, 1, 2, 3, 4]
+        np.testing.assert_allclose(scattered(fig, "pruned trial"), [[7, 0.3], [8, 0.25], [9, 0.15]])
+        np.testing.assert_allclose(scattered(fig, "diverged trial"), [[5, 0.2]])
+        (ax,) = fig.axes
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "pruned trial, last reported value (3)" in legend
+        assert "diverged trial, last finite value (1)" in legend
+        assert "best so far (complete trials)" in legend
+        (best,) = [line for line in ax.get_lines() if line.get_label().startswith("best so far")]
+        assert max(best.get_ydata()) == pytest.approx(0.9)  # complete trials only
+        assert "5 complete, 4 pruned trials" in ax.get_title()
+    finally:
+        plots.close(fig)
+
+
+def test_history_of_the_synthetic_store_counts_every_pruned_trial(
+    synthetic: tuple[str, an.StudyData],
+) -> None:
+    _, data = synthetic
+    points = plots.pruned_points(data)
+    n_pruned = sum(t.state == TrialState.PRUNED for t in data.trials)
+    assert len(points) == n_pruned > 0
+    fig = plots.draw_history(data)
+    try:
+        shown = len(scattered(fig, "pruned trial")) + len(scattered(fig, "diverged trial"))
+        assert shown == sum(p.value is not None for p in points) == n_pruned
+    finally:
+        plots.close(fig)
+
+
+def exponential_trials(n: int, *, low: float, high: float, minimize: bool = False) -> an.StudyData:
+    rng = np.random.default_rng(7)
+    lrs = np.exp(rng.uniform(np.log(low), np.log(high), n))
+    rates = rng.uniform(0.1, 0.9, n)
+    values = rng.uniform(0.1, 0.95, n)
+    values[0], values[1] = 0.1, 0.95  # the worst and the best trial
+    data = data_of(
+        [
+            trial("exponential", float(v), lr=float(lr), rate=float(r))
+            for v, lr, r in zip(values, lrs, rates, strict=True)
+        ]
+    )
+    if minimize:
+        data.direction = "minimize"
+    return data
+
+
+def trial_lines(fig: Any) -> Any:
+    from matplotlib.collections import LineCollection
+
+    (lines,) = [
+        c
+        for ax in fig.axes
+        for c in ax.collections
+        if isinstance(c, LineCollection) and c.get_array() is not None
+    ]
+    return lines
+
+
+@pytest.mark.parametrize(("n", "minimize"), [(8, False), (8, True), (200, False)])
+def test_parallel_draws_every_trial_visibly_better_darker(n: int, minimize: bool) -> None:
+    data = exponential_trials(n, low=0.002, high=0.4, minimize=minimize)
+    fig = plots.draw(data, "parallel")
+    try:
+        fig.canvas.draw()
+        lines = trial_lines(fig)
+        assert len(lines.get_segments()) == n
+        lightness = luma(lines.get_edgecolor())
+        assert lightness.shape == (n,) and lightness.max() < 0.75  # white is 1.0
+        values = np.asarray(lines.get_array())
+        best, worst = (np.argmin, np.argmax) if minimize else (np.argmax, np.argmin)
+        assert lightness[best(values)] < lightness[worst(values)] - 0.3
+        order = -values if minimize else values
+        assert list(np.argsort(order, kind="stable")) == list(range(n))  # the best on top
+        bar = lines.colorbar  # follows the lines: the same map and value range
+        assert bar.cmap is lines.get_cmap()
+        assert (bar.norm.vmin, bar.norm.vmax) == pytest.approx((values.min(), values.max()))
+        ends = luma(bar.cmap([0.0, 1.0]))
+        assert ends.max() < 0.75 and abs(ends[0] - ends[1]) > 0.3
+    finally:
+        plots.close(fig)
+
+
+def shown_labels(axis: Any) -> list[Any]:
+    low, high = sorted(axis.get_view_interval())
+    return [
+        label
+        for tick in axis.get_major_ticks()
+        if low <= tick.get_loc() <= high
+        for label in (tick.label1, tick.label2)
+        if label.get_visible() and label.get_text()
+    ]
+
+
+def check_log_axes(fig: Any) -> int:
+    """Every log axis of ``fig`` reads: few labels, none overlapping; the number of log axes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    checked = 0
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale != "log":
+                continue
+            checked += 1
+            labels = shown_labels(axis)
+            assert len(labels) <= plots.LOG_TICKS, [t.get_text() for t in labels]
+            if labels:
+                assert len({t.get_text() for t in labels}) == len(labels)
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            for i, a in enumerate(boxes):
+                for b in boxes[i + 1 :]:
+                    assert not a.overlaps(b), [t.get_text() for t in labels]
+            assert not any(t.get_text() for t in axis.get_minorticklabels())
+    return checked
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0011, 0.49), (0.012, 0.34), (0.051, 0.089)])
+def test_slice_log_axis_labels_are_few_and_apart(low: float, high: float) -> None:
+    fig = plots.draw(exponential_trials(12, low=low, high=high), "slice")
+    try:
+        assert check_log_axes(fig) == 1
+        (ax,) = [ax for ax in fig.axes if ax.get_xscale() == "log"]
+        labels = shown_labels(ax.xaxis)
+        assert len(labels) >= 2  # the axis still tells its range
+        assert all(float(t.get_text()) > 0 for t in labels)  # plain numbers
+    finally:
+        plots.close(fig)
+
+
+def test_contour_log_axes_labels_are_few_and_apart() -> None:
+    fig = plots.draw(exponential_trials(20, low=0.012, high=0.34), "contour")
+    try:
+        assert check_log_axes(fig) == 1  # two parameters: one panel, initial_lr on log scale
+        (axis,) = [
+            axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_scale() == "log"
+        ]
+        assert len(shown_labels(axis)) >= 2
+    finally:
+        plots.close(fig)
+
+
+@pytest.mark.parametrize("kind", ["parallel", "slice", "contour"])
+def test_log_axes_of_the_synthetic_store_read(
+    kind: str, synthetic: tuple[str, an.StudyData]
+) -> None:
+    _, data = synthetic
+    fig = plots.draw(data, kind)
+    try:
+        assert check_log_axes(fig) >= 1
+    finally:
+        plots.close(fig)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "most", "expected"),
+    [
+        (0.04, 0.35, 6, [0.05, 0.1, 0.2]),
+        (0.012, 0.34, 6, [0.02, 0.05, 0.1, 0.2]),
+        (0.012, 0.34, 3, [0.03, 0.1, 0.3]),
+        (0.001, 0.5, 6, [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]),
+        (0.001, 0.5, 4, [0.001, 0.01, 0.1]),
+        (1e-6, 1.0, 4, [1e-6, 1e-4, 0.01, 1.0]),
+        (0.00077, 0.64, 2, [0.001, 0.1]),  # every other decade, two of them in range
+        (0.0023, 0.64, 2, [0.01, 0.1]),
+    ],
+)
+def test_log_ticks(low: float, high: float, most: int, expected: list[float]) -> None:
+    assert plots._log_ticks(low, high, most) == pytest.approx(expected)
+
+
+def test_log_ticks_on_a_narrow_range_are_evenly_spaced() -> None:
+    ticks = plots._log_ticks(0.061, 0.089, 4)
+    assert 2 <= len(ticks) <= 4 and all(0.061 <= t <= 0.089 for t in ticks)
+    assert len(set(np.round(np.diff(ticks), 12))) == 1
+
+
+def test_learning_curves_draw_epochs_from_0(synthetic: tuple[str, an.StudyData]) -> None:
+    url, data = synthetic
+    d = plots.learning_curves_data(data, an.read_epochs(url, "synthetic"))
+    fig = plots.draw_learning_curves(d)
+    try:
+        (ax,) = fig.axes
+        assert "from 0" in ax.get_xlabel()
+        ticks = list(ax.get_xticks())
+        last = max(int(c.epochs.max()) for c in d.curves)
+        assert ticks[0] == 0 and ticks == list(range(last + 1))  # 8 epochs: every one
+        fig.canvas.draw()
+        assert [t.get_text() for t in ax.get_xticklabels()] == [str(e) for e in ticks]
+        low, _ = ax.get_xlim()
+        assert low < 0
+        (best,) = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert best.get_xdata()[0] == 0
+        segments = [s for c in ax.collections for s in c.get_segments()]
+        assert segments and min(float(s[0, 0]) for s in segments) == 0
+    finally:
+        plots.close(fig)
