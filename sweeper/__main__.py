@@ -1,4 +1,4 @@
-from sweeper.cli import main
+from sweeper.console import main
 
 if __name__ == "__main__":
     main()

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,12 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import space as space_mod
+from sweeper.backend import CONSOLE
 from sweeper.config import Choices, StudySpec
 from sweeper.data import load_dataset
 from sweeper.errors import StorageError
+from sweeper.interrupts import INTERRUPTS
+from sweeper.models import check_model
 from sweeper.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class TuneSummary:
     interrupted: bool = False
     workers: int = 1
     lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tuned_complete: int = 0  # completed trials that are not baselines
 
     @property
     def trials_per_hour(self) -> float | None:
@@ -159,14 +161,6 @@ def _pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-class SweepInterrupted(BaseException):
-    """Ctrl-C or SIGTERM during a sweep.
-
-    A BaseException that Optuna's trial runner does not catch, so the running trial is not
-    marked failed behind our back and can be put back in the queue as it is.
-    """
-
-
 def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
     """Put a RUNNING trial back to WAITING: the next run re-trains it with the same parameters.
 
@@ -251,72 +245,6 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
     return n
 
 
-class Interrupts:
-    """SIGINT/SIGTERM turned into ``exc``, held back while the block is ``held()``.
-
-    A sweep holds them while Optuna creates a trial and while it records the outcome: an
-    interruption there would leave a RUNNING trial that no one trains and no one can requeue
-    at once. Held back, it is raised as soon as the held block ends (or ``check()`` is called).
-    """
-
-    def __init__(self, exc: type[BaseException]) -> None:
-        self.exc = exc
-        self._holds = 0
-        self._pending = False
-
-    def _handler(self, _signum: int, _frame: Any) -> None:
-        if self._holds:
-            self._pending = True
-        else:
-            raise self.exc
-
-    def check(self) -> None:
-        """Raise the interruption that arrived while held, if any (and nothing is held now)."""
-        if self._pending and not self._holds:
-            self._pending = False
-            raise self.exc
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self._holds += 1
-        try:
-            yield
-        finally:
-            self._holds -= 1
-        self.check()
-
-    @contextmanager
-    def released(self) -> Iterator[None]:
-        """Inside a held block: let interruptions through again (raising one that waited)."""
-        holds, self._holds = self._holds, 0
-        try:
-            self.check()
-            yield
-        finally:
-            self._holds = holds
-
-    @contextmanager
-    def installed(self) -> Iterator[Interrupts]:
-        """Install the handlers while the block runs (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        signals = (signal.SIGINT, signal.SIGTERM)
-        old = {sig: signal.signal(sig, self._handler) for sig in signals}
-        try:
-            yield self
-        finally:
-            for sig, previous in old.items():
-                signal.signal(sig, previous)
-
-
-@contextmanager
-def _interrupts_as(exc: type[BaseException]) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into ``exc`` while the block runs (main thread only)."""
-    with Interrupts(exc).installed():
-        yield
-
-
 def _describe(trial: FrozenTrial) -> str:
     schedule = trial.user_attrs.get("schedule")
     text = str(trial.params.get(space_mod.SCHEDULE_PARAM, ""))
@@ -336,10 +264,15 @@ def _describe(trial: FrozenTrial) -> str:
     return text
 
 
-def _enqueue_baselines(study: optuna.Study, spec: StudySpec) -> None:
-    if study.user_attrs.get("baselines_enqueued"):
-        return
+def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> None:
+    """Queue the study file's baselines that are not in the study yet, as many as ``target`` has
+    room for (the rest are queued when a later run raises the target).
+
+    Which baselines are in the study is read from its trials (their baseline attribute), so a
+    run killed while queueing them queues only the missing ones the next time.
+    """
     families = set(spec.space.families())
+    wanted = []
     for b in spec.baselines:
         if b.family not in families:
             log.warning(
@@ -356,14 +289,36 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec) -> None:
         if bad:
             log.warning("baseline %r skipped: %s outside the space's choices", b.name, bad)
             continue
+        wanted.append((b.name, values, params))
+    trials = study.get_trials(deepcopy=False)
+    present = {t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials}
+    missing = [w for w in wanted if w[0] not in present]
+    counts = count_states(trials)
+    room = target - sum(counts[k] for k in ("complete", "pruned", "failed", "running", "waiting"))
+    if missing and room < len(missing):
+        CONSOLE.warning(
+            "warning: %d trial%s leave%s room for %d of the %d baselines not yet run and for no "
+            "tuned trial; use --n-trials %d or more to tune the schedule",
+            target,
+            "" if target == 1 else "s",
+            "s" if target == 1 else "",
+            max(room, 0),
+            len(missing),
+            target - room + len(missing) + 1,
+        )
+    elif missing and room == len(missing):
+        CONSOLE.warning(
+            "warning: %d trials are all taken by the %d baselines: no tuned trial will run; use "
+            "--n-trials %d or more to tune the schedule",
+            target,
+            len(missing),
+            target + 1,
+        )
+    for name, values, params in missing[: max(room, 0)]:
         study.enqueue_trial(
             params,
-            user_attrs={
-                space_mod.BASELINE_ATTR: b.name,
-                space_mod.BASELINE_VALUES_ATTR: values,
-            },
+            user_attrs={space_mod.BASELINE_ATTR: name, space_mod.BASELINE_VALUES_ATTR: values},
         )
-    study.set_user_attr("baselines_enqueued", True)
 
 
 def open_study(
@@ -382,7 +337,7 @@ def open_study(
     except Exception as exc:
         if isinstance(exc, StorageError):
             raise
-        raise store._fail(exc) from exc
+        raise store.as_error(exc) from exc
     if n_existing_hint == 0:
         # a resumed study must not replay the sampler's first draws: offset its seed
         n = len(study.get_trials(deepcopy=False))
@@ -409,6 +364,7 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
         summary.best_params = dict(best.params)
         summary.best_schedule = _describe(best)
     baselines = [t for t in complete if t.user_attrs.get(space_mod.BASELINE_ATTR)]
+    summary.tuned_complete = len(complete) - len(baselines)
     if baselines:
         b = max(baselines, key=lambda t: t.value or 0.0)
         summary.best_baseline = str(b.user_attrs[space_mod.BASELINE_ATTR])
@@ -441,17 +397,24 @@ def prepare_study(
     target: int,
 ) -> optuna.Study:
     """Open or create the study, record its file, and queue the baselines (once)."""
-    store.check_study_file(name, spec.hash, allow_changed=allow_changed)
+    store.check_study_file(
+        name, spec.hash, allow_changed=allow_changed, text=spec.text, overrides=spec.overrides
+    )
     study = open_study(spec, store, name)
     # keep the file's absolute path: workers elsewhere resolve the data path against it
     source = Path(spec.source)
     stored_source = str(source.resolve()) if source.is_file() else spec.source
     store.save_study_file(name, stored_source, spec.text, spec.overrides, spec.hash)
+    if study.metric_names != [spec.metric]:  # optuna-dashboard and the CLI name the objective
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.metric])
     study.set_user_attr("steps_per_epoch", steps_per_epoch)
     study.set_user_attr("epochs", spec.train.epochs)
     study.set_user_attr("n_trials", target)
-    _enqueue_baselines(study, spec)
-    ranges = lr_ranges(spec, store, name)
+    _enqueue_baselines(study, spec, target)
+    with INTERRUPTS.undeferred():  # an LR range test trains: let Ctrl-C stop it
+        ranges = lr_ranges(spec, store, name)
     if ranges:
         study.set_user_attr("initial_lr_ranges", {k: list(v) for k, v in ranges.items()})
     return study
@@ -495,18 +458,54 @@ def tune(
     """Run ``spec`` until the study holds ``n_trials`` finished trials (or ``timeout`` passes).
 
     With ``workers > 1`` the trials run in that many worker processes sharing the store.
+    Ctrl-C/SIGTERM while trials run returns a summary with ``interrupted`` set (the running
+    trial back in the queue); before the first trial starts it raises
+    :class:`~sweeper.interrupts.SweepInterrupted`, with nothing half-written in the store.
     """
+    with INTERRUPTS.installed():
+        return _tune(
+            spec,
+            storage=storage,
+            study_name=study_name,
+            n_trials=n_trials,
+            timeout=timeout,
+            allow_changed=allow_changed,
+            workers=workers,
+            workers_per_gpu=workers_per_gpu,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+        )
+
+
+def _tune(
+    spec: StudySpec,
+    *,
+    storage: str | None,
+    study_name: str | None,
+    n_trials: int | None,
+    timeout: float | None,
+    allow_changed: bool,
+    workers: int,
+    workers_per_gpu: int,
+    checkpoint_dir: str | None,
+    progress: Callable[[TrialEvent], None] | None,
+) -> TuneSummary:
     from sweeper.training import steps_per_epoch
     from sweeper.worker import run_worker, spawn_workers
 
     name = study_name or spec.name
     target = n_trials or spec.n_trials
     dataset = load_dataset(spec.data)  # bad data fails here, before the store is touched
+    INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
+    # and so does a user model that cannot be imported, called or trained on this data
+    check_model(spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir)
+    INTERRUPTS.check()
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
     store = Store(storage)
-    study = prepare_study(
-        spec, store, name, allow_changed=allow_changed, steps_per_epoch=spe, target=target
-    )
+    with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
+        study = prepare_study(
+            spec, store, name, allow_changed=allow_changed, steps_per_epoch=spe, target=target
+        )
     start = time.monotonic()
     before = finished_count(study.get_trials(deepcopy=False))
     if workers <= 1:
@@ -568,19 +567,21 @@ def join_study(
     """Run trials of a stored study as one more worker: (trials run, interrupted, target)."""
     from sweeper.worker import run_worker
 
-    spec = load_stored_spec(store, name)
-    study = open_study(spec, store, name)
-    target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
-    index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else one of many joiners
-    ran, interrupted = run_worker(
-        spec,
-        store,
-        name,
-        target=target,
-        timeout=timeout,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        worker_index=int(index) if index is not None else os.getpid(),
-    )
-    store.close()
+    with INTERRUPTS.installed():
+        spec = load_stored_spec(store, name)
+        with INTERRUPTS.deferred():
+            study = open_study(spec, store, name)
+        target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
+        index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
+        ran, interrupted = run_worker(
+            spec,
+            store,
+            name,
+            target=target,
+            timeout=timeout,
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+            worker_index=int(index) if index is not None else os.getpid(),
+        )
+        store.close()
     return ran, interrupted, target

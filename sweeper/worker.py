@@ -29,14 +29,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import space as space_mod
+from sweeper.backend import CONSOLE, load_keras
 from sweeper.errors import SweepAborted
+from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.store import Store, resolve_url
 from sweeper.study import (
-    Interrupts,
-    SweepInterrupted,
     TrialEvent,
     _describe,
-    _interrupts_as,
     finished_count,
     mark_worker,
     reap_dead_local_trials,
@@ -89,7 +88,8 @@ def _wants_more(study: optuna.Study, target: int, start: float, timeout: float |
     while True:
         if timeout is not None and time.monotonic() - start > timeout:
             return False
-        reap_dead_local_trials(study)
+        with INTERRUPTS.deferred():  # a requeue is written whole
+            reap_dead_local_trials(study)
         trials = study.get_trials(deepcopy=False)
         done = finished_count(trials)
         if done >= target:
@@ -99,7 +99,7 @@ def _wants_more(study: optuna.Study, target: int, start: float, timeout: float |
             return True  # a queued trial (baseline, requeued) is taken first by Optuna
         # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
         time.sleep(2.0)
-        with warnings.catch_warnings():
+        with INTERRUPTS.deferred(), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
 
@@ -153,18 +153,22 @@ def run_worker(
     from sweeper.study import lr_ranges
 
     ranges = lr_ranges(spec, store, name)
-    run_id = store.start_run(name, environment())
+    env = environment()  # imports Keras
+    index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
+    CONSOLE.info("%s%s", index, load_keras().describe())
     worker = f"{socket.gethostname()}:{os.getpid()}"
     ckpt_root = checkpoint_root(checkpoint_dir) / name
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
     active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
-    # held while Optuna creates a trial or records its outcome, let through while it trains
-    interrupts = Interrupts(SweepInterrupted)
 
+    # While Optuna creates a trial, the trial trains and its outcome is recorded, a signal only
+    # records the stop (see sweeper.interrupts): training ends after the batch in progress, and
+    # the stop is raised at the next safe point, so it never lands in a store write or a library
+    # callback. The running trial is then put back in the queue.
     def objective(trial: optuna.Trial) -> float:
         active[:] = [trial._trial_id]
-        with interrupts.released():
-            return train(trial)
+        INTERRUPTS.check()
+        return train(trial)
 
     def train(trial: optuna.Trial) -> float:
         mark_worker(trial, worker)
@@ -217,7 +221,9 @@ def run_worker(
         except optuna.TrialPruned:
             finish()
             raise
-        except Exception:
+        except Exception as exc:
+            if INTERRUPTS.requested:  # an error the stop caused in a library: not a failure
+                raise SweepInterrupted(f"during {type(exc).__name__}") from None
             finish()
             trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
             raise
@@ -238,25 +244,30 @@ def run_worker(
     start = time.monotonic()
     ran = 0
     interrupted = False
-    with interrupts.installed():
+    with INTERRUPTS.installed():
+        with INTERRUPTS.deferred():
+            run_id = store.start_run(name, env)
         try:
             while _wants_more(study, target, start, timeout):
                 t0 = time.monotonic()
                 last.clear()
                 active.clear()
-                with interrupts.held():
+                with INTERRUPTS.shielded():
                     study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
                 ran += 1
                 if progress is not None and last:
                     done = finished_count(study.get_trials(deepcopy=False))
                     progress(_event(last[-1], time.monotonic() - t0, done, target))
+                INTERRUPTS.check()  # a stop while the outcome was recorded: the trial is done
                 check_failure_rate(study, spec)
         except (SweepInterrupted, KeyboardInterrupt):
             interrupted = True
-            if active:
-                requeue(study, active[0], "was interrupted")
+            with INTERRUPTS.shielded():
+                if active:
+                    requeue(study, active[0], "was interrupted")
         finally:
-            store.finish_run(run_id)
+            with INTERRUPTS.shielded():
+                store.finish_run(run_id)
     return ran, interrupted
 
 
@@ -337,7 +348,7 @@ def spawn_workers(
         for i in range(workers)
     ]
     interrupted = False
-    with _interrupts_as(SweepInterrupted):
+    with INTERRUPTS.installed():
         try:
             # poll them all, so a worker that dies is reaped at once (not left a zombie that
             # still looks alive to the others)
@@ -345,10 +356,11 @@ def spawn_workers(
                 time.sleep(0.5)
         except (SweepInterrupted, KeyboardInterrupt):
             interrupted = True
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in procs:
-                p.wait()
+            with INTERRUPTS.shielded():
+                for p in procs:
+                    if p.poll() is None:
+                        p.send_signal(signal.SIGTERM)
+                for p in procs:
+                    p.wait()
     codes = [int(p.returncode) for p in procs]
     return interrupted or any(c == 130 for c in codes), codes

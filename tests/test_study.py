@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,8 +21,6 @@ from sweeper.errors import StorageError
 from sweeper.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
 from sweeper.study import (
     WORKER_ATTR,
-    Interrupts,
-    SweepInterrupted,
     count_states,
     finished_count,
     make_pruner,
@@ -284,40 +281,6 @@ def test_requeued_trial_taken_again_is_not_stale_by_its_old_heartbeat(tmp_path: 
     time.sleep(2.5)
     optuna.storages.fail_stale_trials(study)
     assert by_number(study, first.number).state == TrialState.FAIL
-
-
-def _signal_self(sig: int) -> None:
-    os.kill(os.getpid(), sig)
-    time.sleep(0.2)  # the handler runs in between: it raises here unless held back
-
-
-def test_interrupts_are_held_back_while_held_and_let_through_when_released() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    interrupts = Interrupts(SweepInterrupted)
-    ran: list[str] = []
-    with interrupts.installed():
-        # not held: raised where the signal arrives
-        with pytest.raises(SweepInterrupted):
-            _signal_self(signal.SIGINT)
-            ran.append("after SIGINT")
-        # held: the block runs to its end, then the interruption is raised
-        with pytest.raises(SweepInterrupted), interrupts.held():
-            _signal_self(signal.SIGTERM)
-            ran.append("held block ended")
-        # one that waited is raised as soon as a released block starts
-        with pytest.raises(SweepInterrupted), interrupts.held():
-            _signal_self(signal.SIGTERM)
-            ran.append("held part")
-            with interrupts.released():
-                ran.append("released part")
-        # inside a released block, signals come through at once again
-        with pytest.raises(SweepInterrupted), interrupts.held(), interrupts.released():
-            _signal_self(signal.SIGTERM)
-            ran.append("after SIGTERM while released")
-        with interrupts.held():  # nothing pending: nothing raised
-            ran.append("quiet")
-    assert ran == ["held block ended", "held part", "quiet"]
-    assert signal.getsignal(signal.SIGTERM) is before
 
 
 # --------------------------------------------------------------------------------------------
