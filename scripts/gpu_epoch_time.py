@@ -28,7 +28,7 @@ SHAPES = {"mnist-cnn": (28, 28, 1), "fashion-cnn": (28, 28, 1), "cifar-cnn": (32
 def devices() -> int:
     import keras
 
-    from sweeper.training import visible_devices
+    from sweeper.backend import visible_devices
 
     backend = keras.config.backend()
     found = visible_devices(backend)

@@ -138,7 +138,8 @@ def read_engine(store: Store) -> Engine:
     kwargs: dict[str, Any] = {}
     if store.url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
-    return sa.create_engine(store.url, **kwargs)
+    with store.guard():  # a missing database driver is one line too
+        return sa.create_engine(store.url, **kwargs)
 
 
 @contextmanager

@@ -7,65 +7,32 @@ Keras is only imported by commands that train.
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from sweeper import __version__
-from sweeper.errors import SweeperError
+from sweeper.cli_common import EXIT_INTERRUPTED, INTERRUPTED, setup_logging, user_errors
+from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 
 
-class _UserError(click.ClickException):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+class _Main(click.Group):
+    """The command group; a stop by Ctrl-C/SIGTERM anywhere in a command is one line, exit 130."""
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except SweeperError as exc:
-        raise _UserError(str(exc), exc.exit_code) from None
+    def invoke(self, ctx: click.Context) -> Any:
+        with INTERRUPTS.installed():
+            try:
+                return super().invoke(ctx)
+            except SweepInterrupted:
+                click.echo(INTERRUPTED, err=True)
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
-def _quiet_backends() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("sweeper").setLevel(level)
-    import optuna
-
-    # a failed trial is shown on its progress line; its traceback is stored on the trial
-    # (user attribute "traceback") and printed by Optuna from -v on
-    optuna.logging.set_verbosity(
-        logging.ERROR if verbose == 0 else logging.WARNING if verbose == 1 else logging.INFO
-    )
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
-
-
-def _sigterm_as_interrupt() -> None:
-    def handler(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sweeper")
 def main() -> None:
     """Find the best learning-rate schedule for a Keras model.
@@ -103,12 +70,32 @@ def _bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
 
 
+def _clock(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour on."""
+    s = max(0, round(seconds))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
 def _progress_printer() -> Callable[[Any], None]:
+    """One line per finished trial: its outcome and time, the run's elapsed time and its ETA.
+
+    The ETA is the trials still missing times the mean time of a trial in this run (0 when the
+    target is reached; other workers sharing the study make it pessimistic).
+    """
+    start = time.monotonic()
+    trial_seconds: list[float] = []
+
     def show(event: Any) -> None:
+        trial_seconds.append(event.seconds)
+        elapsed = time.monotonic() - start
+        remaining = max(0, event.target - event.finished)
+        eta = _clock(sum(trial_seconds) / len(trial_seconds) * remaining)
         value = "-" if event.value is None else f"{event.value:.4f}"
         click.echo(
             f"{_bar(event.finished, event.target)}  trial {event.number:<3} {event.state:<8} "
-            f"val_acc={value}  {event.seconds:5.1f}s  {event.description}",
+            f"val_acc={value}  {event.seconds:5.1f}s  [{_clock(elapsed)} eta {eta}]  "
+            f"{event.description}",
             err=True,
         )
 
@@ -134,10 +121,14 @@ def _print_summary(summary: Any) -> None:
         )
         click.echo(f"  params:   {params or '(none searched)'}")
     if summary.best_baseline is not None:
-        gain = summary.gain
+        verdict = (
+            f"tuning gains {summary.gain:+.4f}"
+            if summary.tuned_complete
+            else "no tuned trial has completed yet (raise --n-trials to tune)"
+        )
         click.echo(
             f"best baseline: {summary.best_baseline}, val_accuracy "
-            f"{summary.best_baseline_value:.4f}; tuning gains {gain:+.4f}"
+            f"{summary.best_baseline_value:.4f}; {verdict}"
         )
     for optimizer, (low, high) in summary.lr_ranges.items():
         click.echo(
@@ -210,17 +201,16 @@ def tune(
 
     Rerunning the same command resumes: only the trials still missing are run.
     """
-    _quiet_backends()
-    _setup_logging(verbose)
-    _sigterm_as_interrupt()
+    setup_logging(verbose)
     from sweeper.config import load_study_file
     from sweeper.study import tune as run_tune
 
-    with _errors():
+    with user_errors():
         spec = load_study_file(study_file, overrides)
         click.echo(
             f"tuning {spec.name!r} ({spec.source}): {spec.train.model} on {spec.data.name}, "
-            f"{spec.train.epochs} epochs, batch {spec.train.batch_size}, "
+            f"{spec.train.epochs} epoch{'' if spec.train.epochs == 1 else 's'}, "
+            f"batch {spec.train.batch_size}, "
             f"schedules {', '.join(spec.space.families())}",
             err=True,
         )
@@ -264,12 +254,11 @@ def worker(
 
     The study file is read from the store, so no local copy is needed.
     """
-    _quiet_backends()
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from sweeper.store import Store
     from sweeper.study import join_study
 
-    with _errors():
+    with user_errors():
         store = Store(storage)
         ran, interrupted, target = join_study(
             store,
@@ -282,6 +271,30 @@ def worker(
     click.echo(f"worker done: {ran} trial(s) run; study {study_name!r} target {target}", err=True)
     if interrupted:
         sys.exit(130)
+
+
+@main.command("studies")
+def studies() -> None:
+    """List the study files that ship with sweeper (run one with `sweeper tune NAME`)."""
+    from sweeper.config import DEFAULT_STUDY, STUDIES_DIR, load_study_file, shipped_study_files
+
+    with user_errors():
+        for file in shipped_study_files():
+            spec = load_study_file(file)
+            if spec.data.path:
+                data = f"{spec.data.name} from {os.path.relpath(spec.data.path, file.resolve().parent)}/"
+            elif spec.data.name == "digits":
+                data = "digits (bundled with scikit-learn)"
+            else:
+                data = f"{spec.data.name} (downloaded by Keras)"
+            searched = len(spec.space.families())
+            default = "  [default]" if file.name == DEFAULT_STUDY.name else ""
+            click.echo(
+                f"{file.stem:<14} {data}, {spec.train.model}, {spec.train.epochs} epochs, "
+                f"{spec.n_trials} trials, {searched} schedule famil"
+                f"{'y' if searched == 1 else 'ies'}, {len(spec.baselines)} baselines{default}"
+            )
+    click.echo(f"(in {STUDIES_DIR.resolve()}; run one with `sweeper tune NAME`)")
 
 
 @main.command("families")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sweeper.cli_common import setup_logging, user_errors
 from sweeper.errors import SweeperError
 
 if TYPE_CHECKING:
@@ -28,11 +29,8 @@ EVALUATORS = ("ped-anova", "fanova", "mean-decrease-impurity")
 @contextmanager
 def _errors(verbose: int = 0) -> Iterator[None]:
     """Set up logging; our errors become one line on stderr and a non-zero exit status."""
-    from sweeper.cli import _errors as cli_errors
-    from sweeper.cli import _setup_logging
-
-    _setup_logging(verbose)
-    with cli_errors():
+    setup_logging(verbose)
+    with user_errors():
         yield
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from sweeper.cli_common import setup_logging, user_errors
+
 _storage_option = click.option(
     "--storage",
     metavar="URL",
@@ -18,10 +20,7 @@ _storage_option = click.option(
 
 
 def _setup(verbose: int) -> None:
-    from sweeper.cli import _quiet_backends, _setup_logging
-
-    _quiet_backends()
-    _setup_logging(verbose)
+    setup_logging(verbose)
 
 
 def _rate(value: float | None) -> str:
@@ -96,10 +95,9 @@ def evaluate_command(
     """Did tuning help? Retrain the best trials of STUDY and its best baseline on
     train + validation, several seeds each, and compare their test accuracy."""
     _setup(verbose)
-    from sweeper.cli import _errors
     from sweeper.evaluate import evaluate
 
-    with _errors():
+    with user_errors():
         ev = evaluate(
             study, storage=storage, top=top, repeats=repeats, epochs=epochs, progress=_print_run
         )
@@ -167,7 +165,6 @@ def lr_find_command(
     smoothed loss. Results are stored with the study.
     """
     _setup(verbose)
-    from sweeper.cli import _errors
     from sweeper.config import load_study_file
     from sweeper.lrfind import (
         LrFindError,
@@ -180,7 +177,7 @@ def lr_find_command(
     )
     from sweeper.store import Store
 
-    with _errors():
+    with user_errors():
         if plot_file is not None:
             check_plot_path(plot_file)
         spec = load_study_file(study_file, overrides)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sweeper.data import DATASETS, DataSpec
 from sweeper.errors import ConfigError, DataError, SweeperError
-from sweeper.models import check_model_name
+from sweeper.models import MODELS, check_model_name
 from sweeper.optimizers import OPTIMIZERS
 from sweeper.schedules import FAMILIES
 from sweeper.training import TrainSettings
@@ -433,7 +433,7 @@ def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
         raise r.fail("[data]", str(exc)) from None
 
 
-def _train(r: _Reader, raw: Mapping[str, Any]) -> TrainSettings:
+def _train(r: _Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
     table = r.table(raw, "train")
     r.known(table, "[train]", ("model", "batch_size", "epochs", "jit_compile"))
     model = table.get("model", "mnist-cnn")
@@ -449,6 +449,7 @@ def _train(r: _Reader, raw: Mapping[str, Any]) -> TrainSettings:
         batch_size=r.integer(table, "batch_size", "[train]", 64, 1),
         epochs=r.integer(table, "epochs", "[train]", 5, 1),
         jit_compile=jit,
+        model_dir=None if model in MODELS else str(base),
     )
 
 
@@ -545,7 +546,7 @@ def parse_study(
         source=source,
         text=text,
         data=_data(r, raw, base_dir or Path.cwd()),
-        train=_train(r, raw),
+        train=_train(r, raw, base_dir or Path.cwd()),
         space=space,
         sampler=sampler,
         pruner=pruner,
@@ -559,16 +560,47 @@ def parse_study(
     )
 
 
+def shipped_study_files() -> list[Path]:
+    """The study files that ship with sweeper (``studies/*.toml``), by name."""
+    return sorted(STUDIES_DIR.glob("*.toml"))
+
+
+def find_study_file(path: str | Path | None) -> Path:
+    """The study file ``path`` names: a file on disk, else a shipped study of that name.
+
+    ``None`` is the embedded default; ``mnist``, ``mnist.toml`` and ``studies/mnist.toml`` name the
+    shipped ``mnist.toml`` wherever sweeper is installed, unless such a file exists here (any
+    other missing path is an error, not a shipped study).
+    """
+    if path is None:
+        return DEFAULT_STUDY
+    file = Path(path).expanduser()
+    if file.is_file():
+        return file
+    name = file.name if file.suffix == ".toml" else f"{file.name}.toml"
+    shipped = STUDIES_DIR / name
+    by_name = file.parent == Path(".") or file.parent.name == "studies"
+    if by_name and file.name and not file.exists() and shipped.is_file():
+        return shipped
+    if file.is_dir():
+        raise ConfigError(f"{file}: is a folder, not a study file; give a .toml file")
+    names = ", ".join(f.stem for f in shipped_study_files())
+    raise ConfigError(
+        f"{file}: no such study file; give a path to a .toml file, the name of a shipped study "
+        f"({names}; `sweeper studies` lists them), or no argument for the embedded default"
+    )
+
+
 def load_study_file(path: str | Path | None = None, overrides: Iterable[str] = ()) -> StudySpec:
-    """Read and validate a study file; ``None`` gives the embedded default (digits)."""
-    file = Path(path) if path is not None else DEFAULT_STUDY
+    """Read and validate a study file; ``None`` gives the embedded default (digits).
+
+    A name that is not a file on disk is looked up among the shipped studies (:func:`find_study_file`).
+    """
+    file = find_study_file(path)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{file}: no such study file; give a path to a .toml file, or no argument "
-            "for the embedded default"
-        ) from None
+        raise ConfigError(f"{file}: no such study file; give a path to a .toml file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read the study file ({exc})") from None
     return parse_study(

@@ -464,6 +464,9 @@ def _download(name: str) -> _Source:
         "cifar10": f"a folder holding the CIFAR-10 python batches ({_CIFAR_EXPECTED})",
     }[name]
     try:
+        from sweeper.backend import load_keras
+
+        load_keras()
         import keras
 
         module = {

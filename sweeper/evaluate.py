@@ -234,7 +234,9 @@ def train_and_test(
     reset_keras(seed)
     schedule = config.schedule(steps_per_epoch(len(x_train), settings.batch_size), settings.epochs)
     try:
-        model = build_model(settings.model, dataset.input_shape, dataset.num_classes)
+        model = build_model(
+            settings.model, dataset.input_shape, dataset.num_classes, settings.model_dir
+        )
         model.compile(
             optimizer=config.optimizer.build(schedule.keras()),
             loss="sparse_categorical_crossentropy",

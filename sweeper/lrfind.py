@@ -218,6 +218,7 @@ def range_test(
     beta: float = DEFAULT_BETA,
     diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
     jit_compile: bool | str = "auto",
+    model_dir: str | None = None,
 ) -> LrFindResult:
     """Run the range test on arrays ``x`` (N, H, W, C) and ``y`` (N,) class indices.
 
@@ -225,6 +226,9 @@ def range_test(
     the data, for as many passes as ``steps`` needs (a last short batch is left out).
     """
     _check_bounds(start, end, steps)
+    from sweeper.backend import load_keras
+
+    load_keras()
     import keras
 
     from sweeper.models import build_model
@@ -240,7 +244,7 @@ def range_test(
     smoothed: list[float] = []
     diverged_lr: float | None = None
     try:
-        net = build_model(model, tuple(int(d) for d in x.shape[1:]), num_classes)
+        net = build_model(model, tuple(int(d) for d in x.shape[1:]), num_classes, model_dir)
         schedule = keras.optimizers.schedules.ExponentialDecay(
             start, decay_steps=1, decay_rate=growth
         )
@@ -361,6 +365,7 @@ def lr_find(
         dataset.x_train,
         dataset.y_train,
         model=spec.train.model,
+        model_dir=spec.train.model_dir,
         num_classes=dataset.num_classes,
         optimizer=optimizer,
         start=start,

@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import importlib
+import math
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sweeper.errors import ConfigError
@@ -31,13 +34,31 @@ def check_model_name(name: str) -> None:
     )
 
 
-def _resolve_user_model(path: str) -> Callable[..., Any]:
+@contextmanager
+def _importable_from(folder: str | None) -> Iterator[None]:
+    """``folder`` first on ``sys.path`` while the block runs (a user model beside its study)."""
+    if not folder or folder in sys.path:
+        yield
+        return
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with suppress(ValueError):
+            sys.path.remove(folder)
+
+
+def _resolve_user_model(path: str, search_dir: str | None = None) -> Callable[..., Any]:
     module_name, _, attr = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        with _importable_from(search_dir):
+            module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or any error raised by the user's module
+        where = f" (looked in {search_dir} and on sys.path)" if search_dir else ""
         raise ConfigError(
-            f"model {path!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+            f"model {path!r}: cannot import module {module_name!r}{where}: "
+            f"{type(exc).__name__}: {exc}; put {module_name.replace('.', '/')}.py beside the "
+            "study file or install it"
         ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
@@ -45,18 +66,21 @@ def _resolve_user_model(path: str) -> Callable[..., Any]:
     return fn
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> Any:
+def build_model(
+    name: str, input_shape: tuple[int, ...], num_classes: int, search_dir: str | None = None
+) -> Any:
     """A fresh, uncompiled ``keras.Model`` for ``input_shape`` and ``num_classes``.
 
-    A user model ``package.module:function`` is called as ``function(input_shape, num_classes)``
-    and must return a Keras model whose output is a softmax over ``num_classes``.
+    A user model ``package.module:function`` is imported from ``search_dir`` (the study file's
+    folder) or ``sys.path``, called as ``function(input_shape, num_classes)``, and must return a
+    Keras model whose output is a softmax over ``num_classes``.
     """
     check_model_name(name)
     import keras
     from keras import layers
 
     if name not in MODELS:
-        fn = _resolve_user_model(name)
+        fn = _resolve_user_model(name, search_dir)
         try:
             model = fn(tuple(input_shape), int(num_classes))
         except Exception as exc:
@@ -89,3 +113,46 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> An
         x = layers.Dense(128, activation="relu")(x)
     outputs = layers.Dense(int(num_classes), activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name.replace("-", "_"))
+
+
+def check_model(
+    name: str, input_shape: tuple[int, ...], num_classes: int, search_dir: str | None = None
+) -> None:
+    """Build a user model once and check its output, before a study writes anything.
+
+    Raises ConfigError, one line, when it cannot be imported or called, returns no Keras model,
+    or does not map a batch of ``input_shape`` to probabilities over ``num_classes``. Built-in
+    models are not checked (their tests do that).
+    """
+    if name in MODELS:
+        return
+    import keras
+    import numpy as np
+
+    from sweeper.backend import load_keras
+
+    load_keras()
+    model = build_model(name, input_shape, num_classes, search_dir)
+    batch = np.random.default_rng(0).random((2, *input_shape), dtype=np.float32)
+    try:
+        out = np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError(
+            f"model {name!r} cannot take a batch of shape {batch.shape} "
+            f"({type(exc).__name__}: {first}); it must accept inputs of shape {input_shape}"
+        ) from None
+    finally:
+        keras.backend.clear_session()
+    if out.shape != (2, num_classes):
+        raise ConfigError(
+            f"model {name!r} outputs shape {tuple(out.shape[1:])} per example, but the data has "
+            f"{num_classes} classes; end it with Dense({num_classes}, activation='softmax')"
+        )
+    sums = out.sum(axis=1)
+    if not (np.all(out >= -1e-6) and all(math.isclose(s, 1.0, abs_tol=1e-3) for s in sums)):
+        raise ConfigError(
+            f"model {name!r} outputs no probabilities (a row sums to {float(sums[0]):.3g}); "
+            "end it with a softmax activation: sweeper trains with "
+            "sparse_categorical_crossentropy on probabilities"
+        )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sweeper.errors import StorageError, StudyChangedError
@@ -182,17 +182,26 @@ class Store:
         self.url = resolve_url(url)
         self.masked_url = mask_url(self.url)
         try:
-            make_url(self.url)
+            parsed = make_url(self.url)
         except (ArgumentError, ValueError):
             raise StorageError(
                 f"invalid storage URL {self.masked_url}: write it as a SQLAlchemy URL such as "
                 "sqlite:///sweeper.db or postgresql+psycopg://user:password@host/db"
             ) from None
+        try:
+            parsed.get_dialect()  # the database kind is known (its driver is loaded later)
+        except NoSuchModuleError:
+            raise StorageError(
+                f"invalid storage URL {self.masked_url}: no database kind {parsed.drivername!r}; "
+                "use sqlite:///FILE, postgresql+psycopg://user:password@host/db or another "
+                "SQLAlchemy dialect"
+            ) from None
         self._engine: Engine | None = None
         self._optuna: optuna.storages.RDBStorage | None = None
 
     # -- errors ---------------------------------------------------------------------------
-    def _fail(self, exc: BaseException) -> StorageError:
+    def as_error(self, exc: BaseException) -> StorageError:
+        """``exc`` as a one-line StorageError naming the store (its password masked)."""
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         password = None
         with suppress(ArgumentError, ValueError):
@@ -202,7 +211,8 @@ class Store:
         return StorageError(f"cannot use storage {self.masked_url}: {reason}")
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def guard(self) -> Iterator[None]:
+        """Database errors and a missing driver inside the block become one-line StorageErrors."""
         try:
             yield
         except StorageError:
@@ -214,7 +224,7 @@ class Store:
                 "postgresql+psycopg"
             ) from exc
         except (SQLAlchemyError, OSError) as exc:
-            raise self._fail(exc) from exc
+            raise self.as_error(exc) from exc
 
     def _check_sqlite_dir(self) -> None:
         if not _is_sqlite(self.url):
@@ -233,7 +243,7 @@ class Store:
     def engine(self) -> Engine:
         if self._engine is None:
             self._check_sqlite_dir()
-            with self._guard():
+            with self.guard():
                 kwargs: dict[str, Any] = {}
                 if _is_sqlite(self.url):
                     kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
@@ -270,7 +280,7 @@ class Store:
                     "grace_period": GRACE_PERIOD,
                     "heartbeat_stale_trial_callback": retry,
                 }
-            with self._guard(), warnings.catch_warnings():
+            with self.guard(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 self._optuna = optuna.storages.RDBStorage(
                     self.url, engine_kwargs=engine_kwargs, **hb
@@ -289,7 +299,7 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._guard(), Session(self.engine) as session, session.begin():
+        with self.guard(), Session(self.engine) as session, session.begin():
             yield session
 
     # -- study files ----------------------------------------------------------------------
@@ -304,15 +314,36 @@ class Store:
                 row.study_name, row.source, row.text, tuple(json.loads(row.overrides)), row.hash
             )
 
-    def check_study_file(self, study_name: str, digest: str, *, allow_changed: bool) -> None:
-        """Refuse a study file whose hash differs from the stored one (before any write)."""
+    def check_study_file(
+        self,
+        study_name: str,
+        digest: str,
+        *,
+        allow_changed: bool,
+        text: str | None = None,
+        overrides: tuple[str, ...] = (),
+    ) -> None:
+        """Refuse a study file whose hash differs from the stored one (before any write).
+
+        With the file's ``text`` and ``overrides``, a change of ``--set`` values alone is named
+        as such, with the stored and the new values.
+        """
         stored = self.study_file(study_name)
-        if stored is not None and stored.hash != digest and not allow_changed:
+        if stored is None or stored.hash == digest or allow_changed:
+            return
+        if text is not None and stored.text == text:
+            before = " ".join(f"--set {o}" for o in stored.overrides) or "no --set"
+            now = " ".join(f"--set {o}" for o in overrides) or "no --set"
             raise StudyChangedError(
-                f"study {study_name!r} in {self.masked_url} was created from a different study "
-                f"file (stored from {stored.source}); use the same file, another --study-name, "
-                "or --allow-changed to continue it with the new file"
+                f"study {study_name!r} in {self.masked_url} was run with {before}, this run has "
+                f"{now}; use the same --set values, another --study-name, or --allow-changed to "
+                "continue it with the new ones"
             )
+        raise StudyChangedError(
+            f"study {study_name!r} in {self.masked_url} was created from a different study "
+            f"file (stored from {stored.source}); use the same file, another --study-name, "
+            "or --allow-changed to continue it with the new file"
+        )
 
     def save_study_file(
         self, study_name: str, source: str, text: str, overrides: tuple[str, ...], digest: str

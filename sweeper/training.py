@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sweeper.backend import load_keras
+from sweeper.interrupts import INTERRUPTS
 from sweeper.optimizers import OptimizerSpec
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ class TrainSettings:
     # "auto" is Keras's own choice, the fastest measured on CPU for every backend
     # (docs/benchmarks.md): TensorFlow XLA only with a GPU, JAX jit, PyTorch eager
     jit_compile: bool | str = "auto"
+    # where a user model ("module:function") is looked up first: the study file's folder
+    model_dir: str | None = None
 
 
 class _Diverged(Exception):
@@ -112,6 +116,7 @@ def reset_keras(seed: int | None = None) -> None:
     collected as well, so cycles that died after being frozen are freed too.
     """
     global _resets
+    load_keras()
     import keras
 
     keras.backend.clear_session()
@@ -143,12 +148,21 @@ def _make_recorder(
     records: list[EpochRecord],
 ) -> Any:
     class EpochRecorder(keras.callbacks.Callback):
-        """Records each epoch, then stops a diverged run before any pruner sees its NaN."""
+        """Records each epoch, then stops a diverged run before any pruner sees its NaN.
+
+        A stop requested by Ctrl-C (see sweeper.interrupts) is raised when training begins and
+        when an epoch ends, before that epoch is recorded, backed up or shown to the pruner: an
+        epoch cut short by the stop (``fit`` still validates and ends it) counts for nothing.
+        """
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            INTERRUPTS.check()
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            INTERRUPTS.check()
             logs = logs or {}
             opt = self.model.optimizer
             step = int(keras.ops.convert_to_numpy(opt.iterations))
@@ -195,6 +209,8 @@ def _make_backup(keras: Any, backup_dir: str) -> Any:
                 super().on_epoch_end(epoch, logs)
 
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if INTERRUPTS.requested:
+                return  # stopped, not finished: the trial resumes from this backup
             # the epoch to resume at goes first: a removal cut short must not leave it beside
             # missing weights
             for name in ("_training_metadata_path", "_prev_training_metadata_path"):
@@ -229,6 +245,7 @@ def run_trial(
     directory resumes after the last saved epoch. The directory is removed when training ends
     normally.
     """
+    load_keras()
     import keras
 
     from sweeper.models import build_model
@@ -237,7 +254,9 @@ def run_trial(
     settings = settings or TrainSettings()
     reset_keras(settings.seed)
 
-    model = build_model(settings.model, dataset.input_shape, dataset.num_classes)
+    model = build_model(
+        settings.model, dataset.input_shape, dataset.num_classes, settings.model_dir
+    )
     schedule_obj = schedule.keras()
     model.compile(
         optimizer=optimizer.build(schedule_obj),
@@ -255,18 +274,23 @@ def run_trial(
 
         callbacks.append(KerasPruningCallback(trial, MONITOR))
 
+    def stop() -> None:  # called by the signal handler: fit ends after the batch in progress
+        model.stop_training = True
+
     start = time.perf_counter()
     try:
-        model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            batch_size=settings.batch_size,
-            epochs=settings.epochs,
-            validation_data=(dataset.x_val, dataset.y_val),
-            callbacks=callbacks,
-            shuffle=True,
-            verbose=verbose,
-        )
+        with INTERRUPTS.on_stop(stop):
+            model.fit(
+                dataset.x_train,
+                dataset.y_train,
+                batch_size=settings.batch_size,
+                epochs=settings.epochs,
+                validation_data=(dataset.x_val, dataset.y_val),
+                callbacks=callbacks,
+                shuffle=True,
+                verbose=verbose,
+            )
+        INTERRUPTS.check()
     except _Diverged as exc:
         log.info("trial %s", exc)
         return TrialResult(
@@ -280,39 +304,17 @@ def environment() -> dict[str, Any]:
     import platform
     from importlib import metadata
 
-    import keras
-
+    info = load_keras()
     versions: dict[str, str] = {}
     for package in ("keras", "tensorflow", "jax", "torch", "optuna", "sqlalchemy", "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    backend = keras.config.backend()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
-        "keras_backend": backend,
-        "devices": visible_devices(backend),
+        "keras_backend": info.backend,
+        "devices": list(info.devices),
     }
-
-
-def visible_devices(backend: str) -> list[str]:
-    """Accelerators the Keras backend sees (empty on a CPU-only machine)."""
-    try:
-        if backend == "jax":
-            import jax
-
-            return [str(d) for d in jax.devices() if d.platform != "cpu"]
-        if backend == "torch":
-            import torch
-
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return [d.name for d in tf.config.list_physical_devices("GPU")]
-    except Exception:  # a broken driver must not stop a sweep; it just reports no GPU
-        log.debug("could not list devices", exc_info=True)
-    return []

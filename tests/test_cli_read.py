@@ -184,6 +184,34 @@ def test_missing_store_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["foo://bar", "not a url", "postgresql+pg8000://u:s3cret@127.0.0.1/db"],
+    ids=["unknown-dialect", "unparsable", "missing-driver"],
+)
+def test_bad_storage_url_is_one_line_in_every_read_command(url: str, tmp_path: Path) -> None:
+    for args in (
+        ["status"],
+        ["best", "x"],
+        ["importance", "x"],
+        ["plot", "x", "history", "--out", str(tmp_path / "plots")],
+        ["report", "x", "--out", str(tmp_path / "report")],
+        ["export", "x", "--format", "json"],
+    ):
+        result = run(*args, "--storage", url)
+        assert result.exit_code != 0, (args, result.output)
+        assert not isinstance(result.exception, Exception) or isinstance(
+            result.exception, SystemExit
+        ), (args, repr(result.exception))
+        assert "Traceback" not in result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (
+            args,
+            result.stderr,
+        )
+        assert "storage" in result.stderr and "s3cret" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_study_and_kind(synthetic: str) -> None:
     result = run("best", "nope", "--storage", synthetic)
     assert result.exit_code == 2

@@ -737,10 +737,13 @@ def test_changed_study_file_is_refused_unless_allowed(
     assert "-1" in line
     assert file_digest(db) == digest
 
-    # the same file with other overrides is another definition: refused
+    # the same file with other overrides is another definition: refused, named as such
     other = tune("small.toml", "--n-trials", "2", "--set", "train.epochs=2")
     assert other.exit_code == 2, other.output
-    assert "--allow-changed" in assert_one_error_line(other)
+    line = assert_one_error_line(other)
+    assert "--allow-changed" in line
+    assert "was run with no --set, this run has --set train.epochs=2" in line
+    assert "different study file" not in line
     assert file_digest(db) == digest
 
     study_file.write_text(SMALL_STUDY.replace("high = 0.2", "high = 0.3"))
@@ -785,9 +788,12 @@ def test_sqlite_in_a_missing_directory_is_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unparsable_url_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("url", ["not a url", "foo://bar"])
+def test_unparsable_url_is_one_line(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    result = tune("--storage", "not a url", "--n-trials", "1", *SMALL)
+    result = tune("--storage", url, "--n-trials", "1", *SMALL)
     assert result.exit_code != 0
     assert "storage URL" in assert_one_error_line(result)
     assert list(tmp_path.iterdir()) == []
@@ -856,3 +862,124 @@ def test_sweeper_storage_env_var_is_the_default_store(
     assert result.exit_code != 0
     assert "/nonexistent-dir" in assert_one_error_line(result)
     assert len(finished(load_trials(sqlite_url(env_db)))) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# 8. a user model beside the study file; small budgets
+# --------------------------------------------------------------------------------------------
+
+USER_MODELS = """\
+import keras
+
+
+def build(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def logits(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+
+
+def three_classes(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def raises(input_shape, num_classes):
+    raise ValueError("no model today")
+
+
+def not_a_model(input_shape, num_classes):
+    return "a string"
+"""
+
+
+def _user_model_study(tmp_path: Path, module: str) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(USER_MODELS)
+    study = folder / "mine.toml"
+    study.write_text(SMALL_STUDY.replace("[train]\n", f'[train]\nmodel = "{module}:build"\n'))
+    return study
+
+
+def test_user_model_beside_the_study_file_is_found_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _user_model_study(tmp_path, "beside_model_ok")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = tune(str(study), "--n-trials", "2")
+    assert result.exit_code == 0, result.output
+    trials = load_trials(sqlite_url(elsewhere / "sweeper.db"), "small")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("logits", "outputs no probabilities"),
+        ("three_classes", "outputs shape (3,) per example, but the data has 10 classes"),
+        ("raises", "ValueError: no model today"),
+        ("not_a_model", "returned str, not a keras.Model"),
+        ("missing", "has no function 'missing'"),
+    ],
+)
+def test_bad_user_model_is_refused_in_one_line_before_anything_is_written(
+    function: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _user_model_study(tmp_path, f"beside_model_{function}")
+    monkeypatch.chdir(tmp_path)
+    result = tune(
+        str(study), "--n-trials", "2", "--set", f'train.model="beside_model_{function}:{function}"'
+    )
+    assert result.exit_code == 2, result.output
+    line = assert_one_error_line(result)
+    assert expected in line, line
+    assert not (tmp_path / "sweeper.db").exists()
+
+
+def test_missing_user_module_names_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _user_model_study(tmp_path, "beside_model_present")
+    monkeypatch.chdir(tmp_path)
+    result = tune(str(study), "--set", 'train.model="no_such_module_here:build"')
+    assert result.exit_code == 2, result.output
+    line = assert_one_error_line(result)
+    assert "No module named 'no_such_module_here'" in line
+    assert str(study.parent) in line
+    assert not (tmp_path / "sweeper.db").exists()
+
+
+def test_a_budget_without_room_for_tuning_says_so_and_queues_no_extra_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = sqlite_url(tmp_path / "sweeper.db")
+    n_baselines = len(load_study_file(None).baselines)
+    result = tune("--n-trials", "3", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert f"warning: 3 trials leave room for 3 of the {n_baselines} baselines" in result.stderr
+    assert f"use --n-trials {n_baselines + 1} or more" in result.stderr
+    assert "no tuned trial has completed yet" in result.stdout
+    trials = load_trials(url)
+    assert len(trials) == 3
+    assert all(t.state == TrialState.COMPLETE for t in trials)  # none left WAITING
+    assert all(t.user_attrs.get("baseline") for t in trials)
+
+    # a larger target queues the baselines still missing, once each, then tunes
+    more = tune("--n-trials", str(n_baselines + 2), *SMALL)
+    assert more.exit_code == 0, more.output
+    assert "warning:" not in more.stderr
+    trials = load_trials(url)
+    assert len(trials) == n_baselines + 2
+    names = [t.user_attrs.get("baseline") for t in trials if t.user_attrs.get("baseline")]
+    assert sorted(names) == sorted(b.name for b in load_study_file(None).baselines)
+    assert "tuning gains" in more.stdout

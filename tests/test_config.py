@@ -305,6 +305,52 @@ def test_shipped_study_parses(path: Path) -> None:
     assert quick.data.subset == 300
 
 
+def test_every_shipped_study_reads_only_what_ships_with_it() -> None:
+    root = STUDIES_DIR.resolve()
+    for path in SHIPPED:
+        spec = load_study_file(path)
+        if spec.data.path is not None:
+            assert Path(spec.data.path).resolve().is_relative_to(root), (path, spec.data.path)
+
+
+@pytest.mark.parametrize(
+    "given", ["mnist-t10k", "mnist-t10k.toml", "studies/mnist-t10k.toml", "../studies/mnist-t10k"]
+)
+def test_shipped_study_found_by_name_from_any_folder(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no study file here
+    spec = load_study_file(given)
+    assert Path(spec.source).resolve() == (STUDIES_DIR / "mnist-t10k.toml").resolve()
+    assert spec.name == "mnist-t10k"
+    assert spec.data.path is not None and Path(spec.data.path).is_dir()
+
+
+def test_a_file_on_disk_wins_over_a_shipped_study_of_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mnist.toml").write_text("[train]\nepochs = 1\n")
+    spec = load_study_file("mnist.toml")
+    assert spec.source == "mnist.toml"
+    assert spec.train.epochs == 1
+
+
+def test_unknown_study_name_lists_the_shipped_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no such study file"):
+        load_study_file("no/such/mnist.toml")  # a missing path is no shipped study
+    with pytest.raises(ConfigError) as info:
+        load_study_file("mnsit")
+    message = str(info.value)
+    assert "no such study file" in message
+    for path in SHIPPED:
+        assert path.stem in message
+    assert "sweeper studies" in message
+
+
 # --------------------------------------------------------------------------------------------
 # Overrides
 # --------------------------------------------------------------------------------------------

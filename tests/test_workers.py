@@ -561,7 +561,7 @@ def tiny_study(tmp_path: Path, model: str, *, baselines: int = 0, name: str = "t
 def test_failing_model_stops_the_sweep(
     tmp_path: Path, spawn: Callable[..., Proc], workers: int
 ) -> None:
-    study = tiny_study(tmp_path, "tiny_model:broken")
+    study = tiny_study(tmp_path, "tiny_model:fails_in_training")
     db = tmp_path / "fail.db"
     proc = run_sweeper(
         spawn,
@@ -575,13 +575,13 @@ def test_failing_model_stops_the_sweep(
     assert 6 <= len(trials) <= 6 + 2 * workers, f"{len(trials)} trials run of 30"
     for t in trials:
         assert t.state == TrialState.FAIL, (t.number, t.state)
-        assert "tiny_model.broken refuses" in str(t.user_attrs.get("traceback", "")), t.number
+        assert "fails_in_training refuses" in str(t.user_attrs.get("traceback", "")), t.number
     lines = [ln for ln in proc.output().splitlines() if ln.strip() and not _backend_noise(ln)]
     last = lines[-1]
     match = ABORT.search(last)
     assert last.startswith("error: ") and match, f"last line: {last!r}"
     assert int(match.group(1)) == int(match.group(2)) >= 6
-    assert "tiny_model.broken refuses" in last
+    assert "fails_in_training refuses" in last
     if workers == 1:
         assert [ln for ln in lines if ln.startswith("error:")] == [last]
 
