@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -62,6 +63,31 @@ def _origin_number(trial: FrozenTrial) -> int:
     return int(failed) if failed is not None else trial.number
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: message`` in one line; Keras's wrapping of a layer's error is looked through
+    ("Exception encountered when calling ...", "Arguments received by ..." left out)."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
+    message = ""
+    for line in lines:
+        if line.startswith("Arguments received by"):
+            break
+        if line and not line.startswith("Exception encountered when calling"):
+            message = line
+            break
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _failure_reason(t: FrozenTrial) -> str:
+    error = t.user_attrs.get("error")
+    if error:
+        return str(error)
+    lines = str(t.user_attrs.get("traceback", "")).strip().splitlines()
+    return lines[-1] if lines else "no traceback stored"
+
+
 def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
     """Stop the sweep when too many of the last finished trials failed."""
     window = spec.failure_window
@@ -75,8 +101,7 @@ def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
     failed = [t for t in recent if t.state == TrialState.FAIL]
     if len(failed) > spec.max_failure_rate * window:
         last = failed[-1]
-        error = str(last.user_attrs.get("traceback", "")).strip().splitlines()
-        reason = error[-1] if error else "no traceback stored"
+        reason = _failure_reason(last)
         raise SweepAborted(
             f"{len(failed)} of the last {len(recent)} trials failed (trial {last.number}: "
             f"{reason}); fix the cause and rerun the same command to resume"
@@ -115,8 +140,7 @@ def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent
         state = "diverged"
         description += f" ({t.user_attrs.get('reason')})"
     elif t.state == TrialState.FAIL:
-        lines = str(t.user_attrs.get("traceback", "")).strip().splitlines()
-        description += f" ({lines[-1] if lines else 'failed'})"
+        description += f" ({_failure_reason(t)})"
     return TrialEvent(t.number, state, t.value, description, seconds, done, target)
 
 
@@ -226,6 +250,7 @@ def run_worker(
                 raise SweepInterrupted(f"during {type(exc).__name__}") from None
             finish()
             trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
+            trial.set_user_attr("error", error_line(exc)[:500])
             raise
         finish()
         active.clear()

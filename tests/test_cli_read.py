@@ -30,7 +30,8 @@ def run(*args: str) -> Result:
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A study tuned for real: the embedded digits study, 6 trials of 2 epochs (the baselines)."""
+    """A study tuned for real: the embedded digits study, 6 trials of 2 epochs (the baselines),
+    and a 7th baseline waiting."""
     from sweeper.config import load_study_file
     from sweeper.study import tune
 
@@ -40,6 +41,17 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     url = f"sqlite:///{folder}/s.db"
     tune(spec, storage=url)
+    # the 7th baseline queued, not run (as a run for 7 trials stopped here would leave it)
+    import optuna
+
+    from sweeper.store import Store
+    from sweeper.study import _enqueue_baselines
+
+    store = Store(url)
+    _enqueue_baselines(
+        optuna.load_study(study_name="digits", storage=store.optuna_storage()), spec, 7
+    )
+    store.close()
     return url
 
 

@@ -539,7 +539,7 @@ def test_baseline_family_outside_the_schedule_choices_is_skipped(
     spec = parse_study(text, "b.toml")
     study = new_study()
     with caplog.at_level("WARNING", logger="sweeper.study"):
-        _enqueue_baselines(study, spec)
+        _enqueue_baselines(study, spec, 20)
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert [t.user_attrs["baseline"] for t in waiting] == ["c"]
     assert "baseline 't' skipped" in caplog.text

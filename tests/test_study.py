@@ -437,7 +437,7 @@ def test_mask_url(url: str, masked: str) -> None:
 def test_storage_error_messages_mask_the_password() -> None:
     store = Store("postgresql+psycopg://user:s3cret@127.0.0.1:1/db")
     assert store.masked_url == "postgresql+psycopg://user:***@127.0.0.1:1/db"
-    error = store._fail(RuntimeError("could not log in as user with password s3cret\nmore"))
+    error = store.as_error(RuntimeError("could not log in as user with password s3cret\nmore"))
     assert isinstance(error, StorageError)
     assert "s3cret" not in str(error)
     assert "***" in str(error)

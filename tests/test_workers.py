@@ -35,6 +35,7 @@ from process_helpers import claim_queue_concurrently, sweeper_env
 
 from sweeper.config import load_study_file
 from sweeper.errors import SweeperError
+from sweeper.worker import error_line
 
 pytestmark = pytest.mark.slow
 
@@ -555,6 +556,16 @@ def tiny_study(tmp_path: Path, model: str, *, baselines: int = 0, name: str = "t
     path = tmp_path / f"{name}.toml"
     path.write_text(text)
     return path
+
+
+def test_error_line_looks_through_the_keras_wrapping_of_a_layer_error() -> None:
+    wrapped = RuntimeError(
+        "Exception encountered when calling Refuse.call().\n\n\x1b[1mthe real reason\x1b[0m\n\n"
+        "Arguments received by Refuse.call():\n  \u2022 training=True"
+    )
+    assert error_line(wrapped) == "RuntimeError: the real reason"
+    assert error_line(ValueError("plain\nsecond line")) == "ValueError: plain"
+    assert error_line(KeyError()) == "KeyError"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
