@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sweeper import space as space_mod
 from sweeper.errors import StorageError, SweeperError
 from sweeper.schedules import from_dict
-from sweeper.store import GRACE_PERIOD, SQLITE_TIMEOUT, EpochRow, Store
+from sweeper.store import GRACE_PERIOD, SQLITE_TIMEOUT, EpochRow, Store, url_secrets
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -155,6 +155,8 @@ def reading(store: Store) -> Iterator[sa.Connection]:
             yield conn
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        for secret in url_secrets(store.url):
+            reason = reason.replace(secret, "***")
         raise StorageError(f"cannot read storage {store.masked_url}: {reason}") from exc
     finally:
         engine.dispose()
@@ -242,7 +244,11 @@ def _running(conn: sa.Connection) -> dict[int, list[RunningTrial]]:
     worker = sa.and_(_user_attrs.c.trial_id == _trials.c.trial_id, _user_attrs.c.key == "worker")
     q = (
         sa.select(
-            _trials.c.study_id, _trials.c.number, _user_attrs.c.value_json, _heartbeats.c.heartbeat
+            _trials.c.study_id,
+            _trials.c.number,
+            _user_attrs.c.value_json,
+            _heartbeats.c.heartbeat,
+            _trials.c.datetime_start,
         )
         .select_from(_trials)
         .outerjoin(_user_attrs, worker)
@@ -251,8 +257,14 @@ def _running(conn: sa.Connection) -> dict[int, list[RunningTrial]]:
         .order_by(_trials.c.number)
     )
     out: dict[int, list[RunningTrial]] = defaultdict(list)
-    for sid, number, who, beat in conn.execute(q):
-        stale = bool(beat and now and (now - beat).total_seconds() > GRACE_PERIOD)
+    local_now = datetime.now()  # the clock Optuna stamps datetime_start with
+    for sid, number, who, beat, started in conn.execute(q):
+        if isinstance(started, str):
+            started = datetime.fromisoformat(started)
+        if beat:
+            stale = bool(now and (now - beat).total_seconds() > GRACE_PERIOD)
+        else:  # never beat: its process died between taking it and starting it
+            stale = bool(started and (local_now - started).total_seconds() > GRACE_PERIOD)
         out[sid].append(RunningTrial(int(number), json.loads(who) if who else None, beat, stale))
     return out
 

@@ -7,6 +7,7 @@ Keras is only imported by commands that train.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -50,9 +51,16 @@ _storage_option = click.option(
 )
 
 
+def _finite(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds; give a finite one")
+    return value
+
+
 _timeout_option = click.option(
     "--timeout",
     type=click.FloatRange(min=0),
+    callback=_finite,
     metavar="SECONDS",
     help="Start no new trial after this many seconds.",
 )
@@ -241,6 +249,16 @@ def tune(
 )
 @_timeout_option
 @_checkpoint_option
+@click.option(
+    "--study-file",
+    type=click.Path(dir_okay=False),
+    help="Your copy of the study file: the stored definition must match it.",
+)
+@click.option(
+    "--trust-store",
+    is_flag=True,
+    help="Run a stored definition that imports a user model without a local copy to confirm it.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def worker(
     storage: str | None,
@@ -248,11 +266,15 @@ def worker(
     n_trials: int | None,
     timeout: float | None,
     checkpoint_dir: str | None,
+    study_file: str | None,
+    trust_store: bool,
     verbose: int,
 ) -> None:
     """Join an existing study as one more worker, from any machine that reaches the store.
 
-    The study file is read from the store, so no local copy is needed.
+    The study file is read from the store, so no local copy is needed, unless it imports a user
+    model (or unpickles data files): then the worker runs it only when --study-file (or the stored
+    source path on this machine) holds the same definition, or with --trust-store.
     """
     setup_logging(verbose)
     from sweeper.store import Store
@@ -267,6 +289,8 @@ def worker(
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
             progress=_progress_printer(),
+            trust_store=trust_store,
+            study_file=study_file,
         )
     click.echo(f"worker done: {ran} trial(s) run; study {study_name!r} target {target}", err=True)
     if interrupted:

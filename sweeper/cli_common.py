@@ -8,6 +8,7 @@ logger, which the command line shows as plain lines on stderr.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterator
@@ -29,6 +30,22 @@ def user_errors() -> Iterator[None]:
     except SweeperError as exc:
         click.echo(f"error: {exc}", err=True)
         raise click.exceptions.Exit(exc.exit_code) from None
+    except OSError as exc:  # a path the user gave cannot be read or written
+        click.echo(f"error: {_os_error(exc)}", err=True)
+        raise click.exceptions.Exit(2) from None
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    hint = {
+        errno.EEXIST: "a file is in the way; give a folder that does not exist or is a folder",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.ENOENT: "a folder on the path does not exist or cannot be created there",
+        errno.EACCES: "no permission; choose a path you may write",
+        errno.EROFS: "the file system is read-only; choose another path",
+    }.get(exc.errno or 0, "check the path")
+    return f"{where}{reason}; {hint}"
 
 
 class _EchoHandler(logging.Handler):

@@ -19,6 +19,7 @@ import click
 
 from sweeper.cli_common import setup_logging, user_errors
 from sweeper.errors import SweeperError
+from sweeper.names import shown
 
 if TYPE_CHECKING:
     from sweeper.analysis import StudyStatus
@@ -74,19 +75,20 @@ def _print_status(studies: list[StudyStatus], storage: str) -> None:
         return
     click.echo(f"{storage}: {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
     head = ("study", "trials", "complete", "pruned", "failed", "running", "waiting", "best")
-    names = max(len(s.name) for s in studies)
+    names = max(len(shown(s.name)) for s in studies)
     width = max(names, 5)
     click.echo(f"{head[0]:<{width}} " + " ".join(f"{h:>8}" for h in head[1:-1]) + "  best")
     for s in studies:
         c = s.counts
         best = "-" if s.best_value is None else f"{s.best_value:.4f} (trial {s.best_number})"
         numbers = (s.n_trials, c["complete"], c["pruned"], c["failed"], c["running"], c["waiting"])
-        click.echo(f"{s.name:<{width}} " + " ".join(f"{n:>8}" for n in numbers) + f"  {best}")
+        name = shown(s.name)  # a name from another tool may hold newlines or terminal escapes
+        click.echo(f"{name:<{width}} " + " ".join(f"{n:>8}" for n in numbers) + f"  {best}")
         extra = f", {c['retried']} retried" if c["retried"] else ""
         click.echo(f"{'':<{width}}   last activity {_ago(s.last_activity)}{extra}")
         for r in s.running:
             beat = "no heartbeat" if r.heartbeat is None else f"heartbeat {r.heartbeat:%H:%M:%S}"
-            stale = ", stale: its worker seems gone" if r.stale else ""
+            stale = ", stale: its worker seems gone; the next run queues it again" if r.stale else ""
             click.echo(
                 f"{'':<{width}}   running trial {r.number} on {r.worker or '?'} ({beat}{stale})"
             )
@@ -376,7 +378,13 @@ def schedules(
     with _errors(verbose):
         from sweeper import plots
 
-        data = plots.schedule_curves_data(families, steps, _parse_settings(settings))
+        try:
+            data = plots.schedule_curves_data(families, steps, _parse_settings(settings))
+        except (ValueError, TypeError) as exc:
+            raise SweeperError(
+                f"--set {' '.join(settings)}: {exc}; give each setting a number, e.g. "
+                "--set initial_lr=0.1"
+            ) from None
         if plot_file:
             plots.save(plots.draw_schedules(data), Path(plot_file), _image_format(plot_file))
     marks = [0, steps // 4, steps // 2, 3 * steps // 4, steps - 1]

@@ -18,12 +18,17 @@ from typing import Any
 from sweeper.data import DATASETS, DataSpec
 from sweeper.errors import ConfigError, DataError, SweeperError
 from sweeper.models import MODELS, check_model_name
+from sweeper.names import check_study_name
 from sweeper.optimizers import OPTIMIZERS
 from sweeper.schedules import FAMILIES
 from sweeper.training import TrainSettings
 
 STUDIES_DIR = Path(__file__).resolve().parent / "studies"  # a link to the top-level studies/
 DEFAULT_STUDY = STUDIES_DIR / "digits.toml"
+# sanity limits: beyond them a value is a typo, not a plan
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1 << 20
+MAX_TRIALS = 10_000_000
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
@@ -215,11 +220,19 @@ class _Reader:
                 )
 
     def integer(
-        self, table: Mapping[str, Any], key: str, where: str, default: int, low: int
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        where: str,
+        default: int,
+        low: int,
+        high: int | None = None,
     ) -> int:
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise self.fail(f"{where} {key}", f"must be an integer >= {low}, got {value!r}")
+        if high is not None and value > high:
+            raise self.fail(f"{where} {key}", f"must be at most {high}, got {value!r}")
         return value
 
     def choice(
@@ -446,8 +459,8 @@ def _train(r: _Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
         raise r.fail("[train] jit_compile", f'must be "auto", true or false, got {jit!r}')
     return TrainSettings(
         model=model,
-        batch_size=r.integer(table, "batch_size", "[train]", 64, 1),
-        epochs=r.integer(table, "epochs", "[train]", 5, 1),
+        batch_size=r.integer(table, "batch_size", "[train]", 64, 1, MAX_BATCH_SIZE),
+        epochs=r.integer(table, "epochs", "[train]", 5, 1, MAX_EPOCHS),
         jit_compile=jit,
         model_dir=None if model in MODELS else str(base),
     )
@@ -508,6 +521,10 @@ def parse_study(
     name = study.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise r.fail("[study] name", f"must be a non-empty string, got {name!r}")
+    try:
+        name = check_study_name(name, "the name")
+    except ConfigError as exc:
+        raise r.fail("[study] name", str(exc)) from None
     metric = r.choice(study, "metric", "[study]", "val_accuracy", ("val_accuracy",))
     seed = r.integer(study, "seed", "[study]", 0, 0)
 
@@ -552,7 +569,7 @@ def parse_study(
         pruner=pruner,
         baselines=_baselines(r, raw),
         seed=seed,
-        n_trials=r.integer(study, "n_trials", "[study]", 20, 1),
+        n_trials=r.integer(study, "n_trials", "[study]", 20, 1, MAX_TRIALS),
         metric=metric,
         overrides=tuple(overrides),
         max_failure_rate=float(max_failure_rate),

@@ -509,10 +509,30 @@ def _load_mnist_like(name: str, path: str) -> _Source:
     )
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 python batch and nothing else: the only globals it resolves are the
+    ones NumPy arrays are rebuilt with, so a crafted file cannot run code while it loads."""
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # how protocol-2 pickles (the CIFAR files') carry bytes
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: not CIFAR-10 data")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(file: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with file.open("rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+            batch = _CifarUnpickler(f, encoding="bytes").load()
         data = batch[b"data"] if b"data" in batch else batch["data"]
         labels = batch[b"labels"] if b"labels" in batch else batch["labels"]
     except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:

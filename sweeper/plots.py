@@ -28,6 +28,7 @@ import numpy as np
 
 from sweeper import analysis as an
 from sweeper.errors import SweeperError
+from sweeper.names import file_stem
 from sweeper.schedules import FAMILIES, from_dict
 
 if TYPE_CHECKING:
@@ -954,7 +955,7 @@ def write_plots(
             log.info("%s plot skipped: %s", kind, exc)
             result.skipped[kind] = str(exc)
             continue
-        path = save(fig, Path(out_dir) / f"{study_name}-{kind}.{fmt}", fmt)
+        path = save(fig, Path(out_dir) / f"{file_stem(study_name)}-{kind}.{fmt}", fmt)
         log.info("wrote %s", path)
         result.paths.append(path)
     return result

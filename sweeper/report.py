@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper import analysis as an
 from sweeper import plots
 from sweeper.errors import SweeperError
+from sweeper.names import file_stem
 from sweeper.store import EPOCH_FIELDS
 
 if TYPE_CHECKING:
@@ -352,7 +353,7 @@ def write_report(
 ) -> Path:
     """Write ``out_dir/<study>-report.html``; its path."""
     page = build_report(url, study_name, top=top, evaluator=evaluator)
-    path = Path(out_dir) / f"{study_name}-report.html"
+    path = Path(out_dir) / f"{file_stem(study_name)}-report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     log.info("wrote %s", path)

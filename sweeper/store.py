@@ -20,7 +20,7 @@ import os
 import socket
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,12 +62,34 @@ def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get(ENV_VAR) or DEFAULT_URL
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (safe for logs and messages)."""
+# query parameters that carry a secret (``?password=...`` is as valid as ``user:password@``)
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword", "secret", "token"})
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets a URL holds: its password and secret query values (for masking messages)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return []
+    found = [str(parsed.password)] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_QUERY_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    return [s for s in found if s]
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password and secret query values replaced by ``***`` (safe for logs
+    and messages)."""
+    try:
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         return "<unparsable storage URL>"
+    secret = {k: "***" for k in parsed.query if k.lower() in SECRET_QUERY_KEYS}
+    if secret:
+        parsed = parsed.update_query_dict(secret)
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def utcnow() -> datetime:
@@ -203,11 +225,8 @@ class Store:
     def as_error(self, exc: BaseException) -> StorageError:
         """``exc`` as a one-line StorageError naming the store (its password masked)."""
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        password = None
-        with suppress(ArgumentError, ValueError):
-            password = make_url(self.url).password
-        if password:
-            reason = reason.replace(str(password), "***")
+        for secret in url_secrets(self.url):
+            reason = reason.replace(secret, "***")
         return StorageError(f"cannot use storage {self.masked_url}: {reason}")
 
     @contextmanager
@@ -303,7 +322,25 @@ class Store:
             yield session
 
     # -- study files ----------------------------------------------------------------------
+    def _has_own_tables(self) -> bool:
+        """Whether sweeper's tables exist, asked without creating them (or a SQLite file)."""
+        if self._engine is not None:
+            return True
+        if _is_sqlite(self.url):
+            database = make_url(self.url).database or ""
+            local = database not in ("", ":memory:") and not database.startswith("file:")
+            if local and not Path(database).expanduser().is_file():
+                return False
+        with self.guard():
+            engine = sa.create_engine(self.url)
+            try:
+                return sa.inspect(engine).has_table(StudyFileRow.__tablename__)
+            finally:
+                engine.dispose()
+
     def study_file(self, study_name: str) -> StoredStudyFile | None:
+        if not self._has_own_tables():  # a store of Optuna's alone (or none): nothing stored
+            return None
         with self.session() as s:
             row = s.scalars(
                 sa.select(StudyFileRow).where(StudyFileRow.study_name == study_name)

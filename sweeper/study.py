@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from sweeper.data import load_dataset
 from sweeper.errors import StorageError
 from sweeper.interrupts import INTERRUPTS
 from sweeper.models import check_model
-from sweeper.store import Store
+from sweeper.names import check_study_name
+from sweeper.store import GRACE_PERIOD, Store
 
 log = logging.getLogger(__name__)
 
@@ -221,17 +223,54 @@ def _stamped_by_this_attempt(trial: FrozenTrial) -> bool:
     return started is not None and trial.user_attrs.get(WORKER_SINCE_ATTR) == started.isoformat()
 
 
-def reap_dead_local_trials(study: optuna.Study) -> int:
-    """Requeue RUNNING trials whose process, on this host, no longer exists.
+def _beating(storage: Any, trial_ids: list[int]) -> set[int]:
+    """The trials among ``trial_ids`` that have a heartbeat row."""
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is None or not trial_ids:
+        return set(trial_ids)  # no heartbeats to read: judge nothing by them
+    try:
+        with engine.connect() as con:
+            rows = con.execute(
+                sa.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"ids": trial_ids},
+            )
+            return {int(r[0]) for r in rows}
+    except sa.exc.SQLAlchemyError:
+        return set(trial_ids)
 
-    Only a trial whose running attempt was stamped by ``mark_worker`` is judged by its stamp: one
-    just taken from the queue, not yet stamped by its new process, is left alone. Trials of dead
-    processes on other hosts (or that died before stamping) are left to Optuna's heartbeat, which
-    notices them after its grace period and queues a copy.
+
+def unowned(trial: FrozenTrial, beating: set[int], now: datetime | None = None) -> bool:
+    """A RUNNING trial no process owns: its attempt was never stamped and never beat, and it
+    started longer than the heartbeat grace period ago (its process died between taking it and
+    its first heartbeat, which Optuna's stale check cannot see)."""
+    started = trial.datetime_start
+    if started is None or _stamped_by_this_attempt(trial) or trial._trial_id in beating:
+        return False
+    return ((now or datetime.now()) - started).total_seconds() > GRACE_PERIOD
+
+
+def reap_dead_local_trials(study: optuna.Study) -> int:
+    """Requeue RUNNING trials whose process is known to be gone.
+
+    A trial whose running attempt was stamped by ``mark_worker`` on this host is requeued when
+    that process no longer exists; one just taken from the queue, not yet stamped by its new
+    process, is left alone for the heartbeat grace period, then requeued if it never beat
+    (:func:`unowned`). Trials of dead processes on other hosts are left to Optuna's heartbeat,
+    which notices them after its grace period and queues a copy.
     """
     host = socket.gethostname()
     n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    beating = _beating(study._storage, [t._trial_id for t in running])
+    for t in running:
+        if unowned(t, beating):
+            n += requeue(
+                study, t._trial_id, "was left running by a process that died before it began"
+            )
+            continue
         if not _stamped_by_this_attempt(t):
             continue
         worker = str(t.user_attrs.get(WORKER_ATTR, ""))
@@ -420,9 +459,34 @@ def prepare_study(
     return study
 
 
-def load_stored_spec(store: Store, name: str) -> StudySpec:
-    """The study's definition as stored, for a worker that has no local copy of the file."""
-    from sweeper.config import parse_study
+TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
+
+
+def runs_code(spec: StudySpec) -> list[str]:
+    """What in ``spec`` would run code of the store's choosing on a worker: a user model is
+    imported; CIFAR-10 batches from a path are unpickled (restricted, but still a path)."""
+    from sweeper.models import MODELS
+
+    found = []
+    if spec.train.model not in MODELS:
+        found.append(f"imports model {spec.train.model!r}")
+    if spec.data.path is not None and spec.data.name == "cifar10":
+        found.append(f"reads CIFAR-10 pickles from {spec.data.path}")
+    return found
+
+
+def load_stored_spec(
+    store: Store, name: str, *, trust_store: bool = False, study_file: str | None = None
+) -> StudySpec:
+    """The study's definition as stored, for a worker that has no local copy of the file.
+
+    The store is data, not a program: the stored text must match its stored hash, and a
+    definition that would import a user model (or unpickle files) is run only when something
+    on this machine confirms it: ``study_file`` (this worker's copy, same hash), the stored
+    source path holding that same text here, ``$SWEEPER_TRUSTED_HASH`` (set by the ``tune`` that
+    started this worker) or ``trust_store``.
+    """
+    from sweeper.config import load_study_file, parse_study
     from sweeper.errors import ConfigError
 
     stored = store.study_file(name)
@@ -433,13 +497,39 @@ def load_stored_spec(store: Store, name: str) -> StudySpec:
         )
     source = Path(stored.source)
     base = source.resolve().parent if source.parent.is_dir() else Path.cwd()
-    return parse_study(
+    spec = parse_study(
         stored.text,
         stored.source,
         base_dir=base,
         default_name=name,
         overrides=stored.overrides,
     )
+    if spec.hash != stored.hash:
+        raise ConfigError(
+            f"study {name!r} in {store.masked_url}: its stored study file does not match its "
+            "stored hash (the store was edited); continue it with `sweeper tune STUDY_FILE "
+            "--allow-changed` from a file you trust"
+        )
+    if study_file is not None:
+        mine = load_study_file(study_file, stored.overrides)
+        if mine.hash != stored.hash:
+            raise ConfigError(
+                f"--study-file {study_file}: differs from the study file of {name!r} stored in "
+                f"{store.masked_url}; give the file the study was started with"
+            )
+        return spec
+    risky = runs_code(spec)
+    if risky and not trust_store and os.environ.get(TRUSTED_HASH_ENV) != stored.hash:
+        try:
+            local = load_study_file(source, stored.overrides).hash if source.is_file() else None
+        except ConfigError:
+            local = None
+        if local != stored.hash:
+            raise ConfigError(
+                f"study {name!r} {' and '.join(risky)}, as named only by the store; confirm it "
+                "with --study-file FILE (your copy of the study file) or --trust-store"
+            )
+    return spec
 
 
 def tune(
@@ -491,14 +581,15 @@ def _tune(
     progress: Callable[[TrialEvent], None] | None,
 ) -> TuneSummary:
     from sweeper.training import steps_per_epoch
-    from sweeper.worker import run_worker, spawn_workers
+    from sweeper.worker import check_checkpoint_dir, run_worker, spawn_workers
 
-    name = study_name or spec.name
+    name = check_study_name(study_name, "--study-name") if study_name else spec.name
     target = n_trials or spec.n_trials
     dataset = load_dataset(spec.data)  # bad data fails here, before the store is touched
     INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
     # and so does a user model that cannot be imported, called or trained on this data
     check_model(spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir)
+    check_checkpoint_dir(checkpoint_dir, name)
     INTERRUPTS.check()
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
     store = Store(storage)
@@ -528,6 +619,7 @@ def _tune(
             target=target,
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
+            trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
         )
         trials = study.get_trials(deepcopy=False)
         ran = finished_count(trials) - before
@@ -563,12 +655,18 @@ def join_study(
     timeout: float | None = None,
     checkpoint_dir: str | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
+    trust_store: bool = False,
+    study_file: str | None = None,
 ) -> tuple[int, bool, int]:
-    """Run trials of a stored study as one more worker: (trials run, interrupted, target)."""
-    from sweeper.worker import run_worker
+    """Run trials of a stored study as one more worker: (trials run, interrupted, target).
+
+    The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`.
+    """
+    from sweeper.worker import check_checkpoint_dir, run_worker
 
     with INTERRUPTS.installed():
-        spec = load_stored_spec(store, name)
+        spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
+        check_checkpoint_dir(checkpoint_dir, name)
         with INTERRUPTS.deferred():
             study = open_study(spec, store, name)
         target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))

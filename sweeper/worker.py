@@ -31,10 +31,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import space as space_mod
 from sweeper.backend import CONSOLE, load_keras
-from sweeper.errors import SweepAborted
+from sweeper.errors import ConfigError, SweepAborted
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.store import Store, resolve_url
+from sweeper.names import file_stem
+from sweeper.store import ENV_VAR, Store, resolve_url
 from sweeper.study import (
+    TRUSTED_HASH_ENV,
     TrialEvent,
     _describe,
     finished_count,
@@ -55,6 +57,31 @@ DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
 
 def checkpoint_root(checkpoint_dir: str | None) -> Path:
     return Path(checkpoint_dir or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINTS)
+
+
+def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
+    """Refuse, in one line and before any trial, a checkpoint folder this process cannot write."""
+    folder = checkpoint_root(checkpoint_dir) / file_stem(name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"checkpoint folder {folder} cannot be written ({exc.strerror or exc}); give "
+            f"--checkpoint-dir (or ${CHECKPOINT_ENV}) a folder you may write"
+        ) from None
+
+
+class _EnvironmentFailed(BaseException):
+    """A trial failed because of this machine, not its configuration (the user model cannot be
+    imported, a file cannot be written): the sweep stops, the trial goes back to the queue, and
+    it does not count toward the target. A BaseException, so Optuna does not record it FAIL."""
+
+
+def _caused_by_environment(exc: BaseException) -> bool:
+    return isinstance(exc, (ConfigError, ImportError, OSError))
 
 
 def _origin_number(trial: FrozenTrial) -> int:
@@ -181,7 +208,7 @@ def run_worker(
     index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
     CONSOLE.info("%s%s", index, load_keras().describe())
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    ckpt_root = checkpoint_root(checkpoint_dir) / name
+    ckpt_root = checkpoint_root(checkpoint_dir) / file_stem(name)  # never outside the root
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
     active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
 
@@ -248,6 +275,8 @@ def run_worker(
         except Exception as exc:
             if INTERRUPTS.requested:  # an error the stop caused in a library: not a failure
                 raise SweepInterrupted(f"during {type(exc).__name__}") from None
+            if _caused_by_environment(exc):
+                raise _EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
             finish()
             trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
             trial.set_user_attr("error", error_line(exc)[:500])
@@ -290,6 +319,14 @@ def run_worker(
             with INTERRUPTS.shielded():
                 if active:
                     requeue(study, active[0], "was interrupted")
+        except _EnvironmentFailed as failure:
+            with INTERRUPTS.shielded():
+                if active:
+                    requeue(study, active[0], "failed because of the environment")
+            raise SweepAborted(
+                f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
+                "fix the cause and rerun the same command"
+            ) from None
         finally:
             with INTERRUPTS.shielded():
                 store.finish_run(run_id)
@@ -341,6 +378,24 @@ def worker_env(index: int, workers: int, workers_per_gpu: int, gpus: list[str]) 
     return env
 
 
+def worker_command(
+    name: str, target: int, timeout: float | None, checkpoint_dir: str | None
+) -> list[str]:
+    """The command line of a worker process started by ``tune --workers``.
+
+    The storage URL (and its password) is not on it: it goes through the environment, since any
+    user of the machine can read a command line (ps, /proc/PID/cmdline). ``-P`` keeps the working
+    directory off ``sys.path``, so no file there is imported in place of a module.
+    """
+    cmd = [sys.executable, "-P", "-m", "sweeper", "worker"]
+    cmd += ["--study-name", name, "--n-trials", str(target)]
+    if timeout is not None:
+        cmd += ["--timeout", str(timeout)]
+    if checkpoint_dir is not None:
+        cmd += ["--checkpoint-dir", checkpoint_dir]
+    return cmd
+
+
 def spawn_workers(
     url: str,
     name: str,
@@ -350,6 +405,7 @@ def spawn_workers(
     target: int,
     timeout: float | None,
     checkpoint_dir: str | None,
+    trusted_hash: str | None = None,
 ) -> tuple[bool, list[int]]:
     """Run ``workers`` processes of ``sweeper worker`` on the study: (interrupted, exit codes)."""
     gpus = visible_gpus()
@@ -358,16 +414,15 @@ def spawn_workers(
         workers,
         f"{len(gpus)} GPU(s)" if gpus else f"{os.cpu_count()} CPU cores",
     )
-    cmd = [sys.executable, "-m", "sweeper", "worker", "--storage", resolve_url(url)]
-    cmd += ["--study-name", name, "--n-trials", str(target)]
-    if timeout is not None:
-        cmd += ["--timeout", str(timeout)]
-    if checkpoint_dir is not None:
-        cmd += ["--checkpoint-dir", checkpoint_dir]
+    cmd = worker_command(name, target, timeout, checkpoint_dir)
     procs = [
         subprocess.Popen(
             cmd,
-            env=worker_env(i, workers, workers_per_gpu, gpus),
+            env={
+                **worker_env(i, workers, workers_per_gpu, gpus),
+                ENV_VAR: resolve_url(url),
+                **({TRUSTED_HASH_ENV: trusted_hash} if trusted_hash else {}),
+            },
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         for i in range(workers)

@@ -130,3 +130,14 @@ def test_a_shipped_study_runs_by_name_in_an_empty_folder(
     assert "tuning 'mnist-t10k'" in result.stderr
     assert "1/1 finished trials (1 complete" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweeper.db"]
+
+
+def test_readme_quotes_the_studies_listing_as_it_is() -> None:
+    from click.testing import CliRunner
+
+    from sweeper.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    quoted = readme.split("`sweeper studies` lists them:\n\n```\n", 1)[1].split("```", 1)[0]
+    listed = CliRunner().invoke(main, ["studies"]).stdout
+    assert quoted.splitlines()[:-1] == listed.splitlines()[:-1]

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -377,3 +378,33 @@ def test_a_queued_trial_is_taken_by_one_worker_only(pg: PgServer) -> None:
     claims = claim_queue_concurrently(pg.url, "pg-queue", queued=queued)
     assert sorted(claims) == list(range(queued))
     assert [n for n, c in claims.items() if c > 1] == []
+
+
+@pytest.mark.usefixtures("mnist_ok")
+def test_no_worker_command_line_holds_the_password(pg: PgServer, tmp_path: Path) -> None:
+    """`tune --workers 2` with a password in the URL: the children get it through the environment,
+    never on their command lines, which every user of the machine can read."""
+    url = f"postgresql+psycopg://{PW_USER}:{PW_RIGHT}@{pg.host}:{pg.port}/sweeper"
+    proc, log = start(
+        "tune", str(MNIST_STUDY), "--storage", url, "--study-name", "pg-argv", "--workers", "2",
+        "--n-trials", "4", "--checkpoint-dir", str(tmp_path / "ckpt"), *SMALL,
+        cwd=tmp_path, log=tmp_path / "tune.log",
+    )  # fmt: skip
+    seen: dict[int, str] = {}
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "sweeper" in cmdline and " worker" in cmdline:
+                seen[int(entry.name)] = cmdline
+        time.sleep(0.1)
+    done = finish(proc, log)
+    assert done.returncode == 0, done.tail()
+    assert len(seen) >= 2, seen
+    assert not [c for c in seen.values() if PW_RIGHT in c], seen
+    assert PW_RIGHT not in done.output
