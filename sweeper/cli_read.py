@@ -88,7 +88,9 @@ def _print_status(studies: list[StudyStatus], storage: str) -> None:
         click.echo(f"{'':<{width}}   last activity {_ago(s.last_activity)}{extra}")
         for r in s.running:
             beat = "no heartbeat" if r.heartbeat is None else f"heartbeat {r.heartbeat:%H:%M:%S}"
-            stale = ", stale: its worker seems gone; the next run queues it again" if r.stale else ""
+            stale = (
+                ", stale: its worker seems gone; the next run queues it again" if r.stale else ""
+            )
             click.echo(
                 f"{'':<{width}}   running trial {r.number} on {r.worker or '?'} ({beat}{stale})"
             )
