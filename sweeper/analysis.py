@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
+import sqlite3
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -25,6 +27,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import optuna
 import sqlalchemy as sa
@@ -133,11 +136,33 @@ def open_store(url: str | None = None) -> Store:
     return store
 
 
+def _sqlite_file(store: Store) -> Path | None:
+    parsed = make_url(store.url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def read_engine(store: Store) -> Engine:
-    """An engine on the store that creates no table (unlike ``Store.engine``)."""
+    """An engine on the store that writes nothing: no table, and a SQLite file opened read-only
+    (``mode=ro``), so its journal mode is left alone. A file this user may read but not write
+    (nor its folder, where SQLite keeps the WAL index) is opened as immutable."""
     kwargs: dict[str, Any] = {}
-    if store.url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
+    file = _sqlite_file(store)
+    if file is not None:
+        path = file.absolute()
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        flags = "mode=ro" if writable else "mode=ro&immutable=1"
+        uri = f"file:{quote(str(path))}?{flags}"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT, check_same_thread=False)
+
+        with store.guard():
+            return sa.create_engine("sqlite://", creator=connect)
     with store.guard():  # a missing database driver is one line too
         return sa.create_engine(store.url, **kwargs)
 

@@ -39,8 +39,18 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "sqlite:///sweeper.db"
 ENV_VAR = "SWEEPER_STORAGE"
-HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
-GRACE_PERIOD = 40  # seconds without a heartbeat before a trial is stale
+GRACE_ENV = "SWEEPER_HEARTBEAT_GRACE"
+
+
+def _grace_period() -> int:
+    """Seconds without a heartbeat before a trial is stale: 40, or ``$SWEEPER_HEARTBEAT_GRACE``
+    (at least 2; shorter notices dead workers sooner, longer tolerates slow networks)."""
+    raw = os.environ.get(GRACE_ENV, "")
+    return max(2, int(raw)) if raw.strip().isdigit() else 40
+
+
+GRACE_PERIOD = _grace_period()  # seconds without a heartbeat before a trial is stale
+HEARTBEAT_INTERVAL = max(1, GRACE_PERIOD // 4)  # seconds between a running trial's heartbeats
 SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
 
 

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper import faults
 from sweeper import space as space_mod
 from sweeper.backend import CONSOLE
 from sweeper.config import Choices, StudySpec
@@ -358,6 +359,7 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
             params,
             user_attrs={space_mod.BASELINE_ATTR: name, space_mod.BASELINE_VALUES_ATTR: values},
         )
+        faults.point("baselines")
 
 
 def open_study(

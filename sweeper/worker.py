@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper import faults
 from sweeper import space as space_mod
 from sweeper.backend import CONSOLE, load_keras
 from sweeper.errors import ConfigError, SweepAborted
@@ -60,13 +61,20 @@ def checkpoint_root(checkpoint_dir: str | None) -> Path:
 
 
 def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
-    """Refuse, in one line and before any trial, a checkpoint folder this process cannot write."""
+    """Refuse, in one line and before any trial, a checkpoint folder this process cannot write.
+
+    The folders made to find out are removed again: a run refused later (a bad storage URL, say)
+    leaves nothing behind.
+    """
     folder = checkpoint_root(checkpoint_dir) / file_stem(name)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        for path in made:  # innermost first
+            path.rmdir()
     except OSError as exc:
         raise ConfigError(
             f"checkpoint folder {folder} cannot be written ({exc.strerror or exc}); give "
@@ -218,11 +226,13 @@ def run_worker(
     # callback. The running trial is then put back in the queue.
     def objective(trial: optuna.Trial) -> float:
         active[:] = [trial._trial_id]
+        faults.point("after-ask")
         INTERRUPTS.check()
         return train(trial)
 
     def train(trial: optuna.Trial) -> float:
         mark_worker(trial, worker)
+        faults.point("after-stamp")
         config = space_mod.sample(trial, spec.space, ranges)
         schedule = config.schedule(spe, spec.train.epochs)
         trial.set_user_attr("schedule", schedule.to_dict())
@@ -281,6 +291,7 @@ def run_worker(
             trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
             trial.set_user_attr("error", error_line(exc)[:500])
             raise
+        faults.point("before-tell")
         finish()
         active.clear()
         if result.status is TrialStatus.DIVERGED:

@@ -384,7 +384,11 @@ def test_a_queued_trial_is_taken_by_one_worker_only(pg: PgServer) -> None:
 def test_no_worker_command_line_holds_the_password(pg: PgServer, tmp_path: Path) -> None:
     """`tune --workers 2` with a password in the URL: the children get it through the environment,
     never on their command lines, which every user of the machine can read."""
-    url = f"postgresql+psycopg://{PW_USER}:{PW_RIGHT}@{pg.host}:{pg.port}/sweeper"
+    admin = sa.create_engine(pg.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:  # a database of the password user's own
+        con.execute(sa.text(f"CREATE DATABASE sweeper_argv OWNER {PW_USER}"))
+    admin.dispose()
+    url = f"postgresql+psycopg://{PW_USER}:{PW_RIGHT}@{pg.host}:{pg.port}/sweeper_argv"
     proc, log = start(
         "tune", str(MNIST_STUDY), "--storage", url, "--study-name", "pg-argv", "--workers", "2",
         "--n-trials", "4", "--checkpoint-dir", str(tmp_path / "ckpt"), *SMALL,

@@ -361,3 +361,72 @@ def test_a_running_trial_that_never_beat_is_freed_after_the_grace_period(tmp_pat
     assert states[stuck.number] == TrialState.WAITING
     assert states[fresh.number] == TrialState.RUNNING
     store.close()
+
+
+# -- a SIGKILL at the hardest moments, then the same command ----------------------------------
+
+KILL_STUDY = STUDY.format(model="mnist-cnn").replace("epochs = 1", "epochs = 2") + (
+    '\n[[baselines]]\nname = "b1"\nschedule = "constant"\ninitial_lr = 0.05\n'
+    '\n[[baselines]]\nname = "b2"\nschedule = "constant"\ninitial_lr = 0.1\n'
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after-ask", "after-stamp", "baselines", "before-tell"])
+def test_a_kill_at_any_point_then_the_same_command_finishes_the_exact_count(
+    point: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "k.toml").write_text(KILL_STUDY)
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    cmd = [sys.executable, "-m", "sweeper", "tune", "k.toml", "--storage", url, "--n-trials", "4"]
+    env = {k: v for k, v in os.environ.items() if k not in ("SWEEPER_STORAGE", "SWEEPER_KILL_AT")}
+    env["SWEEPER_HEARTBEAT_GRACE"] = "3"  # a killed trial's heartbeat goes stale in seconds
+    killed = subprocess.run(
+        cmd, cwd=tmp_path, env={**env, "SWEEPER_KILL_AT": point},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = subprocess.run(
+        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    assert "4/4 finished trials" in again.stdout, again.stdout
+    trials = optuna.load_study(study_name="rel", storage=url).get_trials()
+    states = [t.state for t in trials]
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states, states
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    counted = [t for t in trials if t.number not in retried]
+    assert len(counted) == 4, [(t.number, t.state.name) for t in trials]
+    baselines = sorted(t.user_attrs["baseline"] for t in counted if t.user_attrs.get("baseline"))
+    assert baselines == ["b1", "b2"]  # each once, whatever the kill point
+
+
+def test_read_only_commands_leave_the_store_file_as_it_was(
+    small_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Path(small_store.removeprefix("sqlite:///"))
+    con = sqlite3.connect(db)
+    mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+    con.close()
+    before = digest(db)
+    commands = (["status"], ["best", "s"], ["export", "s", "--format", "json"])
+    for args in commands:
+        result = run(*args, "--storage", small_store)
+        assert result.exit_code == 0, result.output
+    assert digest(db) == before
+    assert sorted(p.name for p in db.parent.iterdir()) == [db.name]  # no -wal, no -shm
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == mode
+    con.close()
+    # a store this user may read but not write (nor its folder) is opened as immutable
+    import sweeper.analysis
+
+    monkeypatch.setattr(sweeper.analysis.os, "access", lambda *_a, **_k: False)
+    result = run("status", "--storage", small_store)
+    assert result.exit_code == 0, result.output
+    assert "s " in result.output
+    assert digest(db) == before

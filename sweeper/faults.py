@@ -1,0 +1,21 @@
+"""Crash points for the fault tests: ``SWEEPER_KILL_AT=NAME`` makes the process kill itself with
+SIGKILL when it reaches the point ``NAME``; unset (always, outside those tests) nothing happens.
+
+The points are the moments a crash is hardest to recover from: a trial taken but not yet stamped
+with its worker, stamped but not yet trained, the baselines half queued, a trial trained but not
+yet told to Optuna. Each is a single call of :func:`point`, so the code around it is what runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+KILL_ENV = "SWEEPER_KILL_AT"
+POINTS = ("after-ask", "after-stamp", "baselines", "before-tell")
+
+
+def point(name: str) -> None:
+    """Die here with SIGKILL if ``$SWEEPER_KILL_AT`` names this point."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
