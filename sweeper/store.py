@@ -237,6 +237,8 @@ class Store:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         for secret in url_secrets(self.url):
             reason = reason.replace(secret, "***")
+        if "readonly database" in reason or "read-only" in reason.lower():
+            reason += " (the store is read-only for this user: the read-only commands can read it)"
         return StorageError(f"cannot use storage {self.masked_url}: {reason}")
 
     @contextmanager

@@ -268,9 +268,15 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
     beating = _beating(study._storage, [t._trial_id for t in running])
     for t in running:
         if unowned(t, beating):
-            n += requeue(
+            if requeue(
                 study, t._trial_id, "was left running by a process that died before it began"
-            )
+            ):
+                n += 1
+                CONSOLE.info(
+                    "trial %d was left running by a process that died before it began: "
+                    "queued again",
+                    t.number,
+                )
             continue
         if not _stamped_by_this_attempt(t):
             continue
@@ -281,7 +287,11 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
         pid = int(w_pid)
         if pid == os.getpid() or _pid_alive(pid):
             continue
-        n += requeue(study, t._trial_id, f"was left running by process {pid}, which died")
+        if requeue(study, t._trial_id, f"was left running by process {pid}, which died"):
+            n += 1
+            CONSOLE.info(
+                "trial %d was left running by process %d, which died: queued again", t.number, pid
+            )
     return n
 
 

@@ -430,3 +430,56 @@ def test_read_only_commands_leave_the_store_file_as_it_was(
     assert result.exit_code == 0, result.output
     assert "s " in result.output
     assert digest(db) == before
+
+
+BREAKS_IN_TRAINING = """\
+import keras
+
+
+class NeedsAModule(keras.layers.Layer):
+    def call(self, x, training=None):
+        if training:
+            import a_module_this_machine_lacks  # noqa: F401
+        return x
+
+
+def build(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = NeedsAModule()(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+"""
+
+
+@pytest.mark.slow
+def test_a_trial_failing_for_the_machine_stops_the_sweep_and_is_not_counted(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    module = tmp_path / "rel_breaks.py"
+    module.write_text(BREAKS_IN_TRAINING)
+    (tmp_path / "s.toml").write_text(STUDY.format(model="rel_breaks:build"))
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    cmd = [sys.executable, "-m", "sweeper", "tune", "s.toml", "--storage", url, "--n-trials", "2"]
+    env = {k: v for k, v in os.environ.items() if k != "SWEEPER_STORAGE"}
+
+    def sweep() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    broken = sweep()
+    assert broken.returncode == 1, broken.stderr
+    errors = [ln for ln in broken.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and "a_module_this_machine_lacks" in errors[0], broken.stderr
+    assert "queued again, not counted" in errors[0]
+    assert "Traceback" not in broken.stderr
+    trials = optuna.load_study(study_name="rel", storage=url).get_trials()
+    assert [t.state for t in trials] == [TrialState.WAITING]  # back in the queue, not FAILED
+
+    module.write_text(USER_MODEL)  # the fix
+    fixed = sweep()
+    assert fixed.returncode == 0, fixed.stderr
+    assert "2/2 finished trials (2 complete, 0 pruned, 0 failed)" in fixed.stdout

@@ -1,0 +1,141 @@
+"""Interrupt and kill a real ``sweeper tune`` at random moments, many times, and check the store.
+
+Each round starts a small study (digits, a few trials of 2 epochs, two baselines) in a fresh
+SQLite store, sends SIGINT (``--sigint``) or SIGKILL (``--sigkill``) after a random delay, then
+runs the same command again and checks what a user relies on:
+
+* SIGINT: exit status 130, the resume hint, no traceback or "Exception ignored", no FAILED or
+  RUNNING trial left;
+* both: the rerun exits 0 with exactly the target of finished trials, nothing RUNNING or WAITING,
+  each baseline once.
+
+It prints one line per round and a summary. Example (the long loop that no test runs):
+
+    python scripts/stress_faults.py --sigint 20 --sigkill 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+TARGET = 4
+STUDY = """\
+[study]
+name = "stress"
+seed = 0
+
+[data]
+dataset = "digits"
+subset = 300
+
+[train]
+epochs = 2
+batch_size = 64
+
+[pruner]
+type = "none"
+
+[space]
+schedules = ["constant", "exponential"]
+initial_lr = { low = 0.01, high = 0.2, log = true }
+decay_rate = { low = 0.1, high = 0.9 }
+
+[[baselines]]
+name = "b1"
+schedule = "constant"
+initial_lr = 0.05
+
+[[baselines]]
+name = "b2"
+schedule = "constant"
+initial_lr = 0.1
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SWEEPER_STORAGE", "SWEEPER_KILL_AT")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["SWEEPER_HEARTBEAT_GRACE"] = "3"  # a killed trial's heartbeat goes stale in seconds
+    return env
+
+
+def one_round(kind: str, delay: float, folder: Path) -> tuple[bool, str]:
+    (folder / "s.toml").write_text(STUDY)
+    url = f"sqlite:///{folder / 's.db'}"
+    cmd = [sys.executable, "-m", "sweeper", "tune", "s.toml", "--storage", url]
+    cmd += ["--n-trials", str(TARGET), "--checkpoint-dir", str(folder / "ckpt")]
+    log = folder / "first.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, cwd=folder, env=_env(), stdout=fh, stderr=subprocess.STDOUT)
+    time.sleep(delay)
+    if proc.poll() is not None:
+        return True, f"finished before the {kind} ({delay:.2f} s)"
+    proc.send_signal(signal.SIGINT if kind == "sigint" else signal.SIGKILL)
+    rc = proc.wait(timeout=300)
+    output = log.read_text(errors="replace")
+    if kind == "sigint":
+        if rc != 130:
+            return False, f"exit {rc} after SIGINT at {delay:.2f} s: {output[-300:]!r}"
+        for bad in ("Traceback", "Exception ignored", "Aborted!"):
+            if bad in output:
+                return False, f"{bad!r} in the output after SIGINT at {delay:.2f} s"
+        if (folder / "s.db").exists():
+            states = [t.state for t in optuna.load_study(study_name="stress", storage=url).trials]
+            if TrialState.FAIL in states or TrialState.RUNNING in states:
+                return False, f"trials left {[s.name for s in states]} after SIGINT"
+    elif rc != -signal.SIGKILL:
+        return False, f"exit {rc} after SIGKILL"
+    again = subprocess.run(
+        cmd, cwd=folder, env=_env(), capture_output=True, text=True, timeout=600, check=False
+    )
+    if again.returncode != 0:
+        return False, f"rerun exit {again.returncode}: {again.stderr[-300:]!r}"
+    trials = optuna.load_study(study_name="stress", storage=url).get_trials()
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    counted = [t for t in trials if t.number not in retried]
+    states = [t.state for t in trials]
+    if TrialState.RUNNING in states or TrialState.WAITING in states:
+        return False, f"after the rerun: {[s.name for s in states]}"
+    if len(counted) != TARGET:
+        return False, f"{len(counted)} counted trials for a target of {TARGET}"
+    names = sorted(t.user_attrs["baseline"] for t in counted if t.user_attrs.get("baseline"))
+    if names != ["b1", "b2"]:
+        return False, f"baselines {names}"
+    return True, f"{kind} at {delay:.2f} s: ok ({len(trials)} trials, {len(retried)} retried)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sigint", type=int, default=5, help="rounds with SIGINT")
+    parser.add_argument("--sigkill", type=int, default=5, help="rounds with SIGKILL")
+    parser.add_argument("--max-delay", type=float, default=7.0, help="latest signal, seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    results: dict[str, list[bool]] = {"sigint": [], "sigkill": []}
+    for kind, rounds in (("sigint", args.sigint), ("sigkill", args.sigkill)):
+        for i in range(rounds):
+            delay = rng.uniform(0.0, args.max_delay)
+            with tempfile.TemporaryDirectory() as tmp:
+                ok, line = one_round(kind, delay, Path(tmp))
+            results[kind].append(ok)
+            print(f"{kind} {i + 1:>2}/{rounds}: {'PASS' if ok else 'FAIL'}  {line}", flush=True)
+    for kind, oks in results.items():
+        if oks:
+            print(f"{kind}: {sum(oks)} of {len(oks)} rounds kept every invariant")
+    sys.exit(0 if all(all(v) for v in results.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
