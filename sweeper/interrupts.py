@@ -22,12 +22,16 @@ drops a :class:`SweepInterrupted` (the stop stays recorded) and passes everythin
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -117,6 +121,16 @@ class Interrupts:
         if isinstance(unraisable.exc_value, SweepInterrupted):
             return  # recorded: the next safe point raises it again
         self._previous_unraisable(unraisable)
+
+    def handling(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` so that it runs with the handlers :meth:`installed`."""
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with self.installed():
+                return fn(*args, **kwargs)
+
+        return wrapper
 
     # -- installation --------------------------------------------------------------------------
     @contextmanager

@@ -10,6 +10,7 @@ with its number and parameters, so the store stays consistent and the next run r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -508,7 +509,8 @@ def load_stored_spec(
             "`sweeper tune STUDY_FILE` first"
         )
     source = Path(stored.source)
-    base = source.resolve().parent if source.parent.is_dir() else Path.cwd()
+    here = source.parent.is_dir()
+    base = source.resolve().parent if here else Path.cwd()
     spec = parse_study(
         stored.text,
         stored.source,
@@ -516,6 +518,10 @@ def load_stored_spec(
         default_name=name,
         overrides=stored.overrides,
     )
+    if not here and spec.train.model_dir is not None:
+        # the study's folder is not on this machine: a user model comes from sys.path alone,
+        # never from whatever the working directory holds
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, model_dir=None))
     if spec.hash != stored.hash:
         raise ConfigError(
             f"study {name!r} in {store.masked_url}: its stored study file does not match its "
@@ -529,7 +535,7 @@ def load_stored_spec(
                 f"--study-file {study_file}: differs from the study file of {name!r} stored in "
                 f"{store.masked_url}; give the file the study was started with"
             )
-        return spec
+        return mine  # paths (data, a user model beside it) as this worker's copy names them
     risky = runs_code(spec)
     if risky and not trust_store and os.environ.get(TRUSTED_HASH_ENV) != stored.hash:
         try:
@@ -544,6 +550,7 @@ def load_stored_spec(
     return spec
 
 
+@INTERRUPTS.handling
 def tune(
     spec: StudySpec,
     *,
@@ -564,34 +571,6 @@ def tune(
     trial back in the queue); before the first trial starts it raises
     :class:`~sweeper.interrupts.SweepInterrupted`, with nothing half-written in the store.
     """
-    with INTERRUPTS.installed():
-        return _tune(
-            spec,
-            storage=storage,
-            study_name=study_name,
-            n_trials=n_trials,
-            timeout=timeout,
-            allow_changed=allow_changed,
-            workers=workers,
-            workers_per_gpu=workers_per_gpu,
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
-        )
-
-
-def _tune(
-    spec: StudySpec,
-    *,
-    storage: str | None,
-    study_name: str | None,
-    n_trials: int | None,
-    timeout: float | None,
-    allow_changed: bool,
-    workers: int,
-    workers_per_gpu: int,
-    checkpoint_dir: str | None,
-    progress: Callable[[TrialEvent], None] | None,
-) -> TuneSummary:
     from sweeper.training import steps_per_epoch
     from sweeper.worker import check_checkpoint_dir, run_worker, spawn_workers
 

@@ -186,8 +186,11 @@ def _tuned_user_model_study(tmp_path: Path) -> tuple[str, Path]:
 
 def test_worker_runs_a_stored_user_model_only_when_confirmed(tmp_path: Path) -> None:
     url, study = _tuned_user_model_study(tmp_path)
-    copy = tmp_path / "my-copy.toml"
+    mine = tmp_path / "mine"  # this worker's copy of the project
+    mine.mkdir()
+    copy = mine / "rel.toml"
     copy.write_text(study.read_text())
+    (mine / "rel_user_model.py").write_text(USER_MODEL)
     study.unlink()  # the stored source no longer confirms it on this machine
     ckpt = ["--checkpoint-dir", str(tmp_path / "ckpt")]
     refused = run("worker", "--storage", url, "--study-name", "rel", "--n-trials", "2", *ckpt)
