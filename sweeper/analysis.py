@@ -623,7 +623,7 @@ def read_epochs(url: str | None, name: str) -> list[dict[str, Any]]:
 
 def counts(data: StudyData) -> dict[str, int]:
     """Trials by outcome: ``sweeper.study.count_states`` plus ``diverged`` (among the pruned)."""
-    from sweeper.study import count_states
+    from sweeper.trials import count_states
 
     out = count_states(data.trials)
     out["diverged"] = sum(outcome_of(t) == "diverged" for t in data.trials)

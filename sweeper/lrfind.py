@@ -574,3 +574,16 @@ def draw(plots: Sequence[LrFindPlot], path: str | Path) -> Path:
         fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float, float]]:
+    """Bounds of an ``initial_lr = "auto"`` dimension per optimizer ({} when not automatic).
+
+    The LR range test runs once per study and optimizer; its result is stored, so every worker
+    and every resumed run uses the same bounds.
+    """
+    from sweeper.config import Auto
+
+    if not isinstance(spec.space.dims["initial_lr"], Auto):
+        return {}
+    return {opt.name: suggest_range(spec, opt, store, name) for opt in study_optimizers(spec.space)}

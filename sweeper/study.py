@@ -3,9 +3,9 @@
 ``--n-trials N`` means *until the study holds N finished trials* (complete + pruned + failed, a
 failed trial that was retried not counted), so rerunning the same command after any stop runs
 only what is missing. A trial left RUNNING by a process that died is retried with the same
-parameters: at once when that process ran on this host (its pid is gone), otherwise when
-Optuna's heartbeat marks it stale. Ctrl-C (or SIGTERM) puts the running trial back in the queue
-with its number and parameters, so the store stays consistent and the next run re-trains it.
+parameters (:mod:`sweeper.recovery`). Ctrl-C (or SIGTERM) puts the running trial back in the
+queue with its number and parameters, so the store stays consistent and the next run re-trains
+it. The trials themselves run in :mod:`sweeper.worker`, one process or several.
 """
 
 from __future__ import annotations
@@ -13,19 +13,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import socket
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy as sa
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from sweeper import faults
 from sweeper import space as space_mod
@@ -34,30 +30,20 @@ from sweeper.config import Choices, StudySpec
 from sweeper.data import load_dataset
 from sweeper.errors import StorageError
 from sweeper.interrupts import INTERRUPTS
+from sweeper.lrfind import lr_ranges
 from sweeper.models import check_model
 from sweeper.names import check_study_name
-from sweeper.store import GRACE_PERIOD, Store
+from sweeper.search import make_pruner, make_sampler
+from sweeper.store import Store
+from sweeper.trials import TrialEvent, count_states, describe, finished_count
+from sweeper.worker import (
+    TRUSTED_HASH_ENV,
+    check_checkpoint_dir,
+    run_worker,
+    spawn_workers,
+)
 
 log = logging.getLogger(__name__)
-
-WORKER_ATTR = "worker"  # user attr "host:pid" of the process running the trial
-# user attr: the start time of the attempt WORKER_ATTR was written for (a trial put back in the
-# queue keeps the stamp of its last process until the next one overwrites it)
-WORKER_SINCE_ATTR = "worker_since"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-@dataclass(frozen=True)
-class TrialEvent:
-    """What the progress display is told after each trial."""
-
-    number: int
-    state: str  # complete | pruned | diverged | failed
-    value: float | None
-    description: str
-    seconds: float
-    finished: int
-    target: int
 
 
 @dataclass
@@ -88,231 +74,6 @@ class TuneSummary:
         if self.best_value is None or self.best_baseline_value is None:
             return None
         return self.best_value - self.best_baseline_value
-
-
-def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    seed = spec.seed + seed_offset
-    if spec.sampler.kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler.kind == "grid":
-        return optuna.samplers.GridSampler(space_mod.grid(spec.space), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.sampler.n_startup_trials)
-
-
-def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    p = spec.pruner
-    if p.kind == "none":
-        return optuna.pruners.NopPruner()
-    if p.kind == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=p.min_resource, reduction_factor=p.reduction_factor
-        )
-    if p.kind == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource,
-            max_resource=spec.train.epochs,
-            reduction_factor=p.reduction_factor,
-        )
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_warmup_steps
-    )
-
-
-def superseded(trials: list[FrozenTrial]) -> set[int]:
-    """Numbers of failed trials that have been queued again (their retry counts instead)."""
-    out: set[int] = set()
-    for t in trials:
-        # the retry callback's "retry_history": every earlier attempt of this trial
-        out.update(t.system_attrs.get("retry_history", ()))
-    return out
-
-
-def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
-    """Trials by outcome; a failed trial that was retried is counted as ``retried``."""
-    retried = superseded(trials)
-    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0, "retried": 0}
-    for t in trials:
-        if t.state == TrialState.COMPLETE:
-            counts["complete"] += 1
-        elif t.state == TrialState.PRUNED:
-            counts["pruned"] += 1
-        elif t.state == TrialState.FAIL:
-            counts["retried" if t.number in retried else "failed"] += 1
-        elif t.state == TrialState.RUNNING:
-            counts["running"] += 1
-        else:
-            counts["waiting"] += 1
-    return counts
-
-
-def finished_count(trials: list[FrozenTrial]) -> int:
-    c = count_states(trials)
-    return c["complete"] + c["pruned"] + c["failed"]
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: trust kill()
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
-    """Put a RUNNING trial back to WAITING: the next run re-trains it with the same parameters.
-
-    It keeps its number (so it runs before later queued trials), parameters and user attributes;
-    its per-epoch rows are overwritten, not duplicated, when it runs again.
-    """
-    storage = study._storage
-    try:
-        trial = storage.get_trial(trial_id)
-        if trial.state != TrialState.RUNNING:
-            return False
-        storage.set_trial_user_attr(trial_id, "requeued", reason)
-        ok = storage.set_trial_state_values(trial_id, TrialState.WAITING)
-    except (RuntimeError, UpdateFinishedTrialError):  # it finished meanwhile
-        return False
-    if ok:
-        _forget_heartbeat(storage, trial_id)
-        log.info("trial %d %s: queued again with the same parameters", trial.number, reason)
-    return ok
-
-
-def _forget_heartbeat(storage: Any, trial_id: int) -> None:
-    """Delete the last heartbeat of a trial put back in the queue.
-
-    When the trial is taken from the queue again, maybe days later, Optuna marks it RUNNING a
-    moment before the new attempt's first heartbeat; kept, the old heartbeat would make the trial
-    look stale to any other worker in that moment, which would fail it and queue a copy while it
-    trains. A RUNNING trial without a heartbeat is never stale.
-    """
-    backend = getattr(storage, "_backend", storage)  # Optuna's cache wraps the RDB storage
-    engine = getattr(backend, "engine", None)
-    if engine is None:
-        return
-    try:
-        with engine.begin() as con:
-            con.execute(
-                sa.text("DELETE FROM trial_heartbeats WHERE trial_id = :trial_id"),
-                {"trial_id": trial_id},
-            )
-    except sa.exc.SQLAlchemyError:  # no heartbeat table (heartbeats never enabled): nothing to do
-        log.debug("could not delete the heartbeat of trial id %d", trial_id, exc_info=True)
-
-
-def mark_worker(trial: optuna.Trial, worker: str) -> None:
-    """Stamp the running attempt of ``trial`` with its process, ``host:pid``.
-
-    The stamp names the attempt by its start time: a trial taken from the queue still carries
-    the stamp of the process that ran it before (dead, or it would not have been queued) until
-    this call, and must not be mistaken for a trial of that dead process meanwhile.
-    """
-    trial.set_user_attr(WORKER_ATTR, worker)
-    started = trial.datetime_start
-    trial.set_user_attr(WORKER_SINCE_ATTR, started.isoformat() if started else "")
-
-
-def _stamped_by_this_attempt(trial: FrozenTrial) -> bool:
-    started = trial.datetime_start
-    return started is not None and trial.user_attrs.get(WORKER_SINCE_ATTR) == started.isoformat()
-
-
-def _beating(storage: Any, trial_ids: list[int]) -> set[int]:
-    """The trials among ``trial_ids`` that have a heartbeat row."""
-    backend = getattr(storage, "_backend", storage)
-    engine = getattr(backend, "engine", None)
-    if engine is None or not trial_ids:
-        return set(trial_ids)  # no heartbeats to read: judge nothing by them
-    try:
-        with engine.connect() as con:
-            rows = con.execute(
-                sa.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
-                    sa.bindparam("ids", expanding=True)
-                ),
-                {"ids": trial_ids},
-            )
-            return {int(r[0]) for r in rows}
-    except sa.exc.SQLAlchemyError:
-        return set(trial_ids)
-
-
-def unowned(trial: FrozenTrial, beating: set[int], now: datetime | None = None) -> bool:
-    """A RUNNING trial no process owns: its attempt was never stamped and never beat, and it
-    started longer than the heartbeat grace period ago (its process died between taking it and
-    its first heartbeat, which Optuna's stale check cannot see)."""
-    started = trial.datetime_start
-    if started is None or _stamped_by_this_attempt(trial) or trial._trial_id in beating:
-        return False
-    return ((now or datetime.now()) - started).total_seconds() > GRACE_PERIOD
-
-
-def reap_dead_local_trials(study: optuna.Study) -> int:
-    """Requeue RUNNING trials whose process is known to be gone.
-
-    A trial whose running attempt was stamped by ``mark_worker`` on this host is requeued when
-    that process no longer exists; one just taken from the queue, not yet stamped by its new
-    process, is left alone for the heartbeat grace period, then requeued if it never beat
-    (:func:`unowned`). Trials of dead processes on other hosts are left to Optuna's heartbeat,
-    which notices them after its grace period and queues a copy.
-    """
-    host = socket.gethostname()
-    n = 0
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    beating = _beating(study._storage, [t._trial_id for t in running])
-    for t in running:
-        if unowned(t, beating):
-            if requeue(
-                study, t._trial_id, "was left running by a process that died before it began"
-            ):
-                n += 1
-                CONSOLE.info(
-                    "trial %d was left running by a process that died before it began: "
-                    "queued again",
-                    t.number,
-                )
-            continue
-        if not _stamped_by_this_attempt(t):
-            continue
-        worker = str(t.user_attrs.get(WORKER_ATTR, ""))
-        w_host, _, w_pid = worker.rpartition(":")
-        if w_host != host or not w_pid.isdigit():
-            continue
-        pid = int(w_pid)
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        if requeue(study, t._trial_id, f"was left running by process {pid}, which died"):
-            n += 1
-            CONSOLE.info(
-                "trial %d was left running by process %d, which died: queued again", t.number, pid
-            )
-    return n
-
-
-def _describe(trial: FrozenTrial) -> str:
-    schedule = trial.user_attrs.get("schedule")
-    text = str(trial.params.get(space_mod.SCHEDULE_PARAM, ""))
-    if schedule:
-        from sweeper.schedules import from_dict
-
-        try:
-            text = from_dict(schedule).describe()
-        except Exception:  # an unreadable attribute must not stop the progress display
-            text = str(schedule.get("family"))
-    optimizer = trial.user_attrs.get("optimizer")
-    if optimizer and optimizer != "sgd":
-        text += f" + {optimizer}"
-    baseline = trial.user_attrs.get(space_mod.BASELINE_ATTR)
-    if baseline:
-        text = f"[baseline: {baseline}] {text}"
-    return text
 
 
 def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> None:
@@ -414,7 +175,7 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
         summary.best_value = best.value
         summary.best_number = best.number
         summary.best_params = dict(best.params)
-        summary.best_schedule = _describe(best)
+        summary.best_schedule = describe(best)
     baselines = [t for t in complete if t.user_attrs.get(space_mod.BASELINE_ATTR)]
     summary.tuned_complete = len(complete) - len(baselines)
     if baselines:
@@ -422,21 +183,6 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
         summary.best_baseline = str(b.user_attrs[space_mod.BASELINE_ATTR])
         summary.best_baseline_value = b.value
     return summary
-
-
-def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float, float]]:
-    """Bounds of an ``initial_lr = "auto"`` dimension per optimizer ({} when not automatic).
-
-    The LR range test runs once per study and optimizer; its result is stored, so every worker
-    and every resumed run uses the same bounds.
-    """
-    from sweeper.config import Auto
-
-    if not isinstance(spec.space.dims["initial_lr"], Auto):
-        return {}
-    from sweeper.lrfind import study_optimizers, suggest_range
-
-    return {opt.name: suggest_range(spec, opt, store, name) for opt in study_optimizers(spec.space)}
 
 
 def prepare_study(
@@ -470,9 +216,6 @@ def prepare_study(
     if ranges:
         study.set_user_attr("initial_lr_ranges", {k: list(v) for k, v in ranges.items()})
     return study
-
-
-TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
 
 
 def runs_code(spec: StudySpec) -> list[str]:
@@ -572,7 +315,6 @@ def tune(
     :class:`~sweeper.interrupts.SweepInterrupted`, with nothing half-written in the store.
     """
     from sweeper.training import steps_per_epoch
-    from sweeper.worker import check_checkpoint_dir, run_worker, spawn_workers
 
     name = check_study_name(study_name, "--study-name") if study_name else spec.name
     target = n_trials or spec.n_trials
@@ -653,7 +395,6 @@ def join_study(
 
     The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`.
     """
-    from sweeper.worker import check_checkpoint_dir, run_worker
 
     with INTERRUPTS.installed():
         spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)

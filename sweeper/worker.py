@@ -34,17 +34,12 @@ from sweeper import space as space_mod
 from sweeper.backend import CONSOLE, load_keras
 from sweeper.errors import ConfigError, SweepAborted
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
+from sweeper.lrfind import lr_ranges
 from sweeper.names import file_stem
+from sweeper.recovery import mark_worker, reap_dead_local_trials, requeue
+from sweeper.search import make_pruner, make_sampler
 from sweeper.store import ENV_VAR, Store, resolve_url
-from sweeper.study import (
-    TRUSTED_HASH_ENV,
-    TrialEvent,
-    _describe,
-    finished_count,
-    mark_worker,
-    reap_dead_local_trials,
-    requeue,
-)
+from sweeper.trials import TrialEvent, describe, finished_count
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
@@ -52,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
 CHECKPOINT_ENV = "SWEEPER_CHECKPOINTS"
 DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
 
@@ -170,7 +166,7 @@ def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent
         TrialState.PRUNED: "pruned",
         TrialState.FAIL: "failed",
     }.get(t.state, t.state.name.lower())
-    description = _describe(t)
+    description = describe(t)
     if t.user_attrs.get("outcome") == "diverged":
         state = "diverged"
         description += f" ({t.user_attrs.get('reason')})"
@@ -203,14 +199,10 @@ def run_worker(
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
     settings = spec.train.__class__(**{**spec.train.__dict__, "seed": spec.seed})
     study = optuna.load_study(study_name=name, storage=store.optuna_storage())
-    from sweeper.study import make_pruner, make_sampler
-
     # a different seed per worker and per resume, so no two samplers replay the same draws
     offset = len(study.get_trials(deepcopy=False)) + 7919 * worker_index
     study.sampler = make_sampler(spec, offset)
     study.pruner = make_pruner(spec)
-    from sweeper.study import lr_ranges
-
     ranges = lr_ranges(spec, store, name)
     env = environment()  # imports Keras
     index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""

@@ -29,8 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.cli import main
 from sweeper.config import DEFAULT_STUDY, load_study_file
+from sweeper.recovery import mark_worker
 from sweeper.schedules import from_dict
-from sweeper.study import mark_worker
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from sweeper.cli import main
 from sweeper.data import DataSpec, load_dataset
 from sweeper.errors import DataError
 from sweeper.names import check_study_name, file_stem, shown
+from sweeper.recovery import reap_dead_local_trials
 from sweeper.store import GRACE_PERIOD, Store, mask_url
-from sweeper.study import reap_dead_local_trials
 from sweeper.worker import worker_command
 
 STUDY = """\

@@ -18,18 +18,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.config import parse_study
 from sweeper.errors import StorageError
+from sweeper.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
+from sweeper.search import make_pruner, make_sampler
 from sweeper.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
-from sweeper.study import (
-    WORKER_ATTR,
-    count_states,
-    finished_count,
-    make_pruner,
-    make_sampler,
-    mark_worker,
-    reap_dead_local_trials,
-    requeue,
-    superseded,
-)
+from sweeper.trials import count_states, finished_count, superseded
 
 HOST = socket.gethostname()
 LR = FloatDistribution(1e-4, 1.0, log=True)

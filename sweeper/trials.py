@@ -1,0 +1,78 @@
+"""The trial vocabulary: what a finished trial is, how trials are counted and described.
+
+Read by the runner, the workers and the progress display; no Keras, no store of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper import space as space_mod
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """What the progress display is told after each trial."""
+
+    number: int
+    state: str  # complete | pruned | diverged | failed
+    value: float | None
+    description: str
+    seconds: float
+    finished: int
+    target: int
+
+
+def superseded(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that have been queued again (their retry counts instead)."""
+    out: set[int] = set()
+    for t in trials:
+        # the retry callback's "retry_history": every earlier attempt of this trial
+        out.update(t.system_attrs.get("retry_history", ()))
+    return out
+
+
+def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
+    """Trials by outcome; a failed trial that was retried is counted as ``retried``."""
+    retried = superseded(trials)
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0, "retried": 0}
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif t.state == TrialState.PRUNED:
+            counts["pruned"] += 1
+        elif t.state == TrialState.FAIL:
+            counts["retried" if t.number in retried else "failed"] += 1
+        elif t.state == TrialState.RUNNING:
+            counts["running"] += 1
+        else:
+            counts["waiting"] += 1
+    return counts
+
+
+def finished_count(trials: list[FrozenTrial]) -> int:
+    c = count_states(trials)
+    return c["complete"] + c["pruned"] + c["failed"]
+
+
+def describe(trial: FrozenTrial) -> str:
+    schedule = trial.user_attrs.get("schedule")
+    text = str(trial.params.get(space_mod.SCHEDULE_PARAM, ""))
+    if schedule:
+        from sweeper.schedules import from_dict
+
+        try:
+            text = from_dict(schedule).describe()
+        except Exception:  # an unreadable attribute must not stop the progress display
+            text = str(schedule.get("family"))
+    optimizer = trial.user_attrs.get("optimizer")
+    if optimizer and optimizer != "sgd":
+        text += f" + {optimizer}"
+    baseline = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    if baseline:
+        text = f"[baseline: {baseline}] {text}"
+    return text
