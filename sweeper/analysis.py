@@ -25,13 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import optuna
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeper import space as space_mod
@@ -121,29 +120,13 @@ def _distribution(text: str) -> BaseDistribution:
 def open_store(url: str | None = None) -> Store:
     """The store at ``url``; a SQLite file that does not exist is an error, not a new store."""
     store = Store(url)
-    parsed = make_url(store.url)
-    database = parsed.database or ""
-    local = database not in ("", ":memory:") and not database.startswith("file:")
-    if (
-        parsed.get_backend_name() == "sqlite"
-        and local
-        and not Path(database).expanduser().is_file()
-    ):
+    file = store.sqlite_file
+    if file is not None and not file.is_file():
         raise StoreNotFoundError(
-            f"no store at {store.masked_url}: the file {database} does not exist; run "
+            f"no store at {store.masked_url}: the file {file} does not exist; run "
             "`sweeper tune` first or pass --storage (or $SWEEPER_STORAGE) of an existing store"
         )
     return store
-
-
-def _sqlite_file(store: Store) -> Path | None:
-    parsed = make_url(store.url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    if database.startswith("file:"):
-        return None
-    return Path(database).expanduser()
 
 
 def read_engine(store: Store) -> Engine:
@@ -151,7 +134,7 @@ def read_engine(store: Store) -> Engine:
     (``mode=ro``), so its journal mode is left alone. A file this user may read but not write
     (nor its folder, where SQLite keeps the WAL index) is opened as immutable."""
     kwargs: dict[str, Any] = {}
-    file = _sqlite_file(store)
+    file = store.sqlite_file
     if file is not None:
         path = file.absolute()
         writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)

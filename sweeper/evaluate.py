@@ -21,12 +21,10 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sweeper.errors import SweeperError
@@ -151,11 +149,8 @@ class Evaluation:
 
 
 def _check_store_exists(store: Store) -> None:
-    if not store.url.startswith("sqlite"):
-        return
-    database = make_url(store.url).database
-    on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
-    if on_disk and not Path(str(database)).expanduser().is_file():
+    file = store.sqlite_file
+    if file is not None and not file.is_file():
         raise EvaluationError(
             f"no store at {store.masked_url}: give the --storage the study was tuned in"
         )

@@ -34,6 +34,11 @@ def check_model_name(name: str) -> None:
     )
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 @contextmanager
 def _importable_from(folder: str | None) -> Iterator[None]:
     """``folder`` first on ``sys.path`` while the block runs (a user model beside its study)."""
@@ -84,10 +89,9 @@ def build_model(
         try:
             model = fn(tuple(input_shape), int(num_classes))
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ConfigError(
                 f"model {name!r}: calling it as function(input_shape, num_classes) failed "
-                f"({type(exc).__name__}: {first})"
+                f"({_first_line(exc)})"
             ) from None
         if not isinstance(model, keras.Model):
             raise ConfigError(f"model {name!r} returned {type(model).__name__}, not a keras.Model")
@@ -137,10 +141,9 @@ def check_model(
     try:
         out = np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)))
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ConfigError(
             f"model {name!r} cannot take a batch of shape {batch.shape} "
-            f"({type(exc).__name__}: {first}); it must accept inputs of shape {input_shape}"
+            f"({_first_line(exc)}); it must accept inputs of shape {input_shape}"
         ) from None
     finally:
         keras.backend.clear_session()

@@ -855,7 +855,7 @@ def _readable_log_axes(fig: Figure) -> None:
         fig.draw_without_rendering()
         crowded = False
         for axis in axes:
-            boxes = [label.get_window_extent().padded(2) for label in _shown_labels(axis)]
+            boxes = [label.get_window_extent().padded(2) for label in shown_tick_labels(axis)]
             if any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)):
                 crowded = True
                 axis.set_major_locator(FixedLocator(list(axis.get_majorticklocs())[::2]))
@@ -863,7 +863,7 @@ def _readable_log_axes(fig: Figure) -> None:
             return
 
 
-def _shown_labels(axis: Any) -> list[Any]:
+def shown_tick_labels(axis: Any) -> list[Any]:
     """The major tick labels of ``axis`` drawn with a text, in tick order."""
     low, high = sorted(axis.get_view_interval())
     return [

@@ -67,6 +67,11 @@ def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
     return ok
 
 
+def _engine_of(storage: Any) -> Any:
+    """The SQLAlchemy engine under an Optuna storage (its cache wraps the RDB storage), or None."""
+    return getattr(getattr(storage, "_backend", storage), "engine", None)
+
+
 def _forget_heartbeat(storage: Any, trial_id: int) -> None:
     """Delete the last heartbeat of a trial put back in the queue.
 
@@ -75,8 +80,7 @@ def _forget_heartbeat(storage: Any, trial_id: int) -> None:
     look stale to any other worker in that moment, which would fail it and queue a copy while it
     trains. A RUNNING trial without a heartbeat is never stale.
     """
-    backend = getattr(storage, "_backend", storage)  # Optuna's cache wraps the RDB storage
-    engine = getattr(backend, "engine", None)
+    engine = _engine_of(storage)
     if engine is None:
         return
     try:
@@ -108,8 +112,7 @@ def _stamped_by_this_attempt(trial: FrozenTrial) -> bool:
 
 def _beating(storage: Any, trial_ids: list[int]) -> set[int]:
     """The trials among ``trial_ids`` that have a heartbeat row."""
-    backend = getattr(storage, "_backend", storage)
-    engine = getattr(backend, "engine", None)
+    engine = _engine_of(storage)
     if engine is None or not trial_ids:
         return set(trial_ids)  # no heartbeats to read: judge nothing by them
     try:

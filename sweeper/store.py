@@ -257,12 +257,20 @@ class Store:
         except (SQLAlchemyError, OSError) as exc:
             raise self.as_error(exc) from exc
 
-    def _check_sqlite_dir(self) -> None:
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The store's SQLite file on disk; None for other databases, ``:memory:`` and URI forms."""
         if not _is_sqlite(self.url):
-            return
-        database = make_url(self.url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            parent = Path(database).expanduser().absolute().parent
+            return None
+        database = make_url(self.url).database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None
+        return Path(database).expanduser()
+
+    def _check_sqlite_dir(self) -> None:
+        file = self.sqlite_file
+        if file is not None:
+            parent = file.absolute().parent
             if not parent.is_dir():
                 raise StorageError(
                     f"cannot use storage {self.masked_url}: directory {parent} does not exist; "
@@ -338,11 +346,9 @@ class Store:
         """Whether sweeper's tables exist, asked without creating them (or a SQLite file)."""
         if self._engine is not None:
             return True
-        if _is_sqlite(self.url):
-            database = make_url(self.url).database or ""
-            local = database not in ("", ":memory:") and not database.startswith("file:")
-            if local and not Path(database).expanduser().is_file():
-                return False
+        file = self.sqlite_file
+        if file is not None and not file.is_file():
+            return False
         with self.guard():
             engine = sa.create_engine(self.url)
             try:

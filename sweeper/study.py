@@ -28,7 +28,7 @@ from sweeper import space as space_mod
 from sweeper.backend import CONSOLE
 from sweeper.config import Choices, StudySpec
 from sweeper.data import load_dataset
-from sweeper.errors import StorageError
+from sweeper.errors import StorageError, SweepAborted
 from sweeper.interrupts import INTERRUPTS
 from sweeper.lrfind import lr_ranges
 from sweeper.models import check_model
@@ -39,6 +39,7 @@ from sweeper.trials import TrialEvent, count_states, describe, finished_count
 from sweeper.worker import (
     TRUSTED_HASH_ENV,
     check_checkpoint_dir,
+    check_failure_rate,
     run_worker,
     spawn_workers,
 )
@@ -357,9 +358,6 @@ def tune(
         trials = study.get_trials(deepcopy=False)
         ran = finished_count(trials) - before
         if not interrupted and any(c not in (0, 130) for c in codes):
-            from sweeper.errors import SweepAborted
-            from sweeper.worker import check_failure_rate
-
             check_failure_rate(study, spec)  # raises the failure-cap message when that was it
             if finished_count(trials) < target:
                 raise SweepAborted(
@@ -380,6 +378,7 @@ def tune(
     return summary
 
 
+@INTERRUPTS.handling
 def join_study(
     store: Store,
     name: str,
@@ -395,23 +394,21 @@ def join_study(
 
     The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`.
     """
-
-    with INTERRUPTS.installed():
-        spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
-        check_checkpoint_dir(checkpoint_dir, name)
-        with INTERRUPTS.deferred():
-            study = open_study(spec, store, name)
-        target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
-        index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
-        ran, interrupted = run_worker(
-            spec,
-            store,
-            name,
-            target=target,
-            timeout=timeout,
-            progress=progress,
-            checkpoint_dir=checkpoint_dir,
-            worker_index=int(index) if index is not None else os.getpid(),
-        )
-        store.close()
+    spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
+    check_checkpoint_dir(checkpoint_dir, name)
+    with INTERRUPTS.deferred():
+        study = open_study(spec, store, name)
+    target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
+    index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
+    ran, interrupted = run_worker(
+        spec,
+        store,
+        name,
+        target=target,
+        timeout=timeout,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        worker_index=int(index) if index is not None else os.getpid(),
+    )
+    store.close()
     return ran, interrupted, target

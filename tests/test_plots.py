@@ -366,17 +366,6 @@ def test_parallel_draws_every_trial_visibly_better_darker(n: int, minimize: bool
         plots.close(fig)
 
 
-def shown_labels(axis: Any) -> list[Any]:
-    low, high = sorted(axis.get_view_interval())
-    return [
-        label
-        for tick in axis.get_major_ticks()
-        if low <= tick.get_loc() <= high
-        for label in (tick.label1, tick.label2)
-        if label.get_visible() and label.get_text()
-    ]
-
-
 def check_log_axes(fig: Any) -> int:
     """Every log axis of ``fig`` reads: few labels, none overlapping; the number of log axes."""
     fig.canvas.draw()
@@ -387,7 +376,7 @@ def check_log_axes(fig: Any) -> int:
             if scale != "log":
                 continue
             checked += 1
-            labels = shown_labels(axis)
+            labels = plots.shown_tick_labels(axis)
             assert len(labels) <= plots.LOG_TICKS, [t.get_text() for t in labels]
             if labels:
                 assert len({t.get_text() for t in labels}) == len(labels)
@@ -405,7 +394,7 @@ def test_slice_log_axis_labels_are_few_and_apart(low: float, high: float) -> Non
     try:
         assert check_log_axes(fig) == 1
         (ax,) = [ax for ax in fig.axes if ax.get_xscale() == "log"]
-        labels = shown_labels(ax.xaxis)
+        labels = plots.shown_tick_labels(ax.xaxis)
         assert len(labels) >= 2  # the axis still tells its range
         assert all(float(t.get_text()) > 0 for t in labels)  # plain numbers
     finally:
@@ -419,7 +408,7 @@ def test_contour_log_axes_labels_are_few_and_apart() -> None:
         (axis,) = [
             axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_scale() == "log"
         ]
-        assert len(shown_labels(axis)) >= 2
+        assert len(plots.shown_tick_labels(axis)) >= 2
     finally:
         plots.close(fig)
 
