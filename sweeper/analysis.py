@@ -36,7 +36,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sweeper import space as space_mod
 from sweeper.errors import StorageError, SweeperError
 from sweeper.schedules import from_dict
-from sweeper.store import GRACE_PERIOD, SQLITE_TIMEOUT, EpochRow, Store, url_secrets
+from sweeper.store import (
+    GRACE_PERIOD,
+    SQLITE_TIMEOUT,
+    EpochRow,
+    LedgerRow,
+    Store,
+    url_secrets,
+)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -201,6 +208,8 @@ class StudyStatus:
     best_number: int | None
     last_activity: datetime | None
     running: tuple[RunningTrial, ...] = ()
+    epochs_spent: int = 0  # epochs trained for the study (its ledger)
+    budget_epochs: int | None = None  # the epoch budget of its last run, if it had one
 
     @property
     def n_trials(self) -> int:
@@ -294,6 +303,28 @@ def _best(conn: sa.Connection, sid: int, minimize: bool) -> tuple[float, int] | 
     return None if best is None else (float(best[0]), int(best[1]))
 
 
+def _spent(conn: sa.Connection) -> dict[str, int]:
+    """Per study name, the epochs in its ledger (none for a store without one)."""
+    if not sa.inspect(conn).has_table(LedgerRow.__tablename__):
+        return {}
+    table = sa.Table(LedgerRow.__tablename__, LedgerRow.metadata)
+    q = sa.select(table.c.study_name, sa.func.count()).group_by(table.c.study_name)
+    return {str(n): int(c) for n, c in conn.execute(q)}
+
+
+def _budgets(conn: sa.Connection) -> dict[int, int]:
+    """Per study id, the ``budget_epochs`` its last run stored (when it had one)."""
+    q = sa.select(_study_attrs.c.study_id, _study_attrs.c.value_json).where(
+        _study_attrs.c.key == "budget_epochs"
+    )
+    out = {}
+    for sid, raw in conn.execute(q):
+        value = json.loads(raw)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[int(sid)] = value
+    return out
+
+
 def status(url: str | None = None) -> list[StudyStatus]:
     """Every study of the store, from aggregate queries (no trial is loaded)."""
     store = open_store(url)
@@ -311,6 +342,8 @@ def status(url: str | None = None) -> list[StudyStatus]:
         for sid, started, completed in conn.execute(last):
             activity[sid] = max((d for d in (started, completed) if d), default=None)
         running = _running(conn)
+        spent = _spent(conn)
+        budgets = _budgets(conn)
         out = []
         for sid, name in sorted(names.items()):
             direction = "minimize" if str(directions.get(sid)) == "MINIMIZE" else "maximize"
@@ -325,6 +358,8 @@ def status(url: str | None = None) -> list[StudyStatus]:
                     best_number=None if best is None else best[1],
                     last_activity=activity.get(sid),
                     running=tuple(running.get(sid, ())),
+                    epochs_spent=spent.get(str(name), 0),
+                    budget_epochs=budgets.get(sid),
                 )
             )
         return out

@@ -112,12 +112,16 @@ def _progress_printer() -> Callable[[Any], None]:
 
 def _print_summary(summary: Any) -> None:
     c = summary.counts
-    finished = c["complete"] + c["pruned"] + c["failed"]
+    finished = c["complete"] + c["pruned"] + c["paused"] + c["failed"]
+    paused = f", {c['paused']} paused" if c["paused"] else ""
+    promoted = f"; {c['promoted']} continued later" if c["promoted"] else ""
     click.echo(
         f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} finished "
-        f"trials ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed); "
-        f"{summary.ran} run now in {summary.seconds:.0f} s"
+        f"trials ({c['complete']} complete, {c['pruned']} pruned{paused}, {c['failed']} failed"
+        f"{promoted}); {summary.ran} run now in {summary.seconds:.0f} s"
     )
+    budget = f" of a budget of {summary.budget_epochs}" if summary.budget_epochs else ""
+    click.echo(f"epochs trained: {summary.epochs_spent}{budget}")
     if summary.best_value is None:
         click.echo("no completed trial yet")
     else:
@@ -150,6 +154,8 @@ def _print_summary(summary: Any) -> None:
         )
     if summary.interrupted:
         click.echo("interrupted: rerun the same command to resume; the stopped trial runs again")
+    elif summary.budget_epochs and summary.epochs_spent >= summary.budget_epochs:
+        click.echo("the epoch budget is spent: raise --budget-epochs to go on")
     elif finished < summary.target:
         click.echo("stopped before the target: rerun the same command to resume")
 
@@ -160,6 +166,13 @@ def _print_summary(summary: Any) -> None:
     "--n-trials",
     type=click.IntRange(min=1),
     help="Run until the study holds N finished trials [default: the study file's n_trials].",
+)
+@click.option(
+    "--budget-epochs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop once N epochs have been trained for the study in all, every trial, run and "
+    "worker counted [default: the study file's budget_epochs, else none].",
 )
 @_timeout_option
 @_storage_option
@@ -195,6 +208,7 @@ def _print_summary(summary: Any) -> None:
 def tune(
     study_file: str | None,
     n_trials: int | None,
+    budget_epochs: int | None,
     timeout: float | None,
     storage: str | None,
     study_name: str | None,
@@ -227,6 +241,7 @@ def tune(
             storage=storage,
             study_name=study_name,
             n_trials=n_trials,
+            budget_epochs=budget_epochs,
             timeout=timeout,
             allow_changed=allow_changed,
             workers=workers,

@@ -85,6 +85,9 @@ def _print_status(studies: list[StudyStatus], storage: str) -> None:
         name = shown(s.name)  # a name from another tool may hold newlines or terminal escapes
         click.echo(f"{name:<{width}} " + " ".join(f"{n:>8}" for n in numbers) + f"  {best}")
         extra = f", {c['retried']} retried" if c["retried"] else ""
+        if s.epochs_spent:
+            budget = f" of {s.budget_epochs}" if s.budget_epochs else ""
+            extra += f", {s.epochs_spent}{budget} epochs trained"
         click.echo(f"{'':<{width}}   last activity {_ago(s.last_activity)}{extra}")
         for r in s.running:
             beat = "no heartbeat" if r.heartbeat is None else f"heartbeat {r.heartbeat:%H:%M:%S}"

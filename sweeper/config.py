@@ -31,7 +31,7 @@ MAX_BATCH_SIZE = 1 << 20
 MAX_TRIALS = 10_000_000
 
 SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "successive_halving", "hyperband", "none")
+PRUNERS = ("asha", "median", "successive_halving", "hyperband", "none")
 ALL_FAMILIES = frozenset(FAMILIES)
 _DROPPING = frozenset({"step", "exponential", "piecewise", "inverse_time"})
 
@@ -154,11 +154,14 @@ class SamplerSpec:
 
 @dataclass(frozen=True)
 class PrunerSpec:
-    kind: str = "median"
+    kind: str = "asha"
     n_startup_trials: int = 4
     n_warmup_steps: int = 1
     min_resource: int = 1
     reduction_factor: int = 3
+    # a tuned trial whose validation accuracy after its first epoch (of at least 50 updates) is
+    # at most stall_factor / num_classes stops there ("stalled"); 0 or type "none" turns it off
+    stall_factor: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ class StudySpec:
     baselines: tuple[Baseline, ...] = ()
     seed: int = 0
     n_trials: int = 20
+    budget_epochs: int | None = None  # stop once this many epochs were trained in all
     metric: str = "val_accuracy"
     overrides: tuple[str, ...] = ()  # section.key=value settings applied over the text
     max_failure_rate: float = 0.5  # stop when more than this share of the last trials failed
@@ -509,7 +513,15 @@ def parse_study(
     r.known(
         study,
         "[study]",
-        ("name", "seed", "n_trials", "metric", "max_failure_rate", "failure_window"),
+        (
+            "name",
+            "seed",
+            "n_trials",
+            "budget_epochs",
+            "metric",
+            "max_failure_rate",
+            "failure_window",
+        ),
     )
     max_failure_rate = study.get("max_failure_rate", 0.5)
     if (
@@ -538,14 +550,32 @@ def parse_study(
     r.known(
         pruner_t,
         "[pruner]",
-        ("type", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"),
+        (
+            "type",
+            "n_startup_trials",
+            "n_warmup_steps",
+            "min_resource",
+            "reduction_factor",
+            "stall_factor",
+        ),
     )
+    stall_factor = pruner_t.get("stall_factor", 1.5)
+    if (
+        isinstance(stall_factor, bool)
+        or not isinstance(stall_factor, (int, float))
+        or not 0 <= stall_factor <= 10
+    ):
+        raise r.fail(
+            "[pruner] stall_factor",
+            f"must lie in [0, 10] (times chance accuracy; 0 = off), got {stall_factor!r}",
+        )
     pruner = PrunerSpec(
-        kind=r.choice(pruner_t, "type", "[pruner]", "median", PRUNERS),
+        kind=r.choice(pruner_t, "type", "[pruner]", "asha", PRUNERS),
         n_startup_trials=r.integer(pruner_t, "n_startup_trials", "[pruner]", 4, 0),
         n_warmup_steps=r.integer(pruner_t, "n_warmup_steps", "[pruner]", 1, 0),
         min_resource=r.integer(pruner_t, "min_resource", "[pruner]", 1, 1),
         reduction_factor=r.integer(pruner_t, "reduction_factor", "[pruner]", 3, 2),
+        stall_factor=float(stall_factor),
     )
     space = _space(r, raw)
     if sampler.kind == "grid":
@@ -570,6 +600,11 @@ def parse_study(
         baselines=_baselines(r, raw),
         seed=seed,
         n_trials=r.integer(study, "n_trials", "[study]", 20, 1, MAX_TRIALS),
+        budget_epochs=(
+            r.integer(study, "budget_epochs", "[study]", 1, 1, MAX_TRIALS)
+            if "budget_epochs" in study
+            else None
+        ),
         metric=metric,
         overrides=tuple(overrides),
         max_failure_rate=float(max_failure_rate),

@@ -19,7 +19,8 @@ def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseS
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     p = spec.pruner
-    if p.kind == "none":
+    if p.kind in ("none", "asha"):
+        # asha pauses and continues trials itself (sweeper.promotion): Optuna only records
         return optuna.pruners.NopPruner()
     if p.kind == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(

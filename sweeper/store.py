@@ -8,7 +8,11 @@ Optuna has no place for:
   ones included), written as the epoch ends;
 * ``sweeper_study_files`` — each study's file text, overrides and their hash;
 * ``sweeper_runs`` — one row per ``tune``/``worker`` process: host, pid, start/end and the
-  environment (package versions, Keras backend, devices).
+  environment (package versions, Keras backend, devices);
+* ``sweeper_ledger`` — one row per epoch actually trained, in training order, never copied nor
+  deleted: the study's spent epochs (its budget) and its anytime curve;
+* ``sweeper_promotions`` — one row per paused trial a worker has claimed to continue
+  (:mod:`sweeper.promotion`), so no two workers continue the same one.
 
 This module never imports Keras, so read-only commands stay fast.
 """
@@ -22,7 +26,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +55,8 @@ def _grace_period() -> int:
 
 GRACE_PERIOD = _grace_period()  # seconds without a heartbeat before a trial is stale
 HEARTBEAT_INTERVAL = max(1, GRACE_PERIOD // 4)  # seconds between a running trial's heartbeats
+# seconds before a promotion claimed but never created (its process died) is taken over
+CLAIM_GRACE = GRACE_PERIOD
 SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
 
 
@@ -154,6 +160,30 @@ class RunRow(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     environment: Mapped[str] = mapped_column(sa.Text, default="{}")  # JSON
+
+
+class LedgerRow(Base):
+    __tablename__ = "sweeper_ledger"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    trial_number: Mapped[int]
+    epoch: Mapped[int]  # 0-based
+    val_accuracy: Mapped[float | None]
+    run_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromotionRow(Base):
+    __tablename__ = "sweeper_promotions"
+    __table_args__ = (
+        sa.UniqueConstraint("study_name", "parent_number", name="uq_sweeper_promotion"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    parent_number: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -467,7 +497,8 @@ class Store:
         record: Mapping[str, Any],
         run_id: int | None = None,
     ) -> None:
-        """Write one epoch of a trial; writing the same (trial, epoch) twice keeps one row."""
+        """Write one epoch of a trial as it ends; writing the same (trial, epoch) twice keeps one
+        row. The ledger gets a row each time, in the same transaction: the epoch was trained."""
         fields = {k: record[k] for k in ("epoch", "step", "lr", "seconds")}
         metrics = {k: record.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         for key, value in metrics.items():  # NaN/inf are stored as NULL
@@ -484,6 +515,91 @@ class Store:
                 s.add(row)
             for key, value in {**fields, **metrics, "run_id": run_id}.items():
                 setattr(row, key, value)
+            s.add(
+                LedgerRow(
+                    study_name=study_name,
+                    trial_number=trial_number,
+                    epoch=fields["epoch"],
+                    val_accuracy=metrics["val_accuracy"],
+                    run_id=run_id,
+                )
+            )
+
+    def epochs_spent(self, study_name: str) -> int:
+        """Epochs trained for the study so far, by every process and run."""
+        if not self._has_ledger():
+            return 0
+        with self.session() as s:
+            q = sa.select(sa.func.count()).where(LedgerRow.study_name == study_name)
+            return int(s.scalar(q) or 0)
+
+    def ledger(self, study_name: str) -> list[dict[str, Any]]:
+        """The epochs trained for the study, in training order: trial_number, epoch,
+        val_accuracy, created_at (the anytime curve of the search)."""
+        if not self._has_ledger():
+            return []
+        cols = [LedgerRow.trial_number, LedgerRow.epoch, LedgerRow.val_accuracy]
+        with self.session() as s:
+            result = s.execute(
+                sa.select(*cols, LedgerRow.created_at)
+                .where(LedgerRow.study_name == study_name)
+                .order_by(LedgerRow.id)
+            )
+            return [dict(r._mapping) for r in result]
+
+    def _has_ledger(self) -> bool:
+        """Whether the ledger table exists (a store written before it had none), asked
+        without creating tables on a store only read."""
+        if self._engine is not None:
+            return True
+        if not self._has_own_tables():
+            return False
+        with self.guard():
+            engine = sa.create_engine(self.url)
+            try:
+                return sa.inspect(engine).has_table(LedgerRow.__tablename__)
+            finally:
+                engine.dispose()
+
+    # -- promotions -----------------------------------------------------------------------
+    def now(self) -> datetime:
+        return utcnow()
+
+    def claim_promotion(self, study_name: str, parent_number: int) -> bool:
+        """Claim the continuation of a paused trial; False when another process has it."""
+        try:
+            with self.session() as s:
+                s.add(PromotionRow(study_name=study_name, parent_number=parent_number))
+        except StorageError as exc:
+            if isinstance(exc.__cause__, sa.exc.IntegrityError):
+                return False
+            raise
+        return True
+
+    def renew_claim(self, study_name: str, parent_number: int) -> bool:
+        """Take over a claim whose process died before continuing the trial (one taker wins)."""
+        cutoff = utcnow() - timedelta(seconds=CLAIM_GRACE)
+        with self.session() as s:
+            result = s.execute(
+                sa.update(PromotionRow)
+                .where(
+                    PromotionRow.study_name == study_name,
+                    PromotionRow.parent_number == parent_number,
+                    PromotionRow.created_at < cutoff,
+                )
+                .values(created_at=utcnow())
+            )
+            return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    def promotion_claims(self, study_name: str) -> list[tuple[int, datetime]]:
+        """(parent trial number, claimed at) of every promotion claimed in the study."""
+        with self.session() as s:
+            rows = s.execute(
+                sa.select(PromotionRow.parent_number, PromotionRow.created_at).where(
+                    PromotionRow.study_name == study_name
+                )
+            )
+            return [(int(p), at) for p, at in rows]
 
     def copy_epochs(
         self, study_name: str, from_trial_id: int, to_trial_id: int, to_number: int, below: int

@@ -38,6 +38,7 @@ from sweeper.store import Store
 from sweeper.trials import TrialEvent, count_states, describe, finished_count
 from sweeper.worker import (
     TRUSTED_HASH_ENV,
+    budget_spent,
     check_checkpoint_dir,
     check_failure_rate,
     run_worker,
@@ -65,6 +66,8 @@ class TuneSummary:
     workers: int = 1
     lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     tuned_complete: int = 0  # completed trials that are not baselines
+    epochs_spent: int = 0  # epochs trained for the study, by every run and worker
+    budget_epochs: int | None = None
 
     @property
     def trials_per_hour(self) -> float | None:
@@ -107,7 +110,9 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
     present = {t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials}
     missing = [w for w in wanted if w[0] not in present]
     counts = count_states(trials)
-    room = target - sum(counts[k] for k in ("complete", "pruned", "failed", "running", "waiting"))
+    room = target - sum(
+        counts[k] for k in ("complete", "pruned", "paused", "failed", "running", "waiting")
+    )
     if missing and room < len(missing):
         CONSOLE.warning(
             "warning: %d trial%s leave%s room for %d of the %d baselines not yet run and for no "
@@ -194,6 +199,7 @@ def prepare_study(
     allow_changed: bool,
     steps_per_epoch: int,
     target: int,
+    budget: int | None = None,
 ) -> optuna.Study:
     """Open or create the study, record its file, and queue the baselines (once)."""
     store.check_study_file(
@@ -211,6 +217,7 @@ def prepare_study(
     study.set_user_attr("steps_per_epoch", steps_per_epoch)
     study.set_user_attr("epochs", spec.train.epochs)
     study.set_user_attr("n_trials", target)
+    study.set_user_attr("budget_epochs", budget)
     _enqueue_baselines(study, spec, target)
     with INTERRUPTS.undeferred():  # an LR range test trains: let Ctrl-C stop it
         ranges = lr_ranges(spec, store, name)
@@ -301,6 +308,7 @@ def tune(
     storage: str | None = None,
     study_name: str | None = None,
     n_trials: int | None = None,
+    budget_epochs: int | None = None,
     timeout: float | None = None,
     allow_changed: bool = False,
     workers: int = 1,
@@ -308,7 +316,9 @@ def tune(
     checkpoint_dir: str | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
 ) -> TuneSummary:
-    """Run ``spec`` until the study holds ``n_trials`` finished trials (or ``timeout`` passes).
+    """Run ``spec`` until the study holds ``n_trials`` finished trials, ``budget_epochs`` epochs
+    have been trained for it in all (default: the study file's ``budget_epochs``), or
+    ``timeout`` seconds pass.
 
     With ``workers > 1`` the trials run in that many worker processes sharing the store.
     Ctrl-C/SIGTERM while trials run returns a summary with ``interrupted`` set (the running
@@ -319,6 +329,7 @@ def tune(
 
     name = check_study_name(study_name, "--study-name") if study_name else spec.name
     target = n_trials or spec.n_trials
+    budget = budget_epochs or spec.budget_epochs
     dataset = load_dataset(spec.data)  # bad data fails here, before the store is touched
     INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
     # and so does a user model that cannot be imported, called or trained on this data
@@ -329,7 +340,13 @@ def tune(
     store = Store(storage)
     with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
         study = prepare_study(
-            spec, store, name, allow_changed=allow_changed, steps_per_epoch=spe, target=target
+            spec,
+            store,
+            name,
+            allow_changed=allow_changed,
+            steps_per_epoch=spe,
+            target=target,
+            budget=budget,
         )
     start = time.monotonic()
     before = finished_count(study.get_trials(deepcopy=False))
@@ -343,6 +360,7 @@ def tune(
             progress=progress,
             checkpoint_dir=checkpoint_dir,
             dataset=dataset,
+            budget=budget,
         )
     else:
         interrupted, codes = spawn_workers(
@@ -359,7 +377,7 @@ def tune(
         ran = finished_count(trials) - before
         if not interrupted and any(c not in (0, 130) for c in codes):
             check_failure_rate(study, spec)  # raises the failure-cap message when that was it
-            if finished_count(trials) < target:
+            if finished_count(trials) < target and not budget_spent(store, name, budget):
                 raise SweepAborted(
                     f"worker exit codes {codes} (see their messages above); rerun the same "
                     "command to resume"
@@ -374,6 +392,8 @@ def tune(
     summary.workers = workers
     stored_ranges = study.user_attrs.get("initial_lr_ranges", {})
     summary.lr_ranges = {k: (float(v[0]), float(v[1])) for k, v in stored_ranges.items()}
+    summary.epochs_spent = store.epochs_spent(name)
+    summary.budget_epochs = budget
     store.close()
     return summary
 
@@ -399,6 +419,7 @@ def join_study(
     with INTERRUPTS.deferred():
         study = open_study(spec, store, name)
     target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
+    stored_budget = study.user_attrs.get("budget_epochs", spec.budget_epochs)
     index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
     ran, interrupted = run_worker(
         spec,
@@ -409,6 +430,7 @@ def join_study(
         progress=progress,
         checkpoint_dir=checkpoint_dir,
         worker_index=int(index) if index is not None else os.getpid(),
+        budget=int(stored_budget) if stored_budget is not None else None,
     )
     store.close()
     return ran, interrupted, target

@@ -11,7 +11,9 @@ The outcome of a trial is decided here in one place:
 * a non-finite loss ends the trial as ``DIVERGED`` with a reason such as
   ``"diverged at epoch 2, lr=0.5"`` instead of raising;
 * with an Optuna trial, validation accuracy is reported after every epoch and the pruner may stop
-  the trial: ``optuna.TrialPruned`` propagates to the caller, after the epoch was recorded.
+  the trial: ``optuna.TrialPruned`` propagates to the caller, after the epoch was recorded;
+* a ``decide`` hook may end training after an epoch, as ``PAUSED`` (its checkpoint kept, so a
+  later run continues it: see :mod:`sweeper.promotion`) or ``STALLED`` (it learns nothing).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ MONITOR = "val_accuracy"
 class TrialStatus(enum.StrEnum):
     COMPLETE = "complete"
     DIVERGED = "diverged"
+    PAUSED = "paused"  # stopped after an epoch with its checkpoint kept, to be continued
+    STALLED = "stalled"  # stopped after an epoch because it learns nothing
+
+
+# what a ``decide`` hook answers after an epoch: None (go on) or (PAUSED | STALLED, reason)
+Decision = tuple[TrialStatus, str] | None
 
 
 @dataclass(frozen=True)
@@ -208,8 +216,10 @@ def _make_backup(keras: Any, backup_dir: str) -> Any:
             if epoch + 1 < int(self.params.get("epochs", epoch + 2)):
                 super().on_epoch_end(epoch, logs)
 
+        keep = False  # set when the trial pauses: it is continued from this backup
+
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-            if INTERRUPTS.requested:
+            if INTERRUPTS.requested or self.keep:
                 return  # stopped, not finished: the trial resumes from this backup
             # the epoch to resume at goes first: a removal cut short must not leave it beside
             # missing weights
@@ -224,6 +234,30 @@ def _make_backup(keras: Any, backup_dir: str) -> Any:
     )
 
 
+def _make_decider(
+    keras: Any,
+    decide: Callable[[EpochRecord], Decision],
+    records: list[EpochRecord],
+    backup: Any,
+    outcome: list[tuple[TrialStatus, str]],
+) -> Any:
+    class Decider(keras.callbacks.Callback):
+        """Asks ``decide`` after each recorded (and backed-up) epoch whether to stop there."""
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if not records or records[-1].epoch != epoch:
+                return
+            decision = decide(records[-1])
+            if decision is None:
+                return
+            outcome.append(decision)
+            if decision[0] is TrialStatus.PAUSED and backup is not None:
+                backup.keep = True
+            self.model.stop_training = True
+
+    return Decider()
+
+
 def run_trial(
     dataset: Dataset,
     schedule: Schedule,
@@ -233,6 +267,7 @@ def run_trial(
     trial: optuna.Trial | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     backup_dir: str | None = None,
+    decide: Callable[[EpochRecord], Decision] | None = None,
     verbose: int = 0,
 ) -> TrialResult:
     """Train ``settings.model`` on ``dataset`` with ``schedule`` and return the outcome.
@@ -243,7 +278,10 @@ def run_trial(
     With ``backup_dir``, the training state (weights, optimizer state, epoch) is saved there at
     every epoch end but the last (Keras ``BackupAndRestore``); a run started again with the same
     directory resumes after the last saved epoch. The directory is removed when training ends
-    normally.
+    normally, and kept when ``decide`` pauses the trial.
+
+    ``decide`` is asked after every epoch (recorded, backed up and shown to the pruner) whether
+    to stop there; the result then has the status it answered and its reason.
     """
     load_keras()
     import keras
@@ -267,12 +305,16 @@ def run_trial(
     records: list[EpochRecord] = []
     # order matters: record the epoch, then back it up, then let the pruner decide
     callbacks = [_make_recorder(keras, schedule_obj, on_epoch, records)]
-    if backup_dir is not None:
-        callbacks.append(_make_backup(keras, backup_dir))
+    backup = _make_backup(keras, backup_dir) if backup_dir is not None else None
+    if backup is not None:
+        callbacks.append(backup)
     if trial is not None:
         from optuna_integration import KerasPruningCallback
 
         callbacks.append(KerasPruningCallback(trial, MONITOR))
+    outcome: list[tuple[TrialStatus, str]] = []
+    if decide is not None:
+        callbacks.append(_make_decider(keras, decide, records, backup, outcome))
 
     def stop() -> None:  # called by the signal handler: fit ends after the batch in progress
         model.stop_training = True
@@ -296,7 +338,10 @@ def run_trial(
         return TrialResult(
             TrialStatus.DIVERGED, records, reason=str(exc), seconds=time.perf_counter() - start
         )
-    return TrialResult(TrialStatus.COMPLETE, records, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if outcome:
+        return TrialResult(outcome[0][0], records, reason=outcome[0][1], seconds=seconds)
+    return TrialResult(TrialStatus.COMPLETE, records, seconds=seconds)
 
 
 def environment() -> dict[str, Any]:

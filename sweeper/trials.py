@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper import promotion as promo
 from sweeper import space as space_mod
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -19,7 +20,7 @@ class TrialEvent:
     """What the progress display is told after each trial."""
 
     number: int
-    state: str  # complete | pruned | diverged | failed
+    state: str  # complete | pruned | paused | stalled | diverged | failed
     value: float | None
     description: str
     seconds: float
@@ -37,14 +38,30 @@ def superseded(trials: list[FrozenTrial]) -> set[int]:
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
-    """Trials by outcome; a failed trial that was retried is counted as ``retried``."""
+    """Trials by outcome; a failed trial that was retried is counted as ``retried``, a paused
+    one as ``paused``, and one that a later trial continues as ``promoted``."""
     retried = superseded(trials)
-    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0, "retried": 0}
+    continued = promo.promoted(trials)
+    counts = {
+        "complete": 0,
+        "pruned": 0,
+        "paused": 0,
+        "failed": 0,
+        "running": 0,
+        "waiting": 0,
+        "retried": 0,
+        "promoted": 0,
+    }
     for t in trials:
         if t.state == TrialState.COMPLETE:
             counts["complete"] += 1
         elif t.state == TrialState.PRUNED:
-            counts["pruned"] += 1
+            if t.number in continued:
+                counts["promoted"] += 1
+            elif promo.is_paused(t):
+                counts["paused"] += 1
+            else:
+                counts["pruned"] += 1
         elif t.state == TrialState.FAIL:
             counts["retried" if t.number in retried else "failed"] += 1
         elif t.state == TrialState.RUNNING:
@@ -55,8 +72,18 @@ def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
 
 
 def finished_count(trials: list[FrozenTrial]) -> int:
+    """Configurations finished: a trial continued by another counts through its continuation,
+    one paused only because the epoch budget ran out does not count (a larger budget goes on)."""
     c = count_states(trials)
-    return c["complete"] + c["pruned"] + c["failed"]
+    continued = promo.promoted(trials)
+    waiting_for_budget = sum(
+        1
+        for t in trials
+        if promo.is_paused(t)
+        and t.user_attrs.get(promo.PAUSE_REASON_ATTR) == "budget"
+        and t.number not in continued
+    )
+    return c["complete"] + c["pruned"] + c["paused"] + c["failed"] - waiting_for_budget
 
 
 def describe(trial: FrozenTrial) -> str:

@@ -1,17 +1,21 @@
 """A worker: the trial loop of one process, and the launcher of several.
 
-A worker asks the shared study for trials until the study holds its target of finished trials.
-Each trial's outcome is decided in one place (:func:`_objective`): complete → its value; pruned or
-diverged → PRUNED; any other exception → FAIL with the traceback stored on the trial. Too many
-failures in a row stop the sweep (:class:`~sweeper.errors.SweepAborted`).
+A worker asks the shared study for trials until the study holds its target of finished trials
+(or its epoch budget is spent). Each trial's outcome is decided in one place (``train`` inside
+:func:`run_worker`): complete → its value; pruned, paused, stalled or diverged → PRUNED; any
+other exception → FAIL with the traceback stored on the trial. Too many failures in a row stop
+the sweep (:class:`~sweeper.errors.SweepAborted`). Before each trial a worker continues the paused
+trial that has earned it, if any (:mod:`sweeper.promotion`).
 
 Each trial checkpoints its training state at every epoch end, so a trial retried after its
-worker died resumes from its last finished epoch with identical parameters.
+worker died, or continued after a pause, resumes from its last finished epoch with identical
+parameters.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -30,6 +34,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
+from sweeper import promotion as promo
 from sweeper import space as space_mod
 from sweeper.backend import CONSOLE, load_keras
 from sweeper.errors import ConfigError, SweepAborted
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
 TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
 CHECKPOINT_ENV = "SWEEPER_CHECKPOINTS"
 DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
@@ -139,10 +145,30 @@ def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
         )
 
 
-def _wants_more(study: optuna.Study, target: int, start: float, timeout: float | None) -> bool:
-    """Whether to start another trial; waits while the last ones run in other processes."""
+def budget_spent(store: Store, name: str, budget: int | None) -> bool:
+    return budget is not None and store.epochs_spent(name) >= budget
+
+
+def _wants_more(
+    study: optuna.Study,
+    target: int,
+    start: float,
+    timeout: float | None,
+    *,
+    store: Store | None = None,
+    budget: int | None = None,
+    rung_list: tuple[int, ...] = (),
+    factor: int = 3,
+) -> bool:
+    """Whether to start another trial; waits while the last ones run in other processes.
+
+    Before saying yes it continues the paused trial that has earned it, if any: Optuna takes
+    that queued trial first.
+    """
     while True:
         if timeout is not None and time.monotonic() - start > timeout:
+            return False
+        if store is not None and budget_spent(store, study.study_name, budget):
             return False
         with INTERRUPTS.deferred():  # a requeue is written whole
             reap_dead_local_trials(study)
@@ -152,7 +178,12 @@ def _wants_more(study: optuna.Study, target: int, start: float, timeout: float |
             return False
         running = sum(1 for t in trials if t.state == TrialState.RUNNING)
         if done + running < target:
-            return True  # a queued trial (baseline, requeued) is taken first by Optuna
+            if store is not None:
+                with INTERRUPTS.deferred():  # a claim and its trial are written whole
+                    parent = promo.promote(study, store, rung_list, factor)
+                if parent is not None:
+                    log.info("trial %d promoted: it continues from its checkpoint", parent)
+            return True  # a queued trial (baseline, requeued, promoted) is taken first
         # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
         time.sleep(2.0)
         with INTERRUPTS.deferred(), warnings.catch_warnings():
@@ -167,8 +198,13 @@ def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent
         TrialState.FAIL: "failed",
     }.get(t.state, t.state.name.lower())
     description = describe(t)
-    if t.user_attrs.get("outcome") == "diverged":
-        state = "diverged"
+    parent = t.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+    if parent is not None:
+        at = t.user_attrs.get(promo.PROMOTED_AT_ATTR)
+        description += f" (continues trial {parent} after epoch {at})"
+    outcome = t.user_attrs.get(promo.OUTCOME_ATTR)
+    if t.state == TrialState.PRUNED and outcome in ("diverged", "paused", "stalled"):
+        state = str(outcome)
         description += f" ({t.user_attrs.get('reason')})"
     elif t.state == TrialState.FAIL:
         description += f" ({_failure_reason(t)})"
@@ -186,14 +222,16 @@ def run_worker(
     checkpoint_dir: str | None = None,
     dataset: Dataset | None = None,
     worker_index: int = 0,
+    budget: int | None = None,
 ) -> tuple[int, bool]:
-    """Run trials of study ``name`` until it holds ``target`` finished ones.
+    """Run trials of study ``name`` until it holds ``target`` finished ones, or ``budget``
+    epochs have been trained for it in all (every process and run counted).
 
     Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
     queue (its checkpoint kept) and returns.
     """
     from sweeper.data import load_dataset
-    from sweeper.training import TrialStatus, environment, run_trial, steps_per_epoch
+    from sweeper.training import Decision, TrialStatus, environment, run_trial, steps_per_epoch
 
     dataset = dataset or load_dataset(spec.data)
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
@@ -211,6 +249,15 @@ def run_worker(
     ckpt_root = checkpoint_root(checkpoint_dir) / file_stem(name)  # never outside the root
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
     active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
+    asha = spec.pruner.kind == "asha"
+    factor = spec.pruner.reduction_factor
+    rung_list = tuple(promo.rungs(spec.pruner.min_resource, factor, spec.train.epochs))
+    stall_below = (
+        spec.pruner.stall_factor / dataset.num_classes if spec.pruner.kind != "none" else 0.0
+    )
+    # judged after the first epoch that brings at least STALL_MIN_STEPS updates: a few updates
+    # of a tiny epoch leave any rate at chance
+    stall_epoch = math.ceil(STALL_MIN_STEPS / spe) - 1
 
     # While Optuna creates a trial, the trial trains and its outcome is recorded, a signal only
     # records the stop (see sweeper.interrupts): training ends after the batch in progress, and
@@ -226,35 +273,79 @@ def run_worker(
         mark_worker(trial, worker)
         faults.point("after-stamp")
         config = space_mod.sample(trial, spec.space, ranges)
-        schedule = config.schedule(spe, spec.train.epochs)
+        schedule = config.schedule(spe, spec.train.epochs)  # its full length, even when paused
         trial.set_user_attr("schedule", schedule.to_dict())
         trial.set_user_attr("optimizer", config.optimizer.describe())
         trial.set_user_attr("steps_per_epoch", spe)
-        origin = _origin_number(study._storage.get_trial(trial._trial_id))
-        backup = ckpt_root / f"trial-{origin}"
-
-        first_epoch, last_epoch = [-1], [-1]
+        frozen = study._storage.get_trial(trial._trial_id)
+        origin = _origin_number(frozen)
+        config_number = promo.config_of(frozen)
+        trial.set_user_attr(promo.CONFIG_ATTR, config_number)
+        parent = frozen.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+        baseline = promo.is_baseline(frozen)
+        # one checkpoint folder per configuration: retries and continuations resume from it
+        backup = ckpt_root / f"trial-{config_number}"
+        epochs_seen = Epochs()
+        pause = Pause()
 
         def on_epoch(record: Any) -> None:
             store.add_epoch(name, trial._trial_id, trial.number, record.to_dict(), run_id)
-            if first_epoch[0] < 0:
-                first_epoch[0] = record.epoch
+            if baseline and record.val_accuracy is not None:
+                # reported here, not by the pruning callback: a baseline is never pruned
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*already reported.*")
+                    trial.report(record.val_accuracy, record.epoch)
+            if epochs_seen.first < 0:
+                epochs_seen.first = record.epoch
                 if record.epoch > 0:  # resumed from a checkpoint
                     trial.set_user_attr("resumed_from_epoch", record.epoch)
-            last_epoch[0] = record.epoch
+            epochs_seen.last = record.epoch
 
-        def finish() -> None:
-            # the trial is over: drop its checkpoint; a retry copy that resumed gets the rows
-            # of the epochs its first attempt did; rows an earlier, longer attempt left beyond
-            # the epoch this one ended at are dropped
-            shutil.rmtree(backup, ignore_errors=True)
-            if first_epoch[0] > 0 and origin != trial.number:
-                source_id = study._storage.get_trial_id_from_study_id_trial_number(
-                    study._study_id, origin
+        def decide(record: Any) -> Decision:
+            done = record.epoch + 1
+            if done >= spec.train.epochs:
+                return None  # the last epoch: the trial completes
+            if budget_spent(store, name, budget):
+                pause.reason = "budget"
+                return TrialStatus.PAUSED, f"epoch budget of {budget} spent"
+            if baseline:
+                return None  # a reference point: trained its full length
+            value = record.val_accuracy
+            if record.epoch == stall_epoch and stall_below > 0 and (value or 0.0) <= stall_below:
+                return TrialStatus.STALLED, (
+                    f"val_accuracy {value or 0.0:.3f} after epoch {done}, "
+                    f"chance is {1 / dataset.num_classes:.3f}"
                 )
-                store.copy_epochs(name, source_id, trial._trial_id, trial.number, first_epoch[0])
-            if last_epoch[0] >= 0:
-                store.trim_epochs(trial._trial_id, last_epoch[0])
+            if asha and done in rung_list and value is not None:
+                values = promo.rung_values(study.get_trials(deepcopy=False), done)
+                values[config_number] = max(values.get(config_number, value), value)
+                if not promo.in_top(values[config_number], list(values.values()), factor):
+                    pause.reason = "rung"
+                    return TrialStatus.PAUSED, (
+                        f"paused after epoch {done}: not in the best 1/{factor} of "
+                        f"{len(values)} at this rung yet"
+                    )
+            return None
+
+        def finish(*, keep: bool = False) -> None:
+            # the trial is over: drop its checkpoint (kept when it pauses); a continuation or a
+            # retry copy that resumed gets the rows of the epochs done before it; rows an
+            # earlier, longer attempt left beyond the epoch this one ended at are dropped
+            if not keep:
+                shutil.rmtree(backup, ignore_errors=True)
+            if epochs_seen.first > 0:
+                sources = [int(parent)] if parent is not None else []
+                if origin != trial.number:
+                    sources.append(origin)
+                for number in sources:
+                    source_id = study._storage.get_trial_id_from_study_id_trial_number(
+                        study._study_id, number
+                    )
+                    store.copy_epochs(
+                        name, source_id, trial._trial_id, trial.number, epochs_seen.first
+                    )
+            if epochs_seen.last >= 0:
+                store.trim_epochs(trial._trial_id, epochs_seen.last)
 
         try:
             with warnings.catch_warnings():
@@ -265,9 +356,10 @@ def run_worker(
                     schedule,
                     config.optimizer,
                     settings,
-                    trial=trial,
+                    trial=None if baseline else trial,
                     on_epoch=on_epoch,
                     backup_dir=str(backup),
+                    decide=decide,
                 )
         except (SweepInterrupted, KeyboardInterrupt):
             raise  # keep the checkpoint: the trial is queued again and resumes from it
@@ -284,10 +376,14 @@ def run_worker(
             trial.set_user_attr("error", error_line(exc)[:500])
             raise
         faults.point("before-tell")
-        finish()
+        paused = result.status is TrialStatus.PAUSED
+        finish(keep=paused)
         active.clear()
-        if result.status is TrialStatus.DIVERGED:
-            trial.set_user_attr("outcome", "diverged")
+        if paused:
+            trial.set_user_attr(promo.PAUSED_ATTR, epochs_seen.last + 1)
+            trial.set_user_attr(promo.PAUSE_REASON_ATTR, pause.reason)
+        if result.status is not TrialStatus.COMPLETE:
+            trial.set_user_attr(promo.OUTCOME_ATTR, str(result.status))
             trial.set_user_attr("reason", result.reason)
             raise optuna.TrialPruned(result.reason)
         assert result.value is not None
@@ -305,7 +401,16 @@ def run_worker(
         with INTERRUPTS.deferred():
             run_id = store.start_run(name, env)
         try:
-            while _wants_more(study, target, start, timeout):
+            while _wants_more(
+                study,
+                target,
+                start,
+                timeout,
+                store=store,
+                budget=budget,
+                rung_list=rung_list if asha else (),
+                factor=factor,
+            ):
                 t0 = time.monotonic()
                 last.clear()
                 active.clear()
@@ -334,6 +439,19 @@ def run_worker(
             with INTERRUPTS.shielded():
                 store.finish_run(run_id)
     return ran, interrupted
+
+
+class Epochs:
+    """The first and last epoch a trial's run trained (-1: none yet)."""
+
+    first = -1
+    last = -1
+
+
+class Pause:
+    """Why a trial paused: ``"rung"`` (not among the best yet) or ``"budget"``."""
+
+    reason = ""
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

@@ -86,6 +86,8 @@ def test_counts_by_state(study: optuna.Study) -> None:
         "running": 1,
         "waiting": 1,
         "retried": 0,
+        "paused": 0,
+        "promoted": 0,
     }
     assert finished_count(trials) == 4
     assert superseded(trials) == set()
@@ -354,8 +356,14 @@ def test_make_pruner_median() -> None:
     assert pruner._n_warmup_steps == 2
 
 
-def test_make_pruner_default_is_median() -> None:
-    assert isinstance(make_pruner(spec_from(SPACE)), optuna.pruners.MedianPruner)
+def test_make_pruner_default_is_asha_which_leaves_optuna_only_recording() -> None:
+    # asha pauses and continues trials itself (sweeper.promotion): Optuna's pruner never prunes
+    assert isinstance(make_pruner(spec_from(SPACE)), optuna.pruners.NopPruner)
+
+
+def test_make_pruner_median() -> None:
+    spec = spec_from(SPACE + '[pruner]\ntype = "median"\n')
+    assert isinstance(make_pruner(spec), optuna.pruners.MedianPruner)
 
 
 def test_make_pruner_none() -> None:

@@ -1,0 +1,599 @@
+"""Search efficiency: the best validation accuracy each tuner finds per epoch it trains.
+
+Several tuners ("arms") search the same learning-rate schedules for the same model on the same
+data, each held to the same budget of trained epochs: every epoch any trial trains counts, whether
+the trial is later pruned, promoted, continued or finished. A Keras callback records the
+validation accuracy of each trained epoch in training order, the arm's "anytime curve", and stops
+the arm when the budget is spent. "Best within b epochs" is the highest validation accuracy among
+the first b epochs of the curve; the tables report b = 25, 75 and 225 (those within
+``--budget``, and the budget itself), all read from the one run per arm and seed. All peers really
+run; no figure is quoted.
+
+Arms:
+
+* ``kt-hyperband``: KerasTuner's Hyperband (max_epochs 9, factor 3; promoted trials continue from
+  the saved weights, with a fresh optimizer, as KerasTuner does);
+* ``kt-random``: KerasTuner's RandomSearch, trials of 9 epochs;
+* ``optuna-loop``: a plain Optuna loop, TPESampler(seed) + MedianPruner() +
+  KerasPruningCallback, trials of 9 epochs, objective = last val_accuracy, in-memory study;
+* ``sweeper``: ``sweeper.study.tune`` with the study file's default [sampler] and [pruner];
+* ``sweeper-previous``: the same with the former defaults, TPE (10 start-up trials) + median
+  pruner (4 start-up trials, 1 warm-up epoch).
+
+Shared by every arm: the real MNIST test set of studies/data/mnist-t10k, loaded once with
+sweeper's loader (7,900 train / 2,000 validation images, the split printed); sweeper's
+``mnist-cnn``; plain SGD (no momentum), batch 64, trials of up to 9 epochs; the space: schedule
+family in {constant, time, exponential, step, cosine}, initial_lr log-uniform in [1e-4, 0.3] and
+each family's own dimensions with sweeper's default ranges. Every arm trains the schedule that
+sweeper's own code (``sweeper.schedules.from_dimensions``) builds for its values, defined over 9
+epochs whatever the rung. The arms of a seed run in rotated order, each seeded
+(``keras.utils.set_random_seed``).
+
+Printed per budget b: each arm's best within b (mean +- std over the seeds), the configurations
+it tried within b, then the epochs each arm took to reach X = kt-hyperband's mean best within 75
+epochs (or the budget, if smaller), the wall time and the epochs trained.
+
+Targets (sweeper's defaults against kt-hyperband): a mean best >= kt-hyperband's at every budget;
+ahead at 75 epochs by more than one standard error of the difference; X reached in <= 40 epochs.
+
+    python scripts/bench_search.py             # 5 arms x 3 seeds x 225 epochs (~2.5 h, 2 cores)
+    python scripts/bench_search.py --quick     # one seed, 25 epochs per arm (~5 min)
+    python scripts/bench_search.py --arms sweeper,kt-hyperband --seeds 0,1,2,3,4 --out runs.json
+    python scripts/bench_search.py --from-json runs.json   # the tables again, from saved curves
+
+Needs the peers (the ``bench`` extra, pinned in .ci/constraints.txt):
+``python3 -m pip install -c .ci/constraints.txt keras-tuner==1.4.8 tensorboard==2.21.0``.
+
+The ``sweeper`` arms stop by ``[study] budget_epochs`` and read their curve from the store's
+ledger of trained epochs (``Store.ledger``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchlib import machine_lines, mean_std, print_table
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # this checkout's sweeper, installed or not
+    sys.path.insert(0, str(ROOT))
+ARMS = ("kt-hyperband", "kt-random", "optuna-loop", "sweeper", "sweeper-previous")
+REFERENCE = "kt-hyperband"
+CANDIDATE = "sweeper"
+BUDGETS = (25, 75, 225)
+REACH_AT = 75  # X = the reference's mean best within this many epochs
+REACH_TARGET = 40  # the candidate should reach X within this many epochs
+EPOCHS = 9
+BATCH = 64
+FAMILIES = ("constant", "time", "exponential", "step", "cosine")
+PREVIOUS_DEFAULTS = [  # sweeper's [sampler] and [pruner] defaults before the change measured here
+    "sampler.type=tpe",
+    "sampler.n_startup_trials=10",
+    "pruner.type=median",
+    "pruner.n_startup_trials=4",
+    "pruner.n_warmup_steps=1",
+]
+
+
+def study_text(budget_epochs: int | None) -> str:
+    """The study file of the sweeper arms (no [sampler], [pruner] or baselines: the defaults)."""
+    budget = f"budget_epochs = {budget_epochs}\n" if budget_epochs is not None else ""
+    families = ", ".join(f'"{f}"' for f in FAMILIES)
+    return f"""\
+[study]
+name = "bench-search"
+seed = 0
+n_trials = 500
+{budget}
+[data]
+dataset = "mnist"
+path = "studies/data/mnist-t10k"
+validation_fraction = 0.2
+test_fraction = 0.01
+
+[train]
+model = "mnist-cnn"
+batch_size = {BATCH}
+epochs = {EPOCHS}
+
+[space]
+schedules = [{families}]
+initial_lr = {{ low = 0.0001, high = 0.3, log = true }}
+optimizer = "sgd"
+"""
+
+
+class BudgetSpent(BaseException):
+    """Raised by the epoch counter once the budget is trained: a BaseException, because
+    KerasTuner (and Optuna) catch Exception per trial."""
+
+
+@dataclass
+class Setup:
+    dataset: Any  # sweeper.data.Dataset
+    space: Any  # sweeper.config.SpaceSpec
+    steps_per_epoch: int
+    budget: int
+    tmp: Path
+
+
+@dataclass
+class Run:
+    arm: str
+    seed: int
+    seconds: float
+    curve: list[float]  # val_accuracy of each trained epoch, in training order (<= budget)
+    configs: list[str]  # the configuration each of those epochs trained
+    trained: int  # epochs trained in all (the sweeper fallback may overshoot the budget)
+
+
+def _finite(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return out if math.isfinite(out) else 0.0
+
+
+def config_key(family: str, values: Any) -> str:
+    return json.dumps({"schedule": family, **dict(values)}, sort_keys=True, default=str)
+
+
+def make_counter(budget: int) -> Any:
+    """A callback counting every trained epoch; it raises BudgetSpent at the budget."""
+    import keras
+
+    class EpochCounter(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.curve: list[float] = []
+            self.configs: list[str] = []
+            self.config = "?"  # set by whoever builds the model
+
+        def __deepcopy__(self, memo: dict[int, Any]) -> EpochCounter:
+            return self  # KerasTuner deep-copies the callbacks of each trial: keep one count
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.curve.append(_finite((logs or {}).get("val_accuracy")))
+            self.configs.append(self.config)
+            if len(self.curve) >= budget:
+                raise BudgetSpent
+
+    return EpochCounter()
+
+
+def compiled_model(setup: Setup, family: str, values: Any) -> Any:
+    """sweeper's mnist-cnn under sweeper's schedule for these values, plain SGD."""
+    from sweeper.models import build_model
+    from sweeper.optimizers import OptimizerSpec
+    from sweeper.schedules import from_dimensions
+
+    ds = setup.dataset
+    schedule = from_dimensions(
+        family, dict(values), steps_per_epoch=setup.steps_per_epoch, epochs=EPOCHS
+    )
+    model = build_model("mnist-cnn", ds.input_shape, ds.num_classes, None)
+    model.compile(
+        optimizer=OptimizerSpec().build(schedule.keras()),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit_kwargs(setup: Setup) -> dict[str, Any]:
+    ds = setup.dataset
+    return {
+        "batch_size": BATCH,
+        "epochs": EPOCHS,
+        "validation_data": (ds.x_val, ds.y_val),
+        "shuffle": True,
+        "verbose": 0,
+    }
+
+
+def run_keras_tuner(setup: Setup, seed: int, arm: str) -> Run:
+    import keras
+    import keras_tuner as kt
+
+    from sweeper.config import DIMENSIONS, Choices, Fixed, Range
+    from sweeper.space import dimensions_for
+
+    optimizer_dims = ("optimizer", "momentum", "nesterov")  # pinned: plain SGD
+    counter = make_counter(setup.budget)
+
+    def build(hp: Any) -> Any:
+        family = hp.Choice("schedule", list(FAMILIES))
+        values: dict[str, Any] = {}
+        for name, dim in setup.space.dims.items():
+            parents = [f for f in FAMILIES if f in DIMENSIONS[name].families]
+            if not parents or name in optimizer_dims:
+                continue
+            if isinstance(dim, Fixed):
+                value = dim.value if family in parents else None
+            else:
+                with hp.conditional_scope("schedule", parents):
+                    if isinstance(dim, Choices):
+                        value = hp.Choice(name, list(dim.values))
+                        if value is not None and all(isinstance(v, bool) for v in dim.values):
+                            value = bool(value)  # KerasTuner hands booleans back as 0 / 1
+                    else:
+                        assert isinstance(dim, Range) and not dim.integer, (name, dim)
+                        sampling = "log" if dim.log else "linear"
+                        value = hp.Float(name, dim.low, dim.high, sampling=sampling)
+            if family in parents:
+                values[name] = value
+        assert set(values) == set(dimensions_for(family)) - set(optimizer_dims), values
+        counter.config = config_key(family, values)
+        return compiled_model(setup, family, values)
+
+    keras.utils.set_random_seed(seed)
+    common: dict[str, Any] = {
+        "objective": "val_accuracy",
+        "seed": seed,
+        "overwrite": True,
+        "directory": str(setup.tmp / "kt"),
+        "project_name": f"{arm}-{seed}",
+    }
+    t0 = time.perf_counter()
+    if arm == "kt-hyperband":
+        # one Hyperband iteration trains at least 9 epochs: never stop before the budget
+        iterations = math.ceil(setup.budget / EPOCHS) + 1
+        tuner: Any = kt.Hyperband(
+            build, max_epochs=EPOCHS, factor=3, hyperband_iterations=iterations, **common
+        )
+    else:
+        tuner = kt.RandomSearch(
+            build, max_trials=setup.budget + 1, executions_per_trial=1, **common
+        )
+    ds = setup.dataset
+    with contextlib.suppress(BudgetSpent):
+        tuner.search(ds.x_train, ds.y_train, callbacks=[counter], **fit_kwargs(setup))
+    seconds = time.perf_counter() - t0
+    return Run(arm, seed, seconds, counter.curve, counter.configs, len(counter.curve))
+
+
+def run_optuna_loop(setup: Setup, seed: int) -> Run:
+    """What a user writes by hand: TPE + median pruning, a trial = one 9-epoch fit."""
+    import keras
+    import optuna
+    from optuna_integration import KerasPruningCallback
+
+    from sweeper.space import sample
+
+    counter = make_counter(setup.budget)
+    ds = setup.dataset
+
+    def objective(trial: optuna.Trial) -> float:
+        config = sample(trial, setup.space)  # the same define-by-run space as sweeper's
+        counter.config = config_key(config.family, config.values)
+        keras.backend.clear_session()
+        model = compiled_model(setup, config.family, config.values)
+        history = model.fit(
+            ds.x_train,
+            ds.y_train,
+            callbacks=[counter, KerasPruningCallback(trial, "val_accuracy")],
+            **fit_kwargs(setup),
+        )
+        return float(history.history["val_accuracy"][-1])
+
+    keras.utils.set_random_seed(seed)
+    t0 = time.perf_counter()
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(),
+    )
+    with contextlib.suppress(BudgetSpent):
+        study.optimize(objective, n_trials=setup.budget + 1)
+    seconds = time.perf_counter() - t0
+    return Run("optuna-loop", seed, seconds, counter.curve, counter.configs, len(counter.curve))
+
+
+def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
+    import keras
+    import optuna
+
+    from sweeper.config import parse_study
+    from sweeper.store import Store
+    from sweeper.study import tune
+
+    overrides = [f"study.seed={seed}"]
+    if arm == "sweeper-previous":
+        overrides += PREVIOUS_DEFAULTS
+    text = study_text(setup.budget)
+    spec = parse_study(text, "<bench_search>", base_dir=ROOT, overrides=overrides)
+    n_trials = 500  # the budget stops the study
+    name = f"{arm}-{seed}"
+    url = f"sqlite:///{setup.tmp / (name + '.db')}"
+    keras.utils.set_random_seed(seed)
+    t0 = time.perf_counter()
+    tune(
+        spec,
+        storage=url,
+        study_name=name,
+        n_trials=n_trials,
+        checkpoint_dir=str(setup.tmp / f"ckpt-{name}"),
+    )
+    seconds = time.perf_counter() - t0
+    store = Store(url)
+    try:
+        rows = store.ledger(name)
+    finally:
+        store.close()
+    study = optuna.load_study(study_name=name, storage=url)
+    params = {t.number: config_key("", t.params) for t in study.get_trials(deepcopy=False)}
+    curve = [_finite(r.get("val_accuracy")) for r in rows][: setup.budget]
+    configs = [params.get(int(r["trial_number"]), str(r["trial_number"])) for r in rows]
+    return Run(arm, seed, seconds, curve, configs[: setup.budget], len(rows))
+
+
+def run_arm(setup: Setup, seed: int, arm: str) -> Run:
+    if arm.startswith("kt-"):
+        return run_keras_tuner(setup, seed, arm)
+    if arm == "optuna-loop":
+        return run_optuna_loop(setup, seed)
+    return run_sweeper(setup, seed, arm)
+
+
+# -- the tables -----------------------------------------------------------------------------
+
+
+def best_within(curve: list[float], b: int) -> float:
+    return max(curve[:b], default=0.0)
+
+
+def epochs_to_reach(curve: list[float], x: float) -> int | None:
+    best = -math.inf
+    for i, value in enumerate(curve):
+        best = max(best, value)
+        if best >= x:
+            return i + 1
+    return None
+
+
+def report(runs: list[Run], arms: list[str], budget: int) -> None:
+    budgets = sorted({b for b in BUDGETS if b <= budget} | {budget})
+    by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
+    n_seeds = len({r.seed for r in runs})
+
+    def bests(arm: str, b: int) -> list[float]:
+        return [best_within(r.curve, b) for r in by_arm[arm]]
+
+    for b in budgets:
+        print(f"best val_accuracy within {b} trained epochs (mean +- std over {n_seeds} seeds):")
+        rows = [
+            [
+                arm,
+                mean_std(bests(arm, b)),
+                mean_std([float(len(set(r.configs[:b]))) for r in by_arm[arm]], ".1f"),
+            ]
+            for arm in arms
+        ]
+        print_table(["arm", f"best within {b}", f"configs tried within {b}"], rows)
+        print()
+
+    x: float | None = None
+    if by_arm.get(REFERENCE):
+        at = min(REACH_AT, budget)
+        x = statistics.fmean(bests(REFERENCE, at))
+        print(f"X = {REFERENCE}'s mean best within {at} epochs = {x:.4f}")
+    rows = []
+    reach: dict[str, float | None] = {}
+    for arm in arms:
+        mine = by_arm[arm]
+        hits = [] if x is None else [epochs_to_reach(r.curve, x) for r in mine]
+        reached = [float(h) for h in hits if h is not None]
+        if x is None:
+            cell = "-"
+            reach[arm] = None
+        elif len(reached) == len(mine):
+            cell = mean_std(reached, ".1f")
+            reach[arm] = statistics.fmean(reached)
+        else:
+            cell = f"not reached ({len(mine) - len(reached)} of {len(mine)} seeds)"
+            reach[arm] = None
+        rows.append(
+            [
+                arm,
+                cell,
+                mean_std([r.seconds for r in mine], ".1f"),
+                " ".join(str(r.trained) for r in mine),
+            ]
+        )
+    print_table(["arm", "epochs to reach X", "wall s", "epochs trained (per seed)"], rows)
+    print()
+
+    if REFERENCE not in by_arm or CANDIDATE not in by_arm:
+        return
+    verdicts = []
+    for b in budgets:
+        c, r = bests(CANDIDATE, b), bests(REFERENCE, b)
+        ok = statistics.fmean(c) >= statistics.fmean(r)
+        verdicts.append(ok)
+        print(
+            f"RESULT {b} epochs: {CANDIDATE} {statistics.fmean(c):.4f} vs {REFERENCE} "
+            f"{statistics.fmean(r):.4f} (target >=: {'yes' if ok else 'no'})"
+        )
+    if budget >= REACH_AT:
+        c, r = bests(CANDIDATE, REACH_AT), bests(REFERENCE, REACH_AT)
+        diff = statistics.fmean(c) - statistics.fmean(r)
+        if len(c) > 1 and len(r) > 1:
+            se = math.sqrt(statistics.variance(c) / len(c) + statistics.variance(r) / len(r))
+            ok = diff > se
+            print(
+                f"RESULT {REACH_AT} epochs: {CANDIDATE} ahead by {diff:+.4f}, one standard error "
+                f"of the difference {se:.4f} (target > 1 SE: {'yes' if ok else 'no'})"
+            )
+            verdicts.append(ok)
+        else:
+            print(f"RESULT {REACH_AT} epochs: ahead by {diff:+.4f}; one seed, no standard error")
+    epochs = reach.get(CANDIDATE)
+    ok = epochs is not None and epochs <= REACH_TARGET
+    verdicts.append(ok)
+    shown = "not reached" if epochs is None else f"{epochs:.1f} epochs"
+    print(
+        f"RESULT reach X: {CANDIDATE} {shown} (target <= {REACH_TARGET}: {'yes' if ok else 'no'})"
+    )
+    print(f"RESULT targets {'met' if all(verdicts) else 'missed'}")
+
+
+def describe_space(space: Any) -> str:
+    from sweeper.config import Choices, Fixed, Range
+
+    parts = []
+    for name, dim in space.dims.items():
+        if not space.used(name):
+            continue
+        if isinstance(dim, Range):
+            parts.append(f"{name} [{dim.low:g}, {dim.high:g}]{' log' if dim.log else ''}")
+        elif isinstance(dim, Choices):
+            parts.append(f"{name} {{{', '.join(map(str, dim.values))}}}")
+        elif isinstance(dim, Fixed):
+            parts.append(f"{name} = {dim.value}")
+    return ", ".join(parts)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def parse_arms(text: str) -> list[str]:
+    arms = [a.strip() for a in text.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise SystemExit(
+            f"--arms: unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}"
+        )
+    return list(dict.fromkeys(arms))
+
+
+def from_json(path: str) -> int:
+    data = json.loads(Path(path).read_text())
+    print(f"bench_search: tables rebuilt from {path}")
+    print(f"recorded run: {data['command']} ({data['date']}); {data['data']}")
+    print()
+    runs = [Run(**r) for r in data["runs"]]
+    report(runs, list(data["arms"]), int(data["budget"]))
+    return 0
+
+
+def save(
+    path: str,
+    command: str,
+    data: str,
+    budget: int,
+    seeds: list[int],
+    arms: list[str],
+    runs: list[Run],
+) -> None:
+    blob = {
+        "command": command,
+        "date": machine_lines()[0].removeprefix("date: "),
+        "data": data,
+        "budget": budget,
+        "seeds": seeds,
+        "arms": arms,
+        "runs": [asdict(r) for r in runs],
+    }
+    Path(path).write_text(json.dumps(blob, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--seeds", default="0,1,2", help="seeds, comma separated [default: 0,1,2]")
+    parser.add_argument(
+        "--budget", type=int, default=225, help="trained epochs per arm and seed [default: 225]"
+    )
+    parser.add_argument(
+        "--arms", default=",".join(ARMS), help=f"comma separated [default: {','.join(ARMS)}]"
+    )
+    parser.add_argument("--quick", action="store_true", help="one seed, budget 25 (smoke test)")
+    parser.add_argument("--out", default=None, help="write the anytime curves to this JSON file")
+    parser.add_argument("--from-json", default=None, help="print the tables of a saved --out file")
+    args = parser.parse_args(argv)
+    if args.from_json:
+        return from_json(args.from_json)
+    arms = parse_arms(args.arms)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.quick:
+        seeds, args.budget = seeds[:1], 25
+    if args.budget < 1 or not seeds:
+        raise SystemExit("--budget must be >= 1 and --seeds must name at least one seed")
+
+    from sweeper.backend import load_keras
+
+    load_keras()  # quietly, before KerasTuner imports TensorFlow
+    from importlib import metadata
+
+    import optuna
+
+    from sweeper.config import parse_study
+    from sweeper.data import load_dataset
+    from sweeper.training import steps_per_epoch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    print("bench_search: best val_accuracy per trained epoch, tuners side by side, same budget")
+    for line in machine_lines():
+        print(line)
+    peers = []
+    for pkg in ("keras-tuner", "tensorboard", "optuna-integration"):
+        try:
+            peers.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            peers.append(f"{pkg} missing")
+    print(f"peers: {', '.join(peers)}")
+    command = f"python {' '.join(sys.argv)}"
+    print(f"command: {command}")
+    base = parse_study(study_text(None), "<bench_search>", base_dir=ROOT)
+    ds = load_dataset(base.data)
+    spe = steps_per_epoch(len(ds.x_train), BATCH)
+    print(
+        f"data: {ds.summary()} (train {len(ds.y_train):,}, validation {len(ds.y_val):,}); "
+        f"mnist-cnn, SGD, batch {BATCH}, trials of up to {EPOCHS} epochs ({spe} steps each)"
+    )
+    print(f"space: schedule in {{{', '.join(FAMILIES)}}}; {describe_space(base.space)}")
+    print(f"budget {args.budget} trained epochs per arm and seed; seeds {seeds}; arms {arms}")
+    print()
+
+    runs: list[Run] = []
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmpdir:
+        setup = Setup(ds, base.space, spe, args.budget, Path(tmpdir))
+        for i, seed in enumerate(seeds):
+            k = i % len(arms)
+            for arm in arms[k:] + arms[:k]:
+                run = run_arm(setup, seed, arm)
+                runs.append(run)
+                print(
+                    f"  seed {seed} {arm:<16} {run.seconds:7.1f} s  {run.trained:4d} epochs "
+                    f"trained  best {best_within(run.curve, args.budget):.4f}  "
+                    f"{len(set(run.configs))} configs",
+                    flush=True,
+                )
+                if args.out:  # after every run, so a run cut short keeps what it did
+                    save(args.out, command, ds.summary(), args.budget, seeds, arms, runs)
+    print(f"all runs: {time.perf_counter() - t_all:.0f} s")
+    print(f"load average at end (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print()
+    report(runs, arms, args.budget)
+    if args.out:
+        print(f"anytime curves written to {args.out}")
+    return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
