@@ -361,11 +361,6 @@ def test_make_pruner_default_is_asha_which_leaves_optuna_only_recording() -> Non
     assert isinstance(make_pruner(spec_from(SPACE)), optuna.pruners.NopPruner)
 
 
-def test_make_pruner_median() -> None:
-    spec = spec_from(SPACE + '[pruner]\ntype = "median"\n')
-    assert isinstance(make_pruner(spec), optuna.pruners.MedianPruner)
-
-
 def test_make_pruner_none() -> None:
     assert isinstance(
         make_pruner(spec_from(SPACE + '[pruner]\ntype = "none"\n')), optuna.pruners.NopPruner
