@@ -209,7 +209,9 @@ def test_promote_creates_one_child_and_finishes_a_claim_whose_process_died(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     store = Store(url)
-    study = optuna.create_study(study_name="s", storage=store.optuna_storage(), direction="maximize")
+    study = optuna.create_study(
+        study_name="s", storage=store.optuna_storage(), direction="maximize"
+    )
     for t in (paused(0, {0: 0.6}, 1), paused(1, {0: 0.4}, 1), paused(2, {0: 0.5}, 1)):
         study.add_trial(t)
     assert promo.promote(study, store, [1], 3) == 0
