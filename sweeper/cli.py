@@ -136,7 +136,13 @@ def _print_summary(summary: Any) -> None:
         verdict = (
             f"tuning gains {summary.gain:+.4f}"
             if summary.tuned_complete
-            else "no tuned trial has completed yet (raise --n-trials to tune)"
+            else "no tuned trial has completed yet (raise "
+            + (
+                "--budget-epochs"
+                if summary.budget_epochs and summary.epochs_spent >= summary.budget_epochs
+                else "--n-trials"
+            )
+            + " to tune)"
         )
         click.echo(
             f"best baseline: {summary.best_baseline}, val_accuracy "

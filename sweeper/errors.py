@@ -1,8 +1,8 @@
 """The project's exceptions.
 
 ``SweeperError`` is the base of every error a user can fix (bad study file, missing data, bad
-storage URL); the CLI turns it into one line and a non-zero exit status. ``TrialFailed`` ends one
-trial and the sweep goes on; ``SweepAborted`` stops the whole sweep.
+storage URL); the CLI turns it into one line and a non-zero exit status. ``SweepAborted`` stops the
+whole sweep; a trial that fails is recorded FAIL by Optuna and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ class StudyChangedError(SweeperError):
     """The study file differs from the one the stored study was created with."""
 
     exit_code = 2
-
-
-class TrialFailed(Exception):
-    """One trial could not finish; it is recorded as failed and the sweep goes on."""
 
 
 class SweepAborted(SweeperError):

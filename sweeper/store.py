@@ -471,23 +471,6 @@ class Store:
             if row is not None:
                 row.finished_at = utcnow()
 
-    def runs(self, study_name: str) -> list[dict[str, Any]]:
-        with self.session() as s:
-            rows = s.scalars(
-                sa.select(RunRow).where(RunRow.study_name == study_name).order_by(RunRow.id)
-            ).all()
-            return [
-                {
-                    "id": r.id,
-                    "host": r.host,
-                    "pid": r.pid,
-                    "started_at": r.started_at,
-                    "finished_at": r.finished_at,
-                    "environment": json.loads(r.environment),
-                }
-                for r in rows
-            ]
-
     # -- per-epoch records ----------------------------------------------------------------
     def add_epoch(
         self,
@@ -647,10 +630,3 @@ class Store:
                 .order_by(EpochRow.trial_number, EpochRow.trial_id, EpochRow.epoch)
             )
             return [dict(r._mapping) for r in result]
-
-    def integrity_ok(self) -> bool:
-        """``PRAGMA integrity_check`` on SQLite (True on other engines)."""
-        if not _is_sqlite(self.url):
-            return True
-        with self.engine.connect() as conn:
-            return conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"

@@ -4,7 +4,7 @@ Keras 3 API only (``keras``, ``keras.ops``, ``keras.callbacks``), so the same co
 TensorFlow, JAX and PyTorch backends. Keras is imported inside the functions, never at module
 import time.
 
-The outcome of a trial is decided here in one place:
+How a training run ends is decided here (the worker maps it onto the Optuna trial):
 
 * every epoch ends with an :class:`EpochRecord` handed to ``on_epoch`` (the store writes it at
   once, so an interrupted trial keeps the epochs it finished);

@@ -434,6 +434,12 @@ def test_a_budget_paused_trial_continues_when_the_budget_is_raised(tmp_path: Pat
     summary, trials, _ = run_tune(tmp_path, text, budget_epochs=2, n_trials=1)
     assert summary.epochs_spent == 2 and count_states(trials)["paused"] == 1
     assert trials[0].user_attrs["pause_reason"] == "budget"
+    from click.testing import CliRunner
+
+    from sweeper.cli import main
+
+    shown = CliRunner().invoke(main, ["status", "--storage", f"sqlite:///{tmp_path / 'p.db'}"])
+    assert shown.exit_code == 0 and "2 of 2 epochs trained" in shown.output, shown.output
     summary, trials, _ = run_tune(tmp_path, text, budget_epochs=10, n_trials=1)
     assert summary.epochs_spent == 3  # the third epoch only: it went on from its checkpoint
     assert [t.state for t in trials] == [TrialState.PRUNED, TrialState.COMPLETE]
