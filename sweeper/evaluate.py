@@ -20,15 +20,13 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
 
 from sweeper.errors import SweeperError
-from sweeper.store import Base, Store, utcnow
+from sweeper.store import Base, EvaluationRow, Store
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -48,21 +46,6 @@ class EvaluationError(SweeperError):
     """A study cannot be evaluated (unknown, nothing complete, no stored study file)."""
 
     exit_code = 1
-
-
-class EvaluationRow(Base):
-    __tablename__ = "sweeper_evaluations"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    trial_number: Mapped[int]
-    label: Mapped[str] = mapped_column(sa.Text)
-    is_baseline: Mapped[bool]
-    seed: Mapped[int]
-    test_accuracy: Mapped[float | None]
-    test_loss: Mapped[float | None]
-    epochs: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True)

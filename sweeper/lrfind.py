@@ -36,12 +36,11 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
 
 from sweeper.config import Choices, Fixed, Range, SpaceSpec
 from sweeper.errors import SweeperError
 from sweeper.optimizers import OptimizerSpec
-from sweeper.store import Base, Store, utcnow
+from sweeper.store import Base, LrFindRow, Store
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
@@ -63,30 +62,6 @@ class LrFindError(SweeperError):
     """A range test cannot run as asked (bad bounds, unknown optimizer for the study)."""
 
     exit_code = 2
-
-
-class LrFindRow(Base):
-    __tablename__ = "sweeper_lr_finds"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    study_hash: Mapped[str] = mapped_column(sa.String(64))
-    dataset: Mapped[str] = mapped_column(sa.Text)  # repr of the DataSpec
-    model: Mapped[str] = mapped_column(sa.String(512))
-    optimizer: Mapped[str] = mapped_column(sa.String(128))  # OptimizerSpec.describe()
-    batch_size: Mapped[int]
-    start: Mapped[float]
-    end: Mapped[float]
-    steps: Mapped[int]
-    lrs: Mapped[str] = mapped_column(sa.Text)  # JSON list
-    losses: Mapped[str] = mapped_column(sa.Text)  # JSON list
-    smoothed: Mapped[str] = mapped_column(sa.Text)  # JSON list
-    steepest_lr: Mapped[float]
-    min_loss_lr: Mapped[float]
-    diverged_lr: Mapped[float | None]
-    low: Mapped[float]
-    high: Mapped[float]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,11 @@ Optuna has no place for:
 * ``sweeper_ledger`` — one row per epoch actually trained, in training order, never copied nor
   deleted: the study's spent epochs (its budget) and its anytime curve;
 * ``sweeper_promotions`` — one row per paused trial a worker has claimed to continue
-  (:mod:`sweeper.promotion`), so no two workers continue the same one.
+  (:mod:`sweeper.promotion`), so no two workers continue the same one;
+* ``sweeper_evaluations`` — test accuracies of retrained configurations (:mod:`sweeper.evaluate`);
+* ``sweeper_lr_finds`` — LR range tests and the ranges they gave (:mod:`sweeper.lrfind`).
+
+Every table is declared here, and nowhere else.
 
 This module never imports Keras, so read-only commands stay fast.
 """
@@ -183,6 +187,45 @@ class PromotionRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
     parent_number: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvaluationRow(Base):
+    __tablename__ = "sweeper_evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    trial_number: Mapped[int]
+    label: Mapped[str] = mapped_column(sa.Text)
+    is_baseline: Mapped[bool]
+    seed: Mapped[int]
+    test_accuracy: Mapped[float | None]
+    test_loss: Mapped[float | None]
+    epochs: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LrFindRow(Base):
+    __tablename__ = "sweeper_lr_finds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    study_hash: Mapped[str] = mapped_column(sa.String(64))
+    dataset: Mapped[str] = mapped_column(sa.Text)  # repr of the DataSpec
+    model: Mapped[str] = mapped_column(sa.String(512))
+    optimizer: Mapped[str] = mapped_column(sa.String(128))  # OptimizerSpec.describe()
+    batch_size: Mapped[int]
+    start: Mapped[float]
+    end: Mapped[float]
+    steps: Mapped[int]
+    lrs: Mapped[str] = mapped_column(sa.Text)  # JSON list
+    losses: Mapped[str] = mapped_column(sa.Text)  # JSON list
+    smoothed: Mapped[str] = mapped_column(sa.Text)  # JSON list
+    steepest_lr: Mapped[float]
+    min_loss_lr: Mapped[float]
+    diverged_lr: Mapped[float | None]
+    low: Mapped[float]
+    high: Mapped[float]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
