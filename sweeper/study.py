@@ -33,7 +33,6 @@ from sweeper.interrupts import INTERRUPTS
 from sweeper.lrfind import lr_ranges
 from sweeper.models import check_model
 from sweeper.names import check_study_name
-from sweeper.search import make_pruner, make_sampler
 from sweeper.store import Store
 from sweeper.trials import TrialEvent, count_states, describe, finished_count
 from sweeper.worker import (
@@ -140,29 +139,27 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
         faults.point("baselines")
 
 
-def open_study(
-    spec: StudySpec, store: Store, study_name: str, *, n_existing_hint: int = 0
-) -> optuna.Study:
+def open_study(spec: StudySpec, store: Store, study_name: str) -> optuna.Study:
+    """Open the study, creating it if needed, to prepare it (its file, attributes, baselines).
+
+    This study object samples nothing: the process that runs trials loads the study with its
+    own sampler and pruner, built once there (:func:`sweeper.worker.run_worker`), so the
+    placeholders below are all that is built here.
+    """
     storage = store.optuna_storage()
     try:
-        study = optuna.create_study(
+        return optuna.create_study(
             storage=storage,
             study_name=study_name,
             direction="maximize",
-            sampler=make_sampler(spec, n_existing_hint),
-            pruner=make_pruner(spec),
+            sampler=optuna.samplers.RandomSampler(seed=spec.seed),
+            pruner=optuna.pruners.NopPruner(),
             load_if_exists=True,
         )
     except Exception as exc:
         if isinstance(exc, StorageError):
             raise
         raise store.as_error(exc) from exc
-    if n_existing_hint == 0:
-        # a resumed study must not replay the sampler's first draws: offset its seed
-        n = len(study.get_trials(deepcopy=False))
-        if n:
-            study.sampler = make_sampler(spec, n)
-    return study
 
 
 def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:

@@ -145,6 +145,11 @@ def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
         )
 
 
+def _n_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """Trials of study ``name`` so far (read before a sampler is built for it)."""
+    return storage.get_n_trials(storage.get_study_id_from_name(name))
+
+
 def budget_spent(store: Store, name: str, budget: int | None) -> bool:
     return budget is not None and store.epochs_spent(name) >= budget
 
@@ -234,13 +239,20 @@ def run_worker(
     from sweeper.training import Decision, TrialStatus, environment, run_trial, steps_per_epoch
 
     dataset = dataset or load_dataset(spec.data)
-    spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
     settings = spec.train.__class__(**{**spec.train.__dict__, "seed": spec.seed})
-    study = optuna.load_study(study_name=name, storage=store.optuna_storage())
-    # a different seed per worker and per resume, so no two samplers replay the same draws
-    offset = len(study.get_trials(deepcopy=False)) + 7919 * worker_index
-    study.sampler = make_sampler(spec, offset)
-    study.pruner = make_pruner(spec)
+    storage = store.optuna_storage()
+    # a different seed per worker and per resume, so no two samplers replay the same draws; the
+    # sampler and the pruner are built once, here
+    offset = _n_trials(storage, name) + 7919 * worker_index
+    study = optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(spec, offset),
+        pruner=make_pruner(spec),
+    )
+    # computed once per study, when it was prepared; every worker's schedules use that value
+    stored_spe = study.user_attrs.get("steps_per_epoch")
+    spe = int(stored_spe or steps_per_epoch(len(dataset.x_train), spec.train.batch_size))
     ranges = lr_ranges(spec, store, name)
     env = environment()  # imports Keras
     index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
