@@ -1,10 +1,41 @@
 """sweeper: find the best learning-rate schedule for a Keras model.
 
-Importing the package is cheap: Keras and TensorFlow are only imported by the modules that
-train (``sweeper.training``, ``sweeper.models``) and only inside their functions.
+From Python (a notebook, a script)::
+
+    import sweeper
+
+    result = sweeper.tune(model=build, data=(x, y), n_trials=20, epochs=5)
+    result.best, result.trials, result.plot("history"), result.report("report.html")
+
+:func:`tune`, :class:`Study` (a study file in Python: ``Study.from_file``, ``to_toml``),
+:class:`TuneResult` and :func:`load` (a stored study's results) live in :mod:`sweeper.api`.
+
+Importing the package is cheap: the API is loaded on first use, and Keras and TensorFlow are
+only imported by the modules that train (``sweeper.training``, ``sweeper.models``) and only
+inside their functions.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["Best", "Study", "TuneResult", "__version__", "load", "tune"]
+
+# Loaded from sweeper.api on first access (PEP 562). Not imported here: sweeper.api uses the
+# package's modules, which import this package first, so a static import would be a cycle and
+# would make `import sweeper` load the whole library. sweeper/__init__.pyi types them.
+API_NAMES = ("Best", "Study", "TuneResult", "load", "tune")
+
+
+def __getattr__(name: str) -> Any:
+    if name in API_NAMES:
+        value = getattr(importlib.import_module("sweeper.api"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sweeper' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *API_NAMES})

@@ -23,6 +23,12 @@ MODELS: dict[str, str] = {
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
+# A model function that lives only in this process (defined in a notebook or a script) is named
+# "__in_process__:NAME" in a study; build_model calls it while in_process_model registers it.
+IN_PROCESS_MODULE = "__in_process__"
+ModelFunction = Callable[[tuple[int, ...], int], Any]
+_in_process: dict[str, ModelFunction] = {}
+
 
 def check_model_name(name: str) -> None:
     """Raise ConfigError unless ``name`` is a built-in model or a ``package.module:function`` path."""
@@ -53,8 +59,33 @@ def _importable_from(folder: str | None) -> Iterator[None]:
             sys.path.remove(folder)
 
 
+@contextmanager
+def in_process_model(name: str, fn: ModelFunction) -> Iterator[None]:
+    """While the block runs, :func:`build_model` builds the user model ``name`` by calling ``fn``
+    instead of importing it: a function defined in a notebook, or the very object a caller
+    passed, in this process only (worker processes import ``name`` as usual)."""
+    check_model_name(name)
+    previous = _in_process.get(name)
+    _in_process[name] = fn
+    try:
+        yield
+    finally:
+        if previous is None:
+            _in_process.pop(name, None)
+        else:
+            _in_process[name] = previous
+
+
 def _resolve_user_model(path: str, search_dir: str | None = None) -> Callable[..., Any]:
+    if path in _in_process:
+        return _in_process[path]
     module_name, _, attr = path.partition(":")
+    if module_name == IN_PROCESS_MODULE:
+        raise ConfigError(
+            f"model {path!r} was a function of a notebook or script, which only the process "
+            "that tuned the study could call; put it in a module (e.g. mymodels.py) and name "
+            "it as 'mymodels:function'"
+        )
     try:
         with _importable_from(search_dir):
             module = importlib.import_module(module_name)

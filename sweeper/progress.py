@@ -1,0 +1,130 @@
+"""Progress of a run for the Python API: a bar in a Jupyter kernel, plain lines anywhere else.
+
+The trial loop reports each finished trial as a :class:`~sweeper.trials.TrialEvent`. In a
+Jupyter (IPython) kernel the events move a ``tqdm.auto`` bar, which renders as a widget there;
+in a terminal, a log or a plain ``python`` process they become one line each on stderr, the
+same lines as ``sweeper tune`` prints. No Keras, no click; IPython is never imported here, only
+looked at when the process already has it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sweeper.trials import TrialEvent
+
+Progress = Callable[["TrialEvent"], None]
+
+
+def in_notebook() -> bool:
+    """Whether this process is an IPython kernel (Jupyter, VS Code, Colab), not a terminal."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # a partly imported or unusual IPython
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def clock(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour on."""
+    s = max(0, round(seconds))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def bar_text(done: int, total: int, width: int = 20) -> str:
+    filled = min(width, round(width * done / total)) if total else width
+    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
+
+
+def value_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class ProgressLines:
+    """One line per finished trial: its outcome and time, the run's elapsed time and its ETA.
+
+    The ETA is the trials still missing times the mean time of a trial in this run (0 when the
+    target is reached).
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+        self.seconds: list[float] = []
+
+    def __call__(self, event: TrialEvent) -> None:
+        self.seconds.append(event.seconds)
+        elapsed = time.monotonic() - self.start
+        remaining = max(0, event.target - event.finished)
+        eta = clock(sum(self.seconds) / len(self.seconds) * remaining)
+        print(
+            f"{bar_text(event.finished, event.target)}  trial {event.number:<3} "
+            f"{event.state:<8} val_acc={value_text(event.value)}  {event.seconds:5.1f}s  "
+            f"[{clock(elapsed)} eta {eta}]  {event.description}",
+            file=self.stream or sys.stderr,
+            flush=True,
+        )
+
+
+class ProgressBar:
+    """A ``tqdm.auto`` bar of finished trials, the last trial and the best value beside it."""
+
+    def __init__(self, description: str = "") -> None:
+        self.description = description
+        self.bar: Any = None
+        self.best: float | None = None
+
+    def __call__(self, event: TrialEvent) -> None:
+        from tqdm.auto import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=event.target, desc=self.description, unit="trial")
+        if event.value is not None and (self.best is None or event.value > self.best):
+            self.best = event.value
+        self.bar.total = event.target
+        self.bar.n = min(event.finished, event.target)
+        self.bar.set_postfix_str(
+            f"trial {event.number} {event.state} {value_text(event.value)}, "
+            f"best {value_text(self.best)}",
+            refresh=False,
+        )
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def reporting(progress: bool | Progress | None, description: str = "") -> Iterator[Progress | None]:
+    """The callback for ``progress``: ``True`` a bar in a notebook (plain lines elsewhere, or
+    when tqdm is missing), ``False``/``None`` nothing, a callable itself. A bar is closed when
+    the block ends, however it ends."""
+    if progress is None or progress is False:
+        yield None
+        return
+    if progress is not True:
+        yield progress
+        return
+    if in_notebook():
+        try:
+            import tqdm.auto  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            bar = ProgressBar(description)
+            try:
+                yield bar
+            finally:
+                bar.close()
+            return
+    yield ProgressLines()

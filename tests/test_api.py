@@ -1,0 +1,430 @@
+"""The Python API (``sweeper.tune``, ``sweeper.Study``, ``TuneResult``) end to end.
+
+Real training on scikit-learn's digits held in memory, with user model functions defined in the
+tests (in-process) or in ``tiny_model.py`` (importable); SQLite stores under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import runpy
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import sweeper
+from sweeper import api
+from sweeper.config import DEFAULT_STUDY, Range, load_study_file, parse_study
+from sweeper.errors import ConfigError, DataError, SweeperError
+from sweeper.progress import ProgressBar, ProgressLines, reporting
+from sweeper.trials import TrialEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "studies").glob("*.toml"))
+
+
+def dense(input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """A model function of a module: importable as ``test_api:dense``."""
+    import keras
+
+    inputs = keras.Input(shape=input_shape)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Work in tmp_path (store, checkpoints, arrays); signal handlers restored afterwards."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
+    monkeypatch.setenv(api.DATA_DIR_ENV, str(tmp_path / "arrays"))
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return (bunch.images / 16.0).astype(np.float32), bunch.target
+
+
+def epoch_rows(db: Path) -> int:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM sweeper_epochs").fetchone()[0])
+    except sqlite3.Error:  # not created yet, or locked for a moment
+        return 0
+    finally:
+        con.close()
+
+
+def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=url).get_trials()
+
+
+TINY = {
+    "n_trials": 5,
+    "epochs": 1,
+    "subset": 400,
+    "pruner": "none",
+    "space": {"schedules": ["constant", "cosine"], "initial_lr": (0.01, 0.5, "log")},
+    "baselines": [{"name": "constant 0.1", "schedule": "constant", "initial_lr": 0.1}],
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the package and its documentation
+# --------------------------------------------------------------------------------------------
+
+
+def test_import_sweeper_stays_light_and_exposes_the_api() -> None:
+    code = (
+        "import sys, sweeper; light = [m for m in ('keras', 'tensorflow', 'optuna', "
+        "'sweeper.api') if m in sys.modules]; sweeper.tune; sweeper.Study; "
+        "print(light, 'keras' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["[]", "False"], out
+    assert {"tune", "Study", "TuneResult", "load", "Best"} <= set(sweeper.__all__)
+    assert {"tune", "Study"} <= set(dir(sweeper))
+    assert sweeper.tune is api.tune
+
+
+def test_help_documents_every_argument_of_tune() -> None:
+    doc = inspect.getdoc(sweeper.tune) or ""
+    for name in inspect.signature(sweeper.tune).parameters:
+        assert re.search(rf"^    {name}: \S", doc, re.M), f"{name} is not documented"
+
+
+def test_every_setting_of_the_study_file_reference_is_a_keyword() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Study file reference", 1)[1].split("```toml", 1)[1].split("```")[0]
+    reference = tomllib.loads(block)
+    keywords = {(s, k): kw for kw, (s, k) in api.SETTINGS.items()}
+    keywords |= {("train", "model"): "model", ("data", "dataset"): "data"}
+    params = set(inspect.signature(sweeper.Study).parameters)
+    for section in ("study", "data", "train"):
+        for key in reference[section]:
+            assert (section, key) in keywords, f"[{section}] {key} has no keyword"
+            assert keywords[section, key] in params
+    assert {"space", "sampler", "pruner", "baselines"} <= params
+    tune_params = set(inspect.signature(sweeper.tune).parameters)
+    assert params - {"name"} <= tune_params and "study_name" in tune_params
+
+
+# --------------------------------------------------------------------------------------------
+# Study <-> study file
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_studies_round_trip_through_to_toml(path: Path, tmp_path: Path) -> None:
+    spec = load_study_file(path)
+    study = sweeper.Study.from_file(path)
+    text = study.to_toml()
+    again = parse_study(text, str(path), base_dir=path.parent, default_name=path.stem)
+    assert again.hash == spec.hash == study.hash
+    assert api.same_definition(again, spec)
+
+    # with a setting changed, the settings are rendered as TOML of their own
+    changed = sweeper.Study.from_file(path, epochs=1, space={"initial_lr": (0.01, 0.2, "log")})
+    rendered = changed.to_toml()
+    assert rendered != spec.text
+    parsed = parse_study(rendered, "rendered.toml", base_dir=tmp_path)
+    assert api.same_definition(parsed, changed.spec)
+    assert parsed.name == spec.name and parsed.train.epochs == 1
+    assert parsed.space.dims["initial_lr"] == Range(0.01, 0.2, log=True)
+    assert parsed.baselines == spec.baselines
+
+
+def test_from_file_settings_are_the_cli_overrides() -> None:
+    study = sweeper.Study.from_file("digits", epochs=1, subset=300)
+    cli = load_study_file(DEFAULT_STUDY, ["data.subset=300", "train.epochs=1"])
+    assert study.hash == cli.hash  # `sweeper tune --set data.subset=300 --set train.epochs=1`
+    assert study.spec.source == str(DEFAULT_STUDY)
+
+
+def test_a_study_from_keywords_round_trips() -> None:
+    study = sweeper.Study(
+        "mnist-cnn",
+        "digits",
+        name="kw",
+        epochs=2,
+        batch_size=32,
+        subset=500,
+        space={
+            "schedules": ("constant", "step", "cosine"),
+            "initial_lr": (1e-3, 0.3, "log"),
+            "decay_rate": {"low": 0.2, "high": 0.8},
+            "drop_every": [1, 2, 3],
+            "warmup_epochs": np.float64(0.5),
+        },
+        sampler={"type": "random"},
+        pruner="median",
+        baselines=[
+            {
+                "name": "step 0.1",
+                "schedule": "step",
+                "initial_lr": 0.1,
+                "decay_rate": 0.5,
+                "drop_every": 1.0,
+            }
+        ],
+    )
+    spec = parse_study(study.to_toml(), "kw.toml")
+    assert spec.hash == study.hash and api.same_definition(spec, study.spec)
+    assert spec.space.families() == ("constant", "step", "cosine")
+    assert spec.space.dims["initial_lr"] == Range(1e-3, 0.3, log=True)
+    assert spec.space.dims["warmup_epochs"].value == 0.5  # type: ignore[union-attr]
+    assert (spec.sampler.kind, spec.pruner.kind, spec.train.batch_size) == ("random", "median", 32)
+    assert [b.name for b in spec.baselines] == ["step 0.1"]
+    assert "n_trials" not in study.to_toml()  # a run's target, not part of the study
+    assert repr(study).startswith("Study('kw': mnist-cnn on digits, 2 epochs")
+
+
+def test_arrays_are_one_content_named_npz_file(digits: Any, tmp_path: Path) -> None:
+    x, y = digits
+    a = sweeper.Study(dense, (x, y), epochs=1)
+    b = sweeper.Study(dense, (x.copy(), y.copy()), epochs=1)
+    c = sweeper.Study(dense, ((x[:1000], y[:1000]), (x[1000:], y[1000:])), epochs=1)
+    assert a.hash == b.hash and a.spec.data.path == b.spec.data.path
+    assert a.spec.data.name == "npz" and Path(a.spec.data.path or "").parent == tmp_path / "arrays"
+    assert len(list((tmp_path / "arrays").glob("*.npz"))) == 2
+    assert c.hash != a.hash
+    with np.load(c.spec.data.path or "") as archive:
+        assert sorted(archive.files) == ["x_test", "x_train", "y_test", "y_train"]
+    assert a.to_toml().count("test_api:dense") == 1  # importable: named by its module
+    assert a.name == "dense-arrays"
+    with pytest.raises(DataError, match="labels"):
+        sweeper.Study(dense, (x, y[:10]))
+    with pytest.raises(DataError, match="data must be"):
+        sweeper.Study(dense, [1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_a_notebook_model_function_runs_in_this_process_only(tmp_path: Path) -> None:
+    def build(input_shape: tuple[int, ...], num_classes: int) -> Any:
+        return dense(input_shape, num_classes)
+
+    study = sweeper.Study(build, "digits", epochs=1)
+    assert study.in_process_only and study.spec.train.model == "__in_process__:build"
+    with pytest.raises(ConfigError, match=r"^model function 'build' is defined inside a function, "
+                       r"so a study file cannot import it; put it in a module"):  # fmt: skip
+        study.to_toml()
+    db = tmp_path / "w.db"
+    with pytest.raises(ConfigError, match="so worker processes cannot import it; put it in"):
+        sweeper.tune(build, "digits", storage=f"sqlite:///{db}", workers=2, epochs=1)
+    assert not db.exists()  # refused before anything was stored
+
+
+# --------------------------------------------------------------------------------------------
+# tune, resume, results
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tune_in_memory_then_resume_and_read_the_results(
+    digits: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def build(input_shape: tuple[int, ...], num_classes: int) -> Any:  # a notebook's function
+        return dense(input_shape, num_classes)
+
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    events: list[TrialEvent] = []
+    result = sweeper.tune(build, digits, storage=url, study_name="nb", progress=events.append,
+                          **TINY)  # type: ignore[arg-type]  # fmt: skip
+    assert [e.finished for e in events] == [1, 2, 3, 4, 5]
+    assert result.summary is not None and result.summary.ran == 5
+    assert len(trials_of(url, "nb")) == 5
+
+    best = result.best
+    assert best is not None and 0.0 <= best.value <= 1.0
+    assert best.schedule.startswith(str(best.params["schedule"]))
+    assert result.best_baseline is not None and result.best_baseline.baseline == "constant 0.1"
+    rows = result.trials
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
+    assert len(rows) == 5 and sorted(r["number"] for r in rows) == [0, 1, 2, 3, 4]
+    assert {r["state"] for r in rows} == {"complete"} and all(r["epochs"] == 1 for r in rows)
+    assert rows[0]["baseline"] == "constant 0.1" and "param_initial_lr" in rows[0]
+
+    # the same call again resumes: nothing is missing, nothing runs (plain progress lines)
+    capsys.readouterr()
+    again = sweeper.tune(build, digits, storage=url, study_name="nb", **TINY)  # type: ignore[arg-type]
+    assert again.summary is not None and again.summary.ran == 0
+    err = capsys.readouterr().err
+    assert "tuning 'nb': __in_process__:build on npz, 1 epoch" in err
+    assert "5/5 finished trials" in err
+    # a larger n_trials extends the study, one line per trial
+    more = sweeper.tune(build, digits, storage=url, study_name="nb", **{**TINY, "n_trials": 6})  # type: ignore[arg-type]
+    assert more.summary is not None and more.summary.ran == 1
+    assert re.search(r"\[#+\] 6/6  trial 5 ", capsys.readouterr().err)
+    # other settings are another study: refused with the stored one named
+    with pytest.raises(SweeperError, match="another study_name=, or allow_changed=True"):
+        sweeper.tune(build, digits, storage=url, study_name="nb", **{**TINY, "epochs": 2})  # type: ignore[arg-type]
+
+    from matplotlib.figure import Figure
+
+    for kind in ("history", "lr-curves", "learning-curves", "families"):
+        assert isinstance(result.plot(kind), Figure), kind
+    with pytest.raises(SweeperError, match="unknown plot kind"):
+        result.plot("pie")
+    report = result.importance()
+    assert set(report.overall.values) <= {"schedule", "initial_lr"}
+    page = result.report(tmp_path / "out" / "nb.html")
+    assert page.is_file() and "<h1>Study nb</h1>" in page.read_text()
+    assert "best: trial" in repr(result)
+
+    # evaluate retrains in this process, with the notebook's function
+    evaluation = result.evaluate(top=1, repeats=1, progress=False)
+    assert [c.is_baseline for c in evaluation.configs] == [False, True]
+    # and the stored study reads back from a fresh handle
+    loaded = sweeper.load("nb", storage=url)
+    assert loaded.best == more.best and len(loaded.trials) == 6
+
+
+@pytest.mark.slow
+def test_an_interrupt_mid_trial_leaves_the_study_resumable(digits: Any, tmp_path: Path) -> None:
+    db = tmp_path / "int.db"
+    url = f"sqlite:///{db}"
+    settings: dict[str, Any] = {
+        "storage": url,
+        "study_name": "stop",
+        "n_trials": 1,
+        "epochs": 40,
+        "subset": 300,
+        "pruner": "none",
+        "space": {"schedules": "constant", "initial_lr": 0.05},
+        "progress": False,
+    }
+    done = threading.Event()
+
+    def interrupt_after_two_epochs() -> None:  # Ctrl-C, or Kernel -> Interrupt in Jupyter
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            if epoch_rows(db) >= 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    timer = threading.Thread(target=interrupt_after_two_epochs, daemon=True)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="call it again with the same arguments"):
+            sweeper.tune(dense, digits, **settings)
+    finally:
+        done.set()
+        timer.join()
+    (stopped,) = trials_of(url, "stop")
+    assert stopped.state == TrialState.WAITING  # back in the queue, never failed
+    assert "interrupted" in stopped.user_attrs["requeued"]
+    assert 2 <= epoch_rows(db) < 40
+
+    # resumed from another thread, where no signal handler can be installed
+    results: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: results.append(sweeper.tune(dense, digits, **settings))
+    )
+    worker.start()
+    worker.join(timeout=180)
+    assert results and results[0].summary.ran == 1
+    (again,) = trials_of(url, "stop")
+    assert again.state == TrialState.COMPLETE and again.number == stopped.number
+    assert again.params == stopped.params and len(again.intermediate_values) == 40
+    con = sqlite3.connect(db)
+    try:
+        epochs = [r[0] for r in con.execute("SELECT epoch FROM sweeper_epochs ORDER BY epoch")]
+    finally:
+        con.close()
+    assert epochs == list(range(40))  # continued from its checkpoint, no epoch twice
+
+
+# --------------------------------------------------------------------------------------------
+# notebooks: progress bar, inline figures
+# --------------------------------------------------------------------------------------------
+
+
+def _event(n: int, value: float | None) -> TrialEvent:
+    return TrialEvent(n, "complete", value, "constant(initial_lr=0.1)", 1.0, n + 1, 3)
+
+
+def test_progress_is_a_bar_in_a_notebook_and_lines_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with reporting(True) as lines:
+        assert isinstance(lines, ProgressLines)
+        lines(_event(0, 0.5))
+    assert (
+        "[#######.............] 1/3  trial 0   complete val_acc=0.5000" in capsys.readouterr().err
+    )
+    with reporting(False) as nothing:
+        assert nothing is None
+
+    shell = types.SimpleNamespace(kernel=object(), config={})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    with reporting(True, "nb") as bar:
+        assert isinstance(bar, ProgressBar)
+        bar(_event(0, 0.5))
+        bar(_event(1, None))
+        assert (bar.bar.n, bar.bar.total, bar.best) == (2, 3, 0.5)
+
+
+@pytest.mark.slow
+def test_a_figure_is_shown_inline_in_a_notebook(
+    digits: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ipython = pytest.importorskip("IPython")
+    from IPython.core.formatters import DisplayFormatter
+
+    url = f"sqlite:///{tmp_path / 'fig.db'}"
+    result = sweeper.tune(dense, digits, storage=url, progress=False, **{**TINY, "n_trials": 2})  # type: ignore[arg-type]
+    shell = types.SimpleNamespace(  # what a kernel's shell offers that the figures use
+        kernel=object(),
+        config={},
+        display_formatter=DisplayFormatter(),
+        events=types.SimpleNamespace(register=lambda *_: None, unregister=lambda *_: None),
+    )
+    monkeypatch.setattr(ipython, "get_ipython", lambda: shell)
+    import matplotlib.pyplot as plt
+
+    try:
+        fig = result.plot("history")
+        shown, _ = shell.display_formatter.format(fig)
+    finally:
+        plt.uninstall_repl_displayhook()
+    assert shown["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert "image/png" not in DisplayFormatter().format(fig)[0]  # plot() set that up
+
+
+# --------------------------------------------------------------------------------------------
+# the example
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_notebook_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(ROOT / "examples" / "notebook_quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "best: trial" in out
+    assert (tmp_path / "sweeper.db").is_file() and list(tmp_path.glob("*report.html"))
