@@ -40,7 +40,8 @@ from sweeper import space as space_mod
 from sweeper.config import load_study_file
 from sweeper.plots import KINDS as PLOT_KINDS
 from sweeper.schedules import from_dimensions
-from sweeper.store import EpochRow, Store
+from sweeper.store import Store
+from sweeper.tables import EpochRow
 
 STUDY = "synthetic"
 EPOCHS = 8

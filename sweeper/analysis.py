@@ -33,17 +33,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from sweeper import optuna_ids
 from sweeper import space as space_mod
 from sweeper.errors import StorageError, SweeperError
 from sweeper.schedules import from_dict
-from sweeper.store import (
-    GRACE_PERIOD,
-    SQLITE_TIMEOUT,
-    EpochRow,
-    LedgerRow,
-    Store,
-    url_secrets,
-)
+from sweeper.store import GRACE_PERIOD, SQLITE_TIMEOUT, Store, url_secrets
+from sweeper.tables import EpochRow, LedgerRow
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -454,7 +449,7 @@ def admissible(trial: FrozenTrial) -> FrozenTrial:
         user_attrs=trial.user_attrs,
         system_attrs=trial.system_attrs,
         intermediate_values=trial.intermediate_values,
-        trial_id=trial._trial_id,
+        trial_id=optuna_ids.trial_id(trial),
     )
 
 
@@ -476,7 +471,7 @@ class TrialsStorage(optuna.storages.BaseStorage):
         from optuna.study import StudyDirection
 
         self._trials = sorted((admissible(t) for t in trials), key=lambda t: t.number)
-        self._by_id = {t._trial_id: t for t in self._trials}
+        self._by_id = {optuna_ids.trial_id(t): t for t in self._trials}
         self._name = name
         self._direction = StudyDirection[direction.upper()]
         self._user_attrs = dict(user_attrs or {})

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -19,6 +17,7 @@ import click
 from sweeper import __version__
 from sweeper.cli_common import EXIT_INTERRUPTED, INTERRUPTED, setup_logging, user_errors
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
+from sweeper.progress import ProgressLines
 
 
 class _Main(click.Group):
@@ -39,8 +38,9 @@ def main() -> None:
     """Find the best learning-rate schedule for a Keras model.
 
     sweeper runs an Optuna study over schedule families (constant, time, step, exponential,
-    piecewise, polynomial, inverse_time, cosine, cosine_restarts) and their decay parameters,
-    prunes poor trials on validation accuracy and keeps every trial in a SQLite store.
+    piecewise, polynomial, inverse_time, cosine, cosine_restarts, linear, wsd, one_cycle, rex,
+    shape; `sweeper families` lists them) and their parameters, prunes poor trials on validation
+    accuracy and keeps every trial in a SQLite store.
     """
 
 
@@ -71,43 +71,6 @@ _checkpoint_option = click.option(
     metavar="DIR",
     help="Where trials keep their per-epoch checkpoints [default: $SWEEPER_CHECKPOINTS or ./sweeper-checkpoints].",
 )
-
-
-def _bar(done: int, total: int, width: int = 20) -> str:
-    filled = min(width, round(width * done / total)) if total else width
-    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
-
-
-def _clock(seconds: float) -> str:
-    """``m:ss``, or ``h:mm:ss`` from an hour on."""
-    s = max(0, round(seconds))
-    h, rest = divmod(s, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _progress_printer() -> Callable[[Any], None]:
-    """One line per finished trial: its outcome and time, the run's elapsed time and its ETA.
-
-    The ETA is the trials still missing times the mean time of a trial in this run (0 when the
-    target is reached; other workers sharing the study make it pessimistic).
-    """
-    start = time.monotonic()
-    trial_seconds: list[float] = []
-
-    def show(event: Any) -> None:
-        trial_seconds.append(event.seconds)
-        elapsed = time.monotonic() - start
-        remaining = max(0, event.target - event.finished)
-        eta = _clock(sum(trial_seconds) / len(trial_seconds) * remaining)
-        value = "-" if event.value is None else f"{event.value:.4f}"
-        click.echo(
-            f"{_bar(event.finished, event.target)}  trial {event.number:<3} {event.state:<8} "
-            f"val_acc={value}  {event.seconds:5.1f}s  [{_clock(elapsed)} eta {eta}]  "
-            f"{event.description}",
-            err=True,
-        )
-
-    return show
 
 
 def _print_summary(summary: Any) -> None:
@@ -253,7 +216,7 @@ def tune(
             workers=workers,
             workers_per_gpu=workers_per_gpu,
             checkpoint_dir=checkpoint_dir,
-            progress=_progress_printer(),
+            progress=ProgressLines(),
         )
     _print_summary(summary)
     if summary.interrupted:
@@ -309,7 +272,7 @@ def worker(
             n_trials=n_trials,
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
-            progress=_progress_printer(),
+            progress=ProgressLines(),
             trust_store=trust_store,
             study_file=study_file,
         )

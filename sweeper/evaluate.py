@@ -26,7 +26,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from sweeper.errors import SweeperError
-from sweeper.store import Base, EvaluationRow, Store
+from sweeper.store import Store
+from sweeper.tables import Base, EvaluationRow
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -210,13 +211,14 @@ def train_and_test(
     from sweeper.training import reset_keras, steps_per_epoch
 
     reset_keras(seed)
-    schedule = config.schedule(steps_per_epoch(len(x_train), settings.batch_size), settings.epochs)
+    spe = steps_per_epoch(len(x_train), settings.batch_size)
+    schedule = config.schedule(spe, settings.epochs)
     try:
         model = build_model(
             settings.model, dataset.input_shape, dataset.num_classes, settings.model_dir
         )
         model.compile(
-            optimizer=config.optimizer.build(schedule.keras()),
+            optimizer=config.optimizer.build(schedule.keras(), total_steps=spe * settings.epochs),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=settings.jit_compile,

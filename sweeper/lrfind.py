@@ -40,7 +40,8 @@ import sqlalchemy as sa
 from sweeper.config import Choices, Fixed, Range, SpaceSpec
 from sweeper.errors import SweeperError
 from sweeper.optimizers import OptimizerSpec
-from sweeper.store import Base, LrFindRow, Store
+from sweeper.store import Store
+from sweeper.tables import Base, LrFindRow
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper import optuna_ids
 from sweeper.backend import CONSOLE
 from sweeper.store import GRACE_PERIOD
 
@@ -52,7 +53,7 @@ def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
     It keeps its number (so it runs before later queued trials), parameters and user attributes;
     its per-epoch rows are overwritten, not duplicated, when it runs again.
     """
-    storage = study._storage
+    storage = optuna_ids.storage_of(study)
     try:
         trial = storage.get_trial(trial_id)
         if trial.state != TrialState.RUNNING:
@@ -133,7 +134,7 @@ def unowned(trial: FrozenTrial, beating: set[int], now: datetime | None = None) 
     started longer than the heartbeat grace period ago (its process died between taking it and
     its first heartbeat, which Optuna's stale check cannot see)."""
     started = trial.datetime_start
-    if started is None or _stamped_by_this_attempt(trial) or trial._trial_id in beating:
+    if started is None or _stamped_by_this_attempt(trial) or optuna_ids.trial_id(trial) in beating:
         return False
     return ((now or datetime.now()) - started).total_seconds() > GRACE_PERIOD
 
@@ -150,11 +151,13 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
     host = socket.gethostname()
     n = 0
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    beating = _beating(study._storage, [t._trial_id for t in running])
+    beating = _beating(optuna_ids.storage_of(study), [optuna_ids.trial_id(t) for t in running])
     for t in running:
         if unowned(t, beating):
             if requeue(
-                study, t._trial_id, "was left running by a process that died before it began"
+                study,
+                optuna_ids.trial_id(t),
+                "was left running by a process that died before it began",
             ):
                 n += 1
                 CONSOLE.info(
@@ -172,7 +175,7 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
         pid = int(w_pid)
         if pid == os.getpid() or _pid_alive(pid):
             continue
-        if requeue(study, t._trial_id, f"was left running by process {pid}, which died"):
+        if requeue(study, optuna_ids.trial_id(t), f"was left running by process {pid}, which died"):
             n += 1
             CONSOLE.info(
                 "trial %d was left running by process %d, which died: queued again", t.number, pid

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper import analysis as an
-from sweeper import plots
+from sweeper import optuna_ids, plots
 from sweeper.errors import SweeperError
 from sweeper.names import file_stem
-from sweeper.store import EPOCH_FIELDS
+from sweeper.tables import EPOCH_FIELDS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -94,7 +94,7 @@ def export_text(
     records = [trial_record(t) for t in data.trials]
     by_trial: dict[int, list[dict[str, Any]]] = {}
     if epoch_rows is not None:
-        number_of = {t._trial_id: t.number for t in data.trials}
+        number_of = {optuna_ids.trial_id(t): t.number for t in data.trials}
         for row in epoch_rows:
             number = number_of.get(int(row["trial_id"]))
             if number is not None:

@@ -1,22 +1,11 @@
-"""The store: Optuna's RDB storage plus sweeper's own SQLAlchemy tables, in one database.
+"""The store: Optuna's RDB storage plus sweeper's own tables (:mod:`sweeper.tables`), in one
+database reached by one URL.
 
 Optuna's tables hold studies and trials (so ``optuna trials``, ``optuna best-trial`` and
-optuna-dashboard read a sweeper store as it is). Our tables, prefixed ``sweeper_``, hold what
-Optuna has no place for:
-
-* ``sweeper_epochs`` — one row per finished epoch of every trial (pruned, diverged and failed
-  ones included), written as the epoch ends;
-* ``sweeper_study_files`` — each study's file text, overrides and their hash;
-* ``sweeper_runs`` — one row per ``tune``/``worker`` process: host, pid, start/end and the
-  environment (package versions, Keras backend, devices);
-* ``sweeper_ledger`` — one row per epoch actually trained, in training order, never copied nor
-  deleted: the study's spent epochs (its budget) and its anytime curve;
-* ``sweeper_promotions`` — one row per paused trial a worker has claimed to continue
-  (:mod:`sweeper.promotion`), so no two workers continue the same one;
-* ``sweeper_evaluations`` — test accuracies of retrained configurations (:mod:`sweeper.evaluate`);
-* ``sweeper_lr_finds`` — LR range tests and the ranges they gave (:mod:`sweeper.lrfind`).
-
-Every table is declared here, and nowhere else.
+optuna-dashboard read a sweeper store as it is); :class:`Store` opens both on the same URL, masks
+its password in every message, sets SQLite up for several writers (WAL, busy timeout) and reads
+and writes sweeper's tables: epochs, study files, runs, the ledger of trained epochs and the
+promotion claims.
 
 This module never imports Keras, so read-only commands stay fast.
 """
@@ -30,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +27,19 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from sweeper.errors import StorageError, StudyChangedError
+from sweeper.tables import (
+    EPOCH_FIELDS,
+    Base,
+    EpochRow,
+    LedgerRow,
+    PromotionRow,
+    RunRow,
+    StudyFileRow,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -65,16 +64,6 @@ SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
 
 
 # The measured columns of a per-epoch record, in display order.
-EPOCH_FIELDS = (
-    "epoch",
-    "step",
-    "lr",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "seconds",
-)
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -110,123 +99,6 @@ def mask_url(url: str) -> str:
     if secret:
         parsed = parsed.update_query_dict(secret)
     return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as stored in sweeper's tables."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class EpochRow(Base):
-    __tablename__ = "sweeper_epochs"
-    __table_args__ = (sa.UniqueConstraint("trial_id", "epoch", name="uq_sweeper_epoch"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    trial_id: Mapped[int] = mapped_column(index=True)  # Optuna's trial_id
-    trial_number: Mapped[int]
-    epoch: Mapped[int]  # 0-based
-    step: Mapped[int]
-    lr: Mapped[float]
-    loss: Mapped[float | None]
-    accuracy: Mapped[float | None]
-    val_loss: Mapped[float | None]
-    val_accuracy: Mapped[float | None]
-    seconds: Mapped[float]
-    run_id: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class StudyFileRow(Base):
-    __tablename__ = "sweeper_study_files"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), unique=True)
-    source: Mapped[str] = mapped_column(sa.Text)
-    text: Mapped[str] = mapped_column(sa.Text)
-    overrides: Mapped[str] = mapped_column(sa.Text, default="[]")  # JSON list
-    hash: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class RunRow(Base):
-    __tablename__ = "sweeper_runs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    host: Mapped[str] = mapped_column(sa.String(255))
-    pid: Mapped[int]
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None]
-    environment: Mapped[str] = mapped_column(sa.Text, default="{}")  # JSON
-
-
-class LedgerRow(Base):
-    __tablename__ = "sweeper_ledger"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    trial_number: Mapped[int]
-    epoch: Mapped[int]  # 0-based
-    val_accuracy: Mapped[float | None]
-    run_id: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class PromotionRow(Base):
-    __tablename__ = "sweeper_promotions"
-    __table_args__ = (
-        sa.UniqueConstraint("study_name", "parent_number", name="uq_sweeper_promotion"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    parent_number: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class EvaluationRow(Base):
-    __tablename__ = "sweeper_evaluations"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    trial_number: Mapped[int]
-    label: Mapped[str] = mapped_column(sa.Text)
-    is_baseline: Mapped[bool]
-    seed: Mapped[int]
-    test_accuracy: Mapped[float | None]
-    test_loss: Mapped[float | None]
-    epochs: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class LrFindRow(Base):
-    __tablename__ = "sweeper_lr_finds"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
-    study_hash: Mapped[str] = mapped_column(sa.String(64))
-    dataset: Mapped[str] = mapped_column(sa.Text)  # repr of the DataSpec
-    model: Mapped[str] = mapped_column(sa.String(512))
-    optimizer: Mapped[str] = mapped_column(sa.String(128))  # OptimizerSpec.describe()
-    batch_size: Mapped[int]
-    start: Mapped[float]
-    end: Mapped[float]
-    steps: Mapped[int]
-    lrs: Mapped[str] = mapped_column(sa.Text)  # JSON list
-    losses: Mapped[str] = mapped_column(sa.Text)  # JSON list
-    smoothed: Mapped[str] = mapped_column(sa.Text)  # JSON list
-    steepest_lr: Mapped[float]
-    min_loss_lr: Mapped[float]
-    diverged_lr: Mapped[float | None]
-    low: Mapped[float]
-    high: Mapped[float]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True)

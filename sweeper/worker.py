@@ -1,47 +1,41 @@
 """A worker: the trial loop of one process, and the launcher of several.
 
 A worker asks the shared study for trials until the study holds its target of finished trials
-(or its epoch budget is spent). Each trial's outcome is decided in one place (``train`` inside
-:func:`run_worker`): complete → its value; pruned, paused, stalled or diverged → PRUNED; any
-other exception → FAIL with the traceback stored on the trial. Too many failures in a row stop
-the sweep (:class:`~sweeper.errors.SweepAborted`). Before each trial a worker continues the paused
-trial that has earned it, if any (:mod:`sweeper.promotion`).
-
-Each trial checkpoints its training state at every epoch end, so a trial retried after its
-worker died, or continued after a pause, resumes from its last finished epoch with identical
-parameters.
+(or its epoch budget is spent). Before each trial it continues the paused trial that has earned
+it, if any (:mod:`sweeper.promotion`); each trial runs as one :class:`~sweeper.attempt.Attempt`,
+where its outcome is decided. Too many failures in a row stop the sweep
+(:class:`~sweeper.errors.SweepAborted`); a trial that failed because of this machine goes back to
+the queue and stops the sweep.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper import faults
+from sweeper import faults, optuna_ids
 from sweeper import promotion as promo
-from sweeper import space as space_mod
+from sweeper.attempt import Attempt, Context, EnvironmentFailed, Rules, budget_spent
 from sweeper.backend import CONSOLE, load_keras
 from sweeper.errors import ConfigError, SweepAborted
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.lrfind import lr_ranges
 from sweeper.names import file_stem
-from sweeper.recovery import mark_worker, reap_dead_local_trials, requeue
+from sweeper.recovery import reap_dead_local_trials, requeue
 from sweeper.search import make_pruner, make_sampler
 from sweeper.store import ENV_VAR, Store, resolve_url
 from sweeper.trials import TrialEvent, describe, finished_count
@@ -84,39 +78,6 @@ def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
         ) from None
 
 
-class _EnvironmentFailed(BaseException):
-    """A trial failed because of this machine, not its configuration (the user model cannot be
-    imported, a file cannot be written): the sweep stops, the trial goes back to the queue, and
-    it does not count toward the target. A BaseException, so Optuna does not record it FAIL."""
-
-
-def _caused_by_environment(exc: BaseException) -> bool:
-    return isinstance(exc, (ConfigError, ImportError, OSError))
-
-
-def _origin_number(trial: FrozenTrial) -> int:
-    """The number of the first attempt of this trial (itself unless it is a retry copy)."""
-    failed = trial.system_attrs.get("failed_trial")
-    return int(failed) if failed is not None else trial.number
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def error_line(exc: BaseException) -> str:
-    """``Type: message`` in one line; Keras's wrapping of a layer's error is looked through
-    ("Exception encountered when calling ...", "Arguments received by ..." left out)."""
-    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
-    message = ""
-    for line in lines:
-        if line.startswith("Arguments received by"):
-            break
-        if line and not line.startswith("Exception encountered when calling"):
-            message = line
-            break
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 def _failure_reason(t: FrozenTrial) -> str:
     error = t.user_attrs.get("error")
     if error:
@@ -148,10 +109,6 @@ def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
 def _n_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
     """Trials of study ``name`` so far (read before a sampler is built for it)."""
     return storage.get_n_trials(storage.get_study_id_from_name(name))
-
-
-def budget_spent(store: Store, name: str, budget: int | None) -> bool:
-    return budget is not None and store.epochs_spent(name) >= budget
 
 
 def _wants_more(
@@ -235,14 +192,39 @@ def run_worker(
     Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
     queue (its checkpoint kept) and returns.
     """
+    from sweeper.training import environment
+
+    env = environment()  # imports Keras
+    index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
+    CONSOLE.info("%s%s", index, load_keras().describe())
+    with INTERRUPTS.installed():
+        with INTERRUPTS.deferred():
+            run_id = store.start_run(name, env)
+        ctx = _context(spec, store, name, dataset, checkpoint_dir, worker_index, budget, run_id)
+        try:
+            return _trial_loop(ctx, target, timeout, progress)
+        finally:
+            with INTERRUPTS.shielded():
+                store.finish_run(run_id)
+
+
+def _context(
+    spec: StudySpec,
+    store: Store,
+    name: str,
+    dataset: Dataset | None,
+    checkpoint_dir: str | None,
+    worker_index: int,
+    budget: int | None,
+    run_id: int,
+) -> Context:
+    """What this worker's attempts share; the sampler and the pruner are built once, here."""
     from sweeper.data import load_dataset
-    from sweeper.training import Decision, TrialStatus, environment, run_trial, steps_per_epoch
+    from sweeper.training import steps_per_epoch
 
     dataset = dataset or load_dataset(spec.data)
-    settings = spec.train.__class__(**{**spec.train.__dict__, "seed": spec.seed})
     storage = store.optuna_storage()
-    # a different seed per worker and per resume, so no two samplers replay the same draws; the
-    # sampler and the pruner are built once, here
+    # a different seed per worker and per resume, so no two samplers replay the same draws
     offset = _n_trials(storage, name) + 7919 * worker_index
     study = optuna.load_study(
         study_name=name,
@@ -253,217 +235,90 @@ def run_worker(
     # computed once per study, when it was prepared; every worker's schedules use that value
     stored_spe = study.user_attrs.get("steps_per_epoch")
     spe = int(stored_spe or steps_per_epoch(len(dataset.x_train), spec.train.batch_size))
-    ranges = lr_ranges(spec, store, name)
-    env = environment()  # imports Keras
-    index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
-    CONSOLE.info("%s%s", index, load_keras().describe())
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    ckpt_root = checkpoint_root(checkpoint_dir) / file_stem(name)  # never outside the root
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
-    active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
-    asha = spec.pruner.kind == "asha"
-    factor = spec.pruner.reduction_factor
-    rung_list = tuple(promo.rungs(spec.pruner.min_resource, factor, spec.train.epochs))
-    stall_below = (
-        spec.pruner.stall_factor / dataset.num_classes if spec.pruner.kind != "none" else 0.0
+    return Context(
+        spec=spec,
+        store=store,
+        name=name,
+        study=study,
+        dataset=dataset,
+        settings=dataclasses.replace(spec.train, seed=spec.seed),
+        steps_per_epoch=spe,
+        ranges=lr_ranges(spec, store, name),
+        checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
+        worker=worker,
+        run_id=run_id,
+        rules=Rules.of(spec, dataset.num_classes, spe, budget),
     )
-    # judged after the first epoch that brings at least STALL_MIN_STEPS updates: a few updates
-    # of a tiny epoch leave any rate at chance
-    stall_epoch = math.ceil(STALL_MIN_STEPS / spe) - 1
 
-    # While Optuna creates a trial, the trial trains and its outcome is recorded, a signal only
-    # records the stop (see sweeper.interrupts): training ends after the batch in progress, and
-    # the stop is raised at the next safe point, so it never lands in a store write or a library
-    # callback. The running trial is then put back in the queue.
+
+def _trial_loop(
+    ctx: Context,
+    target: int,
+    timeout: float | None,
+    progress: Callable[[TrialEvent], None] | None,
+) -> tuple[int, bool]:
+    """Ask for trials until the study has enough; (trials run here, interrupted).
+
+    While Optuna creates a trial, the trial trains and its outcome is recorded, a signal only
+    records the stop (see sweeper.interrupts): training ends after the batch in progress, and
+    the stop is raised at the next safe point, so it never lands in a store write or a library
+    callback. The running trial is then put back in the queue.
+    """
+    study, rules = ctx.study, ctx.rules
+    active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
+    last: list[FrozenTrial] = []
+
     def objective(trial: optuna.Trial) -> float:
-        active[:] = [trial._trial_id]
+        active[:] = [optuna_ids.trial_id(trial)]
         faults.point("after-ask")
         INTERRUPTS.check()
-        return train(trial)
-
-    def train(trial: optuna.Trial) -> float:
-        mark_worker(trial, worker)
-        faults.point("after-stamp")
-        config = space_mod.sample(trial, spec.space, ranges)
-        schedule = config.schedule(spe, spec.train.epochs)  # its full length, even when paused
-        trial.set_user_attr("schedule", schedule.to_dict())
-        trial.set_user_attr("optimizer", config.optimizer.describe())
-        trial.set_user_attr("steps_per_epoch", spe)
-        frozen = study._storage.get_trial(trial._trial_id)
-        origin = _origin_number(frozen)
-        config_number = promo.config_of(frozen)
-        trial.set_user_attr(promo.CONFIG_ATTR, config_number)
-        parent = frozen.user_attrs.get(promo.PROMOTED_FROM_ATTR)
-        baseline = promo.is_baseline(frozen)
-        # one checkpoint folder per configuration: retries and continuations resume from it
-        backup = ckpt_root / f"trial-{config_number}"
-        epochs_seen = Epochs()
-        pause = Pause()
-
-        def on_epoch(record: Any) -> None:
-            store.add_epoch(name, trial._trial_id, trial.number, record.to_dict(), run_id)
-            if baseline and record.val_accuracy is not None:
-                # reported here, not by the pruning callback: a baseline is never pruned
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=".*already reported.*")
-                    trial.report(record.val_accuracy, record.epoch)
-            if epochs_seen.first < 0:
-                epochs_seen.first = record.epoch
-                if record.epoch > 0:  # resumed from a checkpoint
-                    trial.set_user_attr("resumed_from_epoch", record.epoch)
-            epochs_seen.last = record.epoch
-
-        def decide(record: Any) -> Decision:
-            done = record.epoch + 1
-            if done >= spec.train.epochs:
-                return None  # the last epoch: the trial completes
-            if budget_spent(store, name, budget):
-                pause.reason = "budget"
-                return TrialStatus.PAUSED, f"epoch budget of {budget} spent"
-            if baseline:
-                return None  # a reference point: trained its full length
-            value = record.val_accuracy
-            if record.epoch == stall_epoch and stall_below > 0 and (value or 0.0) <= stall_below:
-                return TrialStatus.STALLED, (
-                    f"val_accuracy {value or 0.0:.3f} after epoch {done}, "
-                    f"chance is {1 / dataset.num_classes:.3f}"
-                )
-            if asha and done in rung_list and value is not None:
-                values = promo.rung_values(study.get_trials(deepcopy=False), done)
-                values[config_number] = max(values.get(config_number, value), value)
-                if not promo.in_top(values[config_number], list(values.values()), factor):
-                    pause.reason = "rung"
-                    return TrialStatus.PAUSED, (
-                        f"paused after epoch {done}: not in the best 1/{factor} of "
-                        f"{len(values)} at this rung yet"
-                    )
-            return None
-
-        def finish(*, keep: bool = False) -> None:
-            # the trial is over: drop its checkpoint (kept when it pauses); a continuation or a
-            # retry copy that resumed gets the rows of the epochs done before it; rows an
-            # earlier, longer attempt left beyond the epoch this one ended at are dropped
-            if not keep:
-                shutil.rmtree(backup, ignore_errors=True)
-            if epochs_seen.first > 0:
-                sources = [int(parent)] if parent is not None else []
-                if origin != trial.number:
-                    sources.append(origin)
-                for number in sources:
-                    source_id = study._storage.get_trial_id_from_study_id_trial_number(
-                        study._study_id, number
-                    )
-                    store.copy_epochs(
-                        name, source_id, trial._trial_id, trial.number, epochs_seen.first
-                    )
-            if epochs_seen.last >= 0:
-                store.trim_epochs(trial._trial_id, epochs_seen.last)
-
-        try:
-            with warnings.catch_warnings():
-                # a resumed trial reports its finished epochs again: Optuna keeps the first
-                warnings.filterwarnings("ignore", message=".*already reported.*")
-                result = run_trial(
-                    dataset,
-                    schedule,
-                    config.optimizer,
-                    settings,
-                    trial=None if baseline else trial,
-                    on_epoch=on_epoch,
-                    backup_dir=str(backup),
-                    decide=decide,
-                )
-        except (SweepInterrupted, KeyboardInterrupt):
-            raise  # keep the checkpoint: the trial is queued again and resumes from it
-        except optuna.TrialPruned:
-            finish()
-            raise
-        except Exception as exc:
-            if INTERRUPTS.requested:  # an error the stop caused in a library: not a failure
-                raise SweepInterrupted(f"during {type(exc).__name__}") from None
-            if _caused_by_environment(exc):
-                raise _EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
-            finish()
-            trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
-            trial.set_user_attr("error", error_line(exc)[:500])
-            raise
-        faults.point("before-tell")
-        paused = result.status is TrialStatus.PAUSED
-        finish(keep=paused)
+        value = Attempt(ctx, trial).run()
         active.clear()
-        if paused:
-            trial.set_user_attr(promo.PAUSED_ATTR, epochs_seen.last + 1)
-            trial.set_user_attr(promo.PAUSE_REASON_ATTR, pause.reason)
-        if result.status is not TrialStatus.COMPLETE:
-            trial.set_user_attr(promo.OUTCOME_ATTR, str(result.status))
-            trial.set_user_attr("reason", result.reason)
-            raise optuna.TrialPruned(result.reason)
-        assert result.value is not None
-        return float(result.value)
-
-    last: list[FrozenTrial] = []
+        return value
 
     def remember(_study: optuna.Study, frozen: FrozenTrial) -> None:
         last.append(frozen)
 
     start = time.monotonic()
     ran = 0
-    interrupted = False
-    with INTERRUPTS.installed():
-        with INTERRUPTS.deferred():
-            run_id = store.start_run(name, env)
-        try:
-            while _wants_more(
-                study,
-                target,
-                start,
-                timeout,
-                store=store,
-                budget=budget,
-                rung_list=rung_list if asha else (),
-                factor=factor,
-            ):
-                t0 = time.monotonic()
-                last.clear()
-                active.clear()
-                with INTERRUPTS.shielded():
-                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
-                ran += 1
-                if progress is not None and last:
-                    done = finished_count(study.get_trials(deepcopy=False))
-                    progress(_event(last[-1], time.monotonic() - t0, done, target))
-                INTERRUPTS.check()  # a stop while the outcome was recorded: the trial is done
-                check_failure_rate(study, spec)
-        except (SweepInterrupted, KeyboardInterrupt):
-            interrupted = True
+    try:
+        while _wants_more(
+            study,
+            target,
+            start,
+            timeout,
+            store=ctx.store,
+            budget=rules.budget,
+            rung_list=rules.rungs if rules.asha else (),
+            factor=rules.factor,
+        ):
+            t0 = time.monotonic()
+            last.clear()
+            active.clear()
             with INTERRUPTS.shielded():
-                if active:
-                    requeue(study, active[0], "was interrupted")
-        except _EnvironmentFailed as failure:
-            with INTERRUPTS.shielded():
-                if active:
-                    requeue(study, active[0], "failed because of the environment")
-            raise SweepAborted(
-                f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
-                "fix the cause and rerun the same command"
-            ) from None
-        finally:
-            with INTERRUPTS.shielded():
-                store.finish_run(run_id)
-    return ran, interrupted
-
-
-class Epochs:
-    """The first and last epoch a trial's run trained (-1: none yet)."""
-
-    first = -1
-    last = -1
-
-
-class Pause:
-    """Why a trial paused: ``"rung"`` (not among the best yet) or ``"budget"``."""
-
-    reason = ""
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+            ran += 1
+            if progress is not None and last:
+                done = finished_count(study.get_trials(deepcopy=False))
+                progress(_event(last[-1], time.monotonic() - t0, done, target))
+            INTERRUPTS.check()  # a stop while the outcome was recorded: the trial is done
+            check_failure_rate(study, ctx.spec)
+    except (SweepInterrupted, KeyboardInterrupt):
+        with INTERRUPTS.shielded():
+            if active:
+                requeue(study, active[0], "was interrupted")
+        return ran, True
+    except EnvironmentFailed as failure:
+        with INTERRUPTS.shielded():
+            if active:
+                requeue(study, active[0], "failed because of the environment")
+        raise SweepAborted(
+            f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
+            "fix the cause and rerun the same command"
+        ) from None
+    return ran, False
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

@@ -33,9 +33,9 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from process_helpers import claim_queue_concurrently, sweeper_env
 
+from sweeper.attempt import error_line
 from sweeper.config import load_study_file
 from sweeper.errors import SweeperError
-from sweeper.worker import error_line
 
 pytestmark = pytest.mark.slow
 
