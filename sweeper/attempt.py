@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults, optuna_ids
 from sweeper import promotion as promo
@@ -34,6 +34,7 @@ from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.recovery import mark_worker
 from sweeper.store import Store
+from sweeper.trials import finished_count
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
@@ -80,11 +81,19 @@ def budget_spent(store: Store, name: str, budget: int | None) -> bool:
     return budget is not None and store.epochs_spent(name) >= budget
 
 
+def no_room(trials: list[FrozenTrial], target: int) -> bool:
+    """Whether the study's target leaves no room for a new configuration: the finished and the
+    running ones (this one included) take it all."""
+    running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+    return finished_count(trials) + running >= target
+
+
 @dataclass(frozen=True)
 class Rules:
     """What is decided after each epoch, the same for every trial of a study in this process."""
 
     epochs: int
+    target: int  # configurations the study is to finish
     budget: int | None
     asha: bool
     factor: int
@@ -94,10 +103,13 @@ class Rules:
     chance: float
 
     @classmethod
-    def of(cls, spec: StudySpec, num_classes: int, spe: int, budget: int | None) -> Rules:
+    def of(
+        cls, spec: StudySpec, num_classes: int, spe: int, budget: int | None, target: int
+    ) -> Rules:
         p = spec.pruner
         return cls(
             epochs=spec.train.epochs,
+            target=target,
             budget=budget,
             asha=p.kind == "asha",
             factor=p.reduction_factor,
@@ -145,9 +157,13 @@ class Attempt:
         ctx, trial = self.ctx, self.trial
         mark_worker(trial, ctx.worker)
         faults.point("after-stamp")
-        config = space_mod.sample(trial, ctx.spec.space, ctx.ranges)
-        # the schedule is defined for the trial's full length, even when it pauses on the way
-        schedule = config.schedule(ctx.steps_per_epoch, ctx.rules.epochs)
+        try:
+            config = space_mod.sample(trial, ctx.spec.space, ctx.ranges)
+            # the schedule is defined for the trial's full length, even when it pauses on the way
+            schedule = config.schedule(ctx.steps_per_epoch, ctx.rules.epochs)
+        except Exception as exc:  # a value Optuna or the schedule refuses: the trial fails
+            self.record_error(exc)
+            raise
         trial.set_user_attr("schedule", schedule.to_dict())
         trial.set_user_attr("optimizer", config.optimizer.describe())
         trial.set_user_attr("steps_per_epoch", ctx.steps_per_epoch)
@@ -184,11 +200,15 @@ class Attempt:
             if _caused_by_environment(exc):
                 raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
             self.finish()
-            trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
-            trial.set_user_attr("error", error_line(exc)[:500])
+            self.record_error(exc)
             raise
         faults.point("before-tell")
         return self.tell(result)
+
+    def record_error(self, exc: BaseException) -> None:
+        """Store why the trial fails: its traceback and one line (shown by progress and status)."""
+        self.trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
+        self.trial.set_user_attr("error", error_line(exc)[:500])
 
     def tell(self, result: TrialResult) -> float:
         """Record how training ended on the trial; its value, or TrialPruned."""
@@ -238,9 +258,13 @@ class Attempt:
                 f"val_accuracy {value:.3f} after epoch {done}, chance is {rules.chance:.3f}"
             )
         if rules.asha and done in rules.rungs and record.val_accuracy is not None:
-            values = promo.rung_values(self.ctx.study.get_trials(deepcopy=False), done)
+            trials = self.ctx.study.get_trials(deepcopy=False)
+            values = promo.rung_values(trials, done)
             values[self.config] = max(values.get(self.config, value), value)
-            if not promo.in_top(values[self.config], list(values.values()), rules.factor):
+            final = no_room(trials, rules.target)
+            if not promo.in_top(
+                values[self.config], list(values.values()), rules.factor, final=final
+            ):
                 self.pause_reason = "rung"
                 return TrialStatus.PAUSED, (
                     f"paused after epoch {done}: not in the best 1/{rules.factor} of "

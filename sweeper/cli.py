@@ -75,14 +75,19 @@ _checkpoint_option = click.option(
 
 def _print_summary(summary: Any) -> None:
     c = summary.counts
-    finished = c["complete"] + c["pruned"] + c["paused"] + c["failed"]
-    paused = f", {c['paused']} paused" if c["paused"] else ""
-    promoted = f"; {c['promoted']} continued later" if c["promoted"] else ""
+    stopped = c["pruned"] + c["paused"]  # Optuna's PRUNED: stopped early, paused or for good
+    finished = c["complete"] + stopped + c["failed"]
     click.echo(
         f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} finished "
-        f"trials ({c['complete']} complete, {c['pruned']} pruned{paused}, {c['failed']} failed"
-        f"{promoted}); {summary.ran} run now in {summary.seconds:.0f} s"
+        f"trials ({c['complete']} complete, {stopped} pruned, {c['failed']} failed); "
+        f"{summary.ran} run now in {summary.seconds:.0f} s"
     )
+    if c["paused"] or c["promoted"]:
+        click.echo(
+            f"{c['paused']} of the pruned paused (checkpoint kept, to be continued); "
+            f"{c['promoted']} trial{'' if c['promoted'] == 1 else 's'} continued by later "
+            "ones (counted through them)"
+        )
     budget = f" of a budget of {summary.budget_epochs}" if summary.budget_epochs else ""
     click.echo(f"epochs trained: {summary.epochs_spent}{budget}")
     if summary.best_value is None:

@@ -7,6 +7,7 @@ anything touches a store. See the README's "Study file reference" for the format
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 import os
 import tomllib
@@ -19,8 +20,8 @@ from sweeper.data import DATASETS, DataSpec
 from sweeper.errors import ConfigError, DataError, SweeperError
 from sweeper.models import MODELS, check_model_name
 from sweeper.names import check_study_name
-from sweeper.optimizers import OPTIMIZERS
-from sweeper.schedules import FAMILIES
+from sweeper.optimizers import OPTIMIZERS, SCHEDULE_FREE
+from sweeper.schedules import COOLDOWN_SHAPES, FAMILIES
 from sweeper.training import TrainSettings
 
 STUDIES_DIR = Path(__file__).resolve().parent / "studies"  # a link to the top-level studies/
@@ -30,7 +31,12 @@ MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 1 << 20
 MAX_TRIALS = 10_000_000
 
-SAMPLERS = ("tpe", "random", "grid")
+SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
+# the package each sampler needs beyond Optuna, and how to get it
+SAMPLER_NEEDS = {
+    "gp": ("torch", "PyTorch (Optuna's GPSampler runs on it); pip install 'sweeper[gp]'"),
+    "cmaes": ("cmaes", "the cmaes package (Optuna's CmaEsSampler runs on it); pip install cmaes"),
+}
 PRUNERS = ("asha", "median", "successive_halving", "hyperband", "none")
 ALL_FAMILIES = frozenset(FAMILIES)
 _DROPPING = frozenset({"step", "exponential", "piecewise", "inverse_time"})
@@ -72,7 +78,9 @@ Dimension = Range | Choices | Fixed | Auto
 class DimensionInfo:
     families: frozenset[str]  # the schedule families that use it (all for optimizer dims)
     default: Dimension
-    kind: str  # "positive", "unit", "nonneg", "bool", "optimizer", "epochs", "ratio"
+    # "positive", "unit" (0, 1], "unit0" [0, 1], "fraction" (0, 1), "ratio" [0, 1), "nonneg",
+    # "epochs", "bool", "optimizer", "cooldown"
+    kind: str
     doc: str
 
 
@@ -102,16 +110,19 @@ DIMENSIONS: dict[str, DimensionInfo] = {
     ),
     "power": DimensionInfo(frozenset({"polynomial"}), Range(0.5, 3.0), "positive", "exponent"),
     "end_lr_factor": DimensionInfo(
-        frozenset({"polynomial"}),
+        frozenset({"polynomial", "linear", "wsd"}),
         Range(1e-3, 0.5, log=True),
-        "unit",
-        "end rate as a fraction of initial_lr",
+        "unit0",
+        "end rate as a fraction of initial_lr (0: decay to zero)",
     ),
     "alpha": DimensionInfo(
         frozenset({"cosine", "cosine_restarts"}), Fixed(0.0), "ratio", "floor as a fraction of lr0"
     ),
     "warmup_epochs": DimensionInfo(
-        frozenset({"cosine"}), Fixed(0.0), "nonneg", "linear warm-up length in epochs"
+        frozenset({"cosine", "linear", "wsd"}),
+        Fixed(0.0),
+        "nonneg",
+        "linear warm-up length in epochs",
     ),
     "restart_epochs": DimensionInfo(
         frozenset({"cosine_restarts"}), Range(0.5, 2.0), "epochs", "first restart period, epochs"
@@ -122,9 +133,57 @@ DIMENSIONS: dict[str, DimensionInfo] = {
     "m_mul": DimensionInfo(
         frozenset({"cosine_restarts"}), Fixed(1.0), "unit", "peak multiplier per restart"
     ),
+    "cooldown_fraction": DimensionInfo(
+        frozenset({"wsd"}), Range(0.1, 0.3), "unit", "share of the run the wsd cooldown takes"
+    ),
+    "cooldown_shape": DimensionInfo(
+        frozenset({"wsd"}),
+        Choices(COOLDOWN_SHAPES),
+        "cooldown",
+        f"wsd cooldown curve: {', '.join(COOLDOWN_SHAPES)}",
+    ),
+    "pct_start": DimensionInfo(
+        frozenset({"one_cycle"}),
+        Range(0.1, 0.5),
+        "fraction",
+        "share of the run one_cycle rises to its peak",
+    ),
+    "div_factor": DimensionInfo(
+        frozenset({"one_cycle"}), Fixed(25.0), "positive", "one_cycle starts at lr0 / div_factor"
+    ),
+    "final_div_factor": DimensionInfo(
+        frozenset({"one_cycle"}),
+        Fixed(1e4),
+        "positive",
+        "one_cycle ends at lr0 / (div_factor * final_div_factor)",
+    ),
+    "warmup_fraction": DimensionInfo(
+        frozenset({"shape"}), Range(0.0, 0.3), "ratio", "shape: warm-up share of the run"
+    ),
+    "stable_fraction": DimensionInfo(
+        frozenset({"shape"}),
+        Range(0.0, 0.9),
+        "unit0",
+        "shape: share of the run after the warm-up held at lr0",
+    ),
+    "decay_exponent": DimensionInfo(
+        frozenset({"shape"}), Range(0.5, 3.0), "positive", "shape: exponent of the decay"
+    ),
+    "final_lr_ratio": DimensionInfo(
+        frozenset({"shape"}),
+        Range(0.0, 0.5),
+        "unit0",
+        "shape: end rate as a fraction of lr0 (0: decay to zero)",
+    ),
     "optimizer": DimensionInfo(ALL_FAMILIES, Fixed("sgd"), "optimizer", "optimizer name"),
     "momentum": DimensionInfo(ALL_FAMILIES, Fixed(0.0), "ratio", "SGD momentum (sgd only)"),
     "nesterov": DimensionInfo(ALL_FAMILIES, Fixed(False), "bool", "SGD Nesterov (sgd only)"),
+    "schedule_free_warmup": DimensionInfo(
+        ALL_FAMILIES,
+        Fixed(0.05),
+        "ratio",
+        "linear warm-up share of the run (schedule-free optimizers only)",
+    ),
 }
 
 # Keys a baseline may use besides dimensions: the tutorials' settings in steps.
@@ -265,6 +324,12 @@ def _check_value(r: _Reader, name: str, value: Any, where: str) -> None:
         if value not in OPTIMIZERS:
             raise r.fail(where, f"unknown optimizer {value!r}; choose from {', '.join(OPTIMIZERS)}")
         return
+    if kind == "cooldown":
+        if value not in COOLDOWN_SHAPES:
+            raise r.fail(
+                where, f"unknown cooldown shape {value!r}; choose from {', '.join(COOLDOWN_SHAPES)}"
+            )
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise r.fail(where, f"must be a number, got {value!r}")
     rules = {
@@ -272,6 +337,8 @@ def _check_value(r: _Reader, name: str, value: Any, where: str) -> None:
         "epochs": (value > 0, "must be > 0 epochs"),
         "nonneg": (value >= 0, "must be >= 0"),
         "unit": (0 < value <= 1, "must lie in (0, 1]"),
+        "unit0": (0 <= value <= 1, "must lie in [0, 1]"),
+        "fraction": (0 < value < 1, "must lie in (0, 1)"),
         "ratio": (0 <= value < 1, "must lie in [0, 1)"),
     }
     ok, rule = rules[kind]
@@ -294,7 +361,7 @@ def _dimension(r: _Reader, name: str, raw: Any) -> Dimension:
             if "low" not in raw or "high" not in raw:
                 raise r.fail(where, f"a range needs both low and high, got {raw!r}")
             low, high = raw["low"], raw["high"]
-            if DIMENSIONS[name].kind in ("bool", "optimizer"):
+            if DIMENSIONS[name].kind in ("bool", "optimizer", "cooldown"):
                 hint = " (true or false)" if DIMENSIONS[name].kind == "bool" else ""
                 raise r.fail(
                     where, f"takes a value or a list of choices{hint}, not a range: {raw!r}"
@@ -347,6 +414,40 @@ def _space(r: _Reader, raw: Mapping[str, Any]) -> SpaceSpec:
     return SpaceSpec(schedules, dims)
 
 
+def _values_of(dim: Dimension) -> list[Any]:
+    """The values a pinned or categorical dimension can take ([] for a range)."""
+    if isinstance(dim, Fixed):
+        return [dim.value]
+    if isinstance(dim, Choices):
+        return list(dim.values)
+    return []
+
+
+def _check_schedule_free(r: _Reader, space: SpaceSpec) -> None:
+    """A schedule-free optimizer replaces the schedule: its space's only family is constant."""
+    free = [o for o in _values_of(space.dims["optimizer"]) if o in SCHEDULE_FREE]
+    if free and space.families() != ("constant",):
+        raise r.fail(
+            "[space] optimizer",
+            f"{free[0]!r} replaces the schedule, but schedules = {list(space.families())}; "
+            'set [space] schedules = "constant" (its warm-up is schedule_free_warmup)',
+        )
+
+
+def _check_warmup_fits(r: _Reader, space: SpaceSpec, epochs: int) -> None:
+    """A warm-up of linear or wsd must end before the run does."""
+    users = [f for f in ("linear", "wsd") if f in space.families()]
+    dim = space.dims["warmup_epochs"]
+    longest = dim.high if isinstance(dim, Range) else max(_values_of(dim), default=0.0)
+    if users and longest >= epochs:
+        raise r.fail(
+            "[space] warmup_epochs",
+            f"{longest!r} is not shorter than the run ([train] epochs = {epochs}) that "
+            f"{' and '.join(users)} warm{'s' if len(users) == 1 else ''} up in; "
+            f"keep it below {epochs}",
+        )
+
+
 def _check_baseline_natives(r: _Reader, where: str, values: Mapping[str, Any]) -> None:
     """Types of a baseline's step-based settings (decay_steps, boundaries, values, end_lr)."""
     if "decay_steps" in values:
@@ -370,17 +471,28 @@ def _check_baseline_natives(r: _Reader, where: str, values: Mapping[str, Any]) -
             raise r.fail(f"{where} end_lr", f"must be a number >= 0, got {v!r}")
 
 
-def _check_baseline_schedule(r: _Reader, where: str, values: Mapping[str, Any]) -> None:
+# steps per epoch of the schedule a baseline is checked with (the data's own is not known yet)
+_NOMINAL_STEPS_PER_EPOCH = 1000
+
+
+def _check_baseline_schedule(
+    r: _Reader, where: str, values: Mapping[str, Any], epochs: int
+) -> None:
     """Build the baseline's schedule once, so a bad setting is caught when the file is read."""
     from sweeper.schedules import from_dimensions
 
     try:
-        from_dimensions(str(values["schedule"]), values, steps_per_epoch=1, epochs=1)
+        from_dimensions(
+            str(values["schedule"]),
+            values,
+            steps_per_epoch=_NOMINAL_STEPS_PER_EPOCH,
+            epochs=epochs,
+        )
     except ConfigError as exc:
         raise r.fail(where, str(exc)) from None
 
 
-def _baselines(r: _Reader, raw: Mapping[str, Any]) -> tuple[Baseline, ...]:
+def _baselines(r: _Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baseline, ...]:
     items = raw.get("baselines", [])
     if not isinstance(items, list):
         raise r.fail("[[baselines]]", "must be an array of tables ([[baselines]])")
@@ -411,7 +523,13 @@ def _baselines(r: _Reader, raw: Mapping[str, Any]) -> tuple[Baseline, ...]:
             raise r.fail(where, "boundaries/values only apply to schedule = 'piecewise'")
         if values.get("nesterov") and not values.get("momentum"):
             raise r.fail(where, "nesterov = true needs a momentum > 0")
-        _check_baseline_schedule(r, where, values)
+        if values.get("optimizer") in SCHEDULE_FREE and values["schedule"] != "constant":
+            raise r.fail(
+                f"{where} optimizer",
+                f"{values['optimizer']!r} replaces the schedule; give it schedule = 'constant', "
+                f"not {values['schedule']!r}",
+            )
+        _check_baseline_schedule(r, where, values, epochs)
         out.append(Baseline(name, values))
     return tuple(out)
 
@@ -588,16 +706,26 @@ def parse_study(
                 f"'grid' needs a list of choices for every searched dimension; "
                 f"{', '.join(searched)} {'is a range' if len(searched) == 1 else 'are ranges'}",
             )
+    if sampler.kind in SAMPLER_NEEDS:
+        module, how = SAMPLER_NEEDS[sampler.kind]
+        if importlib.util.find_spec(module) is None:
+            raise r.fail(
+                "[sampler] type", f"{sampler.kind!r} needs {how}, or choose another sampler"
+            )
+    _check_schedule_free(r, space)
+    data = _data(r, raw, base_dir or Path.cwd())
+    train = _train(r, raw, base_dir or Path.cwd())
+    _check_warmup_fits(r, space, train.epochs)
     return StudySpec(
         name=name.strip(),
         source=source,
         text=text,
-        data=_data(r, raw, base_dir or Path.cwd()),
-        train=_train(r, raw, base_dir or Path.cwd()),
+        data=data,
+        train=train,
         space=space,
         sampler=sampler,
         pruner=pruner,
-        baselines=_baselines(r, raw),
+        baselines=_baselines(r, raw, train.epochs),
         seed=seed,
         n_trials=r.integer(study, "n_trials", "[study]", 20, 1, MAX_TRIALS),
         budget_epochs=(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from sweeper import analysis as an
+from sweeper import optuna_ids
 from sweeper.errors import SweeperError
 from sweeper.names import file_stem
 from sweeper.schedules import FAMILIES, from_dict
@@ -167,7 +168,7 @@ def learning_curves_data(
             )
     curves = []
     for t in data.trials:
-        points = by_trial.get(t._trial_id) or sorted(t.intermediate_values.items())
+        points = by_trial.get(optuna_ids.trial_id(t)) or sorted(t.intermediate_values.items())
         points = [(e, v) for e, v in points if v is not None and math.isfinite(v)]
         if not points:
             continue
@@ -329,6 +330,24 @@ def default_schedule(family: str, n_steps: int, initial_lr: float = 0.1) -> dict
         "inverse_time": {"decay_steps": tenth, "decay_rate": 1.0, "staircase": True},
         "cosine": {"decay_steps": n * 0.95, "alpha": 0.0, "warmup_steps": n * 0.05},
         "cosine_restarts": {"first_decay_steps": n / 7, "t_mul": 2.0, "m_mul": 0.8},
+        # the later families end at the last step drawn, as in a run
+        "linear": {"decay_steps": float(n - 1), "end_lr": 0.0, "warmup_steps": n * 0.05},
+        "wsd": {
+            "decay_steps": float(n - 1),
+            "decay_start": (n - 1) * 0.8,
+            "warmup_steps": n * 0.05,
+            "end_lr": 0.0,
+            "cooldown": "1-sqrt",
+        },
+        "one_cycle": {"total_steps": float(n), "pct_start": 0.3},
+        "rex": {"decay_steps": float(n - 1)},
+        "shape": {
+            "decay_steps": float(n - 1),
+            "warmup_fraction": 0.05,
+            "stable_fraction": 0.3,
+            "decay_exponent": 1.5,
+            "final_lr_ratio": 0.01,
+        },
     }
     return {"family": family, "initial_lr": lr, **defaults[family]}
 

@@ -10,7 +10,9 @@ with its training state kept, and may be *promoted* later:
   ``1/factor`` of every configuration that reached that rung (at least ``factor`` of them);
   otherwise it ends PRUNED, marked paused (``paused_at_epoch``), its checkpoint kept;
 * whenever a worker is about to start a trial, the best paused trial that has since entered the
-  top ``1/factor`` of its rung is promoted first (highest rung first): a new Optuna trial with
+  top ``1/factor`` of its rung is promoted first (highest rung first; once the study's target
+  leaves no room for new configurations, the top ``ceil(n/factor)``, so the best ones always
+  finish): a new Optuna trial with
   the same parameters, the parent's intermediate values and a link to it
   (``promoted_from``, ``promoted_at_epoch``), which resumes from the parent's checkpoint and
   follows the same schedule curve, defined for the full ``epochs`` from the start.
@@ -111,10 +113,15 @@ def rung_values(trials: Iterable[FrozenTrial], epochs_done: int) -> dict[int, fl
     return out
 
 
-def in_top(value: float, values: Sequence[float], factor: int) -> bool:
+def in_top(value: float, values: Sequence[float], factor: int, *, final: bool = False) -> bool:
     """Whether ``value`` is among the best ``len(values) // factor`` of ``values`` (which hold
-    it): never while fewer than ``factor`` configurations reached the rung."""
-    k = len(values) // factor
+    it): never while fewer than ``factor`` configurations reached the rung.
+
+    ``final``: no new configuration will start (the study's target is taken), so nothing later
+    can beat the ones paused now: the best ``ceil(len / factor)`` go on, at least one per rung,
+    and a study always ends with its best configurations trained their full length.
+    """
+    k = -(-len(values) // factor) if final else len(values) // factor
     if k == 0:
         return False
     return value >= sorted(values, reverse=True)[k - 1]
@@ -132,6 +139,8 @@ def next_promotion(
     rung_list: Sequence[int],
     factor: int,
     claimed: Iterable[int] = (),
+    *,
+    final: bool = False,
 ) -> Promotion | None:
     """The paused trial to continue now, if any: budget-paused ones first, then the best paused
     trial that has entered the top ``1/factor`` of its rung, highest rung first. Trials in
@@ -149,7 +158,7 @@ def next_promotion(
         ]
         at_rung.sort(key=lambda t: values[config_of(t)], reverse=True)
         for t in at_rung:
-            if in_top(values[config_of(t)], list(values.values()), factor):
+            if in_top(values[config_of(t)], list(values.values()), factor, final=final):
                 return Promotion(t, r, "rung")
             break  # the best paused one is not in the top: none below it is
     return None
@@ -183,8 +192,16 @@ def stale_claims(
     return [p for p, at in claims if p not in have and at < cutoff]
 
 
-def promote(study: optuna.Study, store: Store, rung_list: Sequence[int], factor: int) -> int | None:
-    """Continue one paused trial, if one has earned it: claim it, then create its child.
+def promote(
+    study: optuna.Study,
+    store: Store,
+    rung_list: Sequence[int],
+    factor: int,
+    *,
+    final: bool = False,
+) -> int | None:
+    """Continue one paused trial, if one has earned it: claim it, then create its child
+    (``final``: no new configuration will start; see :func:`in_top`).
 
     Returns the parent's number, or None. Claims left without a child by a process that died
     are completed here first.
@@ -199,7 +216,7 @@ def promote(study: optuna.Study, store: Store, rung_list: Sequence[int], factor:
             study.add_trial(child_of(parent, int(parent.user_attrs[PAUSED_ATTR])))
             log.info("trial %d: its claimed promotion is created again", parent_number)
     claimed = {p for p, _ in claims}
-    while (choice := next_promotion(trials, rung_list, factor, claimed)) is not None:
+    while (choice := next_promotion(trials, rung_list, factor, claimed, final=final)) is not None:
         if store.claim_promotion(name, choice.parent.number):
             faults.point("after-claim")
             study.add_trial(child_of(choice.parent, choice.epochs_done))

@@ -3,8 +3,9 @@
 :func:`distribution` turns one declared dimension into an Optuna distribution (a pure function,
 tested as a table). :func:`sample` asks an Optuna trial for the schedule family first, then only
 for the dimensions that family uses: a drop interval exists only for schedules that drop; momentum
-only for SGD. Pinned dimensions are never sampled. A baseline trial (enqueued by the study) takes
-its values from the baseline, so it is the tutorial's configuration exactly.
+only for SGD; a warm-up share only for the schedule-free optimizers. Pinned dimensions are never
+sampled. A baseline trial (enqueued by the study) takes its values from the baseline, so it is the
+tutorial's configuration exactly.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sweeper.config import (
     Range,
     SpaceSpec,
 )
-from sweeper.optimizers import OptimizerSpec
+from sweeper.optimizers import SCHEDULE_FREE, OptimizerSpec
 from sweeper.schedules import Schedule, from_dimensions
 
 SCHEDULE_PARAM = "schedule"
@@ -45,7 +46,7 @@ _COVERED_BY = {
     "boundaries": ("drop_every", "decay_rate"),
     "end_lr": ("end_lr_factor",),
 }
-_OPTIMIZER_DIMS = ("optimizer", "momentum", "nesterov")
+_OPTIMIZER_DIMS = ("optimizer", "momentum", "nesterov", "schedule_free_warmup")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,15 @@ def _suggest(trial: optuna.Trial, name: str, dim: Dimension) -> Any:
     return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
+def _recordable(dim: Dimension, value: Any) -> bool:
+    """Whether Optuna can record ``value`` as a parameter of ``dim``'s distribution: a log range
+    cannot hold 0 (a baseline's decay to zero, end_lr_factor = 0)."""
+    dist = distribution(dim)
+    if isinstance(dist, (FloatDistribution, IntDistribution)) and dist.log:
+        return isinstance(value, (int, float)) and value > 0
+    return True
+
+
 def search_space(space: SpaceSpec) -> dict[str, BaseDistribution]:
     """Every searched parameter of the space with its distribution (for grid search and docs)."""
     out: dict[str, BaseDistribution] = {}
@@ -136,8 +146,8 @@ def sample(
         if isinstance(dim, Auto):
             bounds = (lr_ranges or {}).get(str(values.get("optimizer")))
             dim = Range(bounds[0], bounds[1], log=True) if bounds else AUTO_BOUNDS
-        if name in baseline and distribution(dim) is None:
-            return baseline[name]  # a pinned dimension the baseline sets differently
+        if name in baseline and (distribution(dim) is None or not _recordable(dim, baseline[name])):
+            return baseline[name]  # pinned, or a value the searched range cannot record
         if name in baseline:  # searched: the enqueued baseline value is fixed here, and may
             with warnings.catch_warnings():  # lie outside the searched range on purpose
                 warnings.filterwarnings("ignore", message="Fixed parameter", category=UserWarning)
@@ -153,12 +163,15 @@ def sample(
             continue
         if name == "nesterov" and not (values["optimizer"] == "sgd" and values.get("momentum")):
             continue
+        if name == "schedule_free_warmup" and values["optimizer"] not in SCHEDULE_FREE:
+            continue
         values[name] = value(name, space.dims[name])
     values.update({k: baseline[k] for k in BASELINE_NATIVE if k in baseline})
     optimizer = OptimizerSpec(
         name=str(values.pop("optimizer")),
         momentum=float(values.pop("momentum", 0.0)),
         nesterov=bool(values.pop("nesterov", False)),
+        warmup=float(values.pop("schedule_free_warmup", 0.0)),
     )
     return TrialConfig(family, values, optimizer)
 
@@ -183,6 +196,6 @@ def baseline_params(values: Mapping[str, Any], space: SpaceSpec) -> dict[str, An
     if isinstance(space.schedules, Choices):
         params[SCHEDULE_PARAM] = values["schedule"]
     for name, dim in space.dims.items():
-        if name in values and distribution(dim) is not None:
+        if name in values and distribution(dim) is not None and _recordable(dim, values[name]):
             params[name] = values[name]
     return params

@@ -296,15 +296,17 @@ def run_trial(
         settings.model, dataset.input_shape, dataset.num_classes, settings.model_dir
     )
     schedule_obj = schedule.keras()
+    total_steps = settings.epochs * steps_per_epoch(len(dataset.x_train), settings.batch_size)
     model.compile(
-        optimizer=optimizer.build(schedule_obj),
+        optimizer=optimizer.build(schedule_obj, total_steps=total_steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=settings.jit_compile,
     )
     records: list[EpochRecord] = []
-    # order matters: record the epoch, then back it up, then let the pruner decide
-    callbacks = [_make_recorder(keras, schedule_obj, on_epoch, records)]
+    # order matters: record the epoch, then back it up, then let the pruner decide (a
+    # schedule-free optimizer's callback, first, only swaps its averaged point in for validation)
+    callbacks = [*optimizer.callbacks(), _make_recorder(keras, schedule_obj, on_epoch, records)]
     backup = _make_backup(keras, backup_dir) if backup_dir is not None else None
     if backup is not None:
         callbacks.append(backup)

@@ -137,7 +137,15 @@ def _wants_more(
         trials = study.get_trials(deepcopy=False)
         done = finished_count(trials)
         if done >= target:
-            return False
+            # no new configuration will start: continue the best paused one, if any is left
+            if store is None or not rung_list:
+                return False
+            with INTERRUPTS.deferred():
+                parent = promo.promote(study, store, rung_list, factor, final=True)
+            if parent is None:
+                return False
+            log.info("trial %d promoted to finish the study: it continues", parent)
+            continue
         running = sum(1 for t in trials if t.state == TrialState.RUNNING)
         if done + running < target:
             if store is not None:
@@ -200,7 +208,9 @@ def run_worker(
     with INTERRUPTS.installed():
         with INTERRUPTS.deferred():
             run_id = store.start_run(name, env)
-        ctx = _context(spec, store, name, dataset, checkpoint_dir, worker_index, budget, run_id)
+        ctx = _context(
+            spec, store, name, dataset, checkpoint_dir, worker_index, budget, target, run_id
+        )
         try:
             return _trial_loop(ctx, target, timeout, progress)
         finally:
@@ -216,6 +226,7 @@ def _context(
     checkpoint_dir: str | None,
     worker_index: int,
     budget: int | None,
+    target: int,
     run_id: int,
 ) -> Context:
     """What this worker's attempts share; the sampler and the pruner are built once, here."""
@@ -249,7 +260,7 @@ def _context(
         checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
         worker=worker,
         run_id=run_id,
-        rules=Rules.of(spec, dataset.num_classes, spe, budget),
+        rules=Rules.of(spec, dataset.num_classes, spe, budget, target),
     )
 
 

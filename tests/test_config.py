@@ -505,8 +505,8 @@ BAD_CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "unknown-sampler",
-        '[sampler]\ntype = "cmaes"\n',
-        ["[sampler] type", "'cmaes'", "tpe", "random", "grid"],
+        '[sampler]\ntype = "bayes"\n',
+        ["[sampler] type", "'bayes'", "tpe", "random", "grid", "gp", "cmaes"],
     ),
     (
         "unknown-pruner",
@@ -594,6 +594,50 @@ BAD_CASES: list[tuple[str, str, list[str]]] = [
         '[baselines]\nname = "tf"\n',
         ["[[baselines]]", "array of tables"],
     ),
+    (
+        "cooldown-shape-unknown",
+        '[space]\ncooldown_shape = "square"\n',
+        ["[space] cooldown_shape", "'square'", "linear", "cosine", "1-sqrt"],
+    ),
+    (
+        "cooldown-shape-range",
+        "[space]\ncooldown_shape = { low = 0, high = 1 }\n",
+        ["[space] cooldown_shape", "not a range"],
+    ),
+    (
+        "pct-start-one",
+        "[space]\npct_start = 1.0\n",
+        ["[space] pct_start", "(0, 1)", "1.0"],
+    ),
+    (
+        "final-lr-ratio-above-one",
+        "[space]\nfinal_lr_ratio = { low = 0.0, high = 1.5 }\n",
+        ["[space] final_lr_ratio.high", "[0, 1]", "1.5"],
+    ),
+    (
+        "warmup-longer-than-the-run",
+        '[train]\nepochs = 2\n[space]\nschedules = ["linear", "wsd"]\n'
+        "warmup_epochs = { low = 0.0, high = 2.0 }\n",
+        ["[space] warmup_epochs", "2.0", "epochs = 2", "linear and wsd", "below 2"],
+    ),
+    (
+        "schedule-free-with-a-schedule",
+        '[space]\nschedules = ["constant", "cosine"]\noptimizer = "sgd_schedule_free"\n',
+        ["[space] optimizer", "'sgd_schedule_free'", "replaces the schedule", '"constant"'],
+    ),
+    (
+        "schedule-free-baseline-with-a-schedule",
+        '[space]\nschedules = "constant"\n'
+        '[[baselines]]\nname = "sf"\nschedule = "cosine"\ninitial_lr = 0.1\n'
+        'optimizer = "adamw_schedule_free"\n',
+        ["[[baselines]] #1 optimizer", "'adamw_schedule_free'", "'constant'", "'cosine'"],
+    ),
+    (
+        "baseline-one-cycle-warm-up-too-short",
+        '[[baselines]]\nname = "1c"\nschedule = "one_cycle"\ninitial_lr = 0.1\n'
+        "pct_start = 0.0001\n",
+        ["[[baselines]] #1", "one_cycle", "pct_start", "train longer"],
+    ),
 ]
 
 
@@ -672,3 +716,61 @@ def test_bad_baseline_native_setting(tmp_path: Path, body: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_study_file(path)
     assert_one_line_error(str(info.value), path, ["[[baselines]] #1"])
+
+
+def test_the_later_families_and_their_dimensions_read_from_a_study_file() -> None:
+    spec = parse_study(
+        '[train]\nepochs = 3\n[space]\nschedules = ["linear", "wsd", "one_cycle", "rex", "shape"]\n'
+        'warmup_epochs = 0.5\nend_lr_factor = 0.0\ncooldown_shape = ["1-sqrt", "cosine"]\n'
+        "final_lr_ratio = { low = 0.0, high = 0.2 }\n"
+        '[[baselines]]\nname = "wsd"\nschedule = "wsd"\ninitial_lr = 0.1\ncooldown_fraction = 0.2\n'
+        'cooldown_shape = "linear"\nwarmup_epochs = 1.0\n'
+        '[[baselines]]\nname = "d2z"\nschedule = "linear"\ninitial_lr = 0.1\nend_lr_factor = 0.0\n'
+        '[[baselines]]\nname = "1cycle"\nschedule = "one_cycle"\ninitial_lr = 0.3\n'
+        '[[baselines]]\nname = "rex"\nschedule = "rex"\ninitial_lr = 0.1\n'
+        '[[baselines]]\nname = "shape"\nschedule = "shape"\ninitial_lr = 0.1\nstable_fraction = 1.0\n',
+        "later.toml",
+    )
+    dims = spec.space.dims
+    assert dims["end_lr_factor"] == Fixed(0.0)  # decay to zero may be pinned
+    assert dims["cooldown_shape"] == Choices(("1-sqrt", "cosine"))
+    assert dims["final_lr_ratio"] == Range(0.0, 0.2)
+    assert dims["warmup_fraction"] == DIMENSIONS["warmup_fraction"].default == Range(0.0, 0.3)
+    assert DIMENSIONS["stable_fraction"].default == Range(0.0, 0.9)
+    assert DIMENSIONS["decay_exponent"].default == Range(0.5, 3.0)
+    assert DIMENSIONS["cooldown_fraction"].default == Range(0.1, 0.3)
+    assert [b.family for b in spec.baselines] == ["wsd", "linear", "one_cycle", "rex", "shape"]
+    for name in ("cooldown_fraction", "cooldown_shape", "pct_start", "stable_fraction"):
+        assert spec.space.used(name), name
+        assert DIMENSIONS[name].doc
+
+
+def test_gp_and_cmaes_samplers_are_study_file_samplers() -> None:
+    for kind in ("gp", "cmaes"):
+        spec = parse_study(f'[sampler]\ntype = "{kind}"\nn_startup_trials = 2\n', "s.toml")
+        assert spec.sampler == SamplerSpec(kind=kind, n_startup_trials=2)
+
+
+def test_a_sampler_whose_package_is_missing_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_study('[sampler]\ntype = "gp"\n', "s.toml")
+    message = str(info.value)
+    assert "\n" not in message
+    for part in ("s.toml", "[sampler] type", "'gp'", "PyTorch", "pip install", "another sampler"):
+        assert part in message, part
+
+
+def test_schedule_free_optimizers_with_the_constant_family() -> None:
+    spec = parse_study(
+        '[space]\nschedules = "constant"\noptimizer = ["sgd_schedule_free", "adamw_schedule_free"]\n'
+        "schedule_free_warmup = 0.1\n",
+        "sf.toml",
+    )
+    assert spec.space.dims["optimizer"] == Choices(("sgd_schedule_free", "adamw_schedule_free"))
+    assert spec.space.dims["schedule_free_warmup"] == Fixed(0.1)

@@ -217,8 +217,8 @@ def test_schedule_curves_defaults_and_settings() -> None:
     assert rates[50] == pytest.approx(0.05)
     with pytest.raises(SweeperError, match="no chosen family takes 'power'"):
         plots.schedule_curves_data(["constant"], 100, {"power": 2})
-    with pytest.raises(SweeperError, match="unknown schedule family 'linear'"):
-        plots.schedule_curves_data(["linear"])
+    with pytest.raises(SweeperError, match="unknown schedule family 'cyclic'"):
+        plots.schedule_curves_data(["cyclic"])
 
 
 def test_data_on_a_synthetic_store(synthetic: tuple[str, an.StudyData]) -> None:
@@ -468,3 +468,29 @@ def test_learning_curves_draw_epochs_from_0(synthetic: tuple[str, an.StudyData])
         assert segments and min(float(s[0, 0]) for s in segments) == 0
     finally:
         plots.close(fig)
+
+
+def test_the_later_families_are_listed_and_drawn(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sweeper.cli import main
+
+    later = ["linear", "wsd", "one_cycle", "rex", "shape"]
+    listed = CliRunner().invoke(main, ["families"])
+    assert listed.exit_code == 0
+    names = [line.split()[0] for line in listed.output.splitlines()]
+    assert names == list(FAMILIES) and set(later) <= set(names)
+    d = plots.schedule_curves_data(later, 400, {"initial_lr": 0.2})
+    assert [label.split("(")[0] for label, _ in d.curves] == later
+    for label, rates in d.curves:
+        assert rates.max() == pytest.approx(0.2, rel=1e-3), label
+    ends = {label.split("(")[0]: rates[-1] for label, rates in d.curves}
+    assert ends["linear"] == ends["wsd"] == ends["rex"] == 0.0  # at the last step drawn
+    assert ends["one_cycle"] == pytest.approx(0.2 / 25 / 1e4)
+    assert ends["shape"] == pytest.approx(0.2 * 0.01)
+    png = tmp_path / "later.png"
+    args = [f"--family={f}" for f in later]
+    drawn = CliRunner().invoke(main, ["schedules", *args, "--steps", "300", "--plot", str(png)])
+    assert drawn.exit_code == 0, drawn.output
+    assert "wsd(initial_lr=0.1" in drawn.output and "cooldown=1-sqrt" in drawn.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

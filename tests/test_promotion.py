@@ -508,3 +508,25 @@ def test_a_tiny_first_epoch_is_not_judged_at_chance_level(tmp_path: Path) -> Non
     text = study_text(epochs=3, initial_lr='initial_lr = 1e-7\n[pruner]\ntype = "median"\n')
     _, (t,), store = run_tune(tmp_path, text, n_trials=1)
     assert t.state == TrialState.COMPLETE and len(store.epochs("p")) == 3
+
+
+def test_once_no_new_configuration_will_start_the_best_paused_one_goes_on() -> None:
+    assert not promo.in_top(0.9, [0.9, 0.1], 3)
+    assert promo.in_top(0.9, [0.9, 0.1], 3, final=True)  # ceil(2 / 3) = 1
+    assert not promo.in_top(0.1, [0.9, 0.1], 3, final=True)
+    trials = [paused(0, {0: 0.6}, 1), paused(1, {0: 0.4}, 1)]
+    assert promo.next_promotion(trials, [1], 3) is None
+    choice = promo.next_promotion(trials, [1], 3, final=True)
+    assert choice is not None and choice.parent.number == 0
+
+
+def test_a_small_asha_study_still_trains_its_best_configuration_in_full(tmp_path: Path) -> None:
+    # two configurations, factor 3: neither is ever in the best third of three, yet the study
+    # must end with its best configuration complete, not with everything paused
+    text = study_text('[pruner]\ntype = "asha"\nstall_factor = 0\n', epochs=2)
+    summary, trials, _ = run_tune(tmp_path, text, n_trials=2)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 1 and summary.best_value is not None
+    assert finished_count(trials) == 2
+    ranked = sorted(trials, key=lambda t: t.intermediate_values[0], reverse=True)
+    assert promo.config_of(complete[0]) == promo.config_of(ranked[0])  # the best at rung 1

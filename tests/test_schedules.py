@@ -21,11 +21,16 @@ from sweeper.schedules import (
     CosineRestarts,
     Exponential,
     InverseTime,
+    Linear,
+    OneCycle,
     Piecewise,
     Polynomial,
+    Rex,
     Schedule,
+    Shape,
     StepDecay,
     TimeDecay,
+    WarmupStableDecay,
     family_names,
     from_dict,
     from_dimensions,
@@ -124,6 +129,98 @@ def ref_cosine_restarts(
     return initial_lr * ((1 - alpha) * 0.5 * m_mul**i * (1 + math.cos(math.pi * f)) + alpha)
 
 
+def ref_linear(
+    step: int, *, initial_lr: float, decay_steps: float, end_lr: float, warmup_steps: float = 0.0
+) -> float:
+    # warm up from 0, then a straight line from (warmup, lr0) to (decay_steps, end_lr)
+    if step < warmup_steps:
+        return initial_lr * step / warmup_steps
+    if step >= decay_steps:
+        return end_lr
+    slope = (end_lr - initial_lr) / (decay_steps - warmup_steps)
+    return initial_lr + slope * (step - warmup_steps)
+
+
+def ref_wsd(
+    step: int,
+    *,
+    initial_lr: float,
+    decay_steps: float,
+    decay_start: float,
+    warmup_steps: float = 0.0,
+    end_lr: float = 0.0,
+    cooldown: str = "1-sqrt",
+) -> float:
+    # Hägele et al. 2024: warm-up, constant, then a cooldown over progress t in [0, 1]
+    if step < warmup_steps:
+        return initial_lr * step / warmup_steps
+    if step < decay_start or step <= decay_steps == decay_start:  # (no cooldown: held)
+        return initial_lr
+    if step > decay_steps:
+        return end_lr
+    t = (step - decay_start) / (decay_steps - decay_start)
+    f = {
+        "linear": 1 - t,
+        "cosine": 0.5 * (1 + math.cos(math.pi * t)),
+        "1-sqrt": 1 - math.sqrt(t),
+    }[cooldown]
+    return end_lr + (initial_lr - end_lr) * f
+
+
+def ref_one_cycle(
+    step: int,
+    *,
+    initial_lr: float,
+    total_steps: float,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> float:
+    # PyTorch's OneCycleLR.get_lr, two phases, anneal_strategy="cos"
+    def anneal_cos(start: float, end: float, pct: float) -> float:
+        return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+    low = initial_lr / div_factor
+    phases = [
+        (float(pct_start * total_steps) - 1, low, initial_lr),
+        (total_steps - 1, initial_lr, low / final_div_factor),
+    ]
+    start_step = 0.0
+    for i, (end_step, start_lr, end_lr) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            pct = min((step - start_step) / (end_step - start_step), 1.0)
+            return anneal_cos(start_lr, end_lr, pct)
+        start_step = end_step
+    raise AssertionError  # pragma: no cover
+
+
+def ref_rex(step: int, *, initial_lr: float, decay_steps: float) -> float:
+    # Chen, Wolfe & Kyrillidis (MLSys 2022): lr0 (1 - z) / (1/2 + (1 - z) / 2), z = t / T
+    z = min(step / decay_steps, 1.0)
+    return initial_lr * (1 - z) / (0.5 + 0.5 * (1 - z))
+
+
+def ref_shape(
+    step: int,
+    *,
+    initial_lr: float,
+    decay_steps: float,
+    warmup_fraction: float = 0.0,
+    stable_fraction: float = 0.0,
+    decay_exponent: float = 1.0,
+    final_lr_ratio: float = 0.0,
+) -> float:
+    warm_end = warmup_fraction * decay_steps
+    hold_end = warm_end + stable_fraction * (decay_steps - warm_end)
+    if step < warm_end:
+        return initial_lr * step / warm_end
+    if step < hold_end or (step <= decay_steps and hold_end == decay_steps):
+        return initial_lr
+    u = min((step - hold_end) / (decay_steps - hold_end), 1.0)
+    end = final_lr_ratio * initial_lr
+    return end + (initial_lr - end) * (1 - u) ** decay_exponent
+
+
 REFERENCES = {
     "constant": ref_constant,
     "time": ref_time,
@@ -134,6 +231,11 @@ REFERENCES = {
     "inverse_time": ref_inverse_time,
     "cosine": ref_cosine,
     "cosine_restarts": ref_cosine_restarts,
+    "linear": ref_linear,
+    "wsd": ref_wsd,
+    "one_cycle": ref_one_cycle,
+    "rex": ref_rex,
+    "shape": ref_shape,
 }
 
 
@@ -229,6 +331,76 @@ CASES: list[tuple[str, dict[str, Any]]] = [
             "m_mul": 0.9,
             "alpha": 0.05,
         },
+    ),
+    # the later families reach their end value at decay_steps (one_cycle: total_steps - 1)
+    ("linear", {"initial_lr": 0.1, "decay_steps": 1999.0, "end_lr": 0.0}),
+    ("linear", {"initial_lr": 0.1, "decay_steps": 1999.0, "end_lr": 0.0, "warmup_steps": 100.0}),
+    ("linear", {"initial_lr": 0.05, "decay_steps": 1500.0, "end_lr": 0.005, "warmup_steps": 37.5}),
+    (
+        "wsd",
+        {"initial_lr": 0.1, "decay_steps": 1999.0, "decay_start": 1599.2, "warmup_steps": 100.0},
+    ),
+    (
+        "wsd",
+        {
+            "initial_lr": 0.1,
+            "decay_steps": 1999.0,
+            "decay_start": 1400.0,
+            "warmup_steps": 50.0,
+            "cooldown": "cosine",
+        },
+    ),
+    (
+        "wsd",
+        {
+            "initial_lr": 0.02,
+            "decay_steps": 1800.0,
+            "decay_start": 1500.0,
+            "end_lr": 0.002,
+            "cooldown": "linear",
+        },
+    ),
+    ("wsd", {"initial_lr": 0.3, "decay_steps": 1000.0, "decay_start": 1000.0, "end_lr": 0.03}),
+    ("one_cycle", {"initial_lr": 0.1, "total_steps": 2000.0}),
+    (
+        "one_cycle",
+        {
+            "initial_lr": 0.3,
+            "total_steps": 1500.0,
+            "pct_start": 0.25,
+            "div_factor": 10.0,
+            "final_div_factor": 100.0,
+        },
+    ),
+    ("one_cycle", {"initial_lr": 0.05, "total_steps": 1999.0, "pct_start": 0.5}),
+    ("rex", {"initial_lr": 0.1, "decay_steps": 1999.0}),
+    ("rex", {"initial_lr": 0.01, "decay_steps": 1000.0}),
+    ("rex", {"initial_lr": 0.5, "decay_steps": 1234.5}),
+    ("shape", {"initial_lr": 0.1, "decay_steps": 1999.0}),
+    (
+        "shape",
+        {
+            "initial_lr": 0.1,
+            "decay_steps": 1999.0,
+            "warmup_fraction": 0.1,
+            "stable_fraction": 0.3,
+            "decay_exponent": 2.0,
+        },
+    ),
+    (
+        "shape",
+        {
+            "initial_lr": 0.05,
+            "decay_steps": 1500.0,
+            "warmup_fraction": 0.05,
+            "stable_fraction": 0.6,
+            "decay_exponent": 0.5,
+            "final_lr_ratio": 0.1,
+        },
+    ),
+    (
+        "shape",
+        {"initial_lr": 0.2, "decay_steps": 1999.0, "warmup_fraction": 0.2, "stable_fraction": 1.0},
     ),
 ]
 
@@ -718,3 +890,254 @@ def test_numpy_side_does_not_import_keras() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------------------------
+# The later families: linear, wsd, one_cycle, rex, shape
+# --------------------------------------------------------------------------------------------
+
+LATER = ("linear", "wsd", "one_cycle", "rex", "shape")
+LATER_CASES = [(f, p) for f, p in CASES if f in LATER]
+LATER_IDS = [f"{f}-{i}" for i, (f, _) in enumerate(LATER_CASES)]
+
+
+@pytest.mark.parametrize(("family", "params"), LATER_CASES, ids=LATER_IDS)
+def test_later_families_keras_match_the_published_formula_step_by_step(
+    family: str, params: dict[str, Any]
+) -> None:
+    # every step, the ends included (warm-up start, end of the hold, last step, beyond), to 1e-6
+    # relative; where the formula gives exactly 0 (a decay to zero), Keras gives 0 too
+    schedule = build(family, params)
+    expected = reference_curve(family, params, N_STEPS)
+    keras_vals = keras_curve(schedule, N_STEPS)
+    np.testing.assert_allclose(keras_vals, expected, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(schedule.curve(N_STEPS), expected, rtol=1e-9, atol=0)
+
+
+def _both(schedule: Schedule, steps: list[int]) -> list[tuple[float, float]]:
+    obj = schedule.keras()
+    return [(schedule.lr_at(k), float(obj(k))) for k in steps]
+
+
+def _assert_rates(schedule: Schedule, expected: dict[int, float]) -> None:
+    for (ours, keras_value), (step, want) in zip(
+        _both(schedule, list(expected)), expected.items(), strict=True
+    ):
+        assert ours == pytest.approx(want, rel=1e-12, abs=0), (schedule.family, step)
+        assert keras_value == pytest.approx(want, rel=1e-6, abs=0), (schedule.family, step)
+
+
+def test_linear_endpoints() -> None:
+    s = Linear(0.1, decay_steps=999.0, end_lr=0.0, warmup_steps=100.0)
+    _assert_rates(s, {0: 0.0, 50: 0.05, 100: 0.1, 549: 0.1 * 450 / 899, 998: 0.1 / 899})
+    _assert_rates(s, {999: 0.0, 1500: 0.0})
+    s = Linear(0.2, decay_steps=100.0, end_lr=0.02)  # no warm-up: lr0 at step 0
+    _assert_rates(s, {0: 0.2, 50: 0.11, 100: 0.02, 101: 0.02})
+
+
+def test_wsd_endpoints_and_the_one_minus_sqrt_cooldown() -> None:
+    s = WarmupStableDecay(0.1, decay_steps=1000.0, decay_start=800.0, warmup_steps=100.0)
+    _assert_rates(s, {0: 0.0, 10: 0.01, 100: 0.1, 799: 0.1, 800: 0.1, 1000: 0.0, 1200: 0.0})
+    for step in (850, 900, 999):  # lr0 (1 - sqrt(t)) over the cooldown's progress t
+        t = (step - 800) / 200
+        _assert_rates(s, {step: 0.1 * (1 - math.sqrt(t))})
+    c = WarmupStableDecay(0.1, decay_steps=1000.0, decay_start=800.0, cooldown="cosine")
+    _assert_rates(c, {0: 0.1, 800: 0.1, 900: 0.05, 1000: 0.0})
+    lin = WarmupStableDecay(0.1, 1000.0, 800.0, end_lr=0.01, cooldown="linear")
+    _assert_rates(lin, {900: 0.055, 1000: 0.01})
+
+
+def test_one_cycle_endpoints() -> None:
+    s = OneCycle(0.1, total_steps=1000.0, pct_start=0.3, div_factor=25.0, final_div_factor=1e4)
+    _assert_rates(s, {0: 0.1 / 25, 299: 0.1, 999: 0.1 / 25 / 1e4, 1500: 0.1 / 25 / 1e4})
+    assert s.lr_at(149.5) == pytest.approx((0.1 + 0.004) / 2, rel=1e-12)  # half-way up
+
+
+def test_rex_endpoints() -> None:
+    s = Rex(0.1, decay_steps=1000.0)
+    _assert_rates(s, {0: 0.1, 500: 0.1 * 0.5 / 0.75, 999: 0.1 * 0.001 / 0.5005, 1000: 0.0})
+    _assert_rates(s, {2000: 0.0})
+
+
+def test_shape_endpoints() -> None:
+    s = Shape(0.1, 1000.0, warmup_fraction=0.1, stable_fraction=0.5, decay_exponent=2.0)
+    # warm-up over 100 steps, held to 100 + 0.5 * 900 = 550, then (remaining fraction) ** 2
+    _assert_rates(s, {0: 0.0, 100: 0.1, 549: 0.1, 550: 0.1, 775: 0.1 * 0.25, 1000: 0.0})
+    r = Shape(0.1, 1000.0, final_lr_ratio=0.1)
+    _assert_rates(r, {0: 0.1, 500: 0.055, 1000: 0.01, 1001: 0.01})
+
+
+def test_one_cycle_matches_pytorch_one_cycle_lr() -> None:
+    torch = pytest.importorskip("torch")
+    for total, pct, div, final in [
+        (2000, 0.3, 25.0, 1e4),
+        (1500, 0.25, 10.0, 100.0),
+        (37, 0.5, 4.0, 10.0),
+    ]:
+        param = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([param], lr=0.1)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=0.1,
+            total_steps=total,
+            pct_start=pct,
+            div_factor=div,
+            final_div_factor=final,
+            anneal_strategy="cos",
+            three_phase=False,
+            cycle_momentum=False,
+        )
+        rates = []
+        for k in range(total):
+            rates.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if k < total - 1:
+                sched.step()
+        ours = OneCycle(0.1, float(total), pct_start=pct, div_factor=div, final_div_factor=final)
+        np.testing.assert_allclose(ours.curve(total), rates, rtol=1e-9, atol=0)
+
+
+# the shape family's cosine approximation, as documented in Shape's docstring
+COSINE_FIT = {"stable": 0.135, "exponent": 1.34}
+
+
+def _cosine_gap(stable: float, exponent: float, n: int = 10_001) -> tuple[float, float]:
+    """Max and RMS |shape - cosine| / lr0 over a run of n points, both decaying to zero."""
+    steps = np.arange(n)
+    cos = Cosine(1.0, decay_steps=float(n - 1)).rates(steps)
+    shp = Shape(1.0, float(n - 1), stable_fraction=stable, decay_exponent=exponent).rates(steps)
+    gap = np.abs(shp - cos)
+    return float(gap.max()), float(np.sqrt(np.mean(gap**2)))
+
+
+def test_shape_approximates_cosine_as_documented() -> None:
+    worst, rms = _cosine_gap(**COSINE_FIT)
+    assert worst == pytest.approx(0.0451, abs=5e-4)
+    assert rms == pytest.approx(0.0303, abs=5e-4)
+    # no point of a coarse grid comes closer
+    coarse = min(
+        _cosine_gap(s, p, 2001)[0] for s in np.linspace(0, 0.5, 11) for p in np.linspace(0.5, 3, 26)
+    )
+    assert coarse >= worst - 1e-3
+
+
+def test_shape_holds_constant_linear_polynomial_wsd_and_decay_to_zero() -> None:
+    n, steps = 1000.0, np.arange(1001)
+    lr = 0.1
+    constant = Constant(lr).rates(steps)
+    np.testing.assert_allclose(Shape(lr, n, stable_fraction=1.0).rates(steps), constant)
+    np.testing.assert_allclose(Shape(lr, n, final_lr_ratio=1.0).rates(steps), constant)
+    linear = Linear(lr, decay_steps=n, end_lr=0.0).rates(steps)
+    np.testing.assert_allclose(Shape(lr, n).rates(steps), linear, rtol=1e-12, atol=1e-15)
+    poly = Polynomial(lr, decay_steps=n, end_lr=0.02, power=2.5).rates(steps)
+    shape = Shape(lr, n, decay_exponent=2.5, final_lr_ratio=0.2).rates(steps)
+    np.testing.assert_allclose(shape, poly, rtol=1e-12, atol=1e-15)
+    wsd = WarmupStableDecay(lr, n, decay_start=800.0, warmup_steps=100.0, cooldown="linear")
+    point = Shape(lr, n, warmup_fraction=0.1, stable_fraction=700 / 900)
+    np.testing.assert_allclose(point.rates(steps), wsd.rates(steps), rtol=1e-12, atol=1e-15)
+    assert Shape(lr, n, decay_exponent=0.7).lr_at(1000) == 0.0
+
+
+def test_later_keras_schedules_serialise() -> None:
+    import keras
+
+    for family, params in LATER_CASES:
+        obj = build(family, params).keras()
+        again = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(obj))
+        assert type(again) is type(obj)
+        assert again.get_config() == obj.get_config()
+        for step in (0, 1000, 1999):
+            assert float(again(step)) == float(obj(step))
+        opt = keras.optimizers.SGD(learning_rate=obj)
+        clone = keras.optimizers.SGD.from_config(opt.get_config())
+        assert float(clone.learning_rate) == float(opt.learning_rate)
+
+
+def test_from_dimensions_later_families_end_at_the_last_update() -> None:
+    spe, epochs = 50, 4
+    last = spe * epochs - 1
+    lin = from_dimensions(
+        "linear",
+        {"initial_lr": 0.1, "warmup_epochs": 0.5, "end_lr_factor": 0.0},
+        steps_per_epoch=spe,
+        epochs=epochs,
+    )
+    assert lin == Linear(0.1, decay_steps=float(last), end_lr=0.0, warmup_steps=25.0)
+    assert lin.lr_at(last) == 0.0 and lin.lr_at(last - 1) > 0
+    wsd = from_dimensions(
+        "wsd",
+        {"initial_lr": 0.1, "cooldown_fraction": 0.2, "cooldown_shape": "cosine"},
+        steps_per_epoch=spe,
+        epochs=epochs,
+    )
+    assert wsd == WarmupStableDecay(
+        0.1, float(last), decay_start=last - 0.2 * last, end_lr=0.0, cooldown="cosine"
+    )
+    # a cooldown that would start inside the warm-up starts where the warm-up ends
+    late = from_dimensions(
+        "wsd",
+        {"initial_lr": 0.1, "cooldown_fraction": 0.9, "warmup_epochs": 1.0},
+        steps_per_epoch=spe,
+        epochs=epochs,
+    )
+    assert isinstance(late, WarmupStableDecay)
+    assert late.decay_start == late.warmup_steps == 50.0
+    cycle = from_dimensions(
+        "one_cycle", {"initial_lr": 0.1, "pct_start": 0.25}, steps_per_epoch=spe, epochs=epochs
+    )
+    assert cycle == OneCycle(0.1, total_steps=200.0, pct_start=0.25)
+    assert cycle.lr_at(last) == pytest.approx(0.1 / 25 / 1e4)
+    rex = from_dimensions("rex", {"initial_lr": 0.1}, steps_per_epoch=spe, epochs=epochs)
+    assert rex == Rex(0.1, decay_steps=float(last))
+    shape = from_dimensions(
+        "shape",
+        {
+            "initial_lr": 0.1,
+            "warmup_fraction": 0.1,
+            "stable_fraction": 0.5,
+            "decay_exponent": 2.0,
+            "final_lr_ratio": 0.0,
+        },
+        steps_per_epoch=spe,
+        epochs=epochs,
+    )
+    assert shape == Shape(0.1, float(last), 0.1, 0.5, 2.0, 0.0)
+    assert shape.lr_at(last) == 0.0
+    # a baseline's decay_steps (in steps) wins, as for the tutorials' families
+    native = from_dimensions(
+        "linear", {"initial_lr": 0.1, "decay_steps": 120}, steps_per_epoch=spe, epochs=epochs
+    )
+    assert native == Linear(0.1, decay_steps=120.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Linear(0.1, decay_steps=100.0, warmup_steps=100.0), ["linear", "warmup_steps"]),
+        (lambda: Linear(0.1, decay_steps=100.0, end_lr=0.2), ["linear", "end_lr"]),
+        (lambda: WarmupStableDecay(0.1, 100.0, decay_start=120.0), ["wsd", "decay_start"]),
+        (lambda: WarmupStableDecay(0.1, 100.0, 50.0, warmup_steps=60.0), ["wsd", "warmup_steps"]),
+        (lambda: WarmupStableDecay(0.1, 100.0, 50.0, cooldown="square"), ["wsd", "square"]),
+        (lambda: OneCycle(0.1, 100.0, pct_start=1.0), ["one_cycle", "pct_start"]),
+        (lambda: OneCycle(0.1, 10.0, pct_start=0.05), ["one_cycle", "pct_start", "train longer"]),
+        (lambda: OneCycle(0.1, 100.0, div_factor=0.0), ["one_cycle", "div_factor"]),
+        (lambda: Rex(0.1, decay_steps=0.0), ["rex", "decay_steps"]),
+        (lambda: Shape(0.1, 100.0, warmup_fraction=1.0), ["shape", "warmup_fraction"]),
+        (lambda: Shape(0.1, 100.0, stable_fraction=1.5), ["shape", "stable_fraction"]),
+        (lambda: Shape(0.1, 100.0, final_lr_ratio=-0.1), ["shape", "final_lr_ratio"]),
+        (lambda: Shape(0.1, 100.0, decay_exponent=0.0), ["shape", "decay_exponent"]),
+        (
+            lambda: from_dimensions(
+                "linear", {"initial_lr": 0.1, "warmup_epochs": 3}, steps_per_epoch=10, epochs=3
+            ),
+            ["linear", "warmup_epochs", "3 epochs"],
+        ),
+    ],
+)
+def test_later_families_refuse_bad_settings_in_one_line(make: Any, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message

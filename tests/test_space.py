@@ -35,10 +35,15 @@ from sweeper.schedules import (
     CosineRestarts,
     Exponential,
     InverseTime,
+    Linear,
+    OneCycle,
     Piecewise,
     Polynomial,
+    Rex,
+    Shape,
     StepDecay,
     TimeDecay,
+    WarmupStableDecay,
 )
 from sweeper.space import (
     TrialConfig,
@@ -52,7 +57,7 @@ from sweeper.space import (
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-N_SAMPLES = 60
+N_SAMPLES = 150  # enough for every family (14) and both of its choices
 STEPS_PER_EPOCH = 20
 EPOCHS = 5
 
@@ -67,11 +72,23 @@ SEARCHED = {
     "inverse_time": {"initial_lr", "decay_rate", "drop_every", "staircase"},
     "cosine": {"initial_lr", "warmup_epochs"},
     "cosine_restarts": {"initial_lr", "restart_epochs"},
+    "linear": {"initial_lr", "warmup_epochs", "end_lr_factor"},
+    "wsd": {"initial_lr", "warmup_epochs", "end_lr_factor", "cooldown_fraction", "cooldown_shape"},
+    "one_cycle": {"initial_lr", "pct_start"},
+    "rex": {"initial_lr"},
+    "shape": {
+        "initial_lr",
+        "warmup_fraction",
+        "stable_fraction",
+        "decay_exponent",
+        "final_lr_ratio",
+    },
 }
 # The pinned dimensions each family uses in ALL_SPACE (never params, always in the values).
 PINNED = {
     "cosine": {"alpha": 0.1},
     "cosine_restarts": {"alpha": 0.1, "t_mul": 2.0, "m_mul": 0.9},
+    "one_cycle": {"div_factor": 25.0, "final_div_factor": 1e4},
 }
 CLASSES = {
     "constant": Constant,
@@ -83,6 +100,11 @@ CLASSES = {
     "inverse_time": InverseTime,
     "cosine": Cosine,
     "cosine_restarts": CosineRestarts,
+    "linear": Linear,
+    "wsd": WarmupStableDecay,
+    "one_cycle": OneCycle,
+    "rex": Rex,
+    "shape": Shape,
 }
 DROPPING = {"step", "exponential", "piecewise", "inverse_time"}
 
@@ -210,8 +232,9 @@ def test_values_are_searched_plus_pinned(
             assert config.values[name] == value
         # the optimizer dimensions are pinned too: in the optimizer, never in the params
         assert config.optimizer == OptimizerSpec("sgd", 0.0, False)
-        assert not {"optimizer", "momentum", "nesterov"} & set(trial.params)
-        assert not {"optimizer", "momentum", "nesterov"} & set(config.values)
+        optimizer_dims = {"optimizer", "momentum", "nesterov", "schedule_free_warmup"}
+        assert not optimizer_dims & set(trial.params)
+        assert not optimizer_dims & set(config.values)
 
 
 def test_sampled_values_lie_in_their_ranges(
@@ -239,6 +262,8 @@ def test_trial_schedule_is_the_right_family(
         assert schedule.family == config.family
         lr0 = config.values["initial_lr"]
         assert schedule.initial_lr == lr0
+        if config.family in ("linear", "wsd", "shape", "one_cycle"):
+            continue  # their start: test_later_families_start_and_end_as_sampled
         if config.family == "cosine" and config.values["warmup_epochs"] > 0:
             seen_warmup.add(True)
             assert schedule.lr_at(0) == 0.0
@@ -663,3 +688,91 @@ def test_integer_range_never_samples_below_low() -> None:
     space = space_of('[space]\nschedules = "step"\ndrop_every = {low = 1, high = 3, int = true}\n')
     for _, config in sample_many(space, 40):
         assert config.values["drop_every"] in (1, 2, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# The later families and the schedule-free optimizers
+# --------------------------------------------------------------------------------------------
+
+
+def test_later_families_start_and_end_as_sampled(
+    all_samples: list[tuple[optuna.Trial, TrialConfig]],
+) -> None:
+    last = STEPS_PER_EPOCH * EPOCHS - 1
+    seen = set()
+    for _, config in all_samples:
+        if config.family not in ("linear", "wsd", "one_cycle", "rex", "shape"):
+            continue
+        seen.add(config.family)
+        v = config.values
+        lr0 = v["initial_lr"]
+        schedule = config.schedule(steps_per_epoch=STEPS_PER_EPOCH, epochs=EPOCHS)
+        end = {
+            "linear": lr0 * v.get("end_lr_factor", 0.0),
+            "wsd": lr0 * v.get("end_lr_factor", 0.0),
+            "one_cycle": lr0 / 25.0 / 1e4,
+            "rex": 0.0,
+            "shape": lr0 * v.get("final_lr_ratio", 0.0),
+        }[config.family]
+        assert schedule.lr_at(last) == pytest.approx(end, rel=1e-9, abs=1e-15), config
+        start = {"one_cycle": lr0 / 25.0, "rex": lr0}.get(config.family)
+        if config.family in ("linear", "wsd"):
+            start = 0.0 if v["warmup_epochs"] > 0 else lr0
+        if config.family == "shape":
+            start = 0.0 if v["warmup_fraction"] > 0 else lr0
+        assert schedule.lr_at(0) == pytest.approx(start), config
+    assert seen == {"linear", "wsd", "one_cycle", "rex", "shape"}
+
+
+def test_the_shape_space_is_continuous_and_unconditional() -> None:
+    space = space_of('[space]\nschedules = "shape"\n')
+    assert search_space(space) == {
+        "initial_lr": FloatDistribution(1e-3, 0.5, log=True),
+        "warmup_fraction": FloatDistribution(0.0, 0.3),
+        "stable_fraction": FloatDistribution(0.0, 0.9),
+        "decay_exponent": FloatDistribution(0.5, 3.0),
+        "final_lr_ratio": FloatDistribution(0.0, 0.5),
+    }
+    for trial, config in sample_many(space, 8):
+        assert set(trial.params) == set(search_space(space))  # every trial has every one
+        assert config.family == "shape"
+
+
+def test_schedule_free_optimizers_take_their_warm_up_share() -> None:
+    space = space_of(
+        '[space]\nschedules = "constant"\noptimizer = ["sgd", "sgd_schedule_free"]\n'
+        "schedule_free_warmup = { low = 0.0, high = 0.2 }\nmomentum = 0.9\n"
+    )
+    seen = set()
+    for trial, config in sample_many(space, 20):
+        seen.add(config.optimizer.name)
+        if config.optimizer.name == "sgd_schedule_free":
+            assert config.optimizer.schedule_free
+            assert config.optimizer.warmup == trial.params["schedule_free_warmup"]
+            assert config.optimizer.momentum == 0.0  # momentum is SGD's
+            assert config.optimizer.describe().startswith("sgd_schedule_free(warmup=")
+        else:
+            assert "schedule_free_warmup" not in trial.params
+            assert config.optimizer == OptimizerSpec("sgd", 0.9, False)
+        assert "schedule_free_warmup" not in config.values
+    assert seen == {"sgd", "sgd_schedule_free"}
+    pinned = space_of('[space]\nschedules = "constant"\noptimizer = "adamw_schedule_free"\n')
+    (trial, config), *_ = sample_many(pinned, 1)
+    assert config.optimizer == OptimizerSpec("adamw_schedule_free", warmup=0.05)
+    assert set(trial.params) == {"initial_lr"}
+
+
+def test_a_baseline_decaying_to_zero_in_a_log_searched_space() -> None:
+    # end_lr_factor = 0 lies outside a log range, which Optuna cannot record: the baseline keeps
+    # it as a value, not a parameter
+    space = space_of('[space]\nschedules = ["linear", "wsd"]\n')
+    values = baseline_values({"schedule": "linear", "initial_lr": 0.1, "end_lr_factor": 0.0}, space)
+    params = baseline_params(values, space)
+    assert params == {"schedule": "linear", "initial_lr": 0.1}
+    study = new_study()
+    study.enqueue_trial(params, user_attrs={"baseline": "d2z", "baseline_values": values})
+    trial = study.ask()
+    config = sample(trial, space)
+    assert config.values["end_lr_factor"] == 0.0
+    assert "end_lr_factor" not in trial.params
+    assert config.schedule(steps_per_epoch=10, epochs=2).lr_at(19) == 0.0

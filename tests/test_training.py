@@ -407,7 +407,13 @@ def test_trials_do_not_accumulate_models(small_digits: Dataset) -> None:
 # Source checks: Keras 3 API only, lazy imports
 # --------------------------------------------------------------------------------------------
 
-TRAINING_PATH = ("training.py", "models.py", "optimizers.py", "keras_schedules.py")
+TRAINING_PATH = (
+    "training.py",
+    "models.py",
+    "optimizers.py",
+    "keras_schedules.py",
+    "schedule_free.py",
+)
 TF_NAMES = {"tf", "tensorflow"}
 
 

@@ -273,14 +273,34 @@ def superseded(trials: list[FrozenTrial]) -> set[int]:
     return {int(t.system_attrs["failed_trial"]) for t in trials if "failed_trial" in t.system_attrs}
 
 
+def continued(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the paused trials that a later trial continues (promoted)."""
+    return {int(t.user_attrs["promoted_from"]) for t in trials if "promoted_from" in t.user_attrs}
+
+
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The finished trials that count towards the target."""
+    """The finished trials that count towards the target: a retried failure counts through its
+    retry, a promoted trial through its continuation."""
     retried = superseded(trials)
     return [
         t
         for t in trials
-        if t.state in FINISHED and not (t.state == TrialState.FAIL and t.number in retried)
+        if t.state in FINISHED
+        and not (t.state == TrialState.FAIL and t.number in retried)
+        and t.number not in continued(trials)
     ]
+
+
+def paused_checkpoints(trials: list[FrozenTrial]) -> list[str]:
+    """The checkpoint folders a finished sweep keeps: those of paused, never continued trials."""
+    taken = continued(trials)
+    return sorted(
+        f"trial-{t.user_attrs.get('config', t.number)}"
+        for t in trials
+        if t.state == TrialState.PRUNED
+        and "paused_at_epoch" in t.user_attrs
+        and t.number not in taken
+    )
 
 
 def checkpoint_dirs(ckpt: Path, study: str) -> list[str]:
@@ -318,7 +338,8 @@ def assert_sweep_finished(
         ).fetchone()[0]
     assert dupes == []
     assert numbers_ok == 0, "epoch rows carry another trial's number"
-    assert checkpoint_dirs(ckpt, study) == [], "checkpoints left behind by finished trials"
+    kept = paused_checkpoints(trials)  # a paused trial keeps its checkpoint to be continued
+    assert checkpoint_dirs(ckpt, study) == kept, "checkpoints left behind by finished trials"
     assert integrity(db) == "ok"
     return trials
 
