@@ -364,7 +364,9 @@ def _parse_settings(items: tuple[str, ...]) -> dict[str, Any]:
     "settings",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A schedule parameter, e.g. initial_lr=0.05 (repeatable).",
+    help="A schedule parameter by its study-file name, e.g. initial_lr=0.05, decay_rate=0.5, "
+    "drop_every=2 (epochs of a 10-epoch run), or by its field in the stored schedule "
+    "(repeatable).",
 )
 @click.option("--plot", "plot_file", metavar="FILE", help="Draw the curves (.png/.svg).")
 @_verbose

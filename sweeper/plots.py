@@ -30,7 +30,7 @@ from sweeper import analysis as an
 from sweeper import optuna_ids
 from sweeper.errors import SweeperError
 from sweeper.names import file_stem
-from sweeper.schedules import FAMILIES, from_dict
+from sweeper.schedules import FAMILIES, from_dict, from_dimensions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -352,6 +352,9 @@ def default_schedule(family: str, n_steps: int, initial_lr: float = 0.1) -> dict
     return {"family": family, "initial_lr": lr, **defaults[family]}
 
 
+SCHEDULE_EPOCHS = 10  # `sweeper schedules` draws its steps as a run of this many epochs
+
+
 def schedule_curves_data(
     families: Sequence[str], n_steps: int = 1000, settings: Mapping[str, Any] | None = None
 ) -> ScheduleCurves:
@@ -367,18 +370,34 @@ def schedule_curves_data(
         raise SweeperError(
             f"unknown schedule family {unknown[0]!r}; choose from: {', '.join(FAMILIES)}"
         )
+    from sweeper.config import ALL_FAMILIES, DIMENSIONS
+
     takes = {f: {x.name for x in dataclasses.fields(FAMILIES[f])} for f in families}
+    # the study file's names (decay_rate, drop_every in epochs, ...), as in [space]
+    # (the optimizer's dimensions, which every family has, are no schedule parameter)
+    schedule_dims = {
+        n: d for n, d in DIMENSIONS.items() if d.families != ALL_FAMILIES or n == "initial_lr"
+    }
+    uses = {f: {n for n, d in schedule_dims.items() if f in d.families} for f in families}
     for name in settings:
-        if not any(name in takes[f] for f in families):
+        if not any(name in takes[f] or name in uses[f] for f in families):
             raise SweeperError(
-                f"no chosen family takes {name!r}; they take: "
-                + "; ".join(f"{f}: {', '.join(sorted(takes[f]))}" for f in families)
+                f"no chosen family takes {name!r}; they take (study-file names): "
+                + "; ".join(f"{f}: {', '.join(sorted(uses[f]))}" for f in families)
             )
     steps = _sampled_steps(n_steps)
+    spe = max(int(n_steps) // SCHEDULE_EPOCHS, 1)  # the drawn steps as epochs of a run
     curves = []
     for f in families:
-        spec = default_schedule(f, n_steps, float(settings.get("initial_lr", 0.1)))
-        spec.update({k: v for k, v in settings.items() if k in takes[f]})
+        lr = float(settings.get("initial_lr", 0.1))
+        dims = {k: v for k, v in settings.items() if k in uses[f] and k != "initial_lr"}
+        if dims:  # as a study builds it from its dimensions
+            spec = from_dimensions(
+                f, {"initial_lr": lr, **dims}, steps_per_epoch=spe, epochs=SCHEDULE_EPOCHS
+            ).to_dict()
+        else:
+            spec = default_schedule(f, n_steps, lr)
+        spec.update({k: v for k, v in settings.items() if k in takes[f] and k not in dims})
         schedule = from_dict(spec)
         curves.append((schedule.describe(), schedule.rates(steps)))
     return ScheduleCurves(n_steps, steps, curves)

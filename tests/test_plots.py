@@ -221,6 +221,26 @@ def test_schedule_curves_defaults_and_settings() -> None:
         plots.schedule_curves_data(["cyclic"])
 
 
+def test_schedule_curves_take_the_study_files_names() -> None:
+    # decay_rate and drop_every (in epochs) as in [space]; the drawn steps are a 10-epoch run
+    (label, rates), *_ = plots.schedule_curves_data(
+        ["step"], 1000, {"decay_rate": 0.3, "drop_every": 2}
+    ).curves
+    assert label == "step(initial_lr=0.1, drop=0.3, epochs_drop=2, steps_per_epoch=100)"
+    # the tutorials' formula: lr0 * drop ** floor((1 + epoch) / epochs_drop)
+    for step in (0, 99, 100, 250, 999):
+        assert rates[step] == pytest.approx(0.1 * 0.3 ** ((1 + step // 100) // 2), rel=1e-9)
+    # the same names as `tune --set space.decay_rate=...`, in the message too
+    with pytest.raises(SweeperError, match=r"step: decay_rate, drop_every, initial_lr"):
+        plots.schedule_curves_data(["step"], 100, {"bogus": 1})
+    from click.testing import CliRunner
+
+    from sweeper.cli import main
+
+    out = CliRunner().invoke(main, ["schedules", "--family", "step", "--set", "decay_rate=0.3"])
+    assert out.exit_code == 0 and "drop=0.3" in out.output, out.output
+
+
 def test_data_on_a_synthetic_store(synthetic: tuple[str, an.StudyData]) -> None:
     url, data = synthetic
     rows = an.read_epochs(url, "synthetic")
