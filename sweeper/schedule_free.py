@@ -134,7 +134,7 @@ class ScheduleFreeOptimizer(keras.optimizers.Optimizer):
         if self._at_x or not self.built:
             return
         for var, x in zip(self._trainable_variables, self._x, strict=True):
-            var.assign(x)
+            var.assign(ops.copy(x))  # its own buffer: JAX frees the donated one
         self._at_x = True
 
     def swap_to_y(self) -> None:
