@@ -79,6 +79,14 @@ n_startup_trials = {startup}
 type = "none"
 """
 
+# the continuous shape space, searched by TPE and by GP alike
+SHAPE_SPACE = """
+[space]
+schedules = "shape"
+initial_lr = {{ low = 0.001, high = 0.3, log = true }}
+optimizer = "sgd"
+"""
+
 ARMS = {
     "families-tpe": (
         "tpe",
@@ -95,24 +103,8 @@ restart_epochs = {{ low = 0.5, high = 2.0 }}
 optimizer = "sgd"
 """,
     ),
-    "shape-tpe": (
-        "tpe",
-        """
-[space]
-schedules = "shape"
-initial_lr = {{ low = 0.001, high = 0.3, log = true }}
-optimizer = "sgd"
-""",
-    ),
-    "shape-gp": (
-        "gp",
-        """
-[space]
-schedules = "shape"
-initial_lr = {{ low = 0.001, high = 0.3, log = true }}
-optimizer = "sgd"
-""",
-    ),
+    "shape-tpe": ("tpe", SHAPE_SPACE),
+    "shape-gp": ("gp", SHAPE_SPACE),
     "schedule-free": (
         "tpe",
         """

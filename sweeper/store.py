@@ -287,19 +287,23 @@ class Store:
             yield session
 
     # -- study files ----------------------------------------------------------------------
-    def _has_own_tables(self) -> bool:
-        """Whether sweeper's tables exist, asked without creating them (or a SQLite file)."""
+    def _has_table(self, name: str) -> bool:
+        """Whether table ``name`` exists, asked without creating tables (or a SQLite file): a
+        store of Optuna's alone, or one written before the table existed, has none."""
         if self._engine is not None:
-            return True
+            return True  # this process opened the store for writing: every table is there
         file = self.sqlite_file
         if file is not None and not file.is_file():
             return False
         with self.guard():
             engine = sa.create_engine(self.url)
             try:
-                return sa.inspect(engine).has_table(StudyFileRow.__tablename__)
+                return sa.inspect(engine).has_table(name)
             finally:
                 engine.dispose()
+
+    def _has_own_tables(self) -> bool:
+        return self._has_table(StudyFileRow.__tablename__)
 
     def study_file(self, study_name: str) -> StoredStudyFile | None:
         if not self._has_own_tables():  # a store of Optuna's alone (or none): nothing stored
@@ -446,18 +450,7 @@ class Store:
             return [dict(r._mapping) for r in result]
 
     def _has_ledger(self) -> bool:
-        """Whether the ledger table exists (a store written before it had none), asked
-        without creating tables on a store only read."""
-        if self._engine is not None:
-            return True
-        if not self._has_own_tables():
-            return False
-        with self.guard():
-            engine = sa.create_engine(self.url)
-            try:
-                return sa.inspect(engine).has_table(LedgerRow.__tablename__)
-            finally:
-                engine.dispose()
+        return self._has_table(LedgerRow.__tablename__)
 
     # -- promotions -----------------------------------------------------------------------
     def now(self) -> datetime:

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from sweeper import faults
 from sweeper import space as space_mod
+from sweeper.attempt import budget_spent
 from sweeper.backend import CONSOLE
 from sweeper.config import Choices, StudySpec
 from sweeper.data import load_dataset
@@ -37,7 +38,6 @@ from sweeper.store import Store
 from sweeper.trials import TrialEvent, count_states, describe, finished_count
 from sweeper.worker import (
     TRUSTED_HASH_ENV,
-    budget_spent,
     check_checkpoint_dir,
     check_failure_rate,
     run_worker,
