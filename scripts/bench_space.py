@@ -21,11 +21,18 @@ first reached the target validation accuracy.
                                                     # 20 studies, a few hours on 2 CPU cores
     python scripts/bench_space.py --quick           # 1 seed, 6 epochs, 2,000 images (~2 min)
     python scripts/bench_space.py --budget 90 --target 0.97 --arms shape-tpe,shape-gp
+
+Then, as ``sweeper evaluate`` does, the best trial of the winning arm (the arm with the best mean)
+and of the best classic arm (families-tpe; the runner-up when families-tpe wins) are retrained on
+train + validation ``--evaluate`` times each (seeds 0, 1, ...) and tested on the held-out 20%: test
+accuracy mean +- std of each and their difference with its standard error. Each arm's trial is the
+best over its seeds' studies.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -142,6 +149,8 @@ class Outcome:
     trials: int
     best: float | None
     to_target: int | None  # epochs trained until one reached the target, None if none did
+    url: str  # the study's store, kept for the evaluation
+    name: str
 
 
 def run_one(
@@ -177,7 +186,23 @@ def run_one(
         c["complete"] + c["pruned"] + c["failed"],
         summary.best_value,
         to_target,
+        url,
+        spec.name,
     )
+
+
+def evaluate_arm(outcomes: list[Outcome], arm: str, repeats: int) -> tuple[str, list[float]]:
+    """Retrain the best trial of ``arm`` over its seeds ``repeats`` times: (label, test accuracies)."""
+    from sweeper.evaluate import evaluate
+
+    mine = [o for o in outcomes if o.arm == arm and o.best is not None]
+    best = max(mine, key=lambda o: o.best or 0.0)
+    result = evaluate(best.name, storage=best.url, top=1, repeats=repeats)
+    config = result.configs[0]
+    print(f"  {arm:<14} seed {best.seed}'s trial {config.trial_number}: {config.label}", flush=True)
+    for run in config.runs:
+        print(f"    run seed {run.seed}: test accuracy {run.test_accuracy:.4f}", flush=True)
+    return config.label, config.accuracies
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,11 +237,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="1 seed, 6 epochs of 2-epoch trials on 2,000 images, target 0.8 (~2 min)",
     )
+    parser.add_argument(
+        "--evaluate",
+        type=int,
+        default=5,
+        metavar="N",
+        help="retrain the winner and the best classic arm N times each and test them "
+        "(0: skip) [default: 5; 2 with --quick]",
+    )
     args = parser.parse_args(argv)
     overrides = list(args.overrides)
     if args.quick:
         args.seeds, args.budget, args.epochs, args.startup = 1, 6, 2, 2
         args.target = min(args.target, 0.8)
+        args.evaluate = min(args.evaluate, 2)
         overrides = ["data.subset=2000", *overrides]
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
@@ -255,9 +289,26 @@ def main(argv: list[str] | None = None) -> int:
                     f"{o.trials:3d} trials  best {best}  target {reached}",
                     flush=True,
                 )
-    print(f"all runs: {time.perf_counter() - t_all:.0f} s")
-    print()
+        print(f"all runs: {time.perf_counter() - t_all:.0f} s")
+        print()
+        print_arms(outcomes, arms, args)
+        means = {
+            arm: statistics.fmean([o.best for o in outcomes if o.arm == arm and o.best is not None])
+            for arm in arms
+            if any(o.arm == arm and o.best is not None for o in outcomes)
+        }
+        if len(means) > 1:
+            top = max(means, key=lambda a: means[a])
+            print(f"RESULT best mean val_accuracy: {top} ({means[top]:.4f})")
+            classic = "families-tpe"
+            if top == classic or classic not in means:
+                classic = max((a for a in means if a != top), key=lambda a: means[a])
+            if args.evaluate > 0:
+                print_evaluation(outcomes, top, classic, args.evaluate)
+    return 0
 
+
+def print_arms(outcomes: list[Outcome], arms: list[str], args: argparse.Namespace) -> None:
     rows = []
     for arm in arms:
         mine = [o for o in outcomes if o.arm == arm]
@@ -288,16 +339,25 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
     print(f"load average at end (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if len(arms) > 1 and args.seeds > 1:
-        means = {
-            arm: statistics.fmean([o.best for o in outcomes if o.arm == arm and o.best is not None])
-            for arm in arms
-            if any(o.arm == arm and o.best is not None for o in outcomes)
-        }
-        if means:
-            top = max(means, key=lambda a: means[a])
-            print(f"RESULT best mean val_accuracy: {top} ({means[top]:.4f})")
-    return 0
+
+
+def print_evaluation(outcomes: list[Outcome], winner: str, classic: str, repeats: int) -> None:
+    print()
+    print(
+        f"test accuracy after retraining on train + validation, {repeats} runs each "
+        "(sweeper evaluate --top 1):"
+    )
+    accs = {arm: evaluate_arm(outcomes, arm, repeats)[1] for arm in (winner, classic)}
+    for arm, values in accs.items():
+        print(f"  {arm:<14} test accuracy {mean_std(values)}")
+    a, b = accs[winner], accs[classic]
+    se = math.sqrt(
+        (statistics.variance(a) / len(a) if len(a) > 1 else 0.0)
+        + (statistics.variance(b) / len(b) if len(b) > 1 else 0.0)
+    )
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    ratio = f" ({diff / se:+.1f} SE)" if se > 0 else ""
+    print(f"RESULT {winner} - {classic}: {diff:+.4f} +- {se:.4f} test accuracy{ratio}")
 
 
 if __name__ == "__main__":
