@@ -8,7 +8,9 @@ From Python (a notebook, a script)::
     result.best, result.trials, result.plot("history"), result.report("report.html")
 
 :func:`tune`, :class:`Study` (a study file in Python: ``Study.from_file``, ``to_toml``),
-:class:`TuneResult` and :func:`load` (a stored study's results) live in :mod:`sweeper.api`.
+:class:`TuneResult` and :func:`load` (a stored study's results), :func:`join` (one more
+worker for a stored study) live in :mod:`sweeper.api`; the command line calls the same
+functions.
 
 Importing the package is cheap: the API is loaded on first use, and Keras and TensorFlow are
 only imported by the modules that train (``sweeper.training``, ``sweeper.models``) and only
@@ -21,12 +23,22 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Best", "Study", "TuneResult", "__version__", "load", "tune"]
+__all__ = [
+    "Best",
+    "Study",
+    "TuneInterrupted",
+    "TuneResult",
+    "WorkerRun",
+    "__version__",
+    "join",
+    "load",
+    "tune",
+]
 
 # Loaded from sweeper.api on first access (PEP 562). Not imported here: sweeper.api uses the
 # package's modules, which import this package first, so a static import would be a cycle and
 # would make `import sweeper` load the whole library. sweeper/__init__.pyi types them.
-API_NAMES = ("Best", "Study", "TuneResult", "load", "tune")
+API_NAMES = ("Best", "Study", "TuneInterrupted", "TuneResult", "WorkerRun", "join", "load", "tune")
 
 
 def __getattr__(name: str) -> Any:

@@ -37,11 +37,27 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 
-from sweeper.config import Auto, Choices, Fixed, Range, StudySpec, load_study_file, parse_study
+from sweeper.config import (
+    Auto,
+    Choices,
+    Fixed,
+    Range,
+    StudySpec,
+    apply_overrides,
+    load_study_file,
+    parse_study,
+)
 from sweeper.data import DATASETS, load_dataset
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
 from sweeper.models import IN_PROCESS_MODULE, MODELS, ModelFunction, in_process_model
-from sweeper.progress import Progress, ProgressLines, in_notebook, reporting, value_text
+from sweeper.progress import (
+    Progress,
+    ProgressLines,
+    in_notebook,
+    reporting,
+    summary_lines,
+    value_text,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -49,14 +65,18 @@ if TYPE_CHECKING:
 
     from sweeper.analysis import ImportanceReport, StudyData
     from sweeper.evaluate import EvalRun, Evaluation
+    from sweeper.lrfind import LrFindResult
     from sweeper.study import TuneSummary
 
 __all__ = [
     "Best",
     "Study",
     "StudySettings",
+    "TuneInterrupted",
     "TuneResult",
+    "WorkerRun",
     "default_data_dir",
+    "join",
     "load",
     "same_definition",
     "tune",
@@ -64,8 +84,9 @@ __all__ = [
 
 Model = str | Callable[[tuple[int, ...], int], Any]
 """A built-in model name (``"mnist-cnn"``), ``"module:function"``, or the function itself."""
-Data = str | os.PathLike[str] | tuple[Any, Any] | Mapping[str, Any]
-"""A dataset name, an ``.npz`` path, ``(x, y)``, ``((x, y), (x_test, y_test))`` or a mapping."""
+Data = str | os.PathLike[str] | tuple[Any, Any] | Mapping[str, Any] | Any
+"""A dataset name, an ``.npz`` path, ``(x, y)``, ``((x, y), (x_test, y_test))``, a mapping, or a
+``keras.utils.PyDataset`` of ``(images, labels)`` batches (or a pair: training, test)."""
 
 SOURCE = "<sweeper.Study>"  # the source of a study built from keywords, as the store keeps it
 DATA_DIR_ENV = "SWEEPER_DATA_DIR"
@@ -275,10 +296,65 @@ def _is_pair(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 2
 
 
+def _is_pydataset(value: Any) -> bool:
+    """Whether ``value`` is a ``keras.utils.PyDataset`` (told without importing Keras)."""
+    return any(
+        c.__name__ == "PyDataset" and c.__module__.split(".")[0] == "keras"
+        for c in type(value).__mro__
+    )
+
+
+def _read_pydataset(dataset: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """All the batches of a finite PyDataset, joined into one (images, labels) pair."""
+    try:
+        n = dataset.num_batches
+    except NotImplementedError:
+        n = None
+    if n is None:
+        raise DataError(
+            f"data: the {what} PyDataset is infinite (num_batches is None); give one with a "
+            "number of batches, or the arrays"
+        )
+    xs, ys = [], []
+    for i in range(int(n)):
+        batch = dataset[i]
+        if not isinstance(batch, tuple | list) or len(batch) not in (2, 3):
+            raise DataError(
+                f"data: batch {i} of the {what} PyDataset is a {type(batch).__name__}; "
+                "sweeper needs (images, labels) batches"
+            )
+        xs.append(_as_array(batch[0], f"the images of batch {i} of the {what} PyDataset"))
+        ys.append(_as_array(batch[1], f"the labels of batch {i} of the {what} PyDataset"))
+    if not xs:
+        raise DataError(f"data: the {what} PyDataset has no batches")
+    try:
+        return np.concatenate(xs), np.concatenate(ys)
+    except ValueError as exc:
+        raise DataError(
+            f"data: the batches of the {what} PyDataset differ in shape ({exc})"
+        ) from None
+
+
+def _xy(value: Any, what: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(x, y)`` of a pair of arrays or of a PyDataset; None for anything else."""
+    if _is_pydataset(value):
+        return _read_pydataset(value, what)
+    if _is_pair(value):
+        return value[0], value[1]
+    return None
+
+
 def _arrays(data: Any) -> dict[str, np.ndarray] | None:
-    """The arrays of in-memory ``data`` by their ``.npz`` keys; None when it names a dataset."""
+    """The arrays of in-memory ``data`` by their ``.npz`` keys; None when it names a dataset.
+
+    A ``keras.utils.PyDataset`` (of ``(images, labels)`` batches) is read once into arrays, so
+    that resumed runs and other workers train on exactly the same examples.
+    """
     if isinstance(data, str | os.PathLike):
         return None
+    if _is_pydataset(data):
+        x, y = _read_pydataset(data, "training")
+        return {"x": _as_array(x, "x"), "y": _as_array(y, "y")}
     if isinstance(data, Mapping):
         keys = set(data)
         if keys not in ({"x", "y"}, {"x_train", "y_train", "x_test", "y_test"}):
@@ -289,13 +365,18 @@ def _arrays(data: Any) -> dict[str, np.ndarray] | None:
         return {k: _as_array(data[k], k) for k in sorted(keys)}
     if _is_pair(data):
         first, second = data
-        if _is_pair(first) and _is_pair(second):
+        if (_is_pair(first) or _is_pydataset(first)) and (
+            _is_pair(second) or _is_pydataset(second)
+        ):
+            train, test = _xy(first, "training"), _xy(second, "test")
+            assert train is not None and test is not None
             names = ("x_train", "y_train", "x_test", "y_test")
-            return {n: _as_array(v, n) for n, v in zip(names, (*first, *second), strict=True)}
+            return {n: _as_array(v, n) for n, v in zip(names, (*train, *test), strict=True)}
         return {"x": _as_array(first, "x"), "y": _as_array(second, "y")}
     raise DataError(
         f"data must be a dataset name ({', '.join(DATASETS)}), an .npz path, (x, y), "
-        f"((x, y), (x_test, y_test)) or a mapping of arrays; got {type(data).__name__}"
+        f"((x, y), (x_test, y_test)), a keras.utils.PyDataset, a pair of them, or a mapping "
+        f"of arrays; got {type(data).__name__}"
     )
 
 
@@ -533,15 +614,18 @@ class Study:
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str] | None = None, **settings: Unpack[StudySettings]
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        overrides: Sequence[str] = (),
+        **settings: Unpack[StudySettings],
     ) -> Study:
         """The study of a study file: a path, the name of a shipped study (``"mnist"``), or
         None for the embedded default (digits).
 
-        Each keyword given replaces that setting of the file, as ``sweeper tune --set`` does
-        (``epochs=1`` is ``--set train.epochs=1``): the study is the one ``sweeper tune FILE
-        --set ...`` runs, and the two resume each other. ``space``, ``sampler`` and ``pruner``
-        replace the keys they give and keep the file's others.
+        ``overrides`` are ``sweeper tune --set`` items (``"train.epochs=1"``), and each keyword
+        given replaces that setting of the file in the same way (``epochs=1``): the study is
+        the one ``sweeper tune FILE --set ...`` runs, and the two resume each other. ``space``,
+        ``sampler`` and ``pruner`` replace the keys they give and keep the file's others.
         """
         given: dict[str, Any] = dict(settings)
         model = given.pop("model", None)
@@ -549,11 +633,14 @@ class Study:
         data_dir = given.pop("data_dir", None)
         ref = _model_ref(model) if model is not None else None
         pairs = _assignments(ref, data, given, data_dir)
-        overrides = [f"{dotted}={toml_value(value)}" for dotted, value in pairs]
-        spec = load_study_file(None if path is None else Path(path), overrides)
-        raw = _nested(pairs, tomllib.loads(spec.text))
+        items = [*overrides, *(f"{dotted}={toml_value(value)}" for dotted, value in pairs)]
+        spec = load_study_file(None if path is None else Path(path), items)
+        raw = tomllib.loads(spec.text)
+        apply_overrides(raw, overrides, spec.source)
         study = cls.__new__(cls)
-        study._setup(spec, raw, ref, overridden=bool(overrides), arrays=_has_arrays(data))
+        study._setup(
+            spec, _nested(pairs, raw), ref, overridden=bool(items), arrays=_has_arrays(data)
+        )
         return study
 
     def _setup(
@@ -624,6 +711,48 @@ class Study:
             yield
 
     # -- running it ---------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        storage: str | None = None,
+        n_trials: int | None = None,
+        budget_epochs: int | None = None,
+        timeout: float | None = None,
+        workers: int = 1,
+        workers_per_gpu: int = 1,
+        study_name: str | None = None,
+        allow_changed: bool = False,
+        checkpoint_dir: str | None = None,
+        progress: Progress | None = None,
+    ) -> TuneSummary:
+        """Run the study as ``sweeper tune`` does and return what the run did, printing nothing
+        (``progress`` is called with each finished trial). :meth:`tune` is this plus the
+        progress, the summary and the notebook's interrupt; the command line calls this.
+
+        A stop by Ctrl-C or SIGTERM either returns a summary with ``interrupted`` set or raises
+        :class:`~sweeper.interrupts.SweepInterrupted`; either way the store is resumable.
+        """
+        if workers > 1 and self._model is not None and self._model.why_local is not None:
+            raise self._model.refuse("worker processes")
+        from sweeper import study as study_mod
+        from sweeper.backend import quiet_environment
+
+        quiet_environment()
+        with self._registered():
+            return study_mod.tune(
+                self.spec,
+                storage=storage,
+                study_name=study_name,
+                n_trials=n_trials,
+                budget_epochs=budget_epochs,
+                timeout=timeout,
+                allow_changed=allow_changed,
+                workers=workers,
+                workers_per_gpu=workers_per_gpu,
+                checkpoint_dir=checkpoint_dir,
+                progress=progress,
+            )
+
     def tune(
         self,
         *,
@@ -640,37 +769,24 @@ class Study:
     ) -> TuneResult:
         """Run the study until it holds ``n_trials`` finished trials (default: its own
         ``n_trials``); see :func:`sweeper.tune` for every argument. Returns a
-        :class:`TuneResult`; an interrupt raises ``KeyboardInterrupt`` with the store left
-        resumable."""
-        if workers > 1 and self._model is not None and self._model.why_local is not None:
-            raise self._model.refuse("worker processes")
-        from sweeper import study as study_mod
-        from sweeper.backend import quiet_environment
+        :class:`TuneResult`; an interrupt raises :class:`TuneInterrupted` (a
+        ``KeyboardInterrupt``) with the store left resumable."""
         from sweeper.interrupts import SweepInterrupted
-        from sweeper.store import Store
+        from sweeper.store import resolve_url
 
-        quiet_environment()
-        store = Store(storage)
+        url = resolve_url(storage)
         name = study_name or self.name
         with (
-            self._registered(),
             _console(progress is not False and progress is not None),
             _optuna_quiet(),
             reporting(progress, name) as callback,
         ):
-            if isinstance(callback, ProgressLines):
-                s = self.spec
-                print(
-                    f"tuning {name!r}: {s.train.model} on {s.data.name}, {s.train.epochs} "
-                    f"epoch{'' if s.train.epochs == 1 else 's'}, batch {s.train.batch_size}, "
-                    f"schedules {', '.join(s.space.families())}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            lines = isinstance(callback, ProgressLines)
+            if lines:
+                _print_lines([header_line(name, self.spec)])
             try:
-                summary = study_mod.tune(
-                    self.spec,
-                    storage=store.url,
+                summary = self.run(
+                    storage=url,
                     study_name=study_name,
                     n_trials=n_trials,
                     budget_epochs=budget_epochs,
@@ -682,36 +798,96 @@ class Study:
                     progress=callback,
                 )
             except SweepInterrupted:
-                raise KeyboardInterrupt(INTERRUPTED) from None
+                raise TuneInterrupted(INTERRUPTED) from None
             except StudyChangedError as exc:
                 raise StudyChangedError(
                     f"{exc} (from Python: the same arguments, another study_name=, or "
                     "allow_changed=True)"
                 ) from None
-            if isinstance(callback, ProgressLines):
-                _print_end(summary)
+            if lines:
+                _print_lines(summary_lines(summary, python=True))
+        result = TuneResult(summary.study_name, url, summary=summary, study=self)
         if summary.interrupted:
-            raise KeyboardInterrupt(INTERRUPTED)
-        return TuneResult(summary.study_name, store.url, summary=summary, study=self)
+            raise TuneInterrupted(INTERRUPTED, result)
+        return result
+
+    def lr_find(
+        self,
+        *,
+        storage: str | None = None,
+        optimizer: str | None = None,
+        start: float = 1e-7,
+        end: float = 10.0,
+        steps: int = 200,
+        study_name: str | None = None,
+        plot: str | os.PathLike[str] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[LrFindResult]:
+        """The learning-rate range test, as ``sweeper lr-find``: for each optimizer of the
+        space (or only ``optimizer``) the model trains while the rate grows exponentially from
+        ``start`` to ``end`` over ``steps`` batches; each result (its suggested ``low`` ..
+        ``high``, the steepest-descent and lowest-loss rates) is stored with the study, and
+        ``plot`` names an image file to draw the loss against the rate into. ``progress`` is
+        called with one line before each test."""
+        from sweeper import lrfind
+        from sweeper.store import Store
+
+        if plot is not None:
+            lrfind.check_plot_path(os.fspath(plot))
+        optimizers = lrfind.study_optimizers(self.spec.space)
+        if optimizer is not None:
+            optimizers = [o for o in optimizers if o.name == optimizer]
+            if not optimizers:
+                raise lrfind.LrFindError(
+                    f"optimizer {optimizer!r} is not in the study's space; it has "
+                    f"{', '.join(o.name for o in lrfind.study_optimizers(self.spec.space))}"
+                )
+        s = self.spec
+        store = Store(storage)
+        results = []
+        try:
+            with self._registered():
+                for opt in optimizers:
+                    if progress is not None:
+                        progress(
+                            f"range test: {s.train.model} on {s.data.name}, {opt.describe()}, "
+                            f"batch {s.train.batch_size}, rate {start:g} -> {end:g} over "
+                            f"{steps} steps"
+                        )
+                    result = lrfind.lr_find(s, opt, start=start, end=end, steps=steps)
+                    results.append(lrfind.save_lr_find(store, result, study_name or s.name, s.hash))
+        finally:
+            store.close()
+        if plot is not None:
+            lrfind.draw([lrfind.plot_data(r) for r in results], os.fspath(plot))
+        return results
 
 
-def _print_end(summary: TuneSummary) -> None:
-    c = summary.counts
-    finished = c["complete"] + c["pruned"] + c["paused"] + c["failed"]
-    print(
-        f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} "
-        f"finished trials ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} "
-        f"failed); {summary.ran} run now in {summary.seconds:.0f} s",
-        file=sys.stderr,
-        flush=True,
+class TuneInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C, SIGTERM or Kernel → Interrupt; the store is resumable.
+
+    ``result`` is the :class:`TuneResult` of the study when the run ended in order (None when it
+    stopped while starting).
+    """
+
+    def __init__(self, message: str, result: TuneResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def header_line(name: str, spec: StudySpec) -> str:
+    """The line a run starts with: what trains on what, and the families searched."""
+    t = spec.train
+    return (
+        f"tuning {name!r} ({spec.source}): {t.model} on {spec.data.name}, {t.epochs} "
+        f"epoch{'' if t.epochs == 1 else 's'}, batch {t.batch_size}, "
+        f"schedules {', '.join(spec.space.families())}"
     )
-    if summary.best_value is not None:
-        print(
-            f"best: trial {summary.best_number}, val_accuracy {summary.best_value:.4f}, "
-            f"{summary.best_schedule}",
-            file=sys.stderr,
-            flush=True,
-        )
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -1082,6 +1258,53 @@ def load(study_name: str, storage: str | None = None) -> TuneResult:
     return TuneResult(study_name, url)
 
 
+@dataclass(frozen=True)
+class WorkerRun:
+    """What :func:`join` did: trials run by this worker, whether it was stopped, the target."""
+
+    ran: int
+    interrupted: bool
+    target: int
+
+
+def join(
+    study_name: str,
+    *,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    checkpoint_dir: str | None = None,
+    study_file: str | os.PathLike[str] | None = None,
+    trust_store: bool = False,
+    progress: Progress | None = None,
+) -> WorkerRun:
+    """Join a study already in the store as one more worker, as ``sweeper worker`` does, from
+    any machine that reaches the store: trials run until it holds ``n_trials`` finished ones
+    (default: the target it was started with) or ``timeout`` seconds have passed.
+
+    The study's definition is read from the store; one that imports a user model runs only
+    when ``study_file`` (or the stored source path here) holds the same definition, or with
+    ``trust_store``.
+    """
+    from sweeper.backend import quiet_environment
+    from sweeper.store import Store
+    from sweeper.study import join_study
+
+    quiet_environment()
+    store = Store(storage)
+    ran, interrupted, target = join_study(
+        store,
+        study_name,
+        n_trials=n_trials,
+        timeout=timeout,
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+        trust_store=trust_store,
+        study_file=None if study_file is None else os.fspath(study_file),
+    )
+    return WorkerRun(ran, interrupted, target)
+
+
 def tune(
     model: Model,
     data: Data,
@@ -1133,9 +1356,11 @@ def tune(
             ``"idx"``, ``"npz"``), an ``.npz`` path, or NumPy arrays: ``(x, y)`` (images
             ``(N, H, W[, C])`` uint8 or floats in [0, 1], labels class indices; a test split is
             carved by ``test_fraction``), ``((x, y), (x_test, y_test))`` (the second pair is the
-            held-out test split, as Keras's ``load_data()`` returns it), or a mapping with those
-            ``.npz`` keys. Validation is carved from the training data by
-            ``validation_fraction``. Arrays are stored once as ``.npz`` under ``data_dir``.
+            held-out test split, as Keras's ``load_data()`` returns it), a mapping with those
+            ``.npz`` keys, or a ``keras.utils.PyDataset`` of ``(images, labels)`` batches (or
+            a pair of them, training and test), read once into arrays. Validation is carved
+            from the training data by ``validation_fraction``. Arrays are stored once as
+            ``.npz`` under ``data_dir``.
         storage: SQLAlchemy URL of the store [default: ``$SWEEPER_STORAGE`` or
             ``sqlite:///sweeper.db`` in the working directory].
         study_name: the study's name in the store ([study] name) [default: the model's and

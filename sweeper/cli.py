@@ -74,64 +74,10 @@ _checkpoint_option = click.option(
 
 
 def _print_summary(summary: Any) -> None:
-    c = summary.counts
-    stopped = c["pruned"] + c["paused"]  # Optuna's PRUNED: stopped early, paused or for good
-    finished = c["complete"] + stopped + c["failed"]
-    click.echo(
-        f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} finished "
-        f"trials ({c['complete']} complete, {stopped} pruned, {c['failed']} failed); "
-        f"{summary.ran} run now in {summary.seconds:.0f} s"
-    )
-    if c["paused"] or c["promoted"]:
-        click.echo(
-            f"{c['paused']} of the pruned paused (checkpoint kept, to be continued); "
-            f"{c['promoted']} trial{'' if c['promoted'] == 1 else 's'} continued by later "
-            "ones (counted through them)"
-        )
-    budget = f" of a budget of {summary.budget_epochs}" if summary.budget_epochs else ""
-    click.echo(f"epochs trained: {summary.epochs_spent}{budget}")
-    if summary.best_value is None:
-        click.echo("no completed trial yet")
-    else:
-        click.echo(f"best: trial {summary.best_number}, val_accuracy {summary.best_value:.4f}")
-        click.echo(f"  schedule: {summary.best_schedule}")
-        params = "  ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in summary.best_params.items()
-        )
-        click.echo(f"  params:   {params or '(none searched)'}")
-    if summary.best_baseline is not None:
-        verdict = (
-            f"tuning gains {summary.gain:+.4f}"
-            if summary.tuned_complete
-            else "no tuned trial has completed yet (raise "
-            + (
-                "--budget-epochs"
-                if summary.budget_epochs and summary.epochs_spent >= summary.budget_epochs
-                else "--n-trials"
-            )
-            + " to tune)"
-        )
-        click.echo(
-            f"best baseline: {summary.best_baseline}, val_accuracy "
-            f"{summary.best_baseline_value:.4f}; {verdict}"
-        )
-    for optimizer, (low, high) in summary.lr_ranges.items():
-        click.echo(
-            f"initial_lr range from the LR range test ({optimizer}): [{low:.3g}, {high:.3g}] "
-            "(stored: resumed runs and other workers use the same bounds)"
-        )
-    if summary.trials_per_hour:
-        click.echo(
-            f"throughput: {summary.trials_per_hour:.0f} trials/hour with {summary.workers} "
-            f"worker{'s' if summary.workers > 1 else ''}"
-        )
-    if summary.interrupted:
-        click.echo("interrupted: rerun the same command to resume; the stopped trial runs again")
-    elif summary.budget_epochs and summary.epochs_spent >= summary.budget_epochs:
-        click.echo("the epoch budget is spent: raise --budget-epochs to go on")
-    elif finished < summary.target:
-        click.echo("stopped before the target: rerun the same command to resume")
+    from sweeper.progress import summary_lines
+
+    for line in summary_lines(summary):
+        click.echo(line)
 
 
 @main.command()
@@ -198,20 +144,12 @@ def tune(
     Rerunning the same command resumes: only the trials still missing are run.
     """
     setup_logging(verbose)
-    from sweeper.config import load_study_file
-    from sweeper.study import tune as run_tune
+    from sweeper.api import Study, header_line
 
     with user_errors():
-        spec = load_study_file(study_file, overrides)
-        click.echo(
-            f"tuning {spec.name!r} ({spec.source}): {spec.train.model} on {spec.data.name}, "
-            f"{spec.train.epochs} epoch{'' if spec.train.epochs == 1 else 's'}, "
-            f"batch {spec.train.batch_size}, "
-            f"schedules {', '.join(spec.space.families())}",
-            err=True,
-        )
-        summary = run_tune(
-            spec,
+        study = Study.from_file(study_file, overrides)
+        click.echo(header_line(study.name, study.spec), err=True)
+        summary = study.run(
             storage=storage,
             study_name=study_name,
             n_trials=n_trials,
@@ -225,7 +163,7 @@ def tune(
         )
     _print_summary(summary)
     if summary.interrupted:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command()
@@ -266,24 +204,24 @@ def worker(
     source path on this machine) holds the same definition, or with --trust-store.
     """
     setup_logging(verbose)
-    from sweeper.store import Store
-    from sweeper.study import join_study
+    from sweeper.api import join
 
     with user_errors():
-        store = Store(storage)
-        ran, interrupted, target = join_study(
-            store,
+        run = join(
             study_name,
+            storage=storage,
             n_trials=n_trials,
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
-            progress=ProgressLines(),
-            trust_store=trust_store,
             study_file=study_file,
+            trust_store=trust_store,
+            progress=ProgressLines(),
         )
-    click.echo(f"worker done: {ran} trial(s) run; study {study_name!r} target {target}", err=True)
-    if interrupted:
-        sys.exit(130)
+    click.echo(
+        f"worker done: {run.ran} trial(s) run; study {study_name!r} target {run.target}", err=True
+    )
+    if run.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command("studies")

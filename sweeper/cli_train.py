@@ -95,11 +95,12 @@ def evaluate_command(
     """Did tuning help? Retrain the best trials of STUDY and its best baseline on
     train + validation, several seeds each, and compare their test accuracy."""
     _setup(verbose)
-    from sweeper.evaluate import evaluate
+    from sweeper.api import TuneResult
+    from sweeper.store import resolve_url
 
     with user_errors():
-        ev = evaluate(
-            study, storage=storage, top=top, repeats=repeats, epochs=epochs, progress=_print_run
+        ev = TuneResult(study, resolve_url(storage)).evaluate(
+            top=top, repeats=repeats, epochs=epochs, progress=_print_run
         )
     _print_evaluation(ev)
 
@@ -165,45 +166,20 @@ def lr_find_command(
     smoothed loss. Results are stored with the study.
     """
     _setup(verbose)
-    from sweeper.config import load_study_file
-    from sweeper.lrfind import (
-        LrFindError,
-        check_plot_path,
-        draw,
-        lr_find,
-        plot_data,
-        save_lr_find,
-        study_optimizers,
-    )
-    from sweeper.store import Store
+    from sweeper.api import Study
+    from sweeper.lrfind import union_range
 
     with user_errors():
-        if plot_file is not None:
-            check_plot_path(plot_file)
-        spec = load_study_file(study_file, overrides)
-        name = study_name or spec.name
-        optimizers = study_optimizers(spec.space)
-        if optimizer is not None:
-            chosen = [o for o in optimizers if o.name == optimizer]
-            if not chosen:
-                raise LrFindError(
-                    f"--optimizer {optimizer!r} is not in the study's space; it has "
-                    f"{', '.join(o.name for o in optimizers)}"
-                )
-            optimizers = chosen
-        store = Store(storage)
-        results = []
-        for opt in optimizers:
-            click.echo(
-                f"range test: {spec.train.model} on {spec.data.name}, {opt.describe()}, "
-                f"batch {spec.train.batch_size}, rate {start:g} -> {end:g} over {steps} steps",
-                err=True,
-            )
-            result = lr_find(spec, opt, start=start, end=end, steps=steps)
-            results.append(save_lr_find(store, result, name, spec.hash))
-        store.close()
-        if plot_file is not None:
-            draw([plot_data(r) for r in results], plot_file)
+        results = Study.from_file(study_file, overrides).lr_find(
+            storage=storage,
+            optimizer=optimizer,
+            start=start,
+            end=end,
+            steps=steps,
+            study_name=study_name,
+            plot=plot_file,
+            progress=lambda line: click.echo(line, err=True),
+        )
 
     for r in results:
         stopped = (
@@ -220,7 +196,7 @@ def lr_find_command(
             f"{{ low = {r.low:.3g}, high = {r.high:.3g}, log = true }}"
         )
     if len(results) > 1:
-        low, high = min(r.low for r in results), max(r.high for r in results)
+        low, high = union_range(results)
         click.echo(
             f"one initial_lr serves every optimizer of the study; the union of the ranges: "
             f"{{ low = {low:.3g}, high = {high:.3g}, log = true }}"

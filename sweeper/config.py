@@ -588,7 +588,8 @@ def _train(r: _Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
     )
 
 
-def _apply_overrides(raw: dict[str, Any], overrides: Iterable[str], source: str) -> None:
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], source: str) -> None:
+    """Set each ``section.key=value`` of ``overrides`` in the raw study table ``raw``."""
     for item in overrides:
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")
@@ -624,7 +625,7 @@ def parse_study(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}; fix the syntax") from None
     overrides = list(overrides)
-    _apply_overrides(raw, overrides, source)
+    apply_overrides(raw, overrides, source)
     r.known(raw, "top level", ("study", "data", "train", "space", "sampler", "pruner", "baselines"))
 
     study = r.table(raw, "study")

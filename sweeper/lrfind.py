@@ -365,6 +365,11 @@ def _tables(store: Store) -> None:
     Base.metadata.create_all(store.engine, tables=[cast(sa.Table, LrFindRow.__table__)])
 
 
+def union_range(results: Sequence[LrFindResult]) -> tuple[float, float]:
+    """One initial_lr range for every optimizer tested: the union of their suggested ranges."""
+    return min(r.low for r in results), max(r.high for r in results)
+
+
 def save_lr_find(
     store: Store, result: LrFindResult, study_name: str, study_hash: str
 ) -> LrFindResult:

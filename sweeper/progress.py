@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sweeper.study import TuneSummary
     from sweeper.trials import TrialEvent
 
 Progress = Callable[["TrialEvent"], None]
@@ -128,3 +129,68 @@ def reporting(progress: bool | Progress | None, description: str = "") -> Iterat
                 bar.close()
             return
     yield ProgressLines()
+
+
+def summary_lines(summary: TuneSummary, *, python: bool = False) -> list[str]:
+    """What a run did, as ``sweeper tune`` ends: trials, epochs, the best trial, the gain over
+    the best baseline, throughput and what to do next. ``python`` words the advice for the
+    Python API (keywords and calls) instead of the command line (options and commands)."""
+    c = summary.counts
+    stopped = c["pruned"] + c["paused"]  # Optuna's PRUNED: stopped early, paused or for good
+    finished = c["complete"] + stopped + c["failed"]
+    budget_option = "budget_epochs=" if python else "--budget-epochs"
+    rerun = "call it again with the same arguments" if python else "rerun the same command"
+    lines = [
+        f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} finished "
+        f"trials ({c['complete']} complete, {stopped} pruned, {c['failed']} failed); "
+        f"{summary.ran} run now in {summary.seconds:.0f} s"
+    ]
+    if c["paused"] or c["promoted"]:
+        lines.append(
+            f"{c['paused']} of the pruned paused (checkpoint kept, to be continued); "
+            f"{c['promoted']} trial{'' if c['promoted'] == 1 else 's'} continued by later "
+            "ones (counted through them)"
+        )
+    budget = f" of a budget of {summary.budget_epochs}" if summary.budget_epochs else ""
+    lines.append(f"epochs trained: {summary.epochs_spent}{budget}")
+    spent = bool(summary.budget_epochs) and summary.epochs_spent >= (summary.budget_epochs or 0)
+    if summary.best_value is None:
+        lines.append("no completed trial yet")
+    else:
+        params = "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in summary.best_params.items()
+        )
+        lines += [
+            f"best: trial {summary.best_number}, val_accuracy {summary.best_value:.4f}",
+            f"  schedule: {summary.best_schedule}",
+            f"  params:   {params or '(none searched)'}",
+        ]
+    if summary.best_baseline is not None:
+        more = budget_option if spent else ("n_trials=" if python else "--n-trials")
+        verdict = (
+            f"tuning gains {summary.gain:+.4f}"
+            if summary.tuned_complete
+            else f"no tuned trial has completed yet (raise {more} to tune)"
+        )
+        lines.append(
+            f"best baseline: {summary.best_baseline}, val_accuracy "
+            f"{value_text(summary.best_baseline_value)}; {verdict}"
+        )
+    for optimizer, (low, high) in summary.lr_ranges.items():
+        lines.append(
+            f"initial_lr range from the LR range test ({optimizer}): [{low:.3g}, {high:.3g}] "
+            "(stored: resumed runs and other workers use the same bounds)"
+        )
+    if summary.trials_per_hour:
+        lines.append(
+            f"throughput: {summary.trials_per_hour:.0f} trials/hour with {summary.workers} "
+            f"worker{'s' if summary.workers > 1 else ''}"
+        )
+    if summary.interrupted:
+        lines.append(f"interrupted: {rerun} to resume; the stopped trial runs again")
+    elif spent:
+        lines.append(f"the epoch budget is spent: raise {budget_option} to go on")
+    elif finished < summary.target:
+        lines.append(f"stopped before the target: {rerun} to resume")
+    return lines

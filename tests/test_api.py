@@ -165,6 +165,14 @@ def test_from_file_settings_are_the_cli_overrides() -> None:
     cli = load_study_file(DEFAULT_STUDY, ["data.subset=300", "train.epochs=1"])
     assert study.hash == cli.hash  # `sweeper tune --set data.subset=300 --set train.epochs=1`
     assert study.spec.source == str(DEFAULT_STUDY)
+    # the --set items themselves, as the command line passes them: the same study
+    items = sweeper.Study.from_file(None, ["data.subset=300", "train.epochs=1"])
+    assert items.hash == cli.hash and items.name == cli.name
+    mixed = sweeper.Study.from_file("digits", ["data.subset=300"], epochs=1)
+    assert mixed.hash == cli.hash
+    # and its file says so: read back, the same definition with the override in it
+    again = parse_study(items.to_toml(), "again.toml")
+    assert api.same_definition(again, cli) and again.data.subset == 300
 
 
 def test_a_study_from_keywords_round_trips() -> None:
@@ -224,6 +232,47 @@ def test_arrays_are_one_content_named_npz_file(digits: Any, tmp_path: Path) -> N
         sweeper.Study(dense, [1, 2, 3])  # type: ignore[arg-type]
 
 
+def _batches(x: np.ndarray, y: np.ndarray, size: int, n: int | None = None) -> Any:
+    """A ``keras.utils.PyDataset`` of (images, labels) batches of ``size`` (``n`` of them)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):  # type: ignore[misc]
+        @property
+        def num_batches(self) -> int | None:
+            return n if n is not None else -(-len(x) // size)
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            return x[i * size : (i + 1) * size], y[i * size : (i + 1) * size]
+
+    return Batches()
+
+
+def test_a_keras_pydataset_is_read_once_into_the_same_arrays(digits: Any, tmp_path: Path) -> None:
+    x, y = digits
+    arrays = sweeper.Study(dense, (x, y), epochs=1)
+    batched = sweeper.Study(dense, _batches(x, y, 100), epochs=1)  # 18 batches, the last short
+    assert batched.hash == arrays.hash and batched.spec.data.path == arrays.spec.data.path
+    pair = sweeper.Study(
+        dense, (_batches(x[:1500], y[:1500], 64), _batches(x[1500:], y[1500:], 64)), epochs=1
+    )
+    split = sweeper.Study(dense, ((x[:1500], y[:1500]), (x[1500:], y[1500:])), epochs=1)
+    assert pair.hash == split.hash
+    import keras
+
+    class Endless(keras.utils.PyDataset):  # type: ignore[misc]
+        @property
+        def num_batches(self) -> int | None:
+            return None  # Keras's mark of an infinite dataset
+
+        def __getitem__(self, i: int) -> Any:
+            raise AssertionError("an infinite PyDataset is not read")
+
+    with pytest.raises(DataError, match="PyDataset is infinite"):
+        sweeper.Study(dense, Endless())
+    with pytest.raises(DataError, match="PyDataset has no batches"):
+        sweeper.Study(dense, _batches(x, y, 100, n=0))
+
+
 def test_a_notebook_model_function_runs_in_this_process_only(tmp_path: Path) -> None:
     def build(input_shape: tuple[int, ...], num_classes: int) -> Any:
         return dense(input_shape, num_classes)
@@ -274,8 +323,8 @@ def test_tune_in_memory_then_resume_and_read_the_results(
     again = sweeper.tune(build, digits, storage=url, study_name="nb", **TINY)  # type: ignore[arg-type]
     assert again.summary is not None and again.summary.ran == 0
     err = capsys.readouterr().err
-    assert "tuning 'nb': __in_process__:build on npz, 1 epoch" in err
-    assert "5/5 finished trials" in err
+    assert "tuning 'nb' (<sweeper.Study>): __in_process__:build on npz, 1 epoch" in err
+    assert "5/5 finished trials" in err and "epochs trained: 5\n" in err
     # a larger n_trials extends the study, one line per trial
     more = sweeper.tune(build, digits, storage=url, study_name="nb", **{**TINY, "n_trials": 6})  # type: ignore[arg-type]
     assert more.summary is not None and more.summary.ran == 1
@@ -305,6 +354,21 @@ def test_tune_in_memory_then_resume_and_read_the_results(
 
 
 @pytest.mark.slow
+def test_join_adds_a_worker_to_a_stored_study(digits: Any, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'join.db'}"
+    settings = {**TINY, "n_trials": 2, "baselines": [], "progress": False}
+    first = sweeper.tune(dense, digits, storage=url, study_name="shared", **settings)  # type: ignore[arg-type]
+    assert first.summary is not None and first.summary.ran == 2
+    # the definition comes from the store; it imports a user model, so it must be trusted
+    with pytest.raises(SweeperError, match="--trust-store"):
+        sweeper.join("shared", storage=url, n_trials=3)
+    run = sweeper.join("shared", storage=url, n_trials=3, trust_store=True)
+    assert (run.ran, run.interrupted, run.target) == (1, False, 3)
+    numbers = sorted(t.number for t in trials_of(url, "shared") if t.state == TrialState.COMPLETE)
+    assert numbers == [0, 1, 2]
+    assert sweeper.load("shared", url).best is not None
+
+
 def test_an_interrupt_mid_trial_leaves_the_study_resumable(digits: Any, tmp_path: Path) -> None:
     db = tmp_path / "int.db"
     url = f"sqlite:///{db}"
@@ -331,11 +395,16 @@ def test_an_interrupt_mid_trial_leaves_the_study_resumable(digits: Any, tmp_path
     timer = threading.Thread(target=interrupt_after_two_epochs, daemon=True)
     timer.start()
     try:
-        with pytest.raises(KeyboardInterrupt, match="call it again with the same arguments"):
+        with pytest.raises(
+            sweeper.TuneInterrupted, match="call it again with the same arguments"
+        ) as stop:
             sweeper.tune(dense, digits, **settings)
     finally:
         done.set()
         timer.join()
+    assert isinstance(stop.value, KeyboardInterrupt)  # what a notebook's cell expects
+    summary = stop.value.result.summary if stop.value.result is not None else None
+    assert summary is not None and summary.interrupted and summary.counts["complete"] == 0
     (stopped,) = trials_of(url, "stop")
     assert stopped.state == TrialState.WAITING  # back in the queue, never failed
     assert "interrupted" in stopped.user_attrs["requeued"]

@@ -273,7 +273,7 @@ def test_cli(spec: StudySpec, tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, [*args, "--optimizer", "rmsprop"])
     assert bad.exit_code == 2
     assert bad.stderr.strip().splitlines() == [
-        "error: --optimizer 'rmsprop' is not in the study's space; it has sgd, adam"
+        "error: optimizer 'rmsprop' is not in the study's space; it has sgd, adam"
     ]
 
     nowhere = CliRunner().invoke(main, [*args, "--plot", str(tmp_path / "no" / "lr.png")])
