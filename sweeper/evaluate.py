@@ -262,6 +262,76 @@ def _save_run(store: Store, study_name: str, run: EvalRun, epochs: int) -> None:
         )
 
 
+def _load_study(store: Store, study_name: str) -> Any:
+    """The Optuna study ``study_name`` of ``store``; an EvaluationError naming the studies there
+    when it has none of that name."""
+    import optuna
+
+    try:
+        return optuna.load_study(
+            study_name=study_name, storage=store.optuna_storage(heartbeat=False)
+        )
+    except KeyError:
+        names = optuna.get_all_study_names(store.optuna_storage(heartbeat=False))
+        known = f"; studies there: {', '.join(names)}" if names else "; it holds no study"
+        raise EvaluationError(f"no study {study_name!r} in {store.masked_url}{known}") from None
+
+
+def _chosen_trials(
+    store: Store, study_name: str, top: int
+) -> tuple[list[FrozenTrial], FrozenTrial | None]:
+    """The study's ``top`` best complete tuned trials and its best baseline; an EvaluationError
+    when the store, the study or any complete trial is missing."""
+    _check_store_exists(store)
+    study = _load_study(store, study_name)
+    tuned, baseline = select_trials(study.get_trials(deepcopy=False), top)
+    if not tuned and baseline is None:
+        raise EvaluationError(
+            f"study {study_name!r} has no complete trial yet; run 'sweeper tune' first"
+        )
+    return tuned, baseline
+
+
+@dataclass(frozen=True)
+class _Retraining:
+    """What the runs of one configuration share: where they are stored, what they retrain."""
+
+    store: Store
+    study_name: str
+    trial: FrozenTrial
+    label: str
+    is_baseline: bool
+    config: TrialConfig
+    settings: TrainSettings  # its epochs are the runs'
+
+
+def _retrain(
+    job: _Retraining,
+    data: tuple[np.ndarray, np.ndarray, Dataset],
+    seeds: range,
+    progress: Callable[[EvalRun], None] | None,
+) -> ConfigEvaluation:
+    """The configuration retrained once per seed on ``data`` (x_train, y_train, the dataset
+    whose test split scores it), each run stored and passed to ``progress``."""
+    x_train, y_train, dataset = data
+    trial = job.trial
+    runs: list[EvalRun] = []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        accuracy, loss = train_and_test(x_train, y_train, dataset, job.config, job.settings, seed)
+        run = EvalRun(
+            trial.number, job.label, job.is_baseline, seed, accuracy, loss, time.perf_counter() - t0
+        )
+        _save_run(job.store, job.study_name, run, job.settings.epochs)
+        runs.append(run)
+        if progress is not None:
+            progress(run)
+    assert trial.value is not None
+    return ConfigEvaluation(
+        trial.number, job.label, job.is_baseline, float(trial.value), tuple(runs)
+    )
+
+
 def evaluate(
     study_name: str,
     *,
@@ -276,8 +346,6 @@ def evaluate(
     ``epochs`` defaults to the study's. Raises :class:`EvaluationError` for an unknown study, a
     study without complete trials or without a stored study file.
     """
-    import optuna
-
     from sweeper.data import load_dataset
     from sweeper.training import steps_per_epoch
 
@@ -286,23 +354,9 @@ def evaluate(
     if epochs is not None and epochs < 1:
         raise EvaluationError(f"epochs must be >= 1, got {epochs}")
     store = Store(storage)
-    _check_store_exists(store)
-    try:
-        study = optuna.load_study(
-            study_name=study_name, storage=store.optuna_storage(heartbeat=False)
-        )
-    except KeyError:
-        names = optuna.get_all_study_names(store.optuna_storage(heartbeat=False))
-        known = f"; studies there: {', '.join(names)}" if names else "; it holds no study"
-        raise EvaluationError(f"no study {study_name!r} in {store.masked_url}{known}") from None
-    tuned, baseline = select_trials(study.get_trials(deepcopy=False), top)
-    if not tuned and baseline is None:
-        raise EvaluationError(
-            f"study {study_name!r} has no complete trial yet; run 'sweeper tune' first"
-        )
+    tuned, baseline = _chosen_trials(store, study_name, top)
     spec = stored_spec(store, study_name)
     _ensure_table(store)
-
     dataset = load_dataset(spec.data)
     x_train = np.concatenate([dataset.x_train, dataset.x_val])
     y_train = np.concatenate([dataset.y_train, dataset.y_val])
@@ -318,28 +372,13 @@ def evaluate(
         n_epochs,
         len(x_train),
     )
-
     configs: list[ConfigEvaluation] = []
+    seeds = range(spec.seed, spec.seed + repeats)
     for trial in [*tuned, *([baseline] if baseline is not None else [])]:
         config = trial_config(trial, spec.space)
         label = _label(trial, config, spe, n_epochs)
-        is_baseline = trial is baseline
-        runs: list[EvalRun] = []
-        for r in range(repeats):
-            seed = spec.seed + r
-            t0 = time.perf_counter()
-            accuracy, loss = train_and_test(x_train, y_train, dataset, config, settings, seed)
-            run = EvalRun(
-                trial.number, label, is_baseline, seed, accuracy, loss, time.perf_counter() - t0
-            )
-            _save_run(store, study_name, run, n_epochs)
-            runs.append(run)
-            if progress is not None:
-                progress(run)
-        assert trial.value is not None
-        configs.append(
-            ConfigEvaluation(trial.number, label, is_baseline, float(trial.value), tuple(runs))
-        )
+        job = _Retraining(store, study_name, trial, label, trial is baseline, config, settings)
+        configs.append(_retrain(job, (x_train, y_train, dataset), seeds, progress))
     result = Evaluation(
         study_name=study_name,
         storage=store.masked_url,

@@ -20,139 +20,50 @@ guarantees ``low < high < diverged_lr`` (``low`` drops to ``high / 10`` if neede
 
 The test's model is discarded (``keras.backend.clear_session()``): nothing of it reaches a trial.
 Results are stored in ``sweeper_lr_finds`` so a study can reuse them (:func:`suggest_range`).
+
+The curve analysis lives in :mod:`sweeper.lr_curve`, the stored results in
+:mod:`sweeper.lrfind_store` and the figure in :mod:`sweeper.lrfind_plot`; this module runs tests.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sqlalchemy as sa
 
 from sweeper.config import Choices, Fixed, Range, SpaceSpec
-from sweeper.errors import SweeperError
+from sweeper.lr_curve import DEFAULT_BETA, DEFAULT_END, DEFAULT_START, DEFAULT_STEPS
+from sweeper.lr_curve import Analysis as Analysis
+from sweeper.lr_curve import LrFindError as LrFindError
+from sweeper.lr_curve import LrFindResult as LrFindResult
+from sweeper.lr_curve import analyse as analyse
+from sweeper.lr_curve import growth_factor as growth_factor
+from sweeper.lr_curve import smooth as smooth
+from sweeper.lrfind_plot import LrFindPlot as LrFindPlot
+from sweeper.lrfind_plot import check_plot_path as check_plot_path
+from sweeper.lrfind_plot import draw as draw
+from sweeper.lrfind_plot import plot_data as plot_data
+from sweeper.lrfind_store import latest_lr_find as latest_lr_find
+from sweeper.lrfind_store import save_lr_find as save_lr_find
+from sweeper.lrfind_store import union_range as union_range
 from sweeper.optimizers import OptimizerSpec
 from sweeper.store import Store
-from sweeper.tables import Base, LrFindRow
+from sweeper.tables import LrFindRow as LrFindRow
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_START = 1e-7
-DEFAULT_END = 10.0
-DEFAULT_STEPS = 200
-DEFAULT_BETA = 0.98
 DEFAULT_DIVERGE_FACTOR = 4.0
 MIN_STEPS = 10
 WARMUP_STEPS = 10  # batches whose mean loss is the starting loss of the rebound rule
 REBOUND = 0.5  # stop once the smoothed loss has given back this much of its drop
 MIN_DROP = 0.02  # ... provided it had dropped by this fraction of the starting loss
-
-
-class LrFindError(SweeperError):
-    """A range test cannot run as asked (bad bounds, unknown optimizer for the study)."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class Analysis:
-    steepest_lr: float
-    min_loss_lr: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class LrFindResult:
-    lrs: tuple[float, ...]  # rate applied in each recorded step
-    losses: tuple[float, ...]  # that step's batch loss
-    smoothed: tuple[float, ...]  # bias-corrected exponentially weighted average of the losses
-    steepest_lr: float
-    min_loss_lr: float
-    diverged_lr: float | None  # rate at which the test stopped; None if it ran every step
-    low: float
-    high: float
-    optimizer: str
-    model: str = ""
-    dataset: str = ""
-    batch_size: int = 0
-    start: float = DEFAULT_START
-    end: float = DEFAULT_END
-    steps: int = DEFAULT_STEPS
-    study_name: str | None = None
-    study_hash: str | None = None
-    id: int | None = None
-    created_at: datetime | None = field(default=None, compare=False)
-
-    @property
-    def suggested(self) -> tuple[float, float]:
-        """The suggested range of initial rates, ``(steepest_lr / 10, min_loss_lr)``."""
-        return self.low, self.high
-
-
-# --------------------------------------------------------------------------------------------
-# Curve analysis (pure NumPy)
-# --------------------------------------------------------------------------------------------
-
-
-def growth_factor(start: float, end: float, steps: int) -> float:
-    """Per-step factor taking the rate from ``start`` (step 0) to ``end`` (step ``steps - 1``)."""
-    return float((end / start) ** (1.0 / (steps - 1)))
-
-
-def smooth(losses: Sequence[float], beta: float = DEFAULT_BETA) -> np.ndarray:
-    """Exponentially weighted average of ``losses`` with bias correction (fastai style)."""
-    out = np.empty(len(losses), dtype=np.float64)
-    avg = 0.0
-    for i, loss in enumerate(losses):
-        avg = beta * avg + (1.0 - beta) * float(loss)
-        out[i] = avg / (1.0 - beta ** (i + 1))
-    return out
-
-
-def analyse(
-    lrs: Sequence[float], smoothed: Sequence[float], diverged_lr: float | None = None
-) -> Analysis:
-    """The steepest-descent and minimum-loss rates of a smoothed curve and the suggested range.
-
-    The slope is taken of the smoothed loss against log10(rate), averaged over a few
-    neighbouring steps, and only before the minimum; the first steps (up to 10, at most a
-    quarter of those before the minimum) are skipped because their average rests on few batches.
-    """
-    lr = np.asarray(lrs, dtype=np.float64)
-    sm = np.asarray(smoothed, dtype=np.float64)
-    if len(lr) != len(sm) or len(lr) == 0:
-        raise ValueError(f"need matching non-empty curves, got {len(lr)} rates, {len(sm)} losses")
-    m = int(np.argmin(sm))
-    min_loss_lr = float(lr[m])
-    if m >= 2:
-        slope = np.gradient(sm[: m + 1], np.log10(lr[: m + 1]))
-        width = min(5, m)
-        if width > 1:
-            slope = np.convolve(slope, np.ones(width) / width, mode="same")
-        skip = min(10, m // 4)
-        steepest_lr = float(lr[skip + int(np.argmin(slope[skip : m + 1]))])
-    else:
-        log.warning("the loss is lowest at the start of the range test: lower its start rate")
-        steepest_lr = float(lr[0])
-    high = min_loss_lr
-    if diverged_lr is not None and high >= diverged_lr:
-        high = float(diverged_lr) / 2.0
-    low = steepest_lr / 10.0
-    if low >= high:
-        low = high / 10.0
-    return Analysis(steepest_lr=steepest_lr, min_loss_lr=min_loss_lr, low=low, high=high)
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,9 +126,7 @@ def range_test(
     growth = growth_factor(start, end, steps)
     reset_keras(seed)
     rng = np.random.default_rng(seed)
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
+    curve = _Curve(beta, diverge_factor)
     diverged_lr: float | None = None
     try:
         net = build_model(model, tuple(int(d) for d in x.shape[1:]), num_classes, model_dir)
@@ -226,45 +135,92 @@ def range_test(
         )
         opt = optimizer.build(schedule)
         net.compile(optimizer=opt, loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
-        order = rng.permutation(n)
-        pos = 0
-        avg = 0.0
-        best = initial = math.inf
+        batches = _batches(rng, n, batch)
         for step in range(steps):
-            if pos + batch > n:
-                order, pos = rng.permutation(n), 0
-            idx = order[pos : pos + batch]
-            pos += batch
+            idx = next(batches)
             lr = start * growth**step
             if step in (0, 1, steps - 1):  # the rate the optimizer applies in this update
-                applied = float(keras.ops.convert_to_numpy(opt.learning_rate))
-                if not math.isclose(applied, lr, rel_tol=1e-3):
-                    raise RuntimeError(
-                        f"the optimizer applies {applied!r} at step {step}, not {lr!r}"
-                    )
+                _check_applied(float(keras.ops.convert_to_numpy(opt.learning_rate)), lr, step)
             loss = float(np.asarray(net.train_on_batch(x[idx], y[idx])).reshape(-1)[0])
-            if not math.isfinite(loss):
-                diverged_lr = lr
-                break
-            avg = beta * avg + (1.0 - beta) * loss
-            value = avg / (1.0 - beta ** (step + 1))
-            lrs.append(lr)
-            losses.append(loss)
-            smoothed.append(value)
-            best = min(best, value)
-            if step + 1 == WARMUP_STEPS:
-                initial = float(np.mean(losses))
-            if value > diverge_factor * best or _rebounded(value, best, initial):
+            if not curve.add(lr, loss):
                 diverged_lr = lr
                 break
     finally:
         net = opt = schedule = None  # drop the test's model before clearing the session
         reset_keras()
+    return _result(
+        curve, diverged_lr, optimizer, model=model, batch=batch, start=start, end=end, steps=steps
+    )
+
+
+def _batches(rng: np.random.Generator, n: int, batch: int) -> Iterator[np.ndarray]:
+    """Positions of ``batch`` examples out of ``n`` from a seeded shuffle, reshuffled after every
+    pass over the data (a last short batch is left out)."""
+    order = rng.permutation(n)
+    pos = 0
+    while True:
+        if pos + batch > n:
+            order, pos = rng.permutation(n), 0
+        yield order[pos : pos + batch]
+        pos += batch
+
+
+def _check_applied(applied: float, lr: float, step: int) -> None:
+    if not math.isclose(applied, lr, rel_tol=1e-3):
+        raise RuntimeError(f"the optimizer applies {applied!r} at step {step}, not {lr!r}")
+
+
+@dataclass
+class _Curve:
+    """The losses of a range test as it runs: raw and smoothed (a bias-corrected exponential
+    moving average), and whether the test goes on."""
+
+    beta: float
+    diverge_factor: float
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    avg: float = 0.0
+    best: float = math.inf
+    initial: float = math.inf  # the mean loss of the first WARMUP_STEPS steps
+
+    def add(self, lr: float, loss: float) -> bool:
+        """Record the loss of the next step; False when the test stops there: the loss is not
+        finite, has grown ``diverge_factor`` times its best, or has rebounded."""
+        if not math.isfinite(loss):
+            return False
+        step = len(self.lrs)
+        self.avg = self.beta * self.avg + (1.0 - self.beta) * loss
+        value = self.avg / (1.0 - self.beta ** (step + 1))
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        self.smoothed.append(value)
+        self.best = min(self.best, value)
+        if step + 1 == WARMUP_STEPS:
+            self.initial = float(np.mean(self.losses))
+        return not (
+            value > self.diverge_factor * self.best or _rebounded(value, self.best, self.initial)
+        )
+
+
+def _result(
+    curve: _Curve,
+    diverged_lr: float | None,
+    optimizer: OptimizerSpec,
+    *,
+    model: str,
+    batch: int,
+    start: float,
+    end: float,
+    steps: int,
+) -> LrFindResult:
+    """The range test's result from its curve; an LrFindError when no step had a finite loss."""
+    lrs = curve.lrs
     if not lrs:
         raise LrFindError(
             f"the loss was not finite at the first step (lr={start:g}); start from a lower rate"
         )
-    result = analyse(lrs, smoothed, diverged_lr)
+    result = analyse(lrs, curve.smoothed, diverged_lr)
     log.info(
         "range test %s: %d steps, steepest %.3g, min loss %.3g, stopped at %s",
         optimizer.describe(),
@@ -275,8 +231,8 @@ def range_test(
     )
     return LrFindResult(
         lrs=tuple(lrs),
-        losses=tuple(losses),
-        smoothed=tuple(smoothed),
+        losses=tuple(curve.losses),
+        smoothed=tuple(curve.smoothed),
         steepest_lr=result.steepest_lr,
         min_loss_lr=result.min_loss_lr,
         diverged_lr=diverged_lr,
@@ -356,95 +312,17 @@ def lr_find(
     return replace(result, dataset=repr(spec.data))
 
 
-# --------------------------------------------------------------------------------------------
-# Storage
-# --------------------------------------------------------------------------------------------
+def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float, float]]:
+    """Bounds of an ``initial_lr = "auto"`` dimension per optimizer ({} when not automatic).
 
+    The LR range test runs once per study and optimizer; its result is stored, so every worker
+    and every resumed run uses the same bounds.
+    """
+    from sweeper.config import Auto
 
-def _tables(store: Store) -> None:
-    Base.metadata.create_all(store.engine, tables=[cast(sa.Table, LrFindRow.__table__)])
-
-
-def union_range(results: Sequence[LrFindResult]) -> tuple[float, float]:
-    """One initial_lr range for every optimizer tested: the union of their suggested ranges."""
-    return min(r.low for r in results), max(r.high for r in results)
-
-
-def save_lr_find(
-    store: Store, result: LrFindResult, study_name: str, study_hash: str
-) -> LrFindResult:
-    """Store ``result`` for the study; returns it with its row id, name and hash."""
-    _tables(store)
-    with store.session() as s:
-        row = LrFindRow(
-            study_name=study_name,
-            study_hash=study_hash,
-            dataset=result.dataset,
-            model=result.model,
-            optimizer=result.optimizer,
-            batch_size=result.batch_size,
-            start=result.start,
-            end=result.end,
-            steps=result.steps,
-            lrs=json.dumps(list(result.lrs)),
-            losses=json.dumps(list(result.losses)),
-            smoothed=json.dumps(list(result.smoothed)),
-            steepest_lr=result.steepest_lr,
-            min_loss_lr=result.min_loss_lr,
-            diverged_lr=result.diverged_lr,
-            low=result.low,
-            high=result.high,
-        )
-        s.add(row)
-        s.flush()
-        row_id, created = int(row.id), row.created_at
-    return replace(
-        result, study_name=study_name, study_hash=study_hash, id=row_id, created_at=created
-    )
-
-
-def _from_row(row: LrFindRow) -> LrFindResult:
-    return LrFindResult(
-        lrs=tuple(json.loads(row.lrs)),
-        losses=tuple(json.loads(row.losses)),
-        smoothed=tuple(json.loads(row.smoothed)),
-        steepest_lr=row.steepest_lr,
-        min_loss_lr=row.min_loss_lr,
-        diverged_lr=row.diverged_lr,
-        low=row.low,
-        high=row.high,
-        optimizer=row.optimizer,
-        model=row.model,
-        dataset=row.dataset,
-        batch_size=row.batch_size,
-        start=row.start,
-        end=row.end,
-        steps=row.steps,
-        study_name=row.study_name,
-        study_hash=row.study_hash,
-        id=row.id,
-        created_at=row.created_at,
-    )
-
-
-def latest_lr_find(
-    store: Store, study_name: str, study_hash: str, optimizer: OptimizerSpec | str
-) -> LrFindResult | None:
-    """The newest stored range test of this study definition and optimizer, if any."""
-    name = optimizer.describe() if isinstance(optimizer, OptimizerSpec) else optimizer
-    _tables(store)
-    with store.session() as s:
-        row = s.scalars(
-            sa.select(LrFindRow)
-            .where(
-                LrFindRow.study_name == study_name,
-                LrFindRow.study_hash == study_hash,
-                LrFindRow.optimizer == name,
-            )
-            .order_by(LrFindRow.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else _from_row(row)
+    if not isinstance(spec.space.dims["initial_lr"], Auto):
+        return {}
+    return {opt.name: suggest_range(spec, opt, store, name) for opt in study_optimizers(spec.space)}
 
 
 def suggest_range(
@@ -457,114 +335,3 @@ def suggest_range(
         return stored.suggested
     result = lr_find(spec, optimizer)
     return save_lr_find(store, result, study_name, spec.hash).suggested
-
-
-# --------------------------------------------------------------------------------------------
-# Plot: data, then drawing
-# --------------------------------------------------------------------------------------------
-
-
-class LrFindPlot(NamedTuple):
-    title: str
-    lrs: np.ndarray
-    losses: np.ndarray
-    smoothed: np.ndarray
-    steepest_lr: float
-    min_loss_lr: float
-    diverged_lr: float | None
-    low: float
-    high: float
-    y_limits: tuple[float, float]
-
-
-def plot_data(result: LrFindResult) -> LrFindPlot:
-    """What :func:`draw` shows for one range test; the y axis ignores the final blow-up."""
-    lrs = np.asarray(result.lrs, dtype=np.float64)
-    losses = np.asarray(result.losses, dtype=np.float64)
-    smoothed = np.asarray(result.smoothed, dtype=np.float64)
-    start = float(np.median(losses[: min(len(losses), 10)]))
-    lowest = float(min(losses.min(), smoothed.min()))
-    span = max(start - lowest, 0.05 * abs(start), 1e-6)
-    y_limits = (max(0.0, lowest - 0.08 * span), max(start, lowest) + 0.3 * span)
-    title = (
-        f"LR range test: {result.optimizer}, {result.model}, batch {result.batch_size}, "
-        f"{len(lrs)} steps"
-    )
-    return LrFindPlot(
-        title=title,
-        lrs=lrs,
-        losses=losses,
-        smoothed=smoothed,
-        steepest_lr=result.steepest_lr,
-        min_loss_lr=result.min_loss_lr,
-        diverged_lr=result.diverged_lr,
-        low=result.low,
-        high=result.high,
-        y_limits=y_limits,
-    )
-
-
-def check_plot_path(path: str | Path) -> Path:
-    """``path`` as a Path; LrFindError unless its folder exists (checked before any training)."""
-    out = Path(path)
-    if not out.expanduser().absolute().parent.is_dir():
-        raise LrFindError(f"cannot write the plot {str(out)!r}: its folder does not exist")
-    return out
-
-
-def draw(plots: Sequence[LrFindPlot], path: str | Path) -> Path:
-    """Draw one panel per range test into a PNG (or any format matplotlib knows) at ``path``."""
-    out = check_plot_path(path)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        len(plots), 1, figsize=(9, 4.6 * len(plots)), squeeze=False, constrained_layout=True
-    )
-    for ax, p in zip(axes[:, 0], plots, strict=True):
-        ax.axvspan(
-            p.low,
-            p.high,
-            color="tab:green",
-            alpha=0.12,
-            label=f"suggested {p.low:.2g} - {p.high:.2g}",
-        )
-        ax.plot(p.lrs, p.losses, color="0.6", linewidth=0.8, alpha=0.8, label="batch loss")
-        ax.plot(p.lrs, p.smoothed, color="tab:blue", linewidth=2, label="smoothed loss")
-        ax.axvline(
-            p.steepest_lr, color="tab:orange", linestyle="--", label=f"steepest {p.steepest_lr:.2g}"
-        )
-        ax.axvline(
-            p.min_loss_lr, color="tab:red", linestyle="--", label=f"min loss {p.min_loss_lr:.2g}"
-        )
-        if p.diverged_lr is not None:
-            ax.axvline(
-                p.diverged_lr, color="black", linestyle=":", label=f"stopped {p.diverged_lr:.2g}"
-            )
-        ax.set_xscale("log")
-        ax.set_ylim(*p.y_limits)
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("training loss")
-        ax.set_title(p.title, fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
-
-
-def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float, float]]:
-    """Bounds of an ``initial_lr = "auto"`` dimension per optimizer ({} when not automatic).
-
-    The LR range test runs once per study and optimizer; its result is stored, so every worker
-    and every resumed run uses the same bounds.
-    """
-    from sweeper.config import Auto
-
-    if not isinstance(spec.space.dims["initial_lr"], Auto):
-        return {}
-    return {opt.name: suggest_range(spec, opt, store, name) for opt in study_optimizers(spec.space)}

@@ -14,7 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import analysis as an
-from sweeper import plots
+from sweeper import plot_axes, plots
 from sweeper.errors import SweeperError
 from sweeper.schedules import FAMILIES, from_dict
 
@@ -459,11 +459,11 @@ def test_log_axes_of_the_synthetic_store_read(
     ],
 )
 def test_log_ticks(low: float, high: float, most: int, expected: list[float]) -> None:
-    assert plots._log_ticks(low, high, most) == pytest.approx(expected)
+    assert plot_axes.log_ticks(low, high, most) == pytest.approx(expected)
 
 
 def test_log_ticks_on_a_narrow_range_are_evenly_spaced() -> None:
-    ticks = plots._log_ticks(0.061, 0.089, 4)
+    ticks = plot_axes.log_ticks(0.061, 0.089, 4)
     assert 2 <= len(ticks) <= 4 and all(0.061 <= t <= 0.089 for t in ticks)
     assert len(set(np.round(np.diff(ticks), 12))) == 1
 

@@ -426,9 +426,9 @@ def test_read_only_commands_leave_the_store_file_as_it_was(
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == mode
     con.close()
     # a store this user may read but not write (nor its folder) is opened as immutable
-    import sweeper.analysis
+    import sweeper.read_store
 
-    monkeypatch.setattr(sweeper.analysis.os, "access", lambda *_a, **_k: False)
+    monkeypatch.setattr(sweeper.read_store.os, "access", lambda *_a, **_k: False)
     result = run("status", "--storage", small_store)
     assert result.exit_code == 0, result.output
     assert "s " in result.output
