@@ -39,6 +39,8 @@ from sweeper.trials import finished_count
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
     from sweeper.data import Dataset
+    from sweeper.optimizers import OptimizerSpec
+    from sweeper.schedules import Schedule
     from sweeper.training import Decision, EpochRecord, TrainSettings, TrialResult
 
 STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
@@ -50,7 +52,7 @@ class EnvironmentFailed(BaseException):
     it does not count toward the target. A BaseException, so Optuna does not record it FAIL."""
 
 
-def _caused_by_environment(exc: BaseException) -> bool:
+def caused_by_environment(exc: BaseException) -> bool:
     return isinstance(exc, (ConfigError, ImportError, OSError))
 
 
@@ -151,17 +153,17 @@ class Attempt:
         self.last = -1
         self.pause_reason = ""
 
-    def run(self) -> float:
-        from sweeper.training import run_trial
-
+    def prepare(self) -> tuple[Schedule, OptimizerSpec]:
+        """Stamp the trial with this worker, sample its configuration and record it on the
+        trial; its schedule (defined for the trial's full length, even when it pauses on the
+        way) and optimizer. A value Optuna or the schedule refuses fails the trial (raised)."""
         ctx, trial = self.ctx, self.trial
         mark_worker(trial, ctx.worker)
         faults.point("after-stamp")
         try:
             config = space_mod.sample(trial, ctx.spec.space, ctx.ranges)
-            # the schedule is defined for the trial's full length, even when it pauses on the way
             schedule = config.schedule(ctx.steps_per_epoch, ctx.rules.epochs)
-        except Exception as exc:  # a value Optuna or the schedule refuses: the trial fails
+        except Exception as exc:
             self.record_error(exc)
             raise
         trial.set_user_attr("schedule", schedule.to_dict())
@@ -175,6 +177,13 @@ class Attempt:
         self.baseline = promo.is_baseline(stored)
         # one checkpoint folder per configuration: retries and continuations resume from it
         self.backup = ctx.checkpoints / f"trial-{self.config}"
+        return schedule, config.optimizer
+
+    def run(self) -> float:
+        from sweeper.training import run_trial
+
+        ctx, trial = self.ctx, self.trial
+        schedule, optimizer = self.prepare()
         try:
             with warnings.catch_warnings():
                 # a resumed trial reports its finished epochs again: Optuna keeps the first
@@ -182,7 +191,7 @@ class Attempt:
                 result = run_trial(
                     ctx.dataset,
                     schedule,
-                    config.optimizer,
+                    optimizer,
                     ctx.settings,
                     trial=None if self.baseline else trial,
                     on_epoch=self.on_epoch,
@@ -197,7 +206,7 @@ class Attempt:
         except Exception as exc:
             if INTERRUPTS.requested:  # an error the stop caused in a library: not a failure
                 raise SweepInterrupted(f"during {type(exc).__name__}") from None
-            if _caused_by_environment(exc):
+            if caused_by_environment(exc):
                 raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
             self.finish()
             self.record_error(exc)

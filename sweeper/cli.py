@@ -66,6 +66,15 @@ _timeout_option = click.option(
 )
 
 
+_pack_option = click.option(
+    "--pack",
+    type=click.IntRange(1, 64),
+    metavar="K",
+    help="Train K trials at once in each worker, as copies of the network in one model "
+    "[default: the study file's [train] pack, else 1].",
+)
+
+
 _checkpoint_option = click.option(
     "--checkpoint-dir",
     metavar="DIR",
@@ -124,6 +133,7 @@ def _print_summary(summary: Any) -> None:
     help="Workers packed onto each GPU (memory growth on).",
 )
 @_checkpoint_option
+@_pack_option
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def tune(
     study_file: str | None,
@@ -137,6 +147,7 @@ def tune(
     workers: int,
     workers_per_gpu: int,
     checkpoint_dir: str | None,
+    pack: int | None,
     verbose: int,
 ) -> None:
     """Tune the learning-rate schedule of STUDY_FILE (default: the embedded digits study).
@@ -160,6 +171,7 @@ def tune(
             workers_per_gpu=workers_per_gpu,
             checkpoint_dir=checkpoint_dir,
             progress=ProgressLines(),
+            pack=pack,
         )
     _print_summary(summary)
     if summary.interrupted:
@@ -176,6 +188,7 @@ def tune(
 )
 @_timeout_option
 @_checkpoint_option
+@_pack_option
 @click.option(
     "--study-file",
     type=click.Path(dir_okay=False),
@@ -193,6 +206,7 @@ def worker(
     n_trials: int | None,
     timeout: float | None,
     checkpoint_dir: str | None,
+    pack: int | None,
     study_file: str | None,
     trust_store: bool,
     verbose: int,
@@ -216,6 +230,7 @@ def worker(
             study_file=study_file,
             trust_store=trust_store,
             progress=ProgressLines(),
+            pack=pack,
         )
     click.echo(
         f"worker done: {run.ran} trial(s) run; study {study_name!r} target {run.target}", err=True

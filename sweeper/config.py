@@ -2,26 +2,43 @@
 
 Every error names the file, the key, the value and the fix, in one line, and is raised before
 anything touches a store. See the README's "Study file reference" for the format.
+
+The dimensions of the space live in :mod:`sweeper.dimensions`, the spec dataclasses in
+:mod:`sweeper.study_spec`, the ``[space]`` section's checks in :mod:`sweeper.space_section` and
+the file walker in :mod:`sweeper.study_reader`; this module reads the other sections, applies
+overrides and finds study files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import math
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sweeper.data import DATASETS, DataSpec
+from sweeper.dimensions import ALL_FAMILIES as ALL_FAMILIES
+from sweeper.dimensions import DIMENSIONS as DIMENSIONS
+from sweeper.dimensions import Auto as Auto
+from sweeper.dimensions import Choices as Choices
+from sweeper.dimensions import Dimension as Dimension
+from sweeper.dimensions import DimensionInfo as DimensionInfo
+from sweeper.dimensions import Fixed as Fixed
+from sweeper.dimensions import Range as Range
 from sweeper.errors import ConfigError, DataError, SweeperError
 from sweeper.models import MODELS, check_model_name
 from sweeper.names import check_study_name
-from sweeper.optimizers import OPTIMIZERS, SCHEDULE_FREE
-from sweeper.schedules import COOLDOWN_SHAPES, FAMILIES
+from sweeper.optimizers import SCHEDULE_FREE
+from sweeper.schedules import FAMILIES
+from sweeper.space_section import check_schedule_free, check_value, check_warmup_fits, read_space
+from sweeper.study_reader import Reader
+from sweeper.study_spec import Baseline as Baseline
+from sweeper.study_spec import PrunerSpec as PrunerSpec
+from sweeper.study_spec import SamplerSpec as SamplerSpec
+from sweeper.study_spec import SpaceSpec as SpaceSpec
+from sweeper.study_spec import StudySpec as StudySpec
 from sweeper.training import TrainSettings
 
 STUDIES_DIR = Path(__file__).resolve().parent / "studies"  # a link to the top-level studies/
@@ -29,6 +46,7 @@ DEFAULT_STUDY = STUDIES_DIR / "digits.toml"
 # sanity limits: beyond them a value is a typo, not a plan
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 1 << 20
+MAX_PACK = 64  # trials trained at once in one model (see sweeper.packing)
 MAX_TRIALS = 10_000_000
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -38,417 +56,13 @@ SAMPLER_NEEDS = {
     "cmaes": ("cmaes", "the cmaes package (Optuna's CmaEsSampler runs on it); pip install cmaes"),
 }
 PRUNERS = ("asha", "median", "successive_halving", "hyperband", "none")
-ALL_FAMILIES = frozenset(FAMILIES)
-_DROPPING = frozenset({"step", "exponential", "piecewise", "inverse_time"})
 
-
-@dataclass(frozen=True)
-class Range:
-    """A searched interval; ``log`` samples log-uniformly, ``integer`` samples whole numbers."""
-
-    low: float
-    high: float
-    log: bool = False
-    integer: bool = False
-
-
-@dataclass(frozen=True)
-class Choices:
-    """A searched categorical dimension."""
-
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """A pinned dimension: not searched, always this value."""
-
-    value: Any
-
-
-@dataclass(frozen=True)
-class Auto:
-    """``initial_lr = "auto"``: log-uniform bounds set from data by the LR range test."""
-
-
-Dimension = Range | Choices | Fixed | Auto
-
-
-@dataclass(frozen=True)
-class DimensionInfo:
-    families: frozenset[str]  # the schedule families that use it (all for optimizer dims)
-    default: Dimension
-    # "positive", "unit" (0, 1], "unit0" [0, 1], "fraction" (0, 1), "ratio" [0, 1), "nonneg",
-    # "epochs", "bool", "optimizer", "cooldown"
-    kind: str
-    doc: str
-
-
-# Every searchable dimension. Intervals are in epochs; they become steps with the real
-# steps-per-epoch when the trial's schedule is built (``schedules.from_dimensions``).
-DIMENSIONS: dict[str, DimensionInfo] = {
-    "initial_lr": DimensionInfo(
-        ALL_FAMILIES, Range(1e-3, 0.5, log=True), "positive", "initial (peak) learning rate"
-    ),
-    "time_decay": DimensionInfo(
-        frozenset({"time"}), Range(1e-4, 0.1, log=True), "nonneg", "lr0 / (1 + decay * step)"
-    ),
-    "decay_rate": DimensionInfo(
-        _DROPPING,
-        Range(0.1, 0.9),
-        "positive",
-        "factor per drop (step, exponential, piecewise); rate of inverse_time",
-    ),
-    "drop_every": DimensionInfo(
-        _DROPPING, Range(1.0, 3.0), "epochs", "drop interval in epochs (decay_steps in epochs)"
-    ),
-    "staircase": DimensionInfo(
-        frozenset({"exponential", "inverse_time"}),
-        Choices((False, True)),
-        "bool",
-        "decay in discrete steps",
-    ),
-    "power": DimensionInfo(frozenset({"polynomial"}), Range(0.5, 3.0), "positive", "exponent"),
-    "end_lr_factor": DimensionInfo(
-        frozenset({"polynomial", "linear", "wsd"}),
-        Range(1e-3, 0.5, log=True),
-        "unit0",
-        "end rate as a fraction of initial_lr (0: decay to zero)",
-    ),
-    "alpha": DimensionInfo(
-        frozenset({"cosine", "cosine_restarts"}), Fixed(0.0), "ratio", "floor as a fraction of lr0"
-    ),
-    "warmup_epochs": DimensionInfo(
-        frozenset({"cosine", "linear", "wsd"}),
-        Fixed(0.0),
-        "nonneg",
-        "linear warm-up length in epochs",
-    ),
-    "restart_epochs": DimensionInfo(
-        frozenset({"cosine_restarts"}), Range(0.5, 2.0), "epochs", "first restart period, epochs"
-    ),
-    "t_mul": DimensionInfo(
-        frozenset({"cosine_restarts"}), Fixed(2.0), "positive", "period multiplier per restart"
-    ),
-    "m_mul": DimensionInfo(
-        frozenset({"cosine_restarts"}), Fixed(1.0), "unit", "peak multiplier per restart"
-    ),
-    "cooldown_fraction": DimensionInfo(
-        frozenset({"wsd"}), Range(0.1, 0.3), "unit", "share of the run the wsd cooldown takes"
-    ),
-    "cooldown_shape": DimensionInfo(
-        frozenset({"wsd"}),
-        Choices(COOLDOWN_SHAPES),
-        "cooldown",
-        f"wsd cooldown curve: {', '.join(COOLDOWN_SHAPES)}",
-    ),
-    "pct_start": DimensionInfo(
-        frozenset({"one_cycle"}),
-        Range(0.1, 0.5),
-        "fraction",
-        "share of the run one_cycle rises to its peak",
-    ),
-    "div_factor": DimensionInfo(
-        frozenset({"one_cycle"}), Fixed(25.0), "positive", "one_cycle starts at lr0 / div_factor"
-    ),
-    "final_div_factor": DimensionInfo(
-        frozenset({"one_cycle"}),
-        Fixed(1e4),
-        "positive",
-        "one_cycle ends at lr0 / (div_factor * final_div_factor)",
-    ),
-    "warmup_fraction": DimensionInfo(
-        frozenset({"shape"}), Range(0.0, 0.3), "ratio", "shape: warm-up share of the run"
-    ),
-    "stable_fraction": DimensionInfo(
-        frozenset({"shape"}),
-        Range(0.0, 0.9),
-        "unit0",
-        "shape: share of the run after the warm-up held at lr0",
-    ),
-    "decay_exponent": DimensionInfo(
-        frozenset({"shape"}), Range(0.5, 3.0), "positive", "shape: exponent of the decay"
-    ),
-    "final_lr_ratio": DimensionInfo(
-        frozenset({"shape"}),
-        Range(0.0, 0.5),
-        "unit0",
-        "shape: end rate as a fraction of lr0 (0: decay to zero)",
-    ),
-    "optimizer": DimensionInfo(ALL_FAMILIES, Fixed("sgd"), "optimizer", "optimizer name"),
-    "momentum": DimensionInfo(ALL_FAMILIES, Fixed(0.0), "ratio", "SGD momentum (sgd only)"),
-    "nesterov": DimensionInfo(ALL_FAMILIES, Fixed(False), "bool", "SGD Nesterov (sgd only)"),
-    "schedule_free_warmup": DimensionInfo(
-        ALL_FAMILIES,
-        Fixed(0.05),
-        "ratio",
-        "linear warm-up share of the run (schedule-free optimizers only)",
-    ),
-}
 
 # Keys a baseline may use besides dimensions: the tutorials' settings in steps.
 BASELINE_NATIVE = ("decay_steps", "boundaries", "values", "end_lr")
 
 
-@dataclass(frozen=True)
-class SpaceSpec:
-    schedules: Choices | Fixed
-    dims: Mapping[str, Dimension]
-
-    def families(self) -> tuple[str, ...]:
-        if isinstance(self.schedules, Fixed):
-            return (str(self.schedules.value),)
-        return tuple(str(v) for v in self.schedules.values)
-
-    def used(self, name: str) -> bool:
-        """Whether any family of the space uses dimension ``name``."""
-        return bool(DIMENSIONS[name].families & set(self.families()))
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    kind: str = "tpe"
-    n_startup_trials: int = 10
-
-
-@dataclass(frozen=True)
-class PrunerSpec:
-    kind: str = "asha"
-    n_startup_trials: int = 4
-    n_warmup_steps: int = 1
-    min_resource: int = 1
-    reduction_factor: int = 3
-    # a tuned trial whose validation accuracy after its first epoch (of at least 50 updates) is
-    # at most stall_factor / num_classes stops there ("stalled"); 0 or type "none" turns it off
-    stall_factor: float = 1.5
-
-
-@dataclass(frozen=True)
-class Baseline:
-    name: str
-    values: Mapping[str, Any]
-
-    @property
-    def family(self) -> str:
-        return str(self.values["schedule"])
-
-
-@dataclass(frozen=True)
-class StudySpec:
-    name: str
-    source: str  # file path, or "<default>"
-    text: str  # the study file's text, as stored
-    data: DataSpec
-    train: TrainSettings
-    space: SpaceSpec
-    sampler: SamplerSpec = field(default_factory=SamplerSpec)
-    pruner: PrunerSpec = field(default_factory=PrunerSpec)
-    baselines: tuple[Baseline, ...] = ()
-    seed: int = 0
-    n_trials: int = 20
-    budget_epochs: int | None = None  # stop once this many epochs were trained in all
-    metric: str = "val_accuracy"
-    overrides: tuple[str, ...] = ()  # section.key=value settings applied over the text
-    max_failure_rate: float = 0.5  # stop when more than this share of the last trials failed
-    failure_window: int = 10
-
-    @property
-    def hash(self) -> str:
-        """Identity of the study's definition: its text and its overrides."""
-        blob = self.text + "\0" + "\n".join(self.overrides)
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-
-class _Reader:
-    """Walks one parsed study file and raises ConfigError naming the file and key."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {where}: {message}")
-
-    def table(self, raw: Mapping[str, Any], name: str) -> dict[str, Any]:
-        value = raw.get(name, {})
-        if not isinstance(value, dict):
-            raise self.fail(f"[{name}]", f"must be a table, got {value!r}")
-        return dict(value)
-
-    def known(self, table: Mapping[str, Any], where: str, keys: Iterable[str]) -> None:
-        keys = sorted(keys)
-        for key in table:
-            if key not in keys:
-                raise self.fail(
-                    where, f"unknown key {key!r}; known keys: {', '.join(keys)} (check spelling)"
-                )
-
-    def integer(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        where: str,
-        default: int,
-        low: int,
-        high: int | None = None,
-    ) -> int:
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise self.fail(f"{where} {key}", f"must be an integer >= {low}, got {value!r}")
-        if high is not None and value > high:
-            raise self.fail(f"{where} {key}", f"must be at most {high}, got {value!r}")
-        return value
-
-    def choice(
-        self, table: Mapping[str, Any], key: str, where: str, default: str, options: Iterable[str]
-    ) -> str:
-        options = tuple(options)
-        value = table.get(key, default)
-        if value not in options:
-            raise self.fail(f"{where} {key}", f"{value!r} is not one of {', '.join(options)}")
-        return str(value)
-
-
-def _check_value(r: _Reader, name: str, value: Any, where: str) -> None:
-    kind = DIMENSIONS[name].kind if name in DIMENSIONS else "family"
-    if kind == "family":
-        if value not in FAMILIES:
-            raise r.fail(
-                where, f"unknown schedule family {value!r}; choose from {', '.join(FAMILIES)}"
-            )
-        return
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise r.fail(where, f"must be true or false, got {value!r}")
-        return
-    if kind == "optimizer":
-        if value not in OPTIMIZERS:
-            raise r.fail(where, f"unknown optimizer {value!r}; choose from {', '.join(OPTIMIZERS)}")
-        return
-    if kind == "cooldown":
-        if value not in COOLDOWN_SHAPES:
-            raise r.fail(
-                where, f"unknown cooldown shape {value!r}; choose from {', '.join(COOLDOWN_SHAPES)}"
-            )
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise r.fail(where, f"must be a number, got {value!r}")
-    rules = {
-        "positive": (value > 0, "must be > 0"),
-        "epochs": (value > 0, "must be > 0 epochs"),
-        "nonneg": (value >= 0, "must be >= 0"),
-        "unit": (0 < value <= 1, "must lie in (0, 1]"),
-        "unit0": (0 <= value <= 1, "must lie in [0, 1]"),
-        "fraction": (0 < value < 1, "must lie in (0, 1)"),
-        "ratio": (0 <= value < 1, "must lie in [0, 1)"),
-    }
-    ok, rule = rules[kind]
-    if not ok:
-        raise r.fail(where, f"{rule}, got {value!r}")
-
-
-def _dimension(r: _Reader, name: str, raw: Any) -> Dimension:
-    where = f"[space] {name}"
-    if raw == "auto":
-        if name != "initial_lr":
-            raise r.fail(where, 'only initial_lr can be "auto" (set by the LR range test)')
-        return Auto()
-    if isinstance(raw, dict):
-        if "choices" in raw:
-            r.known(raw, where, ("choices",))
-            raw = raw["choices"]
-        else:
-            r.known(raw, where, ("low", "high", "log", "int"))
-            if "low" not in raw or "high" not in raw:
-                raise r.fail(where, f"a range needs both low and high, got {raw!r}")
-            low, high = raw["low"], raw["high"]
-            if DIMENSIONS[name].kind in ("bool", "optimizer", "cooldown"):
-                hint = " (true or false)" if DIMENSIONS[name].kind == "bool" else ""
-                raise r.fail(
-                    where, f"takes a value or a list of choices{hint}, not a range: {raw!r}"
-                )
-            _check_value(r, name, low, f"{where}.low")
-            _check_value(r, name, high, f"{where}.high")
-            if low > high:
-                raise r.fail(where, f"low ({low!r}) > high ({high!r}); make low <= high")
-            log = raw.get("log", False)
-            integer = raw.get("int", False)
-            if not isinstance(log, bool) or not isinstance(integer, bool):
-                raise r.fail(where, "log and int must be true or false")
-            if log and low <= 0:
-                raise r.fail(where, f"a log range needs low > 0, got low={low!r}")
-            if integer and not (float(low).is_integer() and float(high).is_integer()):
-                raise r.fail(where, f"an int range needs whole numbers, got {low!r}..{high!r}")
-            if low == high:
-                return Fixed(low)
-            return Range(float(low), float(high), log=log, integer=integer)
-    if isinstance(raw, list):
-        if not raw:
-            raise r.fail(where, "an empty list of choices; give at least one value")
-        for i, value in enumerate(raw):
-            _check_value(r, name, value, f"{where}[{i}]")
-        if len(set(map(repr, raw))) != len(raw):
-            raise r.fail(where, f"repeated choices in {raw!r}")
-        return Fixed(raw[0]) if len(raw) == 1 else Choices(tuple(raw))
-    _check_value(r, name, raw, where)
-    return Fixed(raw)
-
-
-def _space(r: _Reader, raw: Mapping[str, Any]) -> SpaceSpec:
-    table = r.table(raw, "space")
-    r.known(table, "[space]", ("schedules", *DIMENSIONS))
-    families = table.pop("schedules", list(FAMILIES))
-    if isinstance(families, str):
-        families = [families]
-    if not isinstance(families, list) or not families:
-        raise r.fail("[space] schedules", f"must be a family name or a list, got {families!r}")
-    for i, family in enumerate(families):
-        _check_value(r, "schedules", family, f"[space] schedules[{i}]")
-    if len(set(families)) != len(families):
-        raise r.fail("[space] schedules", f"repeated families in {families!r}; list each once")
-    schedules: Choices | Fixed = (
-        Fixed(families[0]) if len(families) == 1 else Choices(tuple(families))
-    )
-    dims = {name: info.default for name, info in DIMENSIONS.items()}
-    for name, value in table.items():
-        dims[name] = _dimension(r, name, value)
-    return SpaceSpec(schedules, dims)
-
-
-def _values_of(dim: Dimension) -> list[Any]:
-    """The values a pinned or categorical dimension can take ([] for a range)."""
-    if isinstance(dim, Fixed):
-        return [dim.value]
-    if isinstance(dim, Choices):
-        return list(dim.values)
-    return []
-
-
-def _check_schedule_free(r: _Reader, space: SpaceSpec) -> None:
-    """A schedule-free optimizer replaces the schedule: its space's only family is constant."""
-    free = [o for o in _values_of(space.dims["optimizer"]) if o in SCHEDULE_FREE]
-    if free and space.families() != ("constant",):
-        raise r.fail(
-            "[space] optimizer",
-            f"{free[0]!r} replaces the schedule, but schedules = {list(space.families())}; "
-            'set [space] schedules = "constant" (its warm-up is schedule_free_warmup)',
-        )
-
-
-def _check_warmup_fits(r: _Reader, space: SpaceSpec, epochs: int) -> None:
-    """A warm-up of linear or wsd must end before the run does."""
-    users = [f for f in ("linear", "wsd") if f in space.families()]
-    dim = space.dims["warmup_epochs"]
-    longest = dim.high if isinstance(dim, Range) else max(_values_of(dim), default=0.0)
-    if users and longest >= epochs:
-        raise r.fail(
-            "[space] warmup_epochs",
-            f"{longest!r} is not shorter than the run ([train] epochs = {epochs}) that "
-            f"{' and '.join(users)} warm{'s' if len(users) == 1 else ''} up in; "
-            f"keep it below {epochs}",
-        )
-
-
-def _check_baseline_natives(r: _Reader, where: str, values: Mapping[str, Any]) -> None:
+def _check_baseline_natives(r: Reader, where: str, values: Mapping[str, Any]) -> None:
     """Types of a baseline's step-based settings (decay_steps, boundaries, values, end_lr)."""
     if "decay_steps" in values:
         v = values["decay_steps"]
@@ -475,9 +89,7 @@ def _check_baseline_natives(r: _Reader, where: str, values: Mapping[str, Any]) -
 _NOMINAL_STEPS_PER_EPOCH = 1000
 
 
-def _check_baseline_schedule(
-    r: _Reader, where: str, values: Mapping[str, Any], epochs: int
-) -> None:
+def _check_baseline_schedule(r: Reader, where: str, values: Mapping[str, Any], epochs: int) -> None:
     """Build the baseline's schedule once, so a bad setting is caught when the file is read."""
     from sweeper.schedules import from_dimensions
 
@@ -492,7 +104,7 @@ def _check_baseline_schedule(
         raise r.fail(where, str(exc)) from None
 
 
-def _baselines(r: _Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baseline, ...]:
+def _baselines(r: Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baseline, ...]:
     items = raw.get("baselines", [])
     if not isinstance(items, list):
         raise r.fail("[[baselines]]", "must be an array of tables ([[baselines]])")
@@ -516,7 +128,7 @@ def _baselines(r: _Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baselin
         for key, value in values.items():
             if key in BASELINE_NATIVE:
                 continue
-            _check_value(r, key if key != "schedule" else "schedules", value, f"{where} {key}")
+            check_value(r, key if key != "schedule" else "schedules", value, f"{where} {key}")
         if "values" in values and "initial_lr" not in values:
             values["initial_lr"] = values["values"][0]
         if {"boundaries", "values"} & set(values) and values["schedule"] != "piecewise":
@@ -534,7 +146,7 @@ def _baselines(r: _Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baselin
     return tuple(out)
 
 
-def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
+def _data(r: Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
     table = r.table(raw, "data")
     keys = ("dataset", "path", "subset", "validation_fraction", "test_fraction", "seed")
     r.known(table, "[data]", keys)
@@ -568,9 +180,9 @@ def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
         raise r.fail("[data]", str(exc)) from None
 
 
-def _train(r: _Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
+def _train(r: Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
     table = r.table(raw, "train")
-    r.known(table, "[train]", ("model", "batch_size", "epochs", "jit_compile"))
+    r.known(table, "[train]", ("model", "batch_size", "epochs", "jit_compile", "pack"))
     model = table.get("model", "mnist-cnn")
     try:
         check_model_name(model)
@@ -585,6 +197,7 @@ def _train(r: _Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
         epochs=r.integer(table, "epochs", "[train]", 5, 1, MAX_EPOCHS),
         jit_compile=jit,
         model_dir=None if model in MODELS else str(base),
+        pack=r.integer(table, "pack", "[train]", 1, 1, MAX_PACK),
     )
 
 
@@ -610,25 +223,11 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], source: str) 
         node[parts[-1]] = value
 
 
-def parse_study(
-    text: str,
-    source: str = "<study>",
-    *,
-    base_dir: Path | None = None,
-    default_name: str = "study",
-    overrides: Iterable[str] = (),
-) -> StudySpec:
-    """Validate a study file's text (plus ``section.key=value`` overrides) into a StudySpec."""
-    r = _Reader(source)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}; fix the syntax") from None
-    overrides = list(overrides)
-    apply_overrides(raw, overrides, source)
-    r.known(raw, "top level", ("study", "data", "train", "space", "sampler", "pruner", "baselines"))
-
-    study = r.table(raw, "study")
+def _study_head(
+    r: Reader, study: Mapping[str, Any], default_name: str
+) -> tuple[str, str, int, float]:
+    """The ``[study]`` keys checked first: its name (not stripped yet), metric, seed and
+    max_failure_rate."""
     r.known(
         study,
         "[study]",
@@ -658,13 +257,19 @@ def parse_study(
         raise r.fail("[study] name", str(exc)) from None
     metric = r.choice(study, "metric", "[study]", "val_accuracy", ("val_accuracy",))
     seed = r.integer(study, "seed", "[study]", 0, 0)
+    return name, metric, seed, max_failure_rate
 
+
+def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
     sampler_t = r.table(raw, "sampler")
     r.known(sampler_t, "[sampler]", ("type", "n_startup_trials"))
-    sampler = SamplerSpec(
+    return SamplerSpec(
         kind=r.choice(sampler_t, "type", "[sampler]", "tpe", SAMPLERS),
         n_startup_trials=r.integer(sampler_t, "n_startup_trials", "[sampler]", 10, 0),
     )
+
+
+def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
     pruner_t = r.table(raw, "pruner")
     r.known(
         pruner_t,
@@ -688,7 +293,7 @@ def parse_study(
             "[pruner] stall_factor",
             f"must lie in [0, 10] (times chance accuracy; 0 = off), got {stall_factor!r}",
         )
-    pruner = PrunerSpec(
+    return PrunerSpec(
         kind=r.choice(pruner_t, "type", "[pruner]", "asha", PRUNERS),
         n_startup_trials=r.integer(pruner_t, "n_startup_trials", "[pruner]", 4, 0),
         n_warmup_steps=r.integer(pruner_t, "n_warmup_steps", "[pruner]", 1, 0),
@@ -696,7 +301,10 @@ def parse_study(
         reduction_factor=r.integer(pruner_t, "reduction_factor", "[pruner]", 3, 2),
         stall_factor=float(stall_factor),
     )
-    space = _space(r, raw)
+
+
+def _check_sampler_fits(r: Reader, sampler: SamplerSpec, space: SpaceSpec) -> None:
+    """A grid needs choices for every searched dimension; gp and cmaes need their package."""
     if sampler.kind == "grid":
         searched = [
             n for n, d in space.dims.items() if space.used(n) and isinstance(d, (Range, Auto))
@@ -713,10 +321,36 @@ def parse_study(
             raise r.fail(
                 "[sampler] type", f"{sampler.kind!r} needs {how}, or choose another sampler"
             )
-    _check_schedule_free(r, space)
+
+
+def parse_study(
+    text: str,
+    source: str = "<study>",
+    *,
+    base_dir: Path | None = None,
+    default_name: str = "study",
+    overrides: Iterable[str] = (),
+) -> StudySpec:
+    """Validate a study file's text (plus ``section.key=value`` overrides) into a StudySpec."""
+    r = Reader(source)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}; fix the syntax") from None
+    overrides = list(overrides)
+    apply_overrides(raw, overrides, source)
+    r.known(raw, "top level", ("study", "data", "train", "space", "sampler", "pruner", "baselines"))
+
+    study = r.table(raw, "study")
+    name, metric, seed, max_failure_rate = _study_head(r, study, default_name)
+    sampler = _sampler(r, raw)
+    pruner = _pruner(r, raw)
+    space = read_space(r, raw)
+    _check_sampler_fits(r, sampler, space)
+    check_schedule_free(r, space)
     data = _data(r, raw, base_dir or Path.cwd())
     train = _train(r, raw, base_dir or Path.cwd())
-    _check_warmup_fits(r, space, train.epochs)
+    check_warmup_fits(r, space, train.epochs)
     return StudySpec(
         name=name.strip(),
         source=source,

@@ -60,6 +60,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,6 +133,8 @@ class PackedCopy:
     learning_rate: Any  # schedule.keras(): what the optimizer applies
     records: list[EpochRecord] = field(default_factory=list)
     frozen: bool = False  # stopped, kept in the model (Pack(stop="freeze"))
+    start: int = 0  # epochs trained before it joined the pack (restored from a checkpoint)
+    twin: Any = None  # its network built alone, for checkpoints (Pack.twin)
 
     @property
     def name(self) -> str:
@@ -140,7 +143,7 @@ class PackedCopy:
     @property
     def epoch(self) -> int:
         """Epochs trained (the 0-based index of the next one)."""
-        return len(self.records)
+        return self.start + len(self.records)
 
     def step(self) -> int:
         """Optimizer updates this copy has taken."""
@@ -313,6 +316,31 @@ class Pack:
         self.copies.append(copy)
         self._model = None
         return copy
+
+    def twin(self, copy: PackedCopy) -> Any:
+        """The network of ``copy`` built alone, outside the pack (for its checkpoints)."""
+        if copy.twin is None:
+            copy.twin = build_copy(
+                self.model_source,
+                self.dataset.input_shape,
+                self.dataset.num_classes,
+                copy.seed,
+                copy.index,
+                self.settings.model_dir,
+            )
+        return copy.twin
+
+    def save(self, copy: PackedCopy, folder: str | Path) -> None:
+        """Checkpoint ``copy`` in ``folder`` (see :func:`sweeper.pack_checkpoint.save_copy`)."""
+        from sweeper.pack_checkpoint import save_copy
+
+        save_copy(copy, self.twin(copy), folder)
+
+    def restore(self, copy: PackedCopy, folder: str | Path) -> int:
+        """Resume ``copy`` from the checkpoint in ``folder``; its epochs done (0: none there)."""
+        from sweeper.pack_checkpoint import restore_copy
+
+        return restore_copy(copy, self.twin(copy), folder)
 
     def stop(self, copy: PackedCopy) -> None:
         """Take ``copy`` out of training (rebuild: out of the model; freeze: frozen in it)."""

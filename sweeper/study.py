@@ -35,14 +35,9 @@ from sweeper.lrfind import lr_ranges
 from sweeper.models import check_model
 from sweeper.names import check_study_name
 from sweeper.store import Store
+from sweeper.trial_flow import check_failure_rate
 from sweeper.trials import TrialEvent, count_states, describe, finished_count
-from sweeper.worker import (
-    TRUSTED_HASH_ENV,
-    check_checkpoint_dir,
-    check_failure_rate,
-    run_worker,
-    spawn_workers,
-)
+from sweeper.worker import TRUSTED_HASH_ENV, check_checkpoint_dir, run_worker, spawn_workers
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +307,14 @@ def tune(
     workers_per_gpu: int = 1,
     checkpoint_dir: str | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
+    pack: int | None = None,
 ) -> TuneSummary:
     """Run ``spec`` until the study holds ``n_trials`` finished trials, ``budget_epochs`` epochs
     have been trained for it in all (default: the study file's ``budget_epochs``), or
     ``timeout`` seconds pass.
 
-    With ``workers > 1`` the trials run in that many worker processes sharing the store.
+    With ``workers > 1`` the trials run in that many worker processes sharing the store; each
+    worker trains ``pack`` trials at once (default: the study file's ``[train] pack``).
     Ctrl-C/SIGTERM while trials run returns a summary with ``interrupted`` set (the running
     trial back in the queue); before the first trial starts it raises
     :class:`~sweeper.interrupts.SweepInterrupted`, with nothing half-written in the store.
@@ -358,6 +355,7 @@ def tune(
             checkpoint_dir=checkpoint_dir,
             dataset=dataset,
             budget=budget,
+            pack=pack,
         )
     else:
         interrupted, codes = spawn_workers(
@@ -369,6 +367,7 @@ def tune(
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
             trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
+            pack=pack,
         )
         trials = study.get_trials(deepcopy=False)
         ran = finished_count(trials) - before
@@ -406,6 +405,7 @@ def join_study(
     progress: Callable[[TrialEvent], None] | None = None,
     trust_store: bool = False,
     study_file: str | None = None,
+    pack: int | None = None,
 ) -> tuple[int, bool, int]:
     """Run trials of a stored study as one more worker: (trials run, interrupted, target).
 
@@ -428,6 +428,7 @@ def join_study(
         checkpoint_dir=checkpoint_dir,
         worker_index=int(index) if index is not None else os.getpid(),
         budget=int(stored_budget) if stored_budget is not None else None,
+        pack=pack,
     )
     store.close()
     return ran, interrupted, target

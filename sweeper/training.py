@@ -100,6 +100,8 @@ class TrainSettings:
     jit_compile: bool | str = "auto"
     # where a user model ("module:function") is looked up first: the study file's folder
     model_dir: str | None = None
+    # trials a worker trains at once, as copies of the network in one model (sweeper.packing)
+    pack: int = 1
 
 
 class _Diverged(Exception):

@@ -19,26 +19,25 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweeper import faults, optuna_ids
-from sweeper import promotion as promo
-from sweeper.attempt import Attempt, Context, EnvironmentFailed, Rules, budget_spent
+from sweeper.attempt import Attempt, Context, EnvironmentFailed, Rules
 from sweeper.backend import CONSOLE, load_keras
 from sweeper.errors import ConfigError, SweepAborted
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.lrfind import lr_ranges
 from sweeper.names import file_stem
-from sweeper.recovery import reap_dead_local_trials, requeue
+from sweeper.recovery import requeue
 from sweeper.search import make_pruner, make_sampler
 from sweeper.store import ENV_VAR, Store, resolve_url
-from sweeper.trials import TrialEvent, describe, finished_count
+from sweeper.trial_flow import check_failure_rate, trial_event, wants_more
+from sweeper.trials import TrialEvent, finished_count
 
 if TYPE_CHECKING:
     from sweeper.config import StudySpec
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
 TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
 CHECKPOINT_ENV = "SWEEPER_CHECKPOINTS"
 DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
@@ -78,107 +76,9 @@ def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
         ) from None
 
 
-def _failure_reason(t: FrozenTrial) -> str:
-    error = t.user_attrs.get("error")
-    if error:
-        return str(error)
-    lines = str(t.user_attrs.get("traceback", "")).strip().splitlines()
-    return lines[-1] if lines else "no traceback stored"
-
-
-def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
-    """Stop the sweep when too many of the last finished trials failed."""
-    window = spec.failure_window
-    finished = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    ]
-    finished.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number))
-    recent = finished[-window:]
-    failed = [t for t in recent if t.state == TrialState.FAIL]
-    if len(failed) > spec.max_failure_rate * window:
-        last = failed[-1]
-        reason = _failure_reason(last)
-        raise SweepAborted(
-            f"{len(failed)} of the last {len(recent)} trials failed (trial {last.number}: "
-            f"{reason}); fix the cause and rerun the same command to resume"
-        )
-
-
 def _n_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
     """Trials of study ``name`` so far (read before a sampler is built for it)."""
     return storage.get_n_trials(storage.get_study_id_from_name(name))
-
-
-def _wants_more(
-    study: optuna.Study,
-    target: int,
-    start: float,
-    timeout: float | None,
-    *,
-    store: Store | None = None,
-    budget: int | None = None,
-    rung_list: tuple[int, ...] = (),
-    factor: int = 3,
-) -> bool:
-    """Whether to start another trial; waits while the last ones run in other processes.
-
-    Before saying yes it continues the paused trial that has earned it, if any: Optuna takes
-    that queued trial first.
-    """
-    while True:
-        if timeout is not None and time.monotonic() - start > timeout:
-            return False
-        if store is not None and budget_spent(store, study.study_name, budget):
-            return False
-        with INTERRUPTS.deferred():  # a requeue is written whole
-            reap_dead_local_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        done = finished_count(trials)
-        if done >= target:
-            # no new configuration will start: continue the best paused one, if any is left
-            if store is None or not rung_list:
-                return False
-            with INTERRUPTS.deferred():
-                parent = promo.promote(study, store, rung_list, factor, final=True)
-            if parent is None:
-                return False
-            log.info("trial %d promoted to finish the study: it continues", parent)
-            continue
-        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-        if done + running < target:
-            if store is not None:
-                with INTERRUPTS.deferred():  # a claim and its trial are written whole
-                    parent = promo.promote(study, store, rung_list, factor)
-                if parent is not None:
-                    log.info("trial %d promoted: it continues from its checkpoint", parent)
-            return True  # a queued trial (baseline, requeued, promoted) is taken first
-        # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
-        time.sleep(2.0)
-        with INTERRUPTS.deferred(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-
-
-def _event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent:
-    state = {
-        TrialState.COMPLETE: "complete",
-        TrialState.PRUNED: "pruned",
-        TrialState.FAIL: "failed",
-    }.get(t.state, t.state.name.lower())
-    description = describe(t)
-    parent = t.user_attrs.get(promo.PROMOTED_FROM_ATTR)
-    if parent is not None:
-        at = t.user_attrs.get(promo.PROMOTED_AT_ATTR)
-        description += f" (continues trial {parent} after epoch {at})"
-    outcome = t.user_attrs.get(promo.OUTCOME_ATTR)
-    if t.state == TrialState.PRUNED and outcome in ("diverged", "paused", "stalled"):
-        state = str(outcome)
-        description += f" ({t.user_attrs.get('reason')})"
-    elif t.state == TrialState.FAIL:
-        description += f" ({_failure_reason(t)})"
-    return TrialEvent(t.number, state, t.value, description, seconds, done, target)
 
 
 def run_worker(
@@ -193,9 +93,11 @@ def run_worker(
     dataset: Dataset | None = None,
     worker_index: int = 0,
     budget: int | None = None,
+    pack: int | None = None,
 ) -> tuple[int, bool]:
     """Run trials of study ``name`` until it holds ``target`` finished ones, or ``budget``
-    epochs have been trained for it in all (every process and run counted).
+    epochs have been trained for it in all (every process and run counted). ``pack`` trials
+    train at once (default: the study's ``[train] pack``; see :mod:`sweeper.pack_loop`).
 
     Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
     queue (its checkpoint kept) and returns.
@@ -209,9 +111,13 @@ def run_worker(
         with INTERRUPTS.deferred():
             run_id = store.start_run(name, env)
         ctx = _context(
-            spec, store, name, dataset, checkpoint_dir, worker_index, budget, target, run_id
+            spec, store, name, dataset, checkpoint_dir, worker_index, budget, target, run_id, pack
         )
         try:
+            if ctx.settings.pack > 1:
+                from sweeper.pack_loop import packed_trial_loop
+
+                return packed_trial_loop(ctx, target, timeout, progress)
             return _trial_loop(ctx, target, timeout, progress)
         finally:
             with INTERRUPTS.shielded():
@@ -228,6 +134,7 @@ def _context(
     budget: int | None,
     target: int,
     run_id: int,
+    pack: int | None = None,
 ) -> Context:
     """What this worker's attempts share; the sampler and the pruner are built once, here."""
     from sweeper.data import load_dataset
@@ -254,7 +161,7 @@ def _context(
         name=name,
         study=study,
         dataset=dataset,
-        settings=dataclasses.replace(spec.train, seed=spec.seed),
+        settings=dataclasses.replace(spec.train, seed=spec.seed, pack=pack or spec.train.pack),
         steps_per_epoch=spe,
         ranges=lr_ranges(spec, store, name),
         checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
@@ -295,7 +202,7 @@ def _trial_loop(
     start = time.monotonic()
     ran = 0
     try:
-        while _wants_more(
+        while wants_more(
             study,
             target,
             start,
@@ -313,7 +220,7 @@ def _trial_loop(
             ran += 1
             if progress is not None and last:
                 done = finished_count(study.get_trials(deepcopy=False))
-                progress(_event(last[-1], time.monotonic() - t0, done, target))
+                progress(trial_event(last[-1], time.monotonic() - t0, done, target))
             INTERRUPTS.check()  # a stop while the outcome was recorded: the trial is done
             check_failure_rate(study, ctx.spec)
     except (SweepInterrupted, KeyboardInterrupt):
@@ -378,7 +285,11 @@ def worker_env(index: int, workers: int, workers_per_gpu: int, gpus: list[str]) 
 
 
 def worker_command(
-    name: str, target: int, timeout: float | None, checkpoint_dir: str | None
+    name: str,
+    target: int,
+    timeout: float | None,
+    checkpoint_dir: str | None,
+    pack: int | None = None,
 ) -> list[str]:
     """The command line of a worker process started by ``tune --workers``.
 
@@ -392,6 +303,8 @@ def worker_command(
         cmd += ["--timeout", str(timeout)]
     if checkpoint_dir is not None:
         cmd += ["--checkpoint-dir", checkpoint_dir]
+    if pack is not None:
+        cmd += ["--pack", str(pack)]
     return cmd
 
 
@@ -405,6 +318,7 @@ def spawn_workers(
     timeout: float | None,
     checkpoint_dir: str | None,
     trusted_hash: str | None = None,
+    pack: int | None = None,
 ) -> tuple[bool, list[int]]:
     """Run ``workers`` processes of ``sweeper worker`` on the study: (interrupted, exit codes)."""
     gpus = visible_gpus()
@@ -413,7 +327,7 @@ def spawn_workers(
         workers,
         f"{len(gpus)} GPU(s)" if gpus else f"{os.cpu_count()} CPU cores",
     )
-    cmd = worker_command(name, target, timeout, checkpoint_dir)
+    cmd = worker_command(name, target, timeout, checkpoint_dir, pack)
     procs = [
         subprocess.Popen(
             cmd,
