@@ -36,12 +36,12 @@ import sqlalchemy as sa
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper import space as space_mod
-from sweeper.config import load_study_file
-from sweeper.plots import KINDS as PLOT_KINDS
-from sweeper.schedules import from_dimensions
-from sweeper.store import Store
-from sweeper.tables import EpochRow
+from sweeper.analysis.plots import KINDS as PLOT_KINDS
+from sweeper.study import space as space_mod
+from sweeper.study.config import load_study_file
+from sweeper.study.store import Store
+from sweeper.study.tables import EpochRow
+from sweeper.training.schedules import from_dimensions
 
 STUDY = "synthetic"
 EPOCHS = 8

@@ -3,7 +3,7 @@
 K fixed configurations are written as ``[[baselines]]`` of a study file (random sampler, no
 pruner, ``n_trials = K``, so every trial is one of them) and run
 
-* through ``sweeper.study.tune`` (SQLite store, per-epoch rows, per-epoch checkpoints, pruning
+* through ``sweeper.study.runner.tune`` (SQLite store, per-epoch rows, per-epoch checkpoints, pruning
   callback, everything a real sweep does), and
 * through a bare loop: ``build_model``, compile SGD with the same Keras schedule, ``fit`` with
   ``validation_data``, same epochs, batch size and seed, ``keras.backend.clear_session()`` first,
@@ -222,9 +222,9 @@ def instrumented(variant: str, timers: Timers) -> Iterator[None]:
     import keras
     from optuna_integration import KerasPruningCallback
 
-    import sweeper.study as study_mod
-    import sweeper.training as training
-    from sweeper.store import Store
+    import sweeper.study.runner as study_mod
+    import sweeper.training.trial as training
+    from sweeper.study.store import Store
 
     original_run_trial = training.run_trial
     skip_checkpoint = variant in ("no-checkpoint", "lean")
@@ -241,7 +241,7 @@ def instrumented(variant: str, timers: Timers) -> Iterator[None]:
     collect = no_collect if skip_gc else _timed(gc.collect, timers, "gc.collect")
 
     class GcProxy:
-        """The ``gc`` module as sweeper.training sees it, with ``collect`` replaced."""
+        """The ``gc`` module as sweeper.training.trial sees it, with ``collect`` replaced."""
 
         def __getattr__(self, name: str) -> Any:
             return collect if name == "collect" else getattr(gc, name)
@@ -284,8 +284,8 @@ class PassResult:
 def bare_pass(spec: Any, schedules: list[Any], round_no: int) -> PassResult:
     import keras
 
-    from sweeper.data import load_dataset
-    from sweeper.models import build_model
+    from sweeper.training.data import load_dataset
+    from sweeper.training.models import build_model
 
     ds = load_dataset(spec.data)
     accs: list[float] = []
@@ -319,7 +319,7 @@ def bare_pass(spec: Any, schedules: list[Any], round_no: int) -> PassResult:
 def sweeper_pass(spec: Any, tmp: Path, variant: str, round_no: int, tag: str) -> PassResult:
     import optuna
 
-    from sweeper.study import tune
+    from sweeper.study.runner import tune
 
     timers = Timers()
     db = tmp / f"{tag}.db"
@@ -345,9 +345,9 @@ def control(spec: Any, schedule: Any, tmp: Path, pairs: int) -> None:
     itself slower inside sweeper, or is a pass-level difference load noise?"""
     import optuna
 
-    from sweeper.data import load_dataset
-    from sweeper.store import Store
-    from sweeper.training import TrainSettings
+    from sweeper.study.store import Store
+    from sweeper.training.data import load_dataset
+    from sweeper.training.trial import TrainSettings
 
     ds = load_dataset(spec.data)
     store = Store(f"sqlite:///{tmp / 'control.db'}")
@@ -358,7 +358,7 @@ def control(spec: Any, schedule: Any, tmp: Path, pairs: int) -> None:
     samples: dict[str, list[tuple[float, float, float]]] = {"bare": [], "sweeper": []}
 
     def sweeper_trial() -> Timers:
-        import sweeper.training as training
+        import sweeper.training.trial as training
 
         timers = Timers()
         with instrumented("full", timers):
@@ -624,15 +624,15 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print("bench_overhead: sweeper.study.tune vs a bare model.fit loop, same configurations")
+    print("bench_overhead: sweeper.study.runner.tune vs a bare model.fit loop, same configurations")
     for line in machine_lines():
         print(line)
     print(f"command: python {' '.join(sys.argv)}")
 
-    from sweeper.config import parse_study
-    from sweeper.data import load_dataset
-    from sweeper.schedules import from_dimensions
-    from sweeper.training import steps_per_epoch
+    from sweeper.study.config import parse_study
+    from sweeper.training.data import load_dataset
+    from sweeper.training.schedules import from_dimensions
+    from sweeper.training.trial import steps_per_epoch
 
     configs = CONFIGS[: args.configs]
     data = args.data.resolve()

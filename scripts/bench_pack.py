@@ -1,4 +1,4 @@
-"""Packed trials (sweeper.packing) against trials alone: copy-epochs per second, trials per hour.
+"""Packed trials (sweeper.training.packing) against trials alone: copy-epochs per second, trials per hour.
 
 For each model (``mnist-cnn``, ``fashion-cnn``) on the shipped MNIST test set
 (``studies/data/mnist-t10k``, split as ``studies/mnist-t10k.toml`` splits it: 6,000 train / 2,000
@@ -46,7 +46,7 @@ TARGET = 1.5
 
 
 def _schedules(k: int, spe: int) -> list[Any]:
-    from sweeper.schedules import Constant, Exponential
+    from sweeper.training.schedules import Constant, Exponential
 
     out: list[Any] = []
     for i in range(k):
@@ -66,9 +66,9 @@ def _time_epoch(pack: Any, cpu: list[float] | None = None) -> float:
 
 
 def build_pack(dataset: Any, settings: Any, k: int, stop: str = "rebuild") -> tuple[Any, float]:
-    from sweeper.optimizers import OptimizerSpec
-    from sweeper.packing import Pack
-    from sweeper.training import steps_per_epoch
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.packing import Pack
+    from sweeper.training.trial import steps_per_epoch
 
     t0 = time.perf_counter()
     pack = Pack(dataset, settings, stop=stop)
@@ -86,9 +86,9 @@ def build_pack(dataset: Any, settings: Any, k: int, stop: str = "rebuild") -> tu
 def bench_model(
     model: str, dataset: Any, ks: list[int], args: argparse.Namespace
 ) -> list[list[str]]:
-    from sweeper.optimizers import OptimizerSpec
-    from sweeper.schedules import Constant
-    from sweeper.training import TrainSettings, run_trial
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.schedules import Constant
+    from sweeper.training.trial import TrainSettings, run_trial
 
     settings = TrainSettings(model=model, batch_size=args.batch, epochs=args.trial_epochs, seed=0)
     packs: dict[int, Any] = {}
@@ -151,7 +151,7 @@ def bench_model(
 
 
 def bench_stop(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
-    from sweeper.training import TrainSettings
+    from sweeper.training.trial import TrainSettings
 
     settings = TrainSettings(model="mnist-cnn", batch_size=args.batch, epochs=3, seed=0)
     packs = {mode: build_pack(dataset, settings, 4, stop=mode)[0] for mode in ("rebuild", "freeze")}
@@ -214,7 +214,7 @@ def fused_mnist_cnn(k: int, input_shape: tuple[int, ...], num_classes: int) -> A
 def bench_fused(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
     import keras
 
-    from sweeper.packing import build_packed_model
+    from sweeper.training.packing import build_packed_model
 
     n = args.fused_batches * args.batch
     x, y = dataset.x_train[:n], dataset.y_train[:n]
@@ -271,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(m not in MODELS for m in models) or not ks or min(ks) < 1:
         parser.error(f"--models takes {', '.join(MODELS)}; --ks positive pack sizes")
 
-    from sweeper.backend import load_keras
-    from sweeper.data import DataSpec, load_dataset
+    from sweeper.training.backend import load_keras
+    from sweeper.training.data import DataSpec, load_dataset
 
     info = load_keras()
     dataset = load_dataset(
@@ -286,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     start = time.perf_counter()
-    print("bench_pack: K trials in one packed model (sweeper.packing) vs K = 1 and run_trial")
+    print(
+        "bench_pack: K trials in one packed model (sweeper.training.packing) vs K = 1 and run_trial"
+    )
     for line in machine_lines():
         print(line)
     print(info.describe())

@@ -47,8 +47,8 @@ class Run:
 
 
 def run_one(pack: int, seed: int, overrides: list[str], folder: Path) -> Run:
-    from sweeper.config import load_study_file
-    from sweeper.study import tune
+    from sweeper.study.config import load_study_file
+    from sweeper.study.runner import tune
 
     spec = load_study_file(STUDY, [f"study.seed={seed}", f"train.pack={pack}", *overrides])
     url = f"sqlite:///{folder / f'pack{pack}-seed{seed}.db'}"

@@ -67,8 +67,8 @@ def run_one(
 ) -> Outcome:
     import sqlalchemy as sa
 
-    from sweeper.config import load_study_file
-    from sweeper.study import tune
+    from sweeper.study.config import load_study_file
+    from sweeper.study.runner import tune
 
     spec = load_study_file(study_file, [*overrides, f"study.seed={seed}", *arm_overrides(arm)])
     tag = f"{arm.replace(':', '_').replace(',', '_').replace('=', '')}-{seed}"
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-    from sweeper.config import load_study_file
+    from sweeper.study.config import load_study_file
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print("bench_pruning: epochs trained and best value per pruner, same seeds and budget")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: python {' '.join(sys.argv)}")
     base = load_study_file(args.study, args.overrides)
     n_trials = args.n_trials
-    from sweeper.data import load_dataset
+    from sweeper.training.data import load_dataset
 
     ds = load_dataset(base.data)
     print(
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def split_arms(text: str) -> list[str]:
     """Arms separated by ';', or by ',' where the next item starts with a pruner type."""
-    from sweeper.config import PRUNERS
+    from sweeper.study.config import PRUNERS
 
     if ";" in text:
         return [a.strip() for a in text.split(";") if a.strip()]

@@ -16,7 +16,7 @@ Arms:
 * ``kt-random``: KerasTuner's RandomSearch, trials of 9 epochs;
 * ``optuna-loop``: a plain Optuna loop, TPESampler(seed) + MedianPruner() +
   KerasPruningCallback, trials of 9 epochs, objective = last val_accuracy, in-memory study;
-* ``sweeper``: ``sweeper.study.tune`` with the study file's default [sampler] and [pruner];
+* ``sweeper``: ``sweeper.study.runner.tune`` with the study file's default [sampler] and [pruner];
 * ``sweeper-previous``: the same with the former defaults, TPE (10 start-up trials) + median
   pruner (4 start-up trials, 1 warm-up epoch).
 
@@ -25,7 +25,7 @@ sweeper's loader (7,900 train / 2,000 validation images, the split printed); swe
 ``mnist-cnn``; plain SGD (no momentum), batch 64, trials of up to 9 epochs; the space: schedule
 family in {constant, time, exponential, step, cosine}, initial_lr log-uniform in [1e-4, 0.3] and
 each family's own dimensions with sweeper's default ranges. Every arm trains the schedule that
-sweeper's own code (``sweeper.schedules.from_dimensions``) builds for its values, defined over 9
+sweeper's own code (``sweeper.training.schedules.from_dimensions``) builds for its values, defined over 9
 epochs whatever the rung. The arms of a seed run in rotated order, each seeded
 (``keras.utils.set_random_seed``).
 
@@ -123,8 +123,8 @@ class BudgetSpent(BaseException):
 
 @dataclass
 class Setup:
-    dataset: Any  # sweeper.data.Dataset
-    space: Any  # sweeper.config.SpaceSpec
+    dataset: Any  # sweeper.training.data.Dataset
+    space: Any  # sweeper.study.config.SpaceSpec
     steps_per_epoch: int
     budget: int
     tmp: Path
@@ -177,9 +177,9 @@ def make_counter(budget: int) -> Any:
 
 def compiled_model(setup: Setup, family: str, values: Any) -> Any:
     """sweeper's mnist-cnn under sweeper's schedule for these values, plain SGD."""
-    from sweeper.models import build_model
-    from sweeper.optimizers import OptimizerSpec
-    from sweeper.schedules import from_dimensions
+    from sweeper.training.models import build_model
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.schedules import from_dimensions
 
     ds = setup.dataset
     schedule = from_dimensions(
@@ -209,8 +209,8 @@ def run_keras_tuner(setup: Setup, seed: int, arm: str) -> Run:
     import keras
     import keras_tuner as kt
 
-    from sweeper.config import DIMENSIONS, Choices, Fixed, Range
-    from sweeper.space import dimensions_for
+    from sweeper.study.config import DIMENSIONS, Choices, Fixed, Range
+    from sweeper.study.space import dimensions_for
 
     optimizer_dims = ("optimizer", "momentum", "nesterov")  # pinned: plain SGD
     counter = make_counter(setup.budget)
@@ -272,7 +272,7 @@ def run_optuna_loop(setup: Setup, seed: int) -> Run:
     import optuna
     from optuna_integration import KerasPruningCallback
 
-    from sweeper.space import sample
+    from sweeper.study.space import sample
 
     counter = make_counter(setup.budget)
     ds = setup.dataset
@@ -307,9 +307,9 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     import keras
     import optuna
 
-    from sweeper.config import parse_study
-    from sweeper.store import Store
-    from sweeper.study import tune
+    from sweeper.study.config import parse_study
+    from sweeper.study.runner import tune
+    from sweeper.study.store import Store
 
     overrides = [f"study.seed={seed}"]
     if arm == "sweeper-previous":
@@ -452,7 +452,7 @@ def report(runs: list[Run], arms: list[str], budget: int) -> None:
 
 
 def describe_space(space: Any) -> str:
-    from sweeper.config import Choices, Fixed, Range
+    from sweeper.study.config import Choices, Fixed, Range
 
     parts = []
     for name, dim in space.dims.items():
@@ -533,16 +533,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget < 1 or not seeds:
         raise SystemExit("--budget must be >= 1 and --seeds must name at least one seed")
 
-    from sweeper.backend import load_keras
+    from sweeper.training.backend import load_keras
 
     load_keras()  # quietly, before KerasTuner imports TensorFlow
     from importlib import metadata
 
     import optuna
 
-    from sweeper.config import parse_study
-    from sweeper.data import load_dataset
-    from sweeper.training import steps_per_epoch
+    from sweeper.study.config import parse_study
+    from sweeper.training.data import load_dataset
+    from sweeper.training.trial import steps_per_epoch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print("bench_search: best val_accuracy per trained epoch, tuners side by side, same budget")

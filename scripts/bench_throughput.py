@@ -133,7 +133,7 @@ def child(args: argparse.Namespace) -> None:
     import keras
     import numpy as np
 
-    from sweeper.models import build_model
+    from sweeper.training.models import build_model
 
     backend = keras.config.backend()
     versions: dict[str, str] = {"keras": keras.__version__}

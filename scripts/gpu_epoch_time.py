@@ -28,7 +28,7 @@ SHAPES = {"mnist-cnn": (28, 28, 1), "fashion-cnn": (28, 28, 1), "cifar-cnn": (32
 def devices() -> int:
     import keras
 
-    from sweeper.backend import visible_devices
+    from sweeper.training.backend import visible_devices
 
     backend = keras.config.backend()
     found = visible_devices(backend)
@@ -40,7 +40,7 @@ def epoch_times(args: argparse.Namespace) -> int:
     import keras
     import numpy as np
 
-    from sweeper.models import build_model
+    from sweeper.training.models import build_model
 
     shape = SHAPES[args.model]
     rng = np.random.default_rng(0)

@@ -9,11 +9,11 @@ From Python (a notebook, a script)::
 
 :func:`tune`, :class:`Study` (a study file in Python: ``Study.from_file``, ``to_toml``),
 :class:`TuneResult` and :func:`load` (a stored study's results), :func:`join` (one more
-worker for a stored study) live in :mod:`sweeper.api`; the command line calls the same
+worker for a stored study) live in :mod:`sweeper.api.facade`; the command line calls the same
 functions.
 
 Importing the package is cheap: the API is loaded on first use, and Keras and TensorFlow are
-only imported by the modules that train (``sweeper.training``, ``sweeper.models``) and only
+only imported by the modules that train (``sweeper.training.trial``, ``sweeper.training.models``) and only
 inside their functions.
 """
 
@@ -35,7 +35,7 @@ __all__ = [
     "tune",
 ]
 
-# Loaded from sweeper.api on first access (PEP 562). Not imported here: sweeper.api uses the
+# Loaded from sweeper.api.facade on first access (PEP 562). Not imported here: sweeper.api.facade uses the
 # package's modules, which import this package first, so a static import would be a cycle and
 # would make `import sweeper` load the whole library. sweeper/__init__.pyi types them.
 API_NAMES = ("Best", "Study", "TuneInterrupted", "TuneResult", "WorkerRun", "join", "load", "tune")
@@ -43,7 +43,7 @@ API_NAMES = ("Best", "Study", "TuneInterrupted", "TuneResult", "WorkerRun", "joi
 
 def __getattr__(name: str) -> Any:
     if name in API_NAMES:
-        value = getattr(importlib.import_module("sweeper.api"), name)
+        value = getattr(importlib.import_module("sweeper.api.facade"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'sweeper' has no attribute {name!r}")

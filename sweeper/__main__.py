@@ -1,4 +1,4 @@
-from sweeper.console import main
+from sweeper.cli.console import main
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""Tests for sweeper.analysis: reading a store without writing, status, best trials, importance."""
+"""Tests for sweeper.analysis.queries: reading a store without writing, status, best trials, importance."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper import analysis as an
+from sweeper.analysis import queries as an
 from sweeper.errors import StorageError, SweeperError
-from sweeper.store import Store
+from sweeper.study.store import Store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

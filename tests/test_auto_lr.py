@@ -8,8 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeper.config import Auto, parse_study
-from sweeper.study import tune
+from sweeper.study.config import Auto, parse_study
+from sweeper.study.runner import tune
 
 STUDY = """
 [study]

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from sweeper import analysis
-from sweeper.cli import main
-from sweeper.cli_read import EVALUATORS
+from sweeper.analysis import queries as analysis
+from sweeper.cli.commands import main
+from sweeper.cli.read import EVALUATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -32,8 +32,8 @@ def run(*args: str) -> Result:
 def real(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A study tuned for real: the embedded digits study, 6 trials of 2 epochs (the baselines),
     and a 7th baseline waiting."""
-    from sweeper.config import load_study_file
-    from sweeper.study import tune
+    from sweeper.study.config import load_study_file
+    from sweeper.study.runner import tune
 
     folder = tmp_path_factory.mktemp("real")
     spec = load_study_file(
@@ -44,8 +44,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> str:
     # the 7th baseline queued, not run (as a run for 7 trials stopped here would leave it)
     import optuna
 
-    from sweeper.store import Store
-    from sweeper.study import _enqueue_baselines
+    from sweeper.study.runner import _enqueue_baselines
+    from sweeper.study.store import Store
 
     store = Store(url)
     _enqueue_baselines(
@@ -270,7 +270,7 @@ def test_read_only_commands_never_import_keras(synthetic: str, tmp_path: Path) -
         )
         for args in commands
     ]
-    code = "import sys, sweeper.cli; print(sorted(m for m in sys.modules if 'keras' in m or 'tensorflow' in m))"
+    code = "import sys, sweeper.cli.commands; print(sorted(m for m in sys.modules if 'keras' in m or 'tensorflow' in m))"
     plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert plain.stdout.strip() == "[]"
     for args, proc in zip(commands, procs, strict=True):

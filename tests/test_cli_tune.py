@@ -27,10 +27,10 @@ import pytest
 from click.testing import CliRunner, Result
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.cli import main
-from sweeper.config import DEFAULT_STUDY, load_study_file
-from sweeper.recovery import mark_worker
-from sweeper.schedules import from_dict
+from sweeper.cli.commands import main
+from sweeper.study.config import DEFAULT_STUDY, load_study_file
+from sweeper.study.recovery import mark_worker
+from sweeper.training.schedules import from_dict
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests for sweeper.config: study files parsed into typed specs, overrides, one-line errors."""
+"""Tests for sweeper.study.config: study files parsed into typed specs, overrides, one-line errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.config import (
+from sweeper.errors import ConfigError, SweeperError
+from sweeper.study.config import (
     DEFAULT_STUDY,
     DIMENSIONS,
     STUDIES_DIR,
@@ -22,10 +23,9 @@ from sweeper.config import (
     parse_study,
     study_from_text,
 )
-from sweeper.data import DataSpec
-from sweeper.errors import ConfigError, SweeperError
-from sweeper.schedules import FAMILIES
-from sweeper.training import TrainSettings
+from sweeper.training.data import DataSpec
+from sweeper.training.schedules import FAMILIES
+from sweeper.training.trial import TrainSettings
 
 FULL_STUDY = """\
 [study]

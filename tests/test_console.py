@@ -84,8 +84,8 @@ def test_verbose_lets_the_backend_output_through(tmp_path: Path) -> None:
 def test_studies_lists_every_shipped_study_in_one_line() -> None:
     from click.testing import CliRunner
 
-    from sweeper.cli import main
-    from sweeper.config import load_study_file, shipped_study_files
+    from sweeper.cli.commands import main
+    from sweeper.study.config import load_study_file, shipped_study_files
 
     result = CliRunner().invoke(main, ["studies"])
     assert result.exit_code == 0, result.output
@@ -110,7 +110,7 @@ def test_a_shipped_study_runs_by_name_in_an_empty_folder(
 
     from click.testing import CliRunner
 
-    from sweeper.cli import main
+    from sweeper.cli.commands import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
@@ -135,7 +135,7 @@ def test_a_shipped_study_runs_by_name_in_an_empty_folder(
 def test_readme_quotes_the_studies_listing_as_it_is() -> None:
     from click.testing import CliRunner
 
-    from sweeper.cli import main
+    from sweeper.cli.commands import main
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     quoted = readme.split("`sweeper studies` lists them:\n\n```\n", 1)[1].split("```", 1)[0]

@@ -1,4 +1,4 @@
-"""Tests for sweeper.data: real files on disk, no network."""
+"""Tests for sweeper.training.data: real files on disk, no network."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeper.data import (
+from sweeper.errors import DataError, SweeperError
+from sweeper.training.data import (
     DATASETS,
     Dataset,
     DataSpec,
@@ -22,7 +23,6 @@ from sweeper.data import (
     load_dataset,
     read_idx,
 )
-from sweeper.errors import DataError, SweeperError
 
 MNIST_T10K = Path(__file__).resolve().parents[1] / "studies" / "data" / "mnist-t10k"
 MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -148,7 +148,7 @@ def test_dataspec_accepts_pathlike(tmp_path: Path) -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, sweeper.data; "
+        "import sys, sweeper.training.data; "
         "bad = [m for m in ('keras', 'tensorflow', 'sklearn') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -276,7 +276,7 @@ def test_splits_are_disjoint(mnist_dir: Path, mnist_arrays: tuple[np.ndarray, np
 
 def test_files_read_once_per_process(mnist_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     clear_cache()
-    with caplog.at_level(logging.INFO, logger="sweeper.data"):
+    with caplog.at_level(logging.INFO, logger="sweeper.training.data"):
         load_dataset(DataSpec("mnist", path=str(mnist_dir), subset=100))
         load_dataset(DataSpec("mnist", path=str(mnist_dir), subset=200, seed=2))
         load_dataset(DataSpec("mnist", path=str(mnist_dir) + "/"))

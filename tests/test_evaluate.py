@@ -1,4 +1,4 @@
-"""Tests for sweeper.evaluate: a tiny real study, retrained on train + validation, real store."""
+"""Tests for sweeper.study.evaluate: a tiny real study, retrained on train + validation, real store."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from sweeper.cli import main
-from sweeper.config import load_study_file
-from sweeper.data import load_dataset
-from sweeper.evaluate import (
+from sweeper.cli.commands import main
+from sweeper.study.config import load_study_file
+from sweeper.study.evaluate import (
     Evaluation,
     EvaluationError,
     evaluate,
@@ -25,10 +24,11 @@ from sweeper.evaluate import (
     stored_spec,
     trial_config,
 )
-from sweeper.space import BASELINE_ATTR
-from sweeper.store import Store
-from sweeper.study import tune
-from sweeper.training import steps_per_epoch
+from sweeper.study.runner import tune
+from sweeper.study.space import BASELINE_ATTR
+from sweeper.study.store import Store
+from sweeper.training.data import load_dataset
+from sweeper.training.trial import steps_per_epoch
 
 STUDY = "digits"
 # One of the embedded study's baselines, alone, so that 4 trials are 1 baseline + 3 tuned ones.
@@ -188,7 +188,7 @@ def test_study_without_stored_study_file(tmp_path: Path) -> None:
 
 def test_sources_use_keras_3_lazily() -> None:
     root = Path(__file__).resolve().parents[1] / "sweeper"
-    for name in ("evaluate.py", "lrfind.py", "cli_train.py"):
+    for name in ("study/evaluate.py", "study/lrfind.py", "cli/train.py"):
         tree = ast.parse((root / name).read_text(encoding="utf-8"))
         for node in tree.body:  # module level: no Keras, no TensorFlow
             if isinstance(node, ast.Import | ast.ImportFrom):
@@ -210,7 +210,7 @@ def test_sources_use_keras_3_lazily() -> None:
 
 def test_cli_import_stays_light() -> None:
     code = (
-        "import sys, sweeper.cli; "
+        "import sys, sweeper.cli.commands; "
         "print([m for m in sys.modules if m.startswith(('keras', 'tensorflow'))])"
     )
     out = subprocess.run(

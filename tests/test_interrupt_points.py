@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from sweeper.cli import main
+from sweeper.cli.commands import main
 
 pytestmark = pytest.mark.slow
 

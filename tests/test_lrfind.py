@@ -1,4 +1,4 @@
-"""Tests for sweeper.lrfind: the curve analysis as tables, real range tests on real MNIST images."""
+"""Tests for sweeper.study.lrfind: the curve analysis as tables, real range tests on real MNIST images."""
 
 from __future__ import annotations
 
@@ -13,28 +13,27 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from sweeper.cli import main
-from sweeper.config import Choices, Fixed, Range, SpaceSpec, StudySpec, parse_study
-from sweeper.data import load_dataset
-from sweeper.lrfind import (
+from sweeper.analysis.lrfind_plot import draw, plot_data
+from sweeper.cli.commands import main
+from sweeper.study.config import Choices, Fixed, Range, SpaceSpec, StudySpec, parse_study
+from sweeper.study.lrfind import (
     LrFindError,
     LrFindResult,
     LrFindRow,
     analyse,
-    draw,
     growth_factor,
     latest_lr_find,
     lr_find,
-    plot_data,
     save_lr_find,
     smooth,
     study_optimizers,
     suggest_range,
 )
-from sweeper.optimizers import OptimizerSpec
-from sweeper.schedules import Constant
-from sweeper.store import Store
-from sweeper.training import TrainSettings, run_trial
+from sweeper.study.store import Store
+from sweeper.training.data import load_dataset
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.schedules import Constant
+from sweeper.training.trial import TrainSettings, run_trial
 
 MNIST_T10K = Path(__file__).resolve().parents[1] / "studies" / "data" / "mnist-t10k"
 SGD = OptimizerSpec("sgd")

@@ -1,4 +1,4 @@
-"""Tests for sweeper.models: the built-in CNNs and user models by import path."""
+"""Tests for sweeper.training.models: the built-in CNNs and user models by import path."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sweeper.errors import ConfigError, SweeperError
-from sweeper.models import MODELS, build_model, check_model_name
+from sweeper.training.models import MODELS, build_model, check_model_name
 
 keras = pytest.importorskip("keras")
 layers = keras.layers

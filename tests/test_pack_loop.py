@@ -1,4 +1,4 @@
-"""Packed trials in a study (sweeper.pack_loop): several trials of a worker train at once, each an
+"""Packed trials in a study (sweeper.study.pack_loop): several trials of a worker train at once, each an
 ordinary Optuna trial with its own epochs, pruning, pauses, continuations and checkpoint.
 
 Real Keras training on small digits studies in real SQLite stores; no mocks.
@@ -19,14 +19,14 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.config import parse_study
-from sweeper.data import DataSpec, load_dataset
-from sweeper.optimizers import OptimizerSpec
-from sweeper.packing import Pack
-from sweeper.schedules import Exponential
-from sweeper.store import Store
-from sweeper.study import tune
-from sweeper.training import TrainSettings, TrialStatus, run_trial, steps_per_epoch
+from sweeper.study.config import parse_study
+from sweeper.study.runner import tune
+from sweeper.study.store import Store
+from sweeper.training.data import DataSpec, load_dataset
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.packing import Pack
+from sweeper.training.schedules import Exponential
+from sweeper.training.trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
 
 STUDY = """\
 [study]
@@ -197,7 +197,7 @@ def test_a_checkpoint_of_a_pack_resumes_alone_and_the_other_way_round(tmp_path: 
     assert other.restore(fresh, folder) == 1 and fresh.epoch == 1
     assert fresh.step() == spe
     # its weights are those of the checkpoint, read by Keras into the network alone
-    from sweeper.models import build_model
+    from sweeper.training.models import build_model
 
     net = build_model(settings.model, ds.input_shape, ds.num_classes)
     net.load_weights(str(folder / "latest.weights.h5"), skip_mismatch=False)

@@ -1,4 +1,4 @@
-"""Packed trials (sweeper.packing): a trial trained in a pack is the same trial trained alone.
+"""Packed trials (sweeper.training.packing): a trial trained in a pack is the same trial trained alone.
 
 Real (small) Keras training on scikit-learn's digits, no mocks. The reference trains the copy's
 network alone exactly as ``run_trial`` compiles it, on the same data order (``epoch_order``), one
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sweeper.data import Dataset, DataSpec, load_dataset
 from sweeper.errors import ConfigError
-from sweeper.optimizers import OptimizerSpec
-from sweeper.packing import (
+from sweeper.training.data import Dataset, DataSpec, load_dataset
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.packing import (
     CopyStatus,
     Pack,
     build_copy,
@@ -33,8 +33,14 @@ from sweeper.packing import (
     epoch_order,
     train_packed,
 )
-from sweeper.schedules import Constant, Exponential, Schedule, StepDecay
-from sweeper.training import EpochRecord, TrainSettings, TrialStatus, reset_keras, steps_per_epoch
+from sweeper.training.schedules import Constant, Exponential, Schedule, StepDecay
+from sweeper.training.trial import (
+    EpochRecord,
+    TrainSettings,
+    TrialStatus,
+    reset_keras,
+    steps_per_epoch,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 2
@@ -88,7 +94,7 @@ def train_alone(
         return _alone_cache[key]
     import keras
 
-    from sweeper.models import build_model
+    from sweeper.training.models import build_model
 
     settings = _settings(seed)
     reset_keras(settings.seed)
@@ -255,7 +261,7 @@ def test_a_pack_mixing_optimizers_with_a_frozen_copy_trains_each_as_alone(
 
 
 def test_each_copy_starts_from_the_weights_it_would_have_alone(digits: Dataset) -> None:
-    from sweeper.models import build_model
+    from sweeper.training.models import build_model
 
     packed, copies = build_packed_model("mnist-cnn", digits.input_shape, 10, seeds=[7, 3, 7])
     assert len(packed.outputs) == 3
@@ -334,8 +340,8 @@ BACKEND_CHECK = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import numpy as np
     import test_packing as t
-    from sweeper.data import DataSpec, load_dataset
-    from sweeper.packing import train_packed
+    from sweeper.training.data import DataSpec, load_dataset
+    from sweeper.training.packing import train_packed
 
     data = load_dataset(DataSpec("digits", subset=300, seed=0))
     specs = [t.SGD, t.ADAM, t.SGD, t.ADAM]

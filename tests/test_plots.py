@@ -1,4 +1,4 @@
-"""Tests for sweeper.plots: plot data on synthetic studies, then every drawing once."""
+"""Tests for sweeper.analysis.plots: plot data on synthetic studies, then every drawing once."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper import analysis as an
-from sweeper import plot_axes, plots
+from sweeper.analysis import plot_axes, plots
+from sweeper.analysis import queries as an
 from sweeper.errors import SweeperError
-from sweeper.schedules import FAMILIES, from_dict
+from sweeper.training.schedules import FAMILIES, from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -235,7 +235,7 @@ def test_schedule_curves_take_the_study_files_names() -> None:
         plots.schedule_curves_data(["step"], 100, {"bogus": 1})
     from click.testing import CliRunner
 
-    from sweeper.cli import main
+    from sweeper.cli.commands import main
 
     out = CliRunner().invoke(main, ["schedules", "--family", "step", "--set", "decay_rate=0.3"])
     assert out.exit_code == 0 and "drop=0.3" in out.output, out.output
@@ -493,7 +493,7 @@ def test_learning_curves_draw_epochs_from_0(synthetic: tuple[str, an.StudyData])
 def test_the_later_families_are_listed_and_drawn(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from sweeper.cli import main
+    from sweeper.cli.commands import main
 
     later = ["linear", "wsd", "one_cycle", "rex", "shape"]
     listed = CliRunner().invoke(main, ["families"])

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 from process_helpers import claim_queue_concurrently, sweeper_env
 
-from sweeper.config import load_study_file
 from sweeper.errors import SweeperError
+from sweeper.study.config import load_study_file
 
 pytestmark = pytest.mark.slow
 

@@ -18,15 +18,15 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper import promotion as promo
-from sweeper import store as store_mod
-from sweeper import training
-from sweeper.config import parse_study
 from sweeper.errors import ConfigError
-from sweeper.schedules import from_dict
-from sweeper.store import Store
-from sweeper.study import tune
-from sweeper.trials import count_states, finished_count
+from sweeper.study import promotion as promo
+from sweeper.study import store as store_mod
+from sweeper.study.config import parse_study
+from sweeper.study.runner import tune
+from sweeper.study.store import Store
+from sweeper.study.trials import count_states, finished_count
+from sweeper.training import trial as training
+from sweeper.training.schedules import from_dict
 
 LR = {"initial_lr": FloatDistribution(1e-4, 1.0, log=True)}
 
@@ -436,7 +436,7 @@ def test_a_budget_paused_trial_continues_when_the_budget_is_raised(tmp_path: Pat
     assert trials[0].user_attrs["pause_reason"] == "budget"
     from click.testing import CliRunner
 
-    from sweeper.cli import main
+    from sweeper.cli.commands import main
 
     shown = CliRunner().invoke(main, ["status", "--storage", f"sqlite:///{tmp_path / 'p.db'}"])
     assert shown.exit_code == 0 and "2 of 2 epochs trained" in shown.output, shown.output

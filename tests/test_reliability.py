@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner, Result
 from optuna.trial import TrialState
 
-from sweeper.cli import main
-from sweeper.data import DataSpec, load_dataset
+from sweeper.cli.commands import main
 from sweeper.errors import DataError
-from sweeper.names import check_study_name, file_stem, shown
-from sweeper.recovery import reap_dead_local_trials
-from sweeper.store import GRACE_PERIOD, Store, mask_url
-from sweeper.worker import worker_command
+from sweeper.study.names import check_study_name, file_stem, shown
+from sweeper.study.recovery import reap_dead_local_trials
+from sweeper.study.store import GRACE_PERIOD, Store, mask_url
+from sweeper.study.worker import worker_command
+from sweeper.training.data import DataSpec, load_dataset
 
 STUDY = """\
 [study]
@@ -426,9 +426,9 @@ def test_read_only_commands_leave_the_store_file_as_it_was(
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == mode
     con.close()
     # a store this user may read but not write (nor its folder) is opened as immutable
-    import sweeper.read_store
+    import sweeper.analysis.read_store
 
-    monkeypatch.setattr(sweeper.read_store.os, "access", lambda *_a, **_k: False)
+    monkeypatch.setattr(sweeper.analysis.read_store.os, "access", lambda *_a, **_k: False)
     result = run("status", "--storage", small_store)
     assert result.exit_code == 0, result.output
     assert "s " in result.output

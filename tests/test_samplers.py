@@ -12,9 +12,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper import search
-from sweeper.config import parse_study
-from sweeper.search import independent_dimensions, make_sampler
+from sweeper.study import search
+from sweeper.study.config import parse_study
+from sweeper.study.search import independent_dimensions, make_sampler
 
 SHAPE_STUDY = """
 [study]
@@ -124,7 +124,7 @@ def test_a_space_they_cannot_model_is_warned_about_once(
 def test_a_shape_study_runs_three_real_trials_proposed_by_the_sampler(
     tmp_path: Path, kind: str, attr: str
 ) -> None:
-    from sweeper.study import tune
+    from sweeper.study.runner import tune
 
     spec = parse_study(SHAPE_STUDY.format(kind=kind), str(tmp_path / "shape.toml"))
     url = f"sqlite:///{tmp_path / 'shape.db'}"

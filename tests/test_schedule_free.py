@@ -1,4 +1,4 @@
-"""Tests for sweeper.schedule_free: the equations against NumPy, evaluation at x, real training."""
+"""Tests for sweeper.training.schedule_free: the equations against NumPy, evaluation at x, real training."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeper.data import Dataset, DataSpec, load_dataset
-from sweeper.optimizers import OptimizerSpec
-from sweeper.schedules import Constant
-from sweeper.training import TrainSettings, TrialStatus, run_trial, steps_per_epoch
+from sweeper.training.data import Dataset, DataSpec, load_dataset
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.schedules import Constant
+from sweeper.training.trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
 
 # A quadratic f(w) = 1/2 sum a_i (w_i - b_i)^2, gradient a (w - b), taken at the model's point.
 A = np.array([0.5, 1.0, 2.0, 4.0, 0.1, 3.0], dtype=np.float32)
@@ -91,7 +91,7 @@ def slots(optimizer) -> dict[str, np.ndarray]:
 def test_steps_match_the_numpy_reference(
     kind: str, lr: float, warmup: int, weight_decay: float
 ) -> None:
-    from sweeper.schedule_free import AdamWScheduleFree, SGDScheduleFree
+    from sweeper.training.schedule_free import AdamWScheduleFree, SGDScheduleFree
 
     cls = SGDScheduleFree if kind == "sgd" else AdamWScheduleFree
     opt = cls(learning_rate=lr, warmup_steps=warmup, weight_decay=weight_decay)
@@ -114,7 +114,7 @@ def test_steps_match_the_numpy_reference(
 
 
 def test_the_warm_up_is_the_rate_the_optimizer_reports() -> None:
-    from sweeper.schedule_free import SGDScheduleFree
+    from sweeper.training.schedule_free import SGDScheduleFree
 
     opt = SGDScheduleFree(learning_rate=0.1, warmup_steps=4)
     seen = []
@@ -127,7 +127,7 @@ def test_the_warm_up_is_the_rate_the_optimizer_reports() -> None:
 def test_swaps_between_the_training_point_and_the_average() -> None:
     import keras
 
-    from sweeper.schedule_free import SGDScheduleFree
+    from sweeper.training.schedule_free import SGDScheduleFree
 
     opt = SGDScheduleFree(learning_rate=0.1)
     var = keras.Variable(W0.copy())
@@ -151,7 +151,7 @@ def test_swaps_between_the_training_point_and_the_average() -> None:
 def test_config_round_trip() -> None:
     import keras
 
-    from sweeper.schedule_free import AdamWScheduleFree, SGDScheduleFree
+    from sweeper.training.schedule_free import AdamWScheduleFree, SGDScheduleFree
 
     for opt in (
         SGDScheduleFree(learning_rate=0.3, beta=0.8, warmup_steps=12, weight_decay=1e-4),
@@ -166,7 +166,7 @@ def test_config_round_trip() -> None:
 
 
 def test_optimizer_spec_builds_them_with_a_warm_up_share_of_the_run() -> None:
-    from sweeper.schedule_free import AdamWScheduleFree, EvaluateAtAverage, SGDScheduleFree
+    from sweeper.training.schedule_free import AdamWScheduleFree, EvaluateAtAverage, SGDScheduleFree
 
     opt = OptimizerSpec("sgd_schedule_free", warmup=0.05).build(0.1, total_steps=1000)
     assert isinstance(opt, SGDScheduleFree) and opt.warmup_steps == 50
@@ -196,7 +196,7 @@ def _dense_model(dataset: Dataset):
 
 
 def test_fit_validates_at_the_average_and_ends_there(digits: Dataset) -> None:
-    from sweeper.schedule_free import EvaluateAtAverage, SGDScheduleFree
+    from sweeper.training.schedule_free import EvaluateAtAverage, SGDScheduleFree
 
     model = _dense_model(digits)
     opt = SGDScheduleFree(learning_rate=0.05, warmup_steps=10)
@@ -243,7 +243,7 @@ def test_an_epoch_end_checkpoint_holds_the_training_point(tmp_path: Path) -> Non
     # resumes from y, with z and x in the optimizer's variables
     import keras
 
-    from sweeper.schedule_free import EvaluateAtAverage, SGDScheduleFree
+    from sweeper.training.schedule_free import EvaluateAtAverage, SGDScheduleFree
 
     rng = np.random.default_rng(0)
     x = rng.random((256, 4), dtype=np.float32)

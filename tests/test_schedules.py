@@ -1,4 +1,4 @@
-"""Tests for sweeper.schedules: NumPy curves, Keras-side schedules, conversions, validation."""
+"""Tests for sweeper.training.schedules: NumPy curves, Keras-side schedules, conversions, validation."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sweeper.errors import ConfigError
-from sweeper.schedules import (
+from sweeper.training.schedules import (
     FAMILIES,
     Constant,
     Cosine,
@@ -872,8 +872,8 @@ def test_other_validation() -> None:
 def test_numpy_side_does_not_import_keras() -> None:
     code = (
         "import sys\n"
-        "import sweeper, sweeper.schedules\n"
-        "c = sweeper.schedules.Exponential(0.1, 10, 0.9).curve(100)\n"
+        "import sweeper, sweeper.training.schedules\n"
+        "c = sweeper.training.schedules.Exponential(0.1, 10, 0.9).curve(100)\n"
         "assert c.shape == (100,)\n"
         "print('keras' in sys.modules, 'tensorflow' in sys.modules)\n"
     )

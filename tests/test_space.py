@@ -1,4 +1,4 @@
-"""Tests for sweeper.space: distributions, define-by-run sampling, baselines, grids."""
+"""Tests for sweeper.study.space: distributions, define-by-run sampling, baselines, grids."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweeper.config import (
+from sweeper.errors import ConfigError
+from sweeper.study.config import (
     STUDIES_DIR,
     Choices,
     Dimension,
@@ -26,9 +27,17 @@ from sweeper.config import (
     load_study_file,
     parse_study,
 )
-from sweeper.errors import ConfigError
-from sweeper.optimizers import OptimizerSpec
-from sweeper.schedules import (
+from sweeper.study.space import (
+    TrialConfig,
+    baseline_params,
+    baseline_values,
+    distribution,
+    grid,
+    sample,
+    search_space,
+)
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.schedules import (
     FAMILIES,
     Constant,
     Cosine,
@@ -44,15 +53,6 @@ from sweeper.schedules import (
     StepDecay,
     TimeDecay,
     WarmupStableDecay,
-)
-from sweeper.space import (
-    TrialConfig,
-    baseline_params,
-    baseline_values,
-    distribution,
-    grid,
-    sample,
-    search_space,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -554,7 +554,7 @@ def test_baseline_family_outside_the_schedule_choices_is_skipped(
 ) -> None:
     # Overrides such as space.schedules=["constant"] shrink a shipped study; its baselines of
     # other families are then skipped with a warning rather than rejected.
-    from sweeper.study import _enqueue_baselines
+    from sweeper.study.runner import _enqueue_baselines
 
     text = (
         '[space]\nschedules = ["constant", "cosine"]\n'
@@ -563,7 +563,7 @@ def test_baseline_family_outside_the_schedule_choices_is_skipped(
     )
     spec = parse_study(text, "b.toml")
     study = new_study()
-    with caplog.at_level("WARNING", logger="sweeper.study"):
+    with caplog.at_level("WARNING", logger="sweeper.study.runner"):
         _enqueue_baselines(study, spec, 20)
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert [t.user_attrs["baseline"] for t in waiting] == ["c"]

@@ -1,4 +1,4 @@
-"""Tests of sweeper.study's helpers on real Optuna storages (SQLite files in tmp_path)."""
+"""Tests of sweeper.study.runner's helpers on real Optuna storages (SQLite files in tmp_path)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from optuna.distributions import FloatDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.config import parse_study
 from sweeper.errors import StorageError
-from sweeper.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
-from sweeper.search import make_pruner, make_sampler
-from sweeper.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
-from sweeper.trials import count_states, finished_count, superseded
+from sweeper.study.config import parse_study
+from sweeper.study.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
+from sweeper.study.search import make_pruner, make_sampler
+from sweeper.study.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
+from sweeper.study.trials import count_states, finished_count, superseded
 
 HOST = socket.gethostname()
 LR = FloatDistribution(1e-4, 1.0, log=True)
@@ -357,7 +357,7 @@ def test_make_pruner_median() -> None:
 
 
 def test_make_pruner_default_is_asha_which_leaves_optuna_only_recording() -> None:
-    # asha pauses and continues trials itself (sweeper.promotion): Optuna's pruner never prunes
+    # asha pauses and continues trials itself (sweeper.study.promotion): Optuna's pruner never prunes
     assert isinstance(make_pruner(spec_from(SPACE)), optuna.pruners.NopPruner)
 
 

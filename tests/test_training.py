@@ -1,4 +1,4 @@
-"""Tests for sweeper.training: real (small) Keras training runs, no mocks."""
+"""Tests for sweeper.training.trial: real (small) Keras training runs, no mocks."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import numpy as np
 import optuna
 import pytest
 
-from sweeper import training
-from sweeper.data import Dataset, DataSpec, load_dataset
-from sweeper.optimizers import OptimizerSpec
-from sweeper.schedules import Constant, Exponential, Piecewise, Schedule, StepDecay
-from sweeper.training import (
+from sweeper.training import trial as training
+from sweeper.training.data import Dataset, DataSpec, load_dataset
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.schedules import Constant, Exponential, Piecewise, Schedule, StepDecay
+from sweeper.training.trial import (
     EpochRecord,
     TrainSettings,
     TrialResult,
@@ -408,11 +408,11 @@ def test_trials_do_not_accumulate_models(small_digits: Dataset) -> None:
 # --------------------------------------------------------------------------------------------
 
 TRAINING_PATH = (
-    "training.py",
-    "models.py",
-    "optimizers.py",
-    "keras_schedules.py",
-    "schedule_free.py",
+    "training/trial.py",
+    "training/models.py",
+    "training/optimizers.py",
+    "training/keras_schedules.py",
+    "training/schedule_free.py",
 )
 TF_NAMES = {"tf", "tensorflow"}
 
@@ -453,7 +453,7 @@ def test_training_path_uses_keras_api_only(name: str) -> None:
 
 
 def test_only_the_device_listing_names_tensorflow() -> None:
-    source = (ROOT / "sweeper" / "backend.py").read_text()
+    source = (ROOT / "sweeper" / "training" / "backend.py").read_text()
     assert "def visible_devices(" in source
     assert _tensorflow_references(source, skip_function="visible_devices") == []
 
@@ -461,8 +461,8 @@ def test_only_the_device_listing_names_tensorflow() -> None:
 def test_importing_the_package_loads_no_keras_or_tensorflow() -> None:
     code = (
         "import json, sys\n"
-        "import sweeper, sweeper.schedules, sweeper.config, sweeper.space, sweeper.training, "
-        "sweeper.models, sweeper.data\n"
+        "import sweeper, sweeper.training.schedules, sweeper.study.config, sweeper.study.space, sweeper.training.trial, "
+        "sweeper.training.models, sweeper.training.data\n"
         "print(json.dumps(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('keras', 'tensorflow', 'tf_keras'))))\n"
     )

@@ -33,9 +33,9 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from process_helpers import claim_queue_concurrently, sweeper_env
 
-from sweeper.attempt import error_line
-from sweeper.config import load_study_file
 from sweeper.errors import SweeperError
+from sweeper.study.attempt import error_line
+from sweeper.study.config import load_study_file
 
 pytestmark = pytest.mark.slow
 

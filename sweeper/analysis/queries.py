@@ -1,0 +1,303 @@
+"""Read-only analysis of a store: the state of its studies, their trials, best trials, importance.
+
+Nothing here writes to the store: a SQLite file that does not exist is reported, never created,
+and Optuna's tables are read with plain SQL through SQLAlchemy. :func:`status` runs a few aggregate
+queries over every study; :func:`load` reads one study's trials in one bulk query per table and
+builds Optuna ``FrozenTrial`` objects from the rows (Optuna's storage builds one ORM object per
+row, which takes seconds for ten thousand trials). Optuna's own functions (importance, plots) then
+run on a read-only study over the trials read (:class:`TrialsStorage`).
+
+The store is opened and Optuna's tables read in :mod:`sweeper.analysis.read_store`, the status computed in
+:mod:`sweeper.analysis.store_status`, and a study's trials held in :mod:`sweeper.analysis.study_data`; this module
+loads one study, describes its trials in words and ranks parameter importance.
+
+Never imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from sweeper.analysis.read_store import DIRECTIONS, STUDY_ATTRS, find_study_id, read_trials
+from sweeper.analysis.read_store import StoreNotFoundError as StoreNotFoundError
+from sweeper.analysis.read_store import StudyNotFoundError as StudyNotFoundError
+from sweeper.analysis.read_store import open_store as open_store
+from sweeper.analysis.read_store import read_engine as read_engine
+from sweeper.analysis.read_store import reading as reading
+from sweeper.analysis.read_store import study_names as study_names
+from sweeper.analysis.store_status import RunningTrial as RunningTrial
+from sweeper.analysis.store_status import StudyStatus as StudyStatus
+from sweeper.analysis.store_status import status as status
+from sweeper.analysis.study_data import StudyData as StudyData
+from sweeper.analysis.study_data import TrialsStorage as TrialsStorage
+from sweeper.analysis.study_data import admissible as admissible
+from sweeper.analysis.study_data import copy_study as copy_study
+from sweeper.errors import SweeperError
+from sweeper.study import space as space_mod
+from sweeper.study.tables import EpochRow
+from sweeper.training.schedules import from_dict
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+log = logging.getLogger(__name__)
+
+EVALUATORS = ("ped-anova", "fanova", "mean-decrease-impurity")
+MIN_IMPORTANCE_TRIALS = 4  # complete tuned trials needed to rank parameters
+# At most this many trials per importance evaluation: fANOVA (Optuna's, in pure Python) takes
+# about a second per scope for 100 trials and 32 trees, and grows faster than linearly.
+IMPORTANCE_SAMPLE = {"ped-anova": 5000, "fanova": 100, "mean-decrease-impurity": 2000}
+FANOVA_TREES = 32
+
+
+class TooFewTrialsError(SweeperError):
+    """Not enough finished trials for the analysis asked for."""
+
+
+def load(url: str | None, name: str) -> StudyData:
+    """Read study ``name`` from the store at ``url``."""
+    store = open_store(url)
+    with reading(store) as conn:
+        sid = find_study_id(conn, store, name)
+        direction = conn.scalar(
+            sa.select(DIRECTIONS.c.direction).where(
+                DIRECTIONS.c.study_id == sid, DIRECTIONS.c.objective == 0
+            )
+        )
+        attrs = {
+            k: json.loads(v)
+            for k, v in conn.execute(
+                sa.select(STUDY_ATTRS.c.key, STUDY_ATTRS.c.value_json).where(
+                    STUDY_ATTRS.c.study_id == sid
+                )
+            )
+        }
+        trials = read_trials(conn, sid)
+    log.info("read %d trials of study %s from %s", len(trials), name, store.masked_url)
+    return StudyData(
+        name=name,
+        storage=store.masked_url,
+        direction="minimize" if str(direction) == "MINIMIZE" else "maximize",
+        user_attrs=attrs,
+        trials=trials,
+    )
+
+
+def read_epochs(url: str | None, name: str) -> list[dict[str, Any]]:
+    """The study's ``sweeper_epochs`` rows (none for a store without that table)."""
+    store = open_store(url)
+    table = sa.Table(EpochRow.__tablename__, EpochRow.metadata)
+    cols = [c for c in table.columns if c.name not in ("id", "created_at")]
+    with reading(store) as conn:
+        if not sa.inspect(conn).has_table(table.name):
+            return []
+        result = conn.execute(
+            sa.select(*cols)
+            .where(table.c.study_name == name)
+            .order_by(table.c.trial_number, table.c.trial_id, table.c.epoch)
+        )
+        return [dict(r._mapping) for r in result]
+
+
+def counts(data: StudyData) -> dict[str, int]:
+    """Trials by outcome: ``sweeper.study.runner.count_states`` plus ``diverged`` (among the pruned)."""
+    from sweeper.study.trials import count_states
+
+    out = count_states(data.trials)
+    out["diverged"] = sum(outcome_of(t) == "diverged" for t in data.trials)
+    return out
+
+
+# -- trials in words ------------------------------------------------------------------------------
+def family_of(trial: FrozenTrial) -> str:
+    family = trial.params.get(space_mod.SCHEDULE_PARAM)
+    if family is None:
+        family = (trial.user_attrs.get("schedule") or {}).get("family")
+    return str(family) if family is not None else "?"
+
+
+def baseline_of(trial: FrozenTrial) -> str | None:
+    name = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    return str(name) if name else None
+
+
+def outcome_of(trial: FrozenTrial) -> str:
+    """complete | pruned | diverged | failed | running | waiting."""
+    if trial.user_attrs.get("outcome") == "diverged":
+        return "diverged"
+    name = trial.state.name.lower()
+    return "failed" if name == "fail" else name
+
+
+def describe(trial: FrozenTrial) -> str:
+    """The trial's schedule in one line, e.g. ``cosine(initial_lr=0.1, ...)``."""
+    schedule = trial.user_attrs.get("schedule")
+    if not schedule:
+        return family_of(trial)
+    try:
+        text = from_dict(schedule).describe()
+    except SweeperError:
+        text = str(schedule.get("family"))
+    optimizer = trial.user_attrs.get("optimizer")
+    if optimizer and optimizer != "sgd":
+        text += f" + {optimizer}"
+    return text
+
+
+def duration_of(trial: FrozenTrial) -> float | None:
+    d = trial.duration
+    return None if d is None else d.total_seconds()
+
+
+@dataclass(frozen=True)
+class BestTrials:
+    top: list[FrozenTrial]  # best complete trials, best first (baselines included)
+    baselines: list[FrozenTrial]  # every baseline trial, best complete first
+    best_tuned: FrozenTrial | None  # best complete trial that is not a baseline
+    best_baseline: FrozenTrial | None
+
+    @property
+    def gain(self) -> float | None:
+        """Best tuned value minus best baseline value."""
+        if self.best_tuned is None or self.best_baseline is None:
+            return None
+        return float(self.best_tuned.value or 0.0) - float(self.best_baseline.value or 0.0)
+
+
+def best_trials(data: StudyData, top: int = 5) -> BestTrials:
+    ranked = data.ranked()
+    rank = {t.number: i for i, t in enumerate(ranked)}
+    baselines = [t for t in data.trials if baseline_of(t)]
+    baselines.sort(key=lambda t: (rank.get(t.number, len(rank)), t.number))
+    tuned = [t for t in ranked if not baseline_of(t)]
+    best_base = [t for t in ranked if baseline_of(t)]
+    return BestTrials(
+        top=ranked[:top],
+        baselines=baselines,
+        best_tuned=tuned[0] if tuned else None,
+        best_baseline=best_base[0] if best_base else None,
+    )
+
+
+# -- parameter importance -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Importance:
+    scope: str  # "all families" or a family name
+    n_trials: int  # trials the evaluator saw
+    n_available: int  # complete tuned trials in the scope
+    values: dict[str, float]  # parameter -> importance (sums to 1), most important first
+
+
+@dataclass(frozen=True)
+class ImportanceReport:
+    evaluator: str
+    overall: Importance
+    families: list[Importance]
+    skipped: dict[str, str]  # family -> why it has no ranking
+    baselines_excluded: int
+
+
+def make_evaluator(name: str, seed: int = 0) -> Any:
+    from optuna import importance as imp
+
+    makers: dict[str, Callable[[], Any]] = {
+        "ped-anova": imp.PedAnovaImportanceEvaluator,
+        "fanova": lambda: imp.FanovaImportanceEvaluator(n_trees=FANOVA_TREES, seed=seed),
+        "mean-decrease-impurity": lambda: imp.MeanDecreaseImpurityImportanceEvaluator(seed=seed),
+    }
+    if name not in makers:
+        raise SweeperError(
+            f"unknown importance evaluator {name!r}; choose one of: {', '.join(EVALUATORS)}"
+        )
+    return makers[name]()
+
+
+def _importance(
+    trials: list[FrozenTrial],
+    scope: str,
+    evaluator: str,
+    direction: str,
+    max_trials: int,
+    seed: int,
+    params: list[str] | None = None,
+) -> Importance:
+    import optuna
+
+    used = trials
+    if len(trials) > max_trials:
+        used = sorted(random.Random(seed).sample(trials, max_trials), key=lambda t: t.number)
+    study = copy_study(used, direction)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            values = optuna.importance.get_param_importances(
+                study, evaluator=make_evaluator(evaluator, seed), params=params
+            )
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+            raise TooFewTrialsError(f"{scope}: {exc}") from exc
+    for w in caught:
+        log.info("importance of %s: %s", scope, w.message)
+    values = dict(
+        sorted(
+            ((k, float(v)) for k, v in values.items() if math.isfinite(v)),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+    )
+    return Importance(scope, len(used), len(trials), values)
+
+
+def importances(
+    data: StudyData,
+    evaluator: str = "ped-anova",
+    *,
+    max_trials: int | None = None,
+    seed: int = 0,
+) -> ImportanceReport:
+    """Importance of the searched parameters over all tuned trials, then within each family.
+
+    Baseline trials are left out: their values are fixed by hand (some outside the searched
+    ranges) rather than sampled. Conditional parameters only exist inside a family, so each
+    family is also ranked on its own trials. Each scope is sampled down to ``max_trials`` trials
+    (default: :data:`IMPORTANCE_SAMPLE` of the evaluator).
+    """
+    complete = data.complete()
+    tuned = [t for t in complete if not baseline_of(t)]
+    if len(tuned) < MIN_IMPORTANCE_TRIALS:
+        raise TooFewTrialsError(
+            f"importance needs at least {MIN_IMPORTANCE_TRIALS} complete trials besides the "
+            f"baselines; study {data.name!r} has {len(tuned)}: run more trials with `sweeper tune`"
+        )
+    make_evaluator(evaluator)
+    max_trials = max_trials or IMPORTANCE_SAMPLE[evaluator]
+    overall = _importance(tuned, "all families", evaluator, data.direction, max_trials, seed)
+    by_family: dict[str, list[FrozenTrial]] = defaultdict(list)
+    for t in tuned:
+        by_family[family_of(t)].append(t)
+    families, skipped = [], {}
+    for family in sorted(by_family, key=lambda f: (-len(by_family[f]), f)):
+        trials = by_family[family]
+        if len(trials) < MIN_IMPORTANCE_TRIALS:
+            skipped[family] = f"{len(trials)} complete trial(s), {MIN_IMPORTANCE_TRIALS} needed"
+            continue
+        common = set.intersection(*(set(t.params) for t in trials))
+        params = sorted(common - {space_mod.SCHEDULE_PARAM})
+        if len(params) < 2:
+            skipped[family] = f"only one searched parameter ({', '.join(params) or 'none'})"
+            continue
+        try:
+            families.append(
+                _importance(trials, family, evaluator, data.direction, max_trials, seed, params)
+            )
+        except TooFewTrialsError as exc:
+            skipped[family] = str(exc)
+    return ImportanceReport(evaluator, overall, families, skipped, len(complete) - len(tuned))

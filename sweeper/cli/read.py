@@ -1,0 +1,412 @@
+"""Read-only commands: status, best, importance, plot, report, export, schedules.
+
+A thin click layer: each command parses its options, calls the library (:mod:`sweeper.analysis.queries`,
+:mod:`sweeper.analysis.plots`, :mod:`sweeper.analysis.report`), and prints. Those modules are imported inside the
+commands, so ``sweeper --help`` stays fast; none of them imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sweeper.cli.common import setup_logging, user_errors
+from sweeper.errors import SweeperError
+from sweeper.study.names import shown
+
+if TYPE_CHECKING:
+    from sweeper.analysis.queries import StudyStatus
+
+EVALUATORS = ("ped-anova", "fanova", "mean-decrease-impurity")
+
+
+@contextmanager
+def _errors(verbose: int = 0) -> Iterator[None]:
+    """Set up logging; our errors become one line on stderr and a non-zero exit status."""
+    setup_logging(verbose)
+    with user_errors():
+        yield
+
+
+def _storage(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--storage",
+        metavar="URL",
+        help="SQLAlchemy URL of the store [default: $SWEEPER_STORAGE or sqlite:///sweeper.db].",
+    )(f)
+
+
+def _verbose(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")(f)
+
+
+def _evaluator(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--evaluator",
+        type=click.Choice(EVALUATORS),
+        default="ped-anova",
+        show_default=True,
+        help="Importance evaluator (Optuna's PED-ANOVA, fANOVA or mean decrease impurity).",
+    )(f)
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    seconds = (datetime.now() - when).total_seconds()
+    if seconds < 0:
+        return f"{when:%Y-%m-%d %H:%M}"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{when:%Y-%m-%d %H:%M} ({seconds / size:.0f} {unit} ago)"
+    return f"{when:%Y-%m-%d %H:%M} ({seconds:.0f} s ago)"
+
+
+def _print_status(studies: list[StudyStatus], storage: str) -> None:
+    if not studies:
+        click.echo(f"{storage}: no study yet")
+        return
+    click.echo(f"{storage}: {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
+    head = ("study", "trials", "complete", "pruned", "failed", "running", "waiting", "best")
+    names = max(len(shown(s.name)) for s in studies)
+    width = max(names, 5)
+    click.echo(f"{head[0]:<{width}} " + " ".join(f"{h:>8}" for h in head[1:-1]) + "  best")
+    for s in studies:
+        c = s.counts
+        best = "-" if s.best_value is None else f"{s.best_value:.4f} (trial {s.best_number})"
+        numbers = (s.n_trials, c["complete"], c["pruned"], c["failed"], c["running"], c["waiting"])
+        name = shown(s.name)  # a name from another tool may hold newlines or terminal escapes
+        click.echo(f"{name:<{width}} " + " ".join(f"{n:>8}" for n in numbers) + f"  {best}")
+        extra = f", {c['retried']} retried" if c["retried"] else ""
+        if s.epochs_spent:
+            budget = f" of {s.budget_epochs}" if s.budget_epochs else ""
+            extra += f", {s.epochs_spent}{budget} epochs trained"
+        click.echo(f"{'':<{width}}   last activity {_ago(s.last_activity)}{extra}")
+        for r in s.running:
+            beat = "no heartbeat" if r.heartbeat is None else f"heartbeat {r.heartbeat:%H:%M:%S}"
+            stale = (
+                ", stale: its worker seems gone; the next run queues it again" if r.stale else ""
+            )
+            click.echo(
+                f"{'':<{width}}   running trial {r.number} on {r.worker or '?'} ({beat}{stale})"
+            )
+
+
+@click.command()
+@_storage
+@_verbose
+def status(storage: str | None, verbose: int) -> None:
+    """Every study in the store and how far it has got.
+
+    Trials by state, best value, last activity and the trials running now with their workers.
+    """
+    with _errors(verbose):
+        from sweeper.analysis.queries import status as read_status
+        from sweeper.study.store import mask_url, resolve_url
+
+        studies = read_status(storage)
+        _print_status(studies, mask_url(resolve_url(storage)))
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return "  ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in params.items()
+        if k != "schedule"
+    )
+
+
+@click.command()
+@click.argument("study")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@_storage
+@_verbose
+def best(study: str, top: int, storage: str | None, verbose: int) -> None:
+    """The best trials of STUDY, baselines beside them.
+
+    Each with its value, schedule and searched parameters; then every baseline trial with its
+    rank, and the gain of the best tuned trial over the best baseline.
+    """
+    with _errors(verbose):
+        from sweeper.analysis import queries as an
+
+        data = an.load(storage, study)
+        result = an.best_trials(data, top)
+    ranked = data.ranked()
+    rank = {t.number: i + 1 for i, t in enumerate(ranked)}
+    click.echo(
+        f"study {study!r} in {data.storage}: {len(ranked)} complete of {len(data.trials)} trials, "
+        f"val_accuracy ({data.direction})"
+    )
+    if not result.top:
+        click.echo("no complete trial yet")
+    for t in result.top:
+        mark = f"  [baseline: {an.baseline_of(t)}]" if an.baseline_of(t) else ""
+        click.echo(
+            f"{rank[t.number]:>4}. trial {t.number:<5} {t.value:.4f}  {an.describe(t)}{mark}"
+        )
+        duration = an.duration_of(t)
+        seconds = "" if duration is None else f"  ({duration:.1f} s)"
+        click.echo(f"      {_params_text(t.params) or '(no searched parameter)'}{seconds}")
+    if result.baselines:
+        click.echo("baselines:")
+        for t in result.baselines:
+            where = f"rank {rank[t.number]}" if t.number in rank else an.outcome_of(t)
+            value = f"{t.value:.4f}" if t.number in rank and t.value is not None else "-"
+            click.echo(f"  trial {t.number:<5} {value:>6}  ({where})  {an.baseline_of(t)}")
+    if result.gain is not None and result.best_tuned and result.best_baseline:
+        click.echo(
+            f"best tuned {result.best_tuned.value:.4f} (trial {result.best_tuned.number}) vs best "
+            f"baseline {result.best_baseline.value:.4f} ({an.baseline_of(result.best_baseline)}): "
+            f"gain {result.gain:+.4f}"
+        )
+
+
+def _image_format(path: str) -> str:
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise SweeperError(f"cannot write {path}: name the file .png or .svg")
+    return fmt
+
+
+@click.command()
+@click.argument("study")
+@_evaluator
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=2),
+    help="Evaluate on a random sample of at most N trials per scope "
+    "[default: ped-anova 5000, fanova 100, mean-decrease-impurity 2000].",
+)
+@click.option("--plot", "plot_file", metavar="FILE", help="Also draw the importances (.png/.svg).")
+@_storage
+@_verbose
+def importance(
+    study: str,
+    evaluator: str,
+    max_trials: int | None,
+    plot_file: str | None,
+    storage: str | None,
+    verbose: int,
+) -> None:
+    """Parameter importance in STUDY, overall and per family.
+
+    Over the complete tuned trials of all schedule families, then within each family (its own
+    parameters exist only there). Baseline trials are left out.
+    """
+    with _errors(verbose):
+        from sweeper.analysis import queries as an
+
+        data = an.load(storage, study)
+        report = an.importances(data, evaluator, max_trials=max_trials)
+        if plot_file:
+            from sweeper.analysis import plots
+
+            fmt = _image_format(plot_file)
+            title = f"Parameter importance in {study} ({evaluator})"
+            plots.save(plots.draw_importance(report, title), Path(plot_file), fmt)
+    click.echo(
+        f"parameter importance in {study!r} ({evaluator}): complete trials without the "
+        f"{report.baselines_excluded} baseline(s)"
+    )
+    for imp in [report.overall, *report.families]:
+        sample = f", a sample of {imp.n_available}" if imp.n_trials < imp.n_available else ""
+        click.echo(f"{imp.scope} ({imp.n_trials} trials{sample})")
+        width = max(len(n) for n in imp.values) if imp.values else 0
+        for name, value in imp.values.items():
+            click.echo(f"  {name:<{width}}  {value:6.1%}  {'#' * round(value * 40)}")
+    for family, why in report.skipped.items():
+        click.echo(f"{family}: not ranked, {why}")
+    if plot_file:
+        click.echo(f"wrote {plot_file}")
+
+
+@click.command()
+@click.argument("study")
+@click.argument("kinds", nargs=-1, required=True, metavar="KIND...")
+@click.option("--out", "out_dir", metavar="DIR", default=".", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="lr-curves: trials drawn.",
+)
+@click.option(
+    "--family",
+    metavar="F",
+    help="parallel/slice/contour: this schedule family [default: the best].",
+)
+@_evaluator
+@_storage
+@_verbose
+def plot(
+    study: str,
+    kinds: tuple[str, ...],
+    out_dir: str,
+    fmt: str,
+    top: int,
+    family: str | None,
+    evaluator: str,
+    storage: str | None,
+    verbose: int,
+) -> None:
+    """Draw plots of STUDY into DIR/STUDY-KIND.FORMAT.
+
+    KIND: history, importance, lr-curves, learning-curves, families, parallel, slice, contour,
+    or all. A kind the study cannot show yet is skipped with its reason (exit status 1 unless
+    it came from "all").
+    """
+    with _errors(verbose):
+        from sweeper.analysis.plots import write_plots
+
+        result = write_plots(
+            storage, study, kinds, out_dir, fmt, top=top, family=family, evaluator=evaluator
+        )
+    for path in result.paths:
+        click.echo(f"wrote {path}")
+    for kind, why in result.skipped.items():
+        click.echo(f"skipped {kind}: {why}", err=True)
+    if result.skipped and ("all" not in kinds or not result.paths):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("study")
+@click.option("--out", "out_dir", metavar="DIR", default=".", show_default=True)
+@click.option(
+    "--top", type=click.IntRange(min=1), default=10, show_default=True, help="Best trials listed."
+)
+@_evaluator
+@_storage
+@_verbose
+def report(
+    study: str, out_dir: str, top: int, evaluator: str, storage: str | None, verbose: int
+) -> None:
+    """Write an HTML report of STUDY to DIR/STUDY-report.html.
+
+    One self-contained page (images embedded) with the summary, best trials, baseline comparison,
+    importance and every plot.
+    """
+    with _errors(verbose):
+        from sweeper.analysis.report import write_report
+
+        path = write_report(storage, study, out_dir, top=top, evaluator=evaluator)
+    click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("study")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True)
+@click.option("--epochs", is_flag=True, help="The per-epoch records (JSON: nested in each trial).")
+@click.option("--out", "out_file", metavar="FILE", help="Write to FILE [default: stdout].")
+@_storage
+@_verbose
+def export(
+    study: str, fmt: str, epochs: bool, out_file: str | None, storage: str | None, verbose: int
+) -> None:
+    """Export the trials of STUDY as CSV or JSON."""
+    with _errors(verbose):
+        from sweeper.analysis import queries as an
+        from sweeper.analysis.report import export_text
+
+        data = an.load(storage, study)
+        rows = an.read_epochs(storage, study) if epochs else None
+        text = export_text(data, fmt, rows)
+        if out_file:
+            try:
+                Path(out_file).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise SweeperError(f"cannot write {out_file}: {exc.strerror}") from None
+    if out_file:
+        click.echo(f"wrote {out_file}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+def _parse_settings(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise SweeperError(f"--set {item!r}: write it as name=value, e.g. --set decay_rate=0.5")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[name.strip()] = value
+    return out
+
+
+@click.command()
+@click.option(
+    "--family", "families", multiple=True, metavar="F", help="A family (repeatable) [default: all]."
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=10),
+    default=1000,
+    show_default=True,
+    help="Optimizer steps drawn.",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A schedule parameter by its study-file name, e.g. initial_lr=0.05, decay_rate=0.5, "
+    "drop_every=2 (epochs of a 10-epoch run), or by its field in the stored schedule "
+    "(repeatable).",
+)
+@click.option("--plot", "plot_file", metavar="FILE", help="Draw the curves (.png/.svg).")
+@_verbose
+def schedules(
+    families: tuple[str, ...],
+    steps: int,
+    settings: tuple[str, ...],
+    plot_file: str | None,
+    verbose: int,
+) -> None:
+    """Draw schedule families' learning rates, without a study.
+
+    Each family takes default parameters suited to --steps; --set overrides one in every family
+    that has it.
+    """
+    with _errors(verbose):
+        from sweeper.analysis import plots
+
+        try:
+            data = plots.schedule_curves_data(families, steps, _parse_settings(settings))
+        except (ValueError, TypeError) as exc:
+            raise SweeperError(
+                f"--set {' '.join(settings)}: {exc}; give each setting a number, e.g. "
+                "--set initial_lr=0.1"
+            ) from None
+        if plot_file:
+            plots.save(plots.draw_schedules(data), Path(plot_file), _image_format(plot_file))
+    marks = [0, steps // 4, steps // 2, 3 * steps // 4, steps - 1]
+    index = [int(abs(data.steps - m).argmin()) for m in marks]
+    click.echo("learning rate at step " + " / ".join(str(int(data.steps[i])) for i in index))
+    for label, rates in data.curves:
+        click.echo(f"  {' / '.join(f'{rates[i]:.3g}' for i in index)}  {label}")
+    if plot_file:
+        click.echo(f"wrote {plot_file}")
+
+
+COMMANDS = (status, best, importance, plot, report, export, schedules)
+
+
+def register(group: click.Group) -> None:
+    """Add the read-only commands to the ``sweeper`` group."""
+    for command in COMMANDS:
+        group.add_command(command)

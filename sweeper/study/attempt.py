@@ -1,0 +1,299 @@
+"""One attempt of one trial: train it, record its epochs, decide after each epoch whether it goes
+on, and tell Optuna how it ended.
+
+The outcome of a trial is decided here, in :meth:`Attempt.run`: complete → its value; paused,
+stalled or diverged → PRUNED with ``outcome`` and ``reason``; pruned by Optuna's pruner → PRUNED;
+any other exception → FAIL with its traceback stored, except an error of this machine (a file that
+cannot be written, a model that cannot be imported: :class:`EnvironmentFailed`), which the
+worker puts back in the queue. After each epoch (:meth:`Attempt.decide`): the last epoch
+completes; a spent epoch budget pauses; a baseline goes on; a tuned trial at chance level stops
+(stalled); under ``asha`` a trial below its rung's cut pauses (:mod:`sweeper.study.promotion`).
+
+Each attempt checkpoints its training state at every epoch end in one folder per configuration,
+so a retry after a crash, or a continuation after a pause, resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.errors import ConfigError
+from sweeper.interrupts import INTERRUPTS, SweepInterrupted
+from sweeper.study import faults, optuna_ids
+from sweeper.study import promotion as promo
+from sweeper.study import space as space_mod
+from sweeper.study.recovery import mark_worker
+from sweeper.study.store import Store
+from sweeper.study.trials import finished_count
+
+if TYPE_CHECKING:
+    from sweeper.study.config import StudySpec
+    from sweeper.training.data import Dataset
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.schedules import Schedule
+    from sweeper.training.trial import Decision, EpochRecord, TrainSettings, TrialResult
+
+STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
+
+
+class EnvironmentFailed(BaseException):
+    """A trial failed because of this machine, not its configuration (the user model cannot be
+    imported, a file cannot be written): the sweep stops, the trial goes back to the queue, and
+    it does not count toward the target. A BaseException, so Optuna does not record it FAIL."""
+
+
+def caused_by_environment(exc: BaseException) -> bool:
+    return isinstance(exc, (ConfigError, ImportError, OSError))
+
+
+def origin_number(trial: FrozenTrial) -> int:
+    """The number of the first attempt of this trial (itself unless it is a retry copy)."""
+    failed = trial.system_attrs.get("failed_trial")
+    return int(failed) if failed is not None else trial.number
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: message`` in one line; Keras's wrapping of a layer's error is looked through
+    ("Exception encountered when calling ...", "Arguments received by ..." left out)."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
+    message = ""
+    for line in lines:
+        if line.startswith("Arguments received by"):
+            break
+        if line and not line.startswith("Exception encountered when calling"):
+            message = line
+            break
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def budget_spent(store: Store, name: str, budget: int | None) -> bool:
+    return budget is not None and store.epochs_spent(name) >= budget
+
+
+def no_room(trials: list[FrozenTrial], target: int) -> bool:
+    """Whether the study's target leaves no room for a new configuration: the finished and the
+    running ones (this one included) take it all."""
+    running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+    return finished_count(trials) + running >= target
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What is decided after each epoch, the same for every trial of a study in this process."""
+
+    epochs: int
+    target: int  # configurations the study is to finish
+    budget: int | None
+    asha: bool
+    factor: int
+    rungs: tuple[int, ...]
+    stall_below: float  # val accuracy at or below which a tuned trial has stalled (0: never)
+    stall_epoch: int  # the epoch (0-based) after which that is judged
+    chance: float
+
+    @classmethod
+    def of(
+        cls, spec: StudySpec, num_classes: int, spe: int, budget: int | None, target: int
+    ) -> Rules:
+        p = spec.pruner
+        return cls(
+            epochs=spec.train.epochs,
+            target=target,
+            budget=budget,
+            asha=p.kind == "asha",
+            factor=p.reduction_factor,
+            rungs=tuple(promo.rungs(p.min_resource, p.reduction_factor, spec.train.epochs)),
+            stall_below=p.stall_factor / num_classes if p.kind != "none" else 0.0,
+            # judged after the first epoch that brings at least STALL_MIN_STEPS updates: a few
+            # updates of a tiny epoch leave any rate at chance
+            stall_epoch=math.ceil(STALL_MIN_STEPS / spe) - 1,
+            chance=1.0 / num_classes,
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every attempt run by one worker shares."""
+
+    spec: StudySpec
+    store: Store
+    name: str
+    study: optuna.Study
+    dataset: Dataset
+    settings: TrainSettings
+    steps_per_epoch: int
+    ranges: dict[str, tuple[float, float]]
+    checkpoints: Path  # this study's folder of checkpoints
+    worker: str  # host:pid
+    run_id: int
+    rules: Rules
+
+
+class Attempt:
+    """One run of one Optuna trial inside ``study.optimize``."""
+
+    def __init__(self, ctx: Context, trial: optuna.Trial) -> None:
+        self.ctx = ctx
+        self.trial = trial
+        self.trial_id = optuna_ids.trial_id(trial)
+        self.first = -1  # the first and last epoch this attempt trained (-1: none yet)
+        self.last = -1
+        self.pause_reason = ""
+
+    def prepare(self) -> tuple[Schedule, OptimizerSpec]:
+        """Stamp the trial with this worker, sample its configuration and record it on the
+        trial; its schedule (defined for the trial's full length, even when it pauses on the
+        way) and optimizer. A value Optuna or the schedule refuses fails the trial (raised)."""
+        ctx, trial = self.ctx, self.trial
+        mark_worker(trial, ctx.worker)
+        faults.point("after-stamp")
+        try:
+            config = space_mod.sample(trial, ctx.spec.space, ctx.ranges)
+            schedule = config.schedule(ctx.steps_per_epoch, ctx.rules.epochs)
+        except Exception as exc:
+            self.record_error(exc)
+            raise
+        trial.set_user_attr("schedule", schedule.to_dict())
+        trial.set_user_attr("optimizer", config.optimizer.describe())
+        trial.set_user_attr("steps_per_epoch", ctx.steps_per_epoch)
+        stored = optuna_ids.frozen(ctx.study, trial)
+        self.origin = origin_number(stored)
+        self.config = promo.config_of(stored)
+        trial.set_user_attr(promo.CONFIG_ATTR, self.config)
+        self.parent = stored.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+        self.baseline = promo.is_baseline(stored)
+        # one checkpoint folder per configuration: retries and continuations resume from it
+        self.backup = ctx.checkpoints / f"trial-{self.config}"
+        return schedule, config.optimizer
+
+    def run(self) -> float:
+        from sweeper.training.trial import run_trial
+
+        ctx, trial = self.ctx, self.trial
+        schedule, optimizer = self.prepare()
+        try:
+            with warnings.catch_warnings():
+                # a resumed trial reports its finished epochs again: Optuna keeps the first
+                warnings.filterwarnings("ignore", message=".*already reported.*")
+                result = run_trial(
+                    ctx.dataset,
+                    schedule,
+                    optimizer,
+                    ctx.settings,
+                    trial=None if self.baseline else trial,
+                    on_epoch=self.on_epoch,
+                    backup_dir=str(self.backup),
+                    decide=self.decide,
+                )
+        except (SweepInterrupted, KeyboardInterrupt):
+            raise  # keep the checkpoint: the trial is queued again and resumes from it
+        except optuna.TrialPruned:
+            self.finish()
+            raise
+        except Exception as exc:
+            if INTERRUPTS.requested:  # an error the stop caused in a library: not a failure
+                raise SweepInterrupted(f"during {type(exc).__name__}") from None
+            if caused_by_environment(exc):
+                raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
+            self.finish()
+            self.record_error(exc)
+            raise
+        faults.point("before-tell")
+        return self.tell(result)
+
+    def record_error(self, exc: BaseException) -> None:
+        """Store why the trial fails: its traceback and one line (shown by progress and status)."""
+        self.trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
+        self.trial.set_user_attr("error", error_line(exc)[:500])
+
+    def tell(self, result: TrialResult) -> float:
+        """Record how training ended on the trial; its value, or TrialPruned."""
+        from sweeper.training.trial import TrialStatus
+
+        trial = self.trial
+        paused = result.status is TrialStatus.PAUSED
+        self.finish(keep=paused)
+        if paused:
+            trial.set_user_attr(promo.PAUSED_ATTR, self.last + 1)
+            trial.set_user_attr(promo.PAUSE_REASON_ATTR, self.pause_reason)
+        if result.status is not TrialStatus.COMPLETE:
+            trial.set_user_attr(promo.OUTCOME_ATTR, str(result.status))
+            trial.set_user_attr("reason", result.reason)
+            raise optuna.TrialPruned(result.reason)
+        assert result.value is not None
+        return float(result.value)
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        ctx, trial = self.ctx, self.trial
+        ctx.store.add_epoch(ctx.name, self.trial_id, trial.number, record.to_dict(), ctx.run_id)
+        if self.baseline and record.val_accuracy is not None:
+            # reported here, not by the pruning callback: a baseline is never pruned
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*already reported.*")
+                trial.report(record.val_accuracy, record.epoch)
+        if self.first < 0:
+            self.first = record.epoch
+            if record.epoch > 0:  # resumed from a checkpoint
+                trial.set_user_attr("resumed_from_epoch", record.epoch)
+        self.last = record.epoch
+
+    def decide(self, record: EpochRecord) -> Decision:
+        from sweeper.training.trial import TrialStatus
+
+        rules, done = self.ctx.rules, record.epoch + 1
+        if done >= rules.epochs:
+            return None  # the last epoch: the trial completes
+        if budget_spent(self.ctx.store, self.ctx.name, rules.budget):
+            self.pause_reason = "budget"
+            return TrialStatus.PAUSED, f"epoch budget of {rules.budget} spent"
+        if self.baseline:
+            return None  # a reference point: trained its full length
+        value = record.val_accuracy or 0.0
+        if record.epoch == rules.stall_epoch and value <= rules.stall_below:
+            return TrialStatus.STALLED, (
+                f"val_accuracy {value:.3f} after epoch {done}, chance is {rules.chance:.3f}"
+            )
+        if rules.asha and done in rules.rungs and record.val_accuracy is not None:
+            trials = self.ctx.study.get_trials(deepcopy=False)
+            values = promo.rung_values(trials, done)
+            values[self.config] = max(values.get(self.config, value), value)
+            final = no_room(trials, rules.target)
+            if not promo.in_top(
+                values[self.config], list(values.values()), rules.factor, final=final
+            ):
+                self.pause_reason = "rung"
+                return TrialStatus.PAUSED, (
+                    f"paused after epoch {done}: not in the best 1/{rules.factor} of "
+                    f"{len(values)} at this rung yet"
+                )
+        return None
+
+    def finish(self, *, keep: bool = False) -> None:
+        """The attempt is over: drop its checkpoint (kept when it pauses); a continuation or a
+        retry copy that resumed gets the rows of the epochs done before it; rows an earlier,
+        longer attempt left beyond the epoch this one ended at are dropped."""
+        ctx, trial = self.ctx, self.trial
+        if not keep:
+            shutil.rmtree(self.backup, ignore_errors=True)
+        if self.first > 0:
+            sources = [int(self.parent)] if self.parent is not None else []
+            if self.origin != trial.number:
+                sources.append(self.origin)
+            for number in sources:
+                source_id = optuna_ids.id_of_number(ctx.study, number)
+                ctx.store.copy_epochs(ctx.name, source_id, self.trial_id, trial.number, self.first)
+        if self.last >= 0:
+            ctx.store.trim_epochs(self.trial_id, self.last)

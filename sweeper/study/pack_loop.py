@@ -1,0 +1,344 @@
+"""The packed trial loop: one worker trains up to ``[train] pack`` trials at once, as copies of the
+network in one Keras model (:mod:`sweeper.training.packing`).
+
+Each trial in the pack is an ordinary Optuna trial, asked for with ``study.ask()`` and ended with
+``study.tell()``, and an ordinary :class:`~sweeper.study.attempt.Attempt`: it samples its configuration,
+stores its epoch rows, reports to the pruner and is decided after every epoch exactly as a trial
+trained alone (complete, budget or rung pause, stalled, diverged, pruned by Optuna's pruner). What
+differs is only who trains: every epoch of the pack trains each live copy one epoch on the same
+batches, then each copy's record goes to its own trial.
+
+* **Continuous batching**: when a copy ends, its slot takes the next trial at once (a baseline, a
+  requeued or a promoted trial first, as ``study.optimize`` would), its network built and seeded
+  as alone and its schedule counting from its own first step; the pack stays full while the
+  study wants trials. With the slots full and the rest of the study running elsewhere the pack
+  trains on with what it has, where a single-trial worker would wait.
+* **Checkpoints**: after every epoch but the last, each copy's state is written to its trial's
+  checkpoint folder in the format of Keras's ``BackupAndRestore`` (:func:`~sweeper.training.packing.
+  save_copy`), so a requeued or promoted trial resumes from it in a pack or alone.
+* **Heartbeats**: ``study.optimize`` beats one trial's heartbeat; here a thread beats every trial
+  in the pack, so other workers see them alive and see them stale once this process dies.
+* **A stop** (Ctrl-C, SIGTERM) ends the epoch in progress after its batch; every trial in the pack
+  goes back in the queue with its checkpoint of the last finished epoch.
+
+Batches: a pack draws one order per pack epoch (:func:`~sweeper.training.packing.epoch_order`), so a
+trial's batches depend on when it joined; the same trial alone shuffles with ``fit``. Both are
+uniform shuffles; ``tests/test_packing.py`` shows a copy equal to its trial alone given the same
+order. The epoch budget can be overshot by up to ``pack - 1`` epochs per worker: every copy
+finishes the epoch it is in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import TrialState
+
+from sweeper.errors import SweepAborted
+from sweeper.interrupts import INTERRUPTS, SweepInterrupted
+from sweeper.study import faults, optuna_ids
+from sweeper.study.attempt import (
+    Attempt,
+    Context,
+    EnvironmentFailed,
+    caused_by_environment,
+    error_line,
+)
+from sweeper.study.recovery import requeue
+from sweeper.study.store import HEARTBEAT_INTERVAL
+from sweeper.study.trial_flow import check_failure_rate, trial_event, wants_more
+from sweeper.study.trials import TrialEvent, finished_count
+
+if TYPE_CHECKING:
+    from sweeper.training.packing import Pack, PackedCopy
+    from sweeper.training.trial import EpochRecord, TrialResult
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeats:
+    """A thread that records the heartbeat of every trial in the pack every few seconds."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.storage = optuna_ids.storage_of(study)
+        interval = getattr(self.storage, "get_heartbeat_interval", lambda: None)()
+        self.enabled = interval is not None  # a storage opened without heartbeats has none
+        self.interval = float(interval or HEARTBEAT_INTERVAL)
+        self.ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self, trial_id: int | None = None) -> None:
+        """Record the heartbeats now (of one trial, or of all)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            ids = [trial_id] if trial_id is not None else sorted(self.ids)
+        for tid in ids:
+            try:
+                self.storage.record_heartbeat(tid)
+            except Exception:  # a store that blinks: the next beat tries again
+                log.debug("heartbeat of trial id %d not recorded", tid, exc_info=True)
+
+    def add(self, trial_id: int) -> None:
+        with self._lock:
+            self.ids.add(trial_id)
+        self.beat(trial_id)
+
+    def remove(self, trial_id: int) -> None:
+        with self._lock:
+            self.ids.discard(trial_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+    def __enter__(self) -> Heartbeats:
+        self._thread = threading.Thread(target=self._run, name="pack-heartbeats", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+@dataclass
+class Slot:
+    """One trial training as one copy of the pack."""
+
+    attempt: Attempt
+    copy: PackedCopy
+    started: float
+    records: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def trial(self) -> optuna.Trial:
+        return self.attempt.trial
+
+
+@dataclass
+class _End:
+    """How a slot's trial ended: told to Optuna with ``value`` or as ``state``."""
+
+    state: TrialState
+    value: float | None = None
+    error: BaseException | None = None
+
+
+def _start(ctx: Context, pack: Pack, trial: optuna.Trial) -> Slot:
+    """Prepare ``trial`` and put it in the pack (from its checkpoint, when it has one)."""
+    attempt = Attempt(ctx, trial)
+    started = time.monotonic()
+    schedule, optimizer = attempt.prepare()
+    copy = None
+    try:
+        copy = pack.add(schedule, optimizer, seed=ctx.settings.seed)
+        pack.restore(copy, attempt.backup)
+    except BaseException as exc:
+        if copy is not None:
+            pack.stop(copy)  # never trained: its slot is free again
+        if isinstance(exc, Exception):
+            attempt.record_error(exc)
+            if caused_by_environment(exc):
+                raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
+        raise
+    if copy.start:
+        log.info("trial %d resumes from its checkpoint after epoch %d", trial.number, copy.start)
+    return Slot(attempt, copy, started)
+
+
+def _result(slot: Slot, status: Any, reason: str | None) -> TrialResult:
+    from sweeper.training.trial import TrialResult
+
+    seconds = sum(r.seconds for r in slot.records)
+    return TrialResult(status, list(slot.records), reason=reason, seconds=seconds)
+
+
+def _told(slot: Slot, result: TrialResult) -> _End:
+    """Record the outcome on the trial as :meth:`Attempt.tell` does; how to tell Optuna."""
+    try:
+        return _End(TrialState.COMPLETE, slot.attempt.tell(result))
+    except optuna.TrialPruned:
+        return _End(TrialState.PRUNED)
+
+
+def _after_epoch(ctx: Context, pack: Pack, slot: Slot, record: EpochRecord) -> _End | None:
+    """Everything that follows an epoch of one copy, in the order a trial alone does it: store
+    the epoch, stop a diverged run, checkpoint, report to the pruner, decide. None: it goes on."""
+    from sweeper.training.trial import MONITOR, TrialStatus
+
+    attempt, trial, copy = slot.attempt, slot.trial, slot.copy
+    slot.records.append(record)
+    attempt.on_epoch(record)
+    if not math.isfinite(record.loss):
+        reason = f"diverged at epoch {record.epoch + 1}, lr={record.lr:.4g}"
+        log.info("trial %d %s", trial.number, reason)
+        return _told(slot, _result(slot, TrialStatus.DIVERGED, reason))
+    final = copy.epoch >= ctx.rules.epochs
+    if not final:
+        pack.save(copy, attempt.backup)
+    if not attempt.baseline and record.val_accuracy is not None:
+        # what optuna_integration's KerasPruningCallback does for a trial trained alone
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*already reported.*")
+            trial.report(float(record.val_accuracy), record.epoch)
+        if trial.should_prune():
+            log.debug("trial %d pruned at epoch %d by %s", trial.number, record.epoch, MONITOR)
+            attempt.finish()
+            return _End(TrialState.PRUNED)
+    decision = attempt.decide(record)
+    if decision is not None:
+        return _told(slot, _result(slot, decision[0], decision[1]))
+    if final:
+        return _told(slot, _result(slot, TrialStatus.COMPLETE, None))
+    return None
+
+
+def _fail(slot: Slot, exc: BaseException) -> _End:
+    slot.attempt.finish()
+    slot.attempt.record_error(exc)
+    return _End(TrialState.FAIL, error=exc)
+
+
+def packed_trial_loop(
+    ctx: Context,
+    target: int,
+    timeout: float | None,
+    progress: Callable[[TrialEvent], None] | None,
+) -> tuple[int, bool]:
+    """Ask for trials until the study has enough, ``ctx.settings.pack`` of them training at once;
+    (trials run here, interrupted). The packed counterpart of ``worker._trial_loop``."""
+    from sweeper.training.packing import Pack
+    from sweeper.training.trial import reset_keras
+
+    study = ctx.study
+    size = ctx.settings.pack
+    reset_keras(ctx.settings.seed)
+    pack = Pack(ctx.dataset, ctx.settings)
+    slots: dict[int, Slot] = {}  # by copy index
+    start = time.monotonic()
+    ran = 0
+
+    def end(slot: Slot, outcome: _End) -> None:
+        nonlocal ran
+        faults.point("before-tell")
+        with INTERRUPTS.shielded():
+            if outcome.state == TrialState.COMPLETE:
+                frozen = study.tell(slot.trial, outcome.value)
+            else:
+                frozen = study.tell(slot.trial, state=outcome.state)
+        if outcome.error is not None:
+            log.warning("trial %d failed: %s", slot.trial.number, error_line(outcome.error))
+        slots.pop(slot.copy.index, None)
+        beats.remove(slot.attempt.trial_id)
+        if slot.copy in pack.live:
+            pack.stop(slot.copy)
+        ran += 1
+        if progress is not None:
+            done = finished_count(study.get_trials(deepcopy=False))
+            progress(trial_event(frozen, time.monotonic() - slot.started, done, target))
+
+    beats = Heartbeats(study)
+    try:
+        # a signal only records the stop; it is raised at the checks, between two epochs, so
+        # it never cuts a checkpoint or a store write (a wait for trials elsewhere excepted)
+        with beats, INTERRUPTS.deferred():
+            while True:
+                while len(slots) < size and _wants_more(ctx, target, start, timeout, not slots):
+                    with INTERRUPTS.deferred(), warnings.catch_warnings():
+                        # Optuna's note that heartbeats go with study.optimize: Heartbeats beats
+                        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                        trial = study.ask()
+                        beats.add(optuna_ids.trial_id(trial))
+                    faults.point("after-ask")
+                    INTERRUPTS.check()
+                    try:
+                        slot = _start(ctx, pack, trial)
+                    except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
+                        with INTERRUPTS.shielded():
+                            requeue(study, optuna_ids.trial_id(trial), "was interrupted")
+                        raise
+                    except Exception as exc:  # a configuration that cannot be trained
+                        with INTERRUPTS.shielded():
+                            study.tell(trial, state=TrialState.FAIL)
+                        beats.remove(optuna_ids.trial_id(trial))
+                        ran += 1
+                        log.warning("trial %d failed: %s", trial.number, error_line(exc))
+                        check_failure_rate(study, ctx.spec)
+                        continue
+                    slots[slot.copy.index] = slot
+                if not slots:
+                    break
+                try:
+                    trained = pack.train_epoch()
+                except (SweepInterrupted, KeyboardInterrupt):
+                    raise
+                except Exception as exc:
+                    if INTERRUPTS.requested:
+                        raise SweepInterrupted(f"during {type(exc).__name__}") from None
+                    if caused_by_environment(exc):
+                        raise EnvironmentFailed(f"packed trials: {error_line(exc)}") from exc
+                    for slot in list(slots.values()):
+                        end(slot, _fail(slot, exc))
+                    check_failure_rate(study, ctx.spec)
+                    continue
+                for copy, record in trained:
+                    slot = slots[copy.index]
+                    try:
+                        outcome = _after_epoch(ctx, pack, slot, record)
+                    except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
+                        raise
+                    except Exception as exc:
+                        outcome = _fail(slot, exc)
+                    if outcome is not None:
+                        end(slot, outcome)
+                INTERRUPTS.check()
+                check_failure_rate(study, ctx.spec)
+    except (SweepInterrupted, KeyboardInterrupt):
+        _requeue_all(study, slots, "was interrupted")
+        return ran, True
+    except EnvironmentFailed as failure:
+        _requeue_all(study, slots, "failed because of the environment")
+        raise SweepAborted(
+            f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
+            "fix the cause and rerun the same command"
+        ) from None
+    except SweepAborted:
+        _requeue_all(study, slots, "was stopped with the sweep")
+        raise
+    return ran, False
+
+
+def _wants_more(ctx: Context, target: int, start: float, timeout: float | None, wait: bool) -> bool:
+    """Whether a slot of the pack should take a new trial now (waiting only with ``wait``: an
+    empty pack waits for trials that run elsewhere, as a single-trial worker does)."""
+    rules = ctx.rules
+    with INTERRUPTS.undeferred():  # its waits stop at once; its writes defer themselves
+        return wants_more(
+            ctx.study,
+            target,
+            start,
+            timeout,
+            store=ctx.store,
+            budget=rules.budget,
+            rung_list=rules.rungs if rules.asha else (),
+            factor=rules.factor,
+            wait=wait,
+        )
+
+
+def _requeue_all(study: optuna.Study, slots: dict[int, Slot], reason: str) -> None:
+    with INTERRUPTS.shielded():
+        for slot in slots.values():
+            requeue(study, slot.attempt.trial_id, reason)

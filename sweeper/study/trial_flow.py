@@ -1,0 +1,130 @@
+"""When a worker starts a trial, how a finished trial is shown, and when failures stop a sweep.
+
+Shared by the trial loop of :mod:`sweeper.study.worker` (one trial at a time) and the packed one of
+:mod:`sweeper.study.pack_loop` (several trials at once in one model).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.errors import SweepAborted
+from sweeper.interrupts import INTERRUPTS
+from sweeper.study import promotion as promo
+from sweeper.study.attempt import budget_spent
+from sweeper.study.recovery import reap_dead_local_trials
+from sweeper.study.trials import TrialEvent, describe, finished_count
+
+if TYPE_CHECKING:
+    from sweeper.study.config import StudySpec
+    from sweeper.study.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def failure_reason(t: FrozenTrial) -> str:
+    error = t.user_attrs.get("error")
+    if error:
+        return str(error)
+    lines = str(t.user_attrs.get("traceback", "")).strip().splitlines()
+    return lines[-1] if lines else "no traceback stored"
+
+
+def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
+    """Stop the sweep when too many of the last finished trials failed."""
+    window = spec.failure_window
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    ]
+    finished.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number))
+    recent = finished[-window:]
+    failed = [t for t in recent if t.state == TrialState.FAIL]
+    if len(failed) > spec.max_failure_rate * window:
+        last = failed[-1]
+        reason = failure_reason(last)
+        raise SweepAborted(
+            f"{len(failed)} of the last {len(recent)} trials failed (trial {last.number}: "
+            f"{reason}); fix the cause and rerun the same command to resume"
+        )
+
+
+def wants_more(
+    study: optuna.Study,
+    target: int,
+    start: float,
+    timeout: float | None,
+    *,
+    store: Store | None = None,
+    budget: int | None = None,
+    rung_list: tuple[int, ...] = (),
+    factor: int = 3,
+    wait: bool = True,
+) -> bool:
+    """Whether to start another trial; waits while the last ones run in other processes (with
+    ``wait``; without, says no at once: a pack trains on with the trials it has).
+
+    Before saying yes it continues the paused trial that has earned it, if any: Optuna takes
+    that queued trial first.
+    """
+    while True:
+        if timeout is not None and time.monotonic() - start > timeout:
+            return False
+        if store is not None and budget_spent(store, study.study_name, budget):
+            return False
+        with INTERRUPTS.deferred():  # a requeue is written whole
+            reap_dead_local_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        done = finished_count(trials)
+        if done >= target:
+            # no new configuration will start: continue the best paused one, if any is left
+            if store is None or not rung_list:
+                return False
+            with INTERRUPTS.deferred():
+                parent = promo.promote(study, store, rung_list, factor, final=True)
+            if parent is None:
+                return False
+            log.info("trial %d promoted to finish the study: it continues", parent)
+            continue
+        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+        if done + running < target:
+            if store is not None:
+                with INTERRUPTS.deferred():  # a claim and its trial are written whole
+                    parent = promo.promote(study, store, rung_list, factor)
+                if parent is not None:
+                    log.info("trial %d promoted: it continues from its checkpoint", parent)
+            return True  # a queued trial (baseline, requeued, promoted) is taken first
+        # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
+        if not wait:
+            return False
+        time.sleep(2.0)
+        with INTERRUPTS.deferred(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def trial_event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent:
+    state = {
+        TrialState.COMPLETE: "complete",
+        TrialState.PRUNED: "pruned",
+        TrialState.FAIL: "failed",
+    }.get(t.state, t.state.name.lower())
+    description = describe(t)
+    parent = t.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+    if parent is not None:
+        at = t.user_attrs.get(promo.PROMOTED_AT_ATTR)
+        description += f" (continues trial {parent} after epoch {at})"
+    outcome = t.user_attrs.get(promo.OUTCOME_ATTR)
+    if t.state == TrialState.PRUNED and outcome in ("diverged", "paused", "stalled"):
+        state = str(outcome)
+        description += f" ({t.user_attrs.get('reason')})"
+    elif t.state == TrialState.FAIL:
+        description += f" ({failure_reason(t)})"
+    return TrialEvent(t.number, state, t.value, description, seconds, done, target)

@@ -1,0 +1,105 @@
+"""The trial vocabulary: what a finished trial is, how trials are counted and described.
+
+Read by the runner, the workers and the progress display; no Keras, no store of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.study import promotion as promo
+from sweeper.study import space as space_mod
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """What the progress display is told after each trial."""
+
+    number: int
+    state: str  # complete | pruned | paused | stalled | diverged | failed
+    value: float | None
+    description: str
+    seconds: float
+    finished: int
+    target: int
+
+
+def superseded(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that have been queued again (their retry counts instead)."""
+    out: set[int] = set()
+    for t in trials:
+        # the retry callback's "retry_history": every earlier attempt of this trial
+        out.update(t.system_attrs.get("retry_history", ()))
+    return out
+
+
+def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
+    """Trials by outcome; a failed trial that was retried is counted as ``retried``, a paused
+    one as ``paused``, and one that a later trial continues as ``promoted``."""
+    retried = superseded(trials)
+    continued = promo.promoted(trials)
+    counts = {
+        "complete": 0,
+        "pruned": 0,
+        "paused": 0,
+        "failed": 0,
+        "running": 0,
+        "waiting": 0,
+        "retried": 0,
+        "promoted": 0,
+    }
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif t.state == TrialState.PRUNED:
+            if t.number in continued:
+                counts["promoted"] += 1
+            elif promo.is_paused(t):
+                counts["paused"] += 1
+            else:
+                counts["pruned"] += 1
+        elif t.state == TrialState.FAIL:
+            counts["retried" if t.number in retried else "failed"] += 1
+        elif t.state == TrialState.RUNNING:
+            counts["running"] += 1
+        else:
+            counts["waiting"] += 1
+    return counts
+
+
+def finished_count(trials: list[FrozenTrial]) -> int:
+    """Configurations finished: a trial continued by another counts through its continuation,
+    one paused only because the epoch budget ran out does not count (a larger budget goes on)."""
+    c = count_states(trials)
+    continued = promo.promoted(trials)
+    waiting_for_budget = sum(
+        1
+        for t in trials
+        if promo.is_paused(t)
+        and t.user_attrs.get(promo.PAUSE_REASON_ATTR) == "budget"
+        and t.number not in continued
+    )
+    return c["complete"] + c["pruned"] + c["paused"] + c["failed"] - waiting_for_budget
+
+
+def describe(trial: FrozenTrial) -> str:
+    schedule = trial.user_attrs.get("schedule")
+    text = str(trial.params.get(space_mod.SCHEDULE_PARAM, ""))
+    if schedule:
+        from sweeper.training.schedules import from_dict
+
+        try:
+            text = from_dict(schedule).describe()
+        except Exception:  # an unreadable attribute must not stop the progress display
+            text = str(schedule.get("family"))
+    optimizer = trial.user_attrs.get("optimizer")
+    if optimizer and optimizer != "sgd":
+        text += f" + {optimizer}"
+    baseline = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    if baseline:
+        text = f"[baseline: {baseline}] {text}"
+    return text

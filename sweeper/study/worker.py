@@ -1,0 +1,359 @@
+"""A worker: the trial loop of one process, and the launcher of several.
+
+A worker asks the shared study for trials until the study holds its target of finished trials
+(or its epoch budget is spent). Before each trial it continues the paused trial that has earned
+it, if any (:mod:`sweeper.study.promotion`); each trial runs as one :class:`~sweeper.study.attempt.Attempt`,
+where its outcome is decided. Too many failures in a row stop the sweep
+(:class:`~sweeper.errors.SweepAborted`); a trial that failed because of this machine goes back to
+the queue and stops the sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from sweeper.errors import ConfigError, SweepAborted
+from sweeper.interrupts import INTERRUPTS, SweepInterrupted
+from sweeper.study import faults, optuna_ids
+from sweeper.study.attempt import Attempt, Context, EnvironmentFailed, Rules
+from sweeper.study.lrfind import lr_ranges
+from sweeper.study.names import file_stem
+from sweeper.study.recovery import requeue
+from sweeper.study.search import make_pruner, make_sampler
+from sweeper.study.store import ENV_VAR, Store, resolve_url
+from sweeper.study.trial_flow import check_failure_rate, trial_event, wants_more
+from sweeper.study.trials import TrialEvent, finished_count
+from sweeper.training.backend import CONSOLE, load_keras
+
+if TYPE_CHECKING:
+    from sweeper.study.config import StudySpec
+    from sweeper.training.data import Dataset
+
+log = logging.getLogger(__name__)
+
+TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
+CHECKPOINT_ENV = "SWEEPER_CHECKPOINTS"
+DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
+
+
+def checkpoint_root(checkpoint_dir: str | None) -> Path:
+    return Path(checkpoint_dir or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINTS)
+
+
+def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
+    """Refuse, in one line and before any trial, a checkpoint folder this process cannot write.
+
+    The folders made to find out are removed again: a run refused later (a bad storage URL, say)
+    leaves nothing behind.
+    """
+    folder = checkpoint_root(checkpoint_dir) / file_stem(name)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        for path in made:  # innermost first
+            path.rmdir()
+    except OSError as exc:
+        raise ConfigError(
+            f"checkpoint folder {folder} cannot be written ({exc.strerror or exc}); give "
+            f"--checkpoint-dir (or ${CHECKPOINT_ENV}) a folder you may write"
+        ) from None
+
+
+def _n_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """Trials of study ``name`` so far (read before a sampler is built for it)."""
+    return storage.get_n_trials(storage.get_study_id_from_name(name))
+
+
+def run_worker(
+    spec: StudySpec,
+    store: Store,
+    name: str,
+    *,
+    target: int,
+    timeout: float | None = None,
+    progress: Callable[[TrialEvent], None] | None = None,
+    checkpoint_dir: str | None = None,
+    dataset: Dataset | None = None,
+    worker_index: int = 0,
+    budget: int | None = None,
+    pack: int | None = None,
+) -> tuple[int, bool]:
+    """Run trials of study ``name`` until it holds ``target`` finished ones, or ``budget``
+    epochs have been trained for it in all (every process and run counted). ``pack`` trials
+    train at once (default: the study's ``[train] pack``; see :mod:`sweeper.study.pack_loop`).
+
+    Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
+    queue (its checkpoint kept) and returns.
+    """
+    from sweeper.training.trial import environment
+
+    env = environment()  # imports Keras
+    index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
+    CONSOLE.info("%s%s", index, load_keras().describe())
+    with INTERRUPTS.installed():
+        with INTERRUPTS.deferred():
+            run_id = store.start_run(name, env)
+        ctx = _context(
+            spec, store, name, dataset, checkpoint_dir, worker_index, budget, target, run_id, pack
+        )
+        try:
+            if ctx.settings.pack > 1:
+                from sweeper.study.pack_loop import packed_trial_loop
+
+                return packed_trial_loop(ctx, target, timeout, progress)
+            return _trial_loop(ctx, target, timeout, progress)
+        finally:
+            with INTERRUPTS.shielded():
+                store.finish_run(run_id)
+
+
+def _context(
+    spec: StudySpec,
+    store: Store,
+    name: str,
+    dataset: Dataset | None,
+    checkpoint_dir: str | None,
+    worker_index: int,
+    budget: int | None,
+    target: int,
+    run_id: int,
+    pack: int | None = None,
+) -> Context:
+    """What this worker's attempts share; the sampler and the pruner are built once, here."""
+    from sweeper.training.data import load_dataset
+    from sweeper.training.trial import steps_per_epoch
+
+    dataset = dataset or load_dataset(spec.data)
+    storage = store.optuna_storage()
+    # a different seed per worker and per resume, so no two samplers replay the same draws
+    offset = _n_trials(storage, name) + 7919 * worker_index
+    study = optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(spec, offset),
+        pruner=make_pruner(spec),
+    )
+    # computed once per study, when it was prepared; every worker's schedules use that value
+    stored_spe = study.user_attrs.get("steps_per_epoch")
+    spe = int(stored_spe or steps_per_epoch(len(dataset.x_train), spec.train.batch_size))
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
+    return Context(
+        spec=spec,
+        store=store,
+        name=name,
+        study=study,
+        dataset=dataset,
+        settings=dataclasses.replace(spec.train, seed=spec.seed, pack=pack or spec.train.pack),
+        steps_per_epoch=spe,
+        ranges=lr_ranges(spec, store, name),
+        checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
+        worker=worker,
+        run_id=run_id,
+        rules=Rules.of(spec, dataset.num_classes, spe, budget, target),
+    )
+
+
+def _trial_loop(
+    ctx: Context,
+    target: int,
+    timeout: float | None,
+    progress: Callable[[TrialEvent], None] | None,
+) -> tuple[int, bool]:
+    """Ask for trials until the study has enough; (trials run here, interrupted).
+
+    While Optuna creates a trial, the trial trains and its outcome is recorded, a signal only
+    records the stop (see sweeper.interrupts): training ends after the batch in progress, and
+    the stop is raised at the next safe point, so it never lands in a store write or a library
+    callback. The running trial is then put back in the queue.
+    """
+    study, rules = ctx.study, ctx.rules
+    active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
+    last: list[FrozenTrial] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        active[:] = [optuna_ids.trial_id(trial)]
+        faults.point("after-ask")
+        INTERRUPTS.check()
+        value = Attempt(ctx, trial).run()
+        active.clear()
+        return value
+
+    def remember(_study: optuna.Study, frozen: FrozenTrial) -> None:
+        last.append(frozen)
+
+    start = time.monotonic()
+    ran = 0
+    try:
+        while wants_more(
+            study,
+            target,
+            start,
+            timeout,
+            store=ctx.store,
+            budget=rules.budget,
+            rung_list=rules.rungs if rules.asha else (),
+            factor=rules.factor,
+        ):
+            t0 = time.monotonic()
+            last.clear()
+            active.clear()
+            with INTERRUPTS.shielded():
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+            ran += 1
+            if progress is not None and last:
+                done = finished_count(study.get_trials(deepcopy=False))
+                progress(trial_event(last[-1], time.monotonic() - t0, done, target))
+            INTERRUPTS.check()  # a stop while the outcome was recorded: the trial is done
+            check_failure_rate(study, ctx.spec)
+    except (SweepInterrupted, KeyboardInterrupt):
+        with INTERRUPTS.shielded():
+            if active:
+                requeue(study, active[0], "was interrupted")
+        return ran, True
+    except EnvironmentFailed as failure:
+        with INTERRUPTS.shielded():
+            if active:
+                requeue(study, active[0], "failed because of the environment")
+        raise SweepAborted(
+            f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
+            "fix the cause and rerun the same command"
+        ) from None
+    return ran, False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to send SIGTERM to this worker when its parent dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids visible to child processes, without importing a framework."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_env(index: int, workers: int, workers_per_gpu: int, gpus: list[str]) -> dict[str, str]:
+    """Environment of worker ``index``: its GPU, or its share of the CPU cores."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["SWEEPER_WORKER_INDEX"] = str(index)
+    if gpus:
+        gpu = gpus[(index // max(1, workers_per_gpu)) % len(gpus)]
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # several workers may share one GPU
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    else:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        env["OMP_NUM_THREADS"] = threads
+        env["TF_NUM_INTRAOP_THREADS"] = threads
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+    return env
+
+
+def worker_command(
+    name: str,
+    target: int,
+    timeout: float | None,
+    checkpoint_dir: str | None,
+    pack: int | None = None,
+) -> list[str]:
+    """The command line of a worker process started by ``tune --workers``.
+
+    The storage URL (and its password) is not on it: it goes through the environment, since any
+    user of the machine can read a command line (ps, /proc/PID/cmdline). ``-P`` keeps the working
+    directory off ``sys.path``, so no file there is imported in place of a module.
+    """
+    cmd = [sys.executable, "-P", "-m", "sweeper", "worker"]
+    cmd += ["--study-name", name, "--n-trials", str(target)]
+    if timeout is not None:
+        cmd += ["--timeout", str(timeout)]
+    if checkpoint_dir is not None:
+        cmd += ["--checkpoint-dir", checkpoint_dir]
+    if pack is not None:
+        cmd += ["--pack", str(pack)]
+    return cmd
+
+
+def spawn_workers(
+    url: str,
+    name: str,
+    *,
+    workers: int,
+    workers_per_gpu: int,
+    target: int,
+    timeout: float | None,
+    checkpoint_dir: str | None,
+    trusted_hash: str | None = None,
+    pack: int | None = None,
+) -> tuple[bool, list[int]]:
+    """Run ``workers`` processes of ``sweeper worker`` on the study: (interrupted, exit codes)."""
+    gpus = visible_gpus()
+    log.info(
+        "starting %d workers on %s",
+        workers,
+        f"{len(gpus)} GPU(s)" if gpus else f"{os.cpu_count()} CPU cores",
+    )
+    cmd = worker_command(name, target, timeout, checkpoint_dir, pack)
+    procs = [
+        subprocess.Popen(
+            cmd,
+            env={
+                **worker_env(i, workers, workers_per_gpu, gpus),
+                ENV_VAR: resolve_url(url),
+                **({TRUSTED_HASH_ENV: trusted_hash} if trusted_hash else {}),
+            },
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        for i in range(workers)
+    ]
+    interrupted = False
+    with INTERRUPTS.installed():
+        try:
+            # poll them all, so a worker that dies is reaped at once (not left a zombie that
+            # still looks alive to the others)
+            while any(p.poll() is None for p in procs):
+                time.sleep(0.5)
+        except (SweepInterrupted, KeyboardInterrupt):
+            interrupted = True
+            with INTERRUPTS.shielded():
+                for p in procs:
+                    if p.poll() is None:
+                        p.send_signal(signal.SIGTERM)
+                for p in procs:
+                    p.wait()
+    codes = [int(p.returncode) for p in procs]
+    return interrupted or any(c == 130 for c in codes), codes

@@ -1,0 +1,525 @@
+"""Packed trials: K trials of one network trained at once, as one Keras model fed the same batches.
+
+A trial of the tutorials' CNNs is too little work to keep a machine busy: every batch pays the
+framework's fixed costs (a traced function call, the input pipeline, the callbacks) for small
+operations that leave cores idle. Horizontal fusion (HFTA, Wang et al., MLSys 2021) trains K
+trials of the same network in one model: those costs are paid once per batch for all of them,
+and the K copies' independent operations can run side by side (``scripts/bench_pack.py``
+measures the gain).
+
+The packed model (:class:`Pack`) has one input and K outputs, one per *copy* of the network:
+
+* **copies** share no weight: copy k is the network built alone (``build_model``), called on the
+  pack's input, its output named ``copy_<k>``;
+* **initialisation**: right before building copy k, ``keras.utils.set_random_seed(seed_k)``, as
+  a trial alone starts (``training.reset_keras``). An initialiser given no seed draws one from
+  Python's ``random`` when its layer is created (``keras.random.make_default_seed``), so copy k's
+  initial weights are bit for bit those of the network built alone with seed k, whatever was
+  built before it;
+* **loss**: one sparse categorical cross-entropy per output, each weighted 1; Keras sums them.
+  The copies share no weight, so the gradient of the sum with respect to copy k's weights is the
+  gradient of copy k's loss alone;
+* **optimizer**: a :class:`~sweeper.training.packed_keras.PackedOptimizer` routes each variable's gradient
+  to copy k's own optimizer (``OptimizerSpec.build`` with copy k's schedule), so slots, step
+  count and learning rate are per copy;
+* **metrics**: per copy, accuracy and :class:`~sweeper.training.packed_keras.CopyLoss` (the loss averaged
+  over batches as Keras averages a single model's loss); an :class:`~sweeper.training.trial.EpochRecord`
+  per copy per epoch, with the learning rate read back from the copy's own schedule at its own
+  step, as ``run_trial`` records it; schedule-free copies are validated at their averaged point,
+  as alone.
+
+Every copy sees the same batches in the same order. The order of an epoch is
+:func:`epoch_order` (a permutation drawn from the pack's seed and its epoch count), the same for
+every backend; ``fit`` itself is told not to shuffle.
+
+**A copy that stops** (complete, pruned, paused, stalled, diverged) leaves the pack between two
+epochs: by default the pack is rebuilt from the remaining copies, the same layer and optimizer
+objects (so their weights and slots as they are), and compiled again: the next epoch is traced
+anew and costs only the remaining copies (``scripts/bench_pack.py`` measures this against
+freezing: the stopped copy stays in the model with its loss weighted 0 and its variables not
+trainable, which costs a new trace as well, and its forward pass at every batch). A copy can also
+join a running pack (:meth:`Pack.add`), so a trial loop can fill a freed slot.
+
+Fused layers (one grouped convolution for the K copies' convolutions, a batched matmul for their
+dense layers) measured many times slower than K separate copies under TensorFlow on CPU (grouped
+convolutions have no fast CPU kernel), so each copy keeps its own layers.
+
+Limits: a network with regularisation losses (``kernel_regularizer``, ``add_loss``) is refused,
+since the per-copy loss would miss its share of them. ``EpochRecord.seconds`` of a packed copy is
+its share of the pack's epoch: the epoch's wall time divided by the copies trained in it, so that
+seconds summed over trials are the machine time they took.
+
+Keras is imported inside the functions, never at module import time.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sweeper.errors import ConfigError
+from sweeper.interrupts import INTERRUPTS
+from sweeper.training.backend import load_keras
+from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.trial import (
+    EpochRecord,
+    TrainSettings,
+    TrialStatus,
+    reset_keras,
+    steps_per_epoch,
+)
+
+if TYPE_CHECKING:
+    from sweeper.training.data import Dataset
+    from sweeper.training.schedules import Schedule
+
+log = logging.getLogger(__name__)
+
+LOSS = "sparse_categorical_crossentropy"
+COPY_LOSS = "copy_loss"  # the name of the per-copy loss metric (see packed_keras.CopyLoss)
+
+ModelBuilder = Callable[[tuple[int, ...], int], Any]
+
+
+class CopyStatus(enum.StrEnum):
+    """How a copy's training ended: a trial's outcomes (``TrialStatus``), and ``PRUNED``."""
+
+    COMPLETE = "complete"
+    DIVERGED = "diverged"
+    PAUSED = "paused"
+    STALLED = "stalled"
+    PRUNED = "pruned"
+
+
+# what a ``decide`` hook answers after a copy's epoch: None (go on) or (status, reason); the
+# status is a CopyStatus or a TrialStatus (the same words)
+CopyDecision = tuple[CopyStatus | TrialStatus, str] | None
+
+
+@dataclass
+class CopyResult:
+    """The outcome of one copy of a pack, as ``TrialResult`` is a trial's."""
+
+    index: int
+    status: CopyStatus
+    records: list[EpochRecord] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """The copy's share of the pack's time (see ``EpochRecord.seconds``)."""
+        return sum(r.seconds for r in self.records)
+
+    @property
+    def value(self) -> float | None:
+        """Validation accuracy after the last epoch of a complete copy, else None."""
+        if self.status is not CopyStatus.COMPLETE or not self.records:
+            return None
+        return self.records[-1].val_accuracy
+
+
+@dataclass(eq=False)
+class PackedCopy:
+    """One copy in a pack: its own network, optimizer and schedule, and the epochs it trained."""
+
+    index: int
+    seed: int
+    schedule: Schedule
+    spec: OptimizerSpec
+    model: Any  # keras.Model: the copy's network, usable alone
+    optimizer: Any  # the copy's own Keras optimizer
+    learning_rate: Any  # schedule.keras(): what the optimizer applies
+    records: list[EpochRecord] = field(default_factory=list)
+    frozen: bool = False  # stopped, kept in the model (Pack(stop="freeze"))
+    start: int = 0  # epochs trained before it joined the pack (restored from a checkpoint)
+    twin: Any = None  # its network built alone, for checkpoints (Pack.twin)
+
+    @property
+    def name(self) -> str:
+        return copy_name(self.index)
+
+    @property
+    def epoch(self) -> int:
+        """Epochs trained (the 0-based index of the next one)."""
+        return self.start + len(self.records)
+
+    def step(self) -> int:
+        """Optimizer updates this copy has taken."""
+        import keras
+
+        return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+
+    def lr(self, step: int) -> float:
+        """The rate applied in the copy's update ``step - 1`` (the last one), as run_trial reads it."""
+        import keras
+
+        if callable(self.learning_rate):
+            value = self.learning_rate(max(step - 1, 0))
+        else:
+            value = self.optimizer.learning_rate
+        return float(keras.ops.convert_to_numpy(value))
+
+
+def copy_name(index: int) -> str:
+    """The name of copy ``index``'s output (and its keys in ``fit``'s logs)."""
+    return f"copy_{index}"
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the ``n`` training examples in a pack's epoch ``epoch`` (0-based)."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+def build_copy(
+    model: str | ModelBuilder,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int,
+    index: int,
+    model_dir: str | None = None,
+) -> Any:
+    """Copy ``index`` of the network: built as a trial alone builds it after seeding ``seed``.
+
+    ``model`` is a model name for :func:`sweeper.training.models.build_model` or a function
+    ``(input_shape, num_classes) -> keras.Model``. The model is renamed ``copy_<index>``.
+    """
+    load_keras()
+    import keras
+
+    from sweeper.training.models import build_model
+
+    keras.utils.set_random_seed(int(seed))
+    if callable(model):
+        net = model(tuple(input_shape), int(num_classes))
+        if not isinstance(net, keras.Model):
+            raise ConfigError(f"model builder returned {type(net).__name__}, not a keras.Model")
+    else:
+        net = build_model(model, input_shape, num_classes, model_dir)
+    if net.losses:
+        label = model if isinstance(model, str) else getattr(model, "__name__", "model")
+        raise ConfigError(
+            f"model {label!r} adds regularization losses, which packed trials cannot attribute "
+            "to one copy; train its trials one at a time"
+        )
+    net.name = copy_name(index)
+    return net
+
+
+def pack_models(copies: Sequence[Any], input_shape: tuple[int, ...]) -> Any:
+    """One ``keras.Model``: one input, every copy called on it, their outputs in order."""
+    import keras
+
+    inputs = keras.Input(shape=tuple(input_shape), name="pack_input")
+    outputs = [net(inputs) for net in copies]
+    return keras.Model(inputs, outputs, name="pack")
+
+
+def build_packed_model(
+    model: str | ModelBuilder,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seeds: Sequence[int],
+    model_dir: str | None = None,
+) -> tuple[Any, list[Any]]:
+    """The packed model of ``len(seeds)`` copies of ``model`` (copy k seeded by ``seeds[k]``),
+    and the copies themselves."""
+    copies = [
+        build_copy(model, input_shape, num_classes, seed, k, model_dir)
+        for k, seed in enumerate(seeds)
+    ]
+    return pack_models(copies, input_shape), copies
+
+
+class Pack:
+    """Copies of one network trained together, epoch by epoch, on one dataset.
+
+    ``add`` puts a copy in (its network built and seeded as alone, its optimizer built with its
+    schedule), ``train_epoch`` trains every live copy one epoch and returns their records, and
+    ``stop`` takes a copy out. The packed model is rebuilt, lazily, whenever the set of copies
+    changed. ``stop="freeze"`` keeps stopped copies in the model instead (loss weight 0, not
+    trainable), for measuring that alternative.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        settings: TrainSettings | None = None,
+        *,
+        model: str | ModelBuilder | None = None,
+        shuffle: bool = True,
+        stop: str = "rebuild",
+        verbose: int = 0,
+    ) -> None:
+        if stop not in ("rebuild", "freeze"):
+            raise ValueError(f"stop must be 'rebuild' or 'freeze', got {stop!r}")
+        load_keras()
+        self.dataset = dataset
+        self.settings = settings or TrainSettings()
+        self.model_source: str | ModelBuilder = model or self.settings.model
+        self.shuffle = shuffle
+        self.stop_mode = stop
+        self.verbose = verbose
+        self.copies: list[PackedCopy] = []  # every copy in the model, frozen ones included
+        self.epochs = 0  # epochs the pack trained (seeds the order of the next one)
+        self.compiles = 0  # how many times a packed model was built and compiled
+        self._model: Any = None
+
+    # -- the copies -----------------------------------------------------------------------
+    @property
+    def live(self) -> list[PackedCopy]:
+        """The copies that train."""
+        return [c for c in self.copies if not c.frozen]
+
+    def add(
+        self,
+        schedule: Schedule,
+        optimizer: OptimizerSpec | None = None,
+        *,
+        seed: int | None = None,
+        index: int | None = None,
+    ) -> PackedCopy:
+        """Put a new copy in the pack and return it; it trains from the next epoch on.
+
+        ``seed`` (default: the settings' seed, as every trial of a study has) seeds its initial
+        weights; ``index`` (default: the next free number) names it.
+        """
+        spec = optimizer or OptimizerSpec()
+        used = {c.index for c in self.copies}
+        if index is None:
+            index = max(used, default=-1) + 1
+        elif index in used:
+            raise ValueError(f"the pack already has a copy {index}")
+        seed = self.settings.seed if seed is None else int(seed)
+        net = build_copy(
+            self.model_source,
+            self.dataset.input_shape,
+            self.dataset.num_classes,
+            seed,
+            index,
+            self.settings.model_dir,
+        )
+        learning_rate = schedule.keras()
+        total_steps = self.settings.epochs * steps_per_epoch(
+            len(self.dataset.x_train), self.settings.batch_size
+        )
+        copy = PackedCopy(
+            index=index,
+            seed=seed,
+            schedule=schedule,
+            spec=spec,
+            model=net,
+            optimizer=spec.build(learning_rate, total_steps=total_steps),
+            learning_rate=learning_rate,
+        )
+        self.copies.append(copy)
+        self._model = None
+        return copy
+
+    def twin(self, copy: PackedCopy) -> Any:
+        """The network of ``copy`` built alone, outside the pack (for its checkpoints)."""
+        if copy.twin is None:
+            copy.twin = build_copy(
+                self.model_source,
+                self.dataset.input_shape,
+                self.dataset.num_classes,
+                copy.seed,
+                copy.index,
+                self.settings.model_dir,
+            )
+        return copy.twin
+
+    def save(self, copy: PackedCopy, folder: str | Path) -> None:
+        """Checkpoint ``copy`` in ``folder`` (see :func:`sweeper.training.pack_checkpoint.save_copy`)."""
+        from sweeper.training.pack_checkpoint import save_copy
+
+        save_copy(copy, self.twin(copy), folder)
+
+    def restore(self, copy: PackedCopy, folder: str | Path) -> int:
+        """Resume ``copy`` from the checkpoint in ``folder``; its epochs done (0: none there)."""
+        from sweeper.training.pack_checkpoint import restore_copy
+
+        return restore_copy(copy, self.twin(copy), folder)
+
+    def stop(self, copy: PackedCopy) -> None:
+        """Take ``copy`` out of training (rebuild: out of the model; freeze: frozen in it)."""
+        if copy not in self.copies or copy.frozen:
+            raise ValueError(f"copy {copy.index} is not training in this pack")
+        if self.stop_mode == "freeze":
+            copy.frozen = True
+        else:
+            self.copies.remove(copy)
+        self._model = None
+
+    # -- the packed model -----------------------------------------------------------------
+    def _compile(self) -> Any:
+        from sweeper.training.packed_keras import CopyLoss, PackedOptimizer
+
+        live = self.live
+        for c in self.copies:
+            if c.frozen:
+                c.model.trainable = False
+        model = pack_models([c.model for c in self.copies], self.dataset.input_shape)
+        optimizer = PackedOptimizer(
+            [c.optimizer for c in live], [c.model.trainable_variables for c in live]
+        )
+        weights = [0.0 if c.frozen else 1.0 for c in self.copies]
+        model.compile(
+            optimizer=optimizer,
+            loss=[LOSS] * len(self.copies),
+            loss_weights=weights if len(live) < len(self.copies) else None,
+            metrics=[["accuracy", CopyLoss(COPY_LOSS)] for _ in self.copies],
+            jit_compile=self.settings.jit_compile,
+        )
+        self.compiles += 1
+        self._model = model
+        return model
+
+    def _request_stop(self) -> None:  # the signal handler: fit ends after the batch in progress
+        if self._model is not None:
+            self._model.stop_training = True
+
+    def _key(self, logs: dict[str, Any], copy: PackedCopy, metric: str, prefix: str = "") -> Any:
+        # one output: Keras names the logs after the metric alone; several: "<output>_<metric>"
+        for key in (f"{prefix}{copy.name}_{metric}", f"{prefix}{metric}"):
+            if key in logs:
+                return logs[key]
+        return None
+
+    def train_epoch(self) -> list[tuple[PackedCopy, EpochRecord]]:
+        """Train every live copy one epoch; each copy's record, in the order of the copies.
+
+        Ctrl-C (see :mod:`sweeper.interrupts`) ends ``fit`` after the batch in progress and
+        raises here: the epoch cut short counts for nothing (no record).
+        """
+        live = self.live
+        if not live:
+            return []
+        INTERRUPTS.check()
+        model = self._model if self._model is not None else self._compile()
+        ds = self.dataset
+        x, y = ds.x_train, ds.y_train
+        if self.shuffle:
+            order = epoch_order(len(y), self.settings.seed, self.epochs)
+            x, y = x[order], y[order]
+        n = len(self.copies)
+        callbacks = []
+        if any(c.spec.schedule_free for c in live):
+            from sweeper.training.packed_keras import SwapScheduleFree
+
+            callbacks.append(SwapScheduleFree([c.optimizer for c in live]))
+        start = time.perf_counter()
+        with INTERRUPTS.on_stop(self._request_stop):
+            history = model.fit(
+                x,
+                [y] * n,
+                batch_size=self.settings.batch_size,
+                epochs=1,
+                validation_data=(ds.x_val, [ds.y_val] * n),
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=self.verbose,
+            )
+        INTERRUPTS.check()
+        share = (time.perf_counter() - start) / len(live)
+        self.epochs += 1
+        logs = {k: v[-1] for k, v in history.history.items() if v}
+        out = []
+        for c in live:
+            step = c.step()
+            record = EpochRecord(
+                epoch=c.epoch,
+                step=step,
+                lr=c.lr(step),
+                loss=float(self._key(logs, c, COPY_LOSS)),
+                accuracy=_finite_or_none(self._key(logs, c, "accuracy")),
+                val_loss=_finite_or_none(self._key(logs, c, COPY_LOSS, "val_")),
+                val_accuracy=_finite_or_none(self._key(logs, c, "accuracy", "val_")),
+                seconds=share,
+            )
+            c.records.append(record)
+            out.append((c, record))
+        return out
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _per_copy(value: Any, n: int, what: str) -> list[Any]:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(f"{len(value)} {what} for {n} schedules")
+        return list(value)
+    return [value] * n
+
+
+def train_packed(
+    dataset: Dataset,
+    schedules: Sequence[Schedule],
+    optimizers: OptimizerSpec | Sequence[OptimizerSpec] | None = None,
+    settings: TrainSettings | None = None,
+    *,
+    seeds: int | Sequence[int] | None = None,
+    model: str | ModelBuilder | None = None,
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+    decide: Callable[[int, EpochRecord], CopyDecision] | None = None,
+    shuffle: bool = True,
+    stop: str = "rebuild",
+    verbose: int = 0,
+) -> list[CopyResult]:
+    """Train one copy of ``settings.model`` per schedule, all at once, for ``settings.epochs``.
+
+    Copy k trains under ``schedules[k]`` with ``optimizers[k]`` (one spec for all, or one per
+    copy; default SGD), seeded by ``seeds[k]`` (default: ``settings.seed`` for every copy, as
+    every trial of a study starts alike). After every epoch, for every copy trained in it:
+    ``on_epoch(k, record)``, then, unless its loss is not finite (the copy ends ``DIVERGED``),
+    ``decide(k, record)``, which may stop copy k (``(CopyStatus.PRUNED, "pruned at epoch 2")``,
+    a paused or stalled copy, or an early complete one) while the others go on. A copy that
+    trained ``settings.epochs`` epochs ends ``COMPLETE``. Returns one result per copy, in order.
+
+    ``decide`` answers, it does not raise: an exception raised by a hook ends the whole pack.
+    A stop asked by Ctrl-C raises :class:`~sweeper.interrupts.SweepInterrupted` (every epoch
+    recorded so far was handed to ``on_epoch``).
+    """
+    settings = settings or TrainSettings()
+    n = len(schedules)
+    if n == 0:
+        return []
+    specs = _per_copy(optimizers or OptimizerSpec(), n, "optimizers")
+    seed_list = _per_copy(settings.seed if seeds is None else seeds, n, "seeds")
+    reset_keras(settings.seed)
+    pack = Pack(dataset, settings, model=model, shuffle=shuffle, stop=stop, verbose=verbose)
+    for k, (schedule, spec, seed) in enumerate(zip(schedules, specs, seed_list, strict=True)):
+        pack.add(schedule, spec, seed=int(seed), index=k)
+    results: dict[int, CopyResult] = {}
+
+    def end(copy: PackedCopy, status: CopyStatus, reason: str | None) -> None:
+        results[copy.index] = CopyResult(copy.index, status, list(copy.records), reason)
+        pack.stop(copy)
+
+    while pack.live:
+        for copy, record in pack.train_epoch():
+            if on_epoch is not None:
+                on_epoch(copy.index, record)
+            if not math.isfinite(record.loss):
+                reason = f"diverged at epoch {record.epoch + 1}, lr={record.lr:.4g}"
+                log.info("copy %d %s", copy.index, reason)
+                end(copy, CopyStatus.DIVERGED, reason)
+                continue
+            decision = decide(copy.index, record) if decide is not None else None
+            if decision is not None:
+                end(copy, CopyStatus(str(decision[0])), decision[1])
+            elif copy.epoch >= settings.epochs:
+                end(copy, CopyStatus.COMPLETE, None)
+    return [results[k] for k in range(n)]
