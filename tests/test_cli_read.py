@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -19,8 +18,8 @@ from click.testing import CliRunner, Result
 from sweeper.analysis import queries as analysis
 from sweeper.cli.commands import main
 from sweeper.cli.read import EVALUATORS
+from sweeper.study.synthetic import build_synthetic_store
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -57,14 +56,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A synthetic study of 100 trials of every family (built by the benchmark's builder)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_analysis", ROOT / "scripts/bench_analysis.py"
-    )
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    url: str = bench.build_synthetic_store(tmp_path_factory.mktemp("syn") / "s.db", 100, seed=5)
+    """A synthetic study of 100 trials of every family (sweeper.study.synthetic)."""
+    url: str = build_synthetic_store(tmp_path_factory.mktemp("syn") / "s.db", 100, seed=5)
     return url
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -16,31 +14,21 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.analysis import plot_axes, plots
 from sweeper.analysis import queries as an
 from sweeper.errors import SweeperError
+from sweeper.study.synthetic import build_synthetic_store
 from sweeper.training.schedules import FAMILIES, from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-ROOT = Path(__file__).resolve().parents[1]
 SPE, EPOCHS = 10, 3
 FAMILY = CategoricalDistribution(list(FAMILIES))
 LR = FloatDistribution(1e-3, 0.5, log=True)
 RATE = FloatDistribution(0.1, 0.9)
 
 
-def bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_analysis", ROOT / "scripts/bench_analysis.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, an.StudyData]:
     path = tmp_path_factory.mktemp("plots") / "synthetic.db"
-    url = bench_module().build_synthetic_store(path, 90, seed=3)
+    url = build_synthetic_store(path, 90, seed=3)
     return url, an.load(url, "synthetic")
 
 
@@ -272,8 +260,7 @@ def test_schedules_draw_as_svg(tmp_path: Path) -> None:
 
 
 def test_write_plots_skips_what_the_study_cannot_show(tmp_path: Path) -> None:
-    bench = bench_module()
-    url = bench.build_synthetic_store(tmp_path / "tiny.db", 9, seed=1)  # mostly baselines
+    url = build_synthetic_store(tmp_path / "tiny.db", 9, seed=1)  # mostly baselines
     result = plots.write_plots(url, "synthetic", ["families", "contour"], tmp_path / "out")
     assert [p.name for p in result.paths] == ["synthetic-families.png"]
     assert set(result.skipped) == {"contour"}

@@ -1,0 +1,237 @@
+"""A synthetic study written straight into a new SQLite store, for benchmarks and tests.
+
+One study of N trials shaped like a real sweeper study of the embedded ``digits`` study file:
+baselines first, then every schedule family with its conditional dimensions, complete / pruned /
+diverged / failed / running / waiting trials, the per-trial user attributes the tuner writes,
+val_accuracy as intermediate values, and one ``sweeper_epochs`` row per finished epoch. Trials go
+in through ``optuna.create_trial`` and ``study.add_trials``; epoch rows through a bulk ORM insert.
+No training, no Keras: ``scripts/bench_analysis.py`` times the read-only commands on it and the
+read-only side's tests read it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.study import space as space_mod
+from sweeper.study.config import load_study_file
+from sweeper.study.optuna_ids import trial_id
+from sweeper.study.store import Store
+from sweeper.study.tables import EpochRow
+from sweeper.training.schedules import from_dimensions
+
+STUDY = "synthetic"
+EPOCHS = 8
+STEPS_PER_EPOCH = 34
+
+
+def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """No fsync per commit while building (the store is a throw-away benchmark file)."""
+
+    @sa.event.listens_for(storage.engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous = OFF")
+        cur.execute("PRAGMA journal_mode = MEMORY")
+        cur.close()
+
+    storage.engine.dispose()
+
+
+def _sample(
+    rng: random.Random, dists: dict[str, BaseDistribution], family: str
+) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
+    params: dict[str, Any] = {space_mod.SCHEDULE_PARAM: family}
+    used = {space_mod.SCHEDULE_PARAM: dists[space_mod.SCHEDULE_PARAM]}
+    for name in space_mod.dimensions_for(family):
+        dist = dists.get(name)
+        if dist is None:
+            continue
+        used[name] = dist
+        if isinstance(dist, CategoricalDistribution):
+            params[name] = rng.choice(dist.choices)
+        elif getattr(dist, "log", False):
+            low, high = math.log(dist.low), math.log(dist.high)  # type: ignore[attr-defined]
+            params[name] = math.exp(rng.uniform(low, high))
+        else:
+            params[name] = rng.uniform(dist.low, dist.high)  # type: ignore[attr-defined]
+    return params, used
+
+
+def _widened(dist: BaseDistribution, value: Any) -> BaseDistribution:
+    """``dist`` stretched to hold ``value`` (a baseline may lie outside the searched range)."""
+    if isinstance(dist, FloatDistribution) and not dist.low <= value <= dist.high:
+        return FloatDistribution(min(dist.low, value), max(dist.high, value), log=dist.log)
+    return dist
+
+
+def _final_accuracy(rng: random.Random, mean_log_lr: float, family: str) -> float:
+    quality = math.exp(-((mean_log_lr - math.log10(0.12)) ** 2) / (2 * 0.45**2))
+    bonus = {"cosine": 0.02, "cosine_restarts": 0.015, "step": 0.01, "exponential": 0.01}
+    value = 0.1 + 0.78 * quality + bonus.get(family, 0.0) + rng.gauss(0.0, 0.015)
+    return min(max(value, 0.05), 0.995)
+
+
+def _curve(rng: random.Random, final: float, epochs: int) -> list[float]:
+    rate = rng.uniform(0.4, 1.2)
+    norm = 1.0 - math.exp(-rate * epochs)
+    return [
+        min(max(0.1 + (final - 0.1) * (1.0 - math.exp(-rate * (e + 1))) / norm, 0.0), 1.0)
+        + rng.gauss(0.0, 0.006)
+        for e in range(epochs)
+    ]
+
+
+def build_synthetic_store(
+    path: str | Path,
+    n_trials: int = 10_000,
+    *,
+    seed: int = 0,
+    study_name: str = STUDY,
+    epochs: int = EPOCHS,
+    steps_per_epoch: int = STEPS_PER_EPOCH,
+) -> str:
+    """Write a synthetic sweeper study of ``n_trials`` trials to a new SQLite file; its URL."""
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    url = f"sqlite:///{path}"
+    spec = load_study_file(None)
+    dists = space_mod.search_space(spec.space)
+    families = list(spec.space.families())
+    rng = random.Random(seed)
+
+    store = Store(url)
+    storage = store.optuna_storage(heartbeat=False)
+    _fast_sqlite(storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
+    study.set_user_attr("steps_per_epoch", steps_per_epoch)
+    study.set_user_attr("epochs", epochs)
+    study.set_user_attr("baselines_enqueued", True)
+
+    plans: list[tuple[dict[str, Any], dict[str, BaseDistribution], dict[str, Any]]] = []
+    for b in spec.baselines:
+        values = space_mod.baseline_values(b.values, spec.space)
+        params = space_mod.baseline_params(values, spec.space)
+        used = {k: _widened(dists[k], v) for k, v in params.items()}
+        marks = {space_mod.BASELINE_ATTR: b.name, space_mod.BASELINE_VALUES_ATTR: values}
+        plans.append((params, used, {**values, **marks}))
+    while len(plans) < n_trials:
+        family = rng.choice(families)
+        params, used = _sample(rng, dists, family)
+        plans.append((params, used, dict(params)))
+    plans = plans[:n_trials]
+
+    start = datetime(2025, 3, 1, 9, 0, 0)
+    finals: list[float] = []
+    trials: list[FrozenTrial] = []
+    curves: list[tuple[list[float], list[float]]] = []  # per trial: val_accuracy, lr per epoch
+    n = len(plans)
+    for number, (params, used, dims) in enumerate(plans):
+        family = str(params[space_mod.SCHEDULE_PARAM])
+        baseline = dims.pop(space_mod.BASELINE_ATTR, None)
+        values = dims.pop(space_mod.BASELINE_VALUES_ATTR, None)
+        schedule = from_dimensions(family, dims, steps_per_epoch=steps_per_epoch, epochs=epochs)
+        rates = schedule.curve(steps_per_epoch * epochs)
+        mean_log_lr = float(sum(math.log10(max(r, 1e-9)) for r in rates[::17]) / len(rates[::17]))
+        final = _final_accuracy(rng, mean_log_lr, family)
+        accs = _curve(rng, final, epochs)
+        lrs = [float(rates[(e + 1) * steps_per_epoch - 1]) for e in range(epochs)]
+        worker = f"node{number % 4}:{4100 + number % 4}"
+        attrs: dict[str, Any] = {
+            "schedule": schedule.to_dict(),
+            "optimizer": "sgd",
+            "steps_per_epoch": steps_per_epoch,
+            "worker": worker,
+        }
+        if baseline is not None:
+            attrs[space_mod.BASELINE_ATTR] = baseline
+            attrs[space_mod.BASELINE_VALUES_ATTR] = values
+
+        state = TrialState.COMPLETE
+        ran = epochs
+        roll = rng.random()
+        if number >= n - 2:
+            state, ran = TrialState.WAITING, 0
+        elif number >= n - 5:
+            state, ran = TrialState.RUNNING, rng.randint(1, epochs - 1)
+        elif schedule.initial_lr > 0.35 and roll < 0.3:
+            state, ran = TrialState.PRUNED, rng.randint(1, 3)
+            attrs["outcome"] = "diverged"
+            attrs["reason"] = f"loss became NaN in epoch {ran}"
+        elif roll < 0.02:
+            state, ran = TrialState.FAIL, rng.randint(0, epochs - 1)
+            attrs["traceback"] = "Traceback (most recent call last):\n  ...\nMemoryError\n"
+        elif len(finals) > 20 and number > len(spec.baselines):
+            cut = rng.randint(2, epochs - 1)
+            median = sorted(finals[-200:])[len(finals[-200:]) // 2]
+            if accs[cut - 1] < median * (1 - math.exp(-0.8 * cut)) + 0.05 and roll < 0.6:
+                state, ran = TrialState.PRUNED, cut
+        accs, lrs = accs[:ran], lrs[:ran]
+        if attrs.get("outcome") == "diverged" and accs:
+            accs[-1] = 0.0975
+        if state == TrialState.COMPLETE:
+            finals.append(accs[-1])
+        t0 = start + timedelta(seconds=number * 0.6)
+        seconds = ran * rng.uniform(1.5, 2.5)
+        trial = optuna.create_trial(
+            state=state,
+            value=accs[-1] if state in (TrialState.COMPLETE, TrialState.PRUNED) and accs else None,
+            params=params,
+            distributions=used,
+            user_attrs=attrs,
+            intermediate_values=dict(enumerate(accs)),
+        )
+        trial.datetime_start = None if state == TrialState.WAITING else t0
+        trial.datetime_complete = (
+            t0 + timedelta(seconds=seconds)
+            if state not in (TrialState.RUNNING, TrialState.WAITING)
+            else None
+        )
+        trials.append(trial)
+        curves.append((accs, lrs))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.add_trials(trials)
+
+    stored = study.get_trials(deepcopy=False)
+    for t in stored:
+        if t.state == TrialState.RUNNING:
+            storage.record_heartbeat(trial_id(t))
+    rows: list[dict[str, Any]] = []
+    for t, (accs, lrs) in zip(stored, curves, strict=True):
+        for e, (acc, lr) in enumerate(zip(accs, lrs, strict=True)):
+            rows.append(
+                {
+                    "study_name": study_name,
+                    "trial_id": trial_id(t),
+                    "trial_number": t.number,
+                    "epoch": e,
+                    "step": (e + 1) * steps_per_epoch,
+                    "lr": lr,
+                    "loss": -math.log(max(acc, 1e-3)) * 0.9,
+                    "accuracy": min(acc + 0.02, 1.0),
+                    "val_loss": -math.log(max(acc, 1e-3)),
+                    "val_accuracy": acc,
+                    "seconds": rng.uniform(1.5, 2.5),
+                    "run_id": None,
+                }
+            )
+    with store.session() as s:
+        s.execute(sa.insert(EpochRow), rows)
+    store.close()
+    return url
