@@ -1,12 +1,19 @@
 """The package's import graph: arrows only go down (no cycle), and no module imports another
-module's private names. Read from the source with ``ast``, function-level imports included."""
+module's private names. Read from the source with ``ast``, function-level imports included.
+And the read-only side (sweeper.analysis, the read-only commands) imports no Keras."""
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "sweeper"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "sweeper"
+# the read-only side: every module of sweeper.analysis and the read-only commands
+READ_ONLY = ("sweeper.analysis", "sweeper.cli.read")
 
 
 def _modules() -> dict[str, Path]:
@@ -70,6 +77,25 @@ def test_no_import_cycle_in_the_package() -> None:
 def test_no_module_imports_another_modules_private_names() -> None:
     _, private = _graph()
     assert private == []
+
+
+def test_the_read_only_side_imports_no_keras_or_tensorflow() -> None:
+    modules = sorted(m for m in _modules() if m.startswith(READ_ONLY))
+    assert len(modules) > 10 and "sweeper.analysis.queries" in modules
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
+    code += "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": path},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_cycle_finder_can_fail() -> None:

@@ -23,7 +23,7 @@ batches, then each copy's record goes to its own trial.
 
 Batches: a pack draws one order per pack epoch (:func:`~sweeper.training.packing.epoch_order`), so a
 trial's batches depend on when it joined; the same trial alone shuffles with ``fit``. Both are
-uniform shuffles; ``tests/test_packing.py`` shows a copy equal to its trial alone given the same
+uniform shuffles; ``tests/training/test_packing.py`` shows a copy equal to its trial alone given the same
 order. The epoch budget can be overshot by up to ``pack - 1`` epochs per worker: every copy
 finishes the epoch it is in.
 """

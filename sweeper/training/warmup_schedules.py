@@ -310,7 +310,7 @@ class Shape(Schedule):
     linear decay (p = 1, stable 0), polynomial decay (Keras's PolynomialDecay), WSD with a linear
     or polynomial cooldown, decay to zero (r = 0). Cosine decay is not a point, but close: the
     best approximation of (1 + cos(pi u)) / 2 is stable_fraction 0.135, decay_exponent 1.34, off
-    by at most 4.5% of lr0 (RMS 3.0%; measured on 10,001 points, tests/test_schedules.py).
+    by at most 4.5% of lr0 (RMS 3.0%; measured on 10,001 points, tests/training/test_schedules.py).
     """
 
     family: ClassVar[str] = "shape"

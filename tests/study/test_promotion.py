@@ -9,13 +9,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
@@ -27,34 +27,6 @@ from sweeper.study.store import Store
 from sweeper.study.trials import count_states, finished_count
 from sweeper.training import trial as training
 from sweeper.training.schedules import from_dict
-
-LR = {"initial_lr": FloatDistribution(1e-4, 1.0, log=True)}
-
-
-def frozen(
-    number: int,
-    values: dict[int, float],
-    *,
-    state: TrialState = TrialState.PRUNED,
-    **attrs: Any,
-) -> FrozenTrial:
-    t = optuna.trial.create_trial(
-        state=state,
-        value=values[max(values)] if state == TrialState.COMPLETE else None,
-        params={"initial_lr": 0.01 * (number + 1)},
-        distributions=LR,
-        intermediate_values=values,
-        user_attrs=attrs,
-    )
-    t.number = number
-    return t
-
-
-def paused(number: int, values: dict[int, float], at: int, **attrs: Any) -> FrozenTrial:
-    return frozen(
-        number, values, **{promo.PAUSED_ATTR: at, promo.PAUSE_REASON_ATTR: "rung", **attrs}
-    )
-
 
 # --------------------------------------------------------------------------------------------
 # the rules
@@ -79,7 +51,9 @@ def test_in_top_needs_factor_configurations_and_takes_the_best_share() -> None:
     assert promo.in_top(0.8, [0.8, 0.8, 0.1], 3)  # a tie with the cut is in
 
 
-def test_rung_values_count_a_configuration_once_and_leave_baselines_out() -> None:
+def test_rung_values_count_a_configuration_once_and_leave_baselines_out(
+    frozen: Callable[..., FrozenTrial], paused: Callable[..., FrozenTrial]
+) -> None:
     trials = [
         paused(0, {0: 0.5}, 1),
         frozen(1, {0: 0.5, 1: 0.7}, state=TrialState.COMPLETE, config=0, promoted_from=0),
@@ -91,7 +65,9 @@ def test_rung_values_count_a_configuration_once_and_leave_baselines_out() -> Non
     assert promo.rung_values(trials, 2) == {0: 0.7}
 
 
-def test_next_promotion_takes_the_best_paused_trial_once_it_is_in_the_top() -> None:
+def test_next_promotion_takes_the_best_paused_trial_once_it_is_in_the_top(
+    frozen: Callable[..., FrozenTrial], paused: Callable[..., FrozenTrial]
+) -> None:
     trials = [paused(0, {0: 0.6}, 1), paused(1, {0: 0.4}, 1)]
     assert promo.next_promotion(trials, [1, 3], 3) is None  # two of three: nobody yet
     trials.append(paused(2, {0: 0.5}, 1))
@@ -103,7 +79,9 @@ def test_next_promotion_takes_the_best_paused_trial_once_it_is_in_the_top() -> N
     assert promo.next_promotion([*trials, child], [1, 3], 3) is None
 
 
-def test_next_promotion_prefers_higher_rungs_and_budget_pauses() -> None:
+def test_next_promotion_prefers_higher_rungs_and_budget_pauses(
+    paused: Callable[..., FrozenTrial],
+) -> None:
     low = [paused(i, {0: 0.5 + i / 100}, 1) for i in range(3)]
     high = [paused(10 + i, {0: 0.9, 2: 0.7 + i / 100}, 3) for i in range(3)]
     choice = promo.next_promotion(low + high, [1, 3], 3)
@@ -113,7 +91,9 @@ def test_next_promotion_prefers_higher_rungs_and_budget_pauses() -> None:
     assert choice is not None and (choice.parent.number, choice.reason) == (20, "budget")
 
 
-def test_a_child_carries_the_parents_parameters_values_and_link() -> None:
+def test_a_child_carries_the_parents_parameters_values_and_link(
+    paused: Callable[..., FrozenTrial],
+) -> None:
     parent = paused(4, {0: 0.5, 1: 0.6, 2: 0.7}, 2)
     child = promo.child_of(parent, 2)
     assert child.state == TrialState.WAITING
@@ -122,7 +102,9 @@ def test_a_child_carries_the_parents_parameters_values_and_link() -> None:
     assert child.user_attrs == {"config": 4, "promoted_from": 4, "promoted_at_epoch": 2}
 
 
-def test_counts_show_paused_and_promoted_and_count_each_configuration_once() -> None:
+def test_counts_show_paused_and_promoted_and_count_each_configuration_once(
+    frozen: Callable[..., FrozenTrial], paused: Callable[..., FrozenTrial]
+) -> None:
     trials = [
         paused(0, {0: 0.6}, 1),  # promoted: its child carries on
         paused(1, {0: 0.4}, 1),
@@ -139,7 +121,11 @@ def test_counts_show_paused_and_promoted_and_count_each_configuration_once() -> 
     assert finished_count(trials) == 3
 
 
-def test_a_stale_claim_is_one_whose_trial_never_came(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stale_claim_is_one_whose_trial_never_came(
+    monkeypatch: pytest.MonkeyPatch,
+    frozen: Callable[..., FrozenTrial],
+    paused: Callable[..., FrozenTrial],
+) -> None:
     from datetime import datetime, timedelta
 
     now = datetime(2026, 1, 1, 12)
@@ -205,7 +191,7 @@ def test_a_promotion_is_claimed_once_and_a_stale_claim_taken_over_once(
 
 
 def test_promote_creates_one_child_and_finishes_a_claim_whose_process_died(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paused: Callable[..., FrozenTrial]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     store = Store(url)
@@ -510,7 +496,9 @@ def test_a_tiny_first_epoch_is_not_judged_at_chance_level(tmp_path: Path) -> Non
     assert t.state == TrialState.COMPLETE and len(store.epochs("p")) == 3
 
 
-def test_once_no_new_configuration_will_start_the_best_paused_one_goes_on() -> None:
+def test_once_no_new_configuration_will_start_the_best_paused_one_goes_on(
+    paused: Callable[..., FrozenTrial],
+) -> None:
     assert not promo.in_top(0.9, [0.9, 0.1], 3)
     assert promo.in_top(0.9, [0.9, 0.1], 3, final=True)  # ceil(2 / 3) = 1
     assert not promo.in_top(0.1, [0.9, 0.1], 3, final=True)

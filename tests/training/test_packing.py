@@ -42,7 +42,7 @@ from sweeper.training.trial import (
     steps_per_epoch,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 2
 BATCH = 64  # 1,079 training digits: 16 full batches and a short one of 55
 TOLERANCE = {"rel": 1e-5, "abs": 1e-6}  # float32 rounding over two epochs; observed: 0

@@ -187,7 +187,7 @@ def test_study_without_stored_study_file(tmp_path: Path) -> None:
 
 
 def test_sources_use_keras_3_lazily() -> None:
-    root = Path(__file__).resolve().parents[1] / "sweeper"
+    root = Path(__file__).resolve().parents[2] / "sweeper"
     for name in ("study/evaluate.py", "study/lrfind.py", "cli/train.py"):
         tree = ast.parse((root / name).read_text(encoding="utf-8"))
         for node in tree.body:  # module level: no Keras, no TensorFlow

@@ -39,7 +39,7 @@ from sweeper.study.config import load_study_file
 
 pytestmark = pytest.mark.slow
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]  # tests/
 ROOT = TESTS_DIR.parent
 MNIST_STUDY = ROOT / "studies" / "mnist-t10k.toml"
 STUDY = "mnist-t10k"

@@ -35,7 +35,7 @@ from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedules import Constant
 from sweeper.training.trial import TrainSettings, run_trial
 
-MNIST_T10K = Path(__file__).resolve().parents[1] / "studies" / "data" / "mnist-t10k"
+MNIST_T10K = Path(__file__).resolve().parents[2] / "studies" / "data" / "mnist-t10k"
 SGD = OptimizerSpec("sgd")
 ADAM = OptimizerSpec("adam")
 NAME = "lr-mnist"

@@ -31,7 +31,7 @@ from sweeper.training.trial import (
     steps_per_epoch,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MNIST_T10K = ROOT / "studies" / "data" / "mnist-t10k"
 BATCH = 64
 # Chance on ten balanced classes is 0.1; two epochs of fashion-cnn on 1,600 MNIST images reach

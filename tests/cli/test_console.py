@@ -137,7 +137,7 @@ def test_readme_quotes_the_studies_listing_as_it_is() -> None:
 
     from sweeper.cli.commands import main
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     quoted = readme.split("`sweeper studies` lists them:\n\n```\n", 1)[1].split("```", 1)[0]
     listed = CliRunner().invoke(main, ["studies"]).stdout
     assert quoted.splitlines()[:-1] == listed.splitlines()[:-1]

@@ -37,7 +37,7 @@ from sweeper.training.schedules import (
 )
 
 N_STEPS = 2000
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sweeper.training.data import (
     read_idx,
 )
 
-MNIST_T10K = Path(__file__).resolve().parents[1] / "studies" / "data" / "mnist-t10k"
+MNIST_T10K = Path(__file__).resolve().parents[2] / "studies" / "data" / "mnist-t10k"
 MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 IDX_NAMES = (
     "train-images-idx3-ubyte",
