@@ -13,7 +13,7 @@ worker for a stored study) live in :mod:`sweeper.api.facade`; the command line c
 functions.
 
 Importing the package is cheap: the API is loaded on first use, and Keras and TensorFlow are
-only imported by the modules that train (``sweeper.training.trial``, ``sweeper.training.models``) and only
+only imported by the modules that train (``sweeper.training``: ``trial``, ``models``) and only
 inside their functions.
 """
 

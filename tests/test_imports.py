@@ -1,6 +1,8 @@
-"""The package's import graph: arrows only go down (no cycle), and no module imports another
-module's private names. Read from the source with ``ast``, function-level imports included.
-And the read-only side (sweeper.analysis, the read-only commands) imports no Keras."""
+"""The package's import graph: arrows only go down (no cycle, and no import from a higher
+sub-package: cli > api > analysis > study > training > errors, interrupts), and no module
+imports another module's private names. Read from the source with ``ast``, function-level
+imports included. And the read-only side (sweeper.analysis, the read-only commands) imports no
+Keras."""
 
 from __future__ import annotations
 
@@ -77,6 +79,41 @@ def test_no_import_cycle_in_the_package() -> None:
 def test_no_module_imports_another_modules_private_names() -> None:
     _, private = _graph()
     assert private == []
+
+
+# the sub-packages as layers: a module imports only from its own layer or the ones below
+LAYERS = {
+    "sweeper.errors": 0,
+    "sweeper.interrupts": 0,
+    "sweeper.training": 1,
+    "sweeper.study": 2,
+    "sweeper.analysis": 3,
+    "sweeper.api": 4,
+    "sweeper.cli": 5,
+}
+
+
+def _layer(module: str) -> int:
+    if module == "sweeper":  # __version__ and the API loaded lazily: no static import
+        return 0
+    top = ".".join(module.split(".")[:2])
+    return LAYERS.get(top, len(LAYERS))  # sweeper.__main__: above everything
+
+
+def _upward(edges: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, bs in edges.items() for b in bs if _layer(b) > _layer(a))
+
+
+def test_imports_go_down_the_layers() -> None:
+    edges, _ = _graph()
+    assert set(LAYERS) <= set(edges)  # every layer is still there
+    assert _upward(edges) == []
+
+
+def test_the_layer_check_can_fail() -> None:
+    edges = {"sweeper.training.trial": {"sweeper.study.store"}, "sweeper.study.store": set()}
+    assert _upward(edges) == ["sweeper.training.trial -> sweeper.study.store"]
+    assert _upward({"sweeper.cli.read": {"sweeper", "sweeper.analysis.plots"}}) == []
 
 
 def test_the_read_only_side_imports_no_keras_or_tensorflow() -> None:

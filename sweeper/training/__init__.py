@@ -1,5 +1,6 @@
 """Training with Keras: schedules, models, data, optimizers, one trial's run, packed trials.
 
-Knows nothing of Optuna's studies or the store: it imports only :mod:`sweeper.errors`,
-:mod:`sweeper.interrupts` and itself. Keras is imported inside functions, never at import time.
+Imports only :mod:`sweeper.errors`, :mod:`sweeper.interrupts` and itself: no store, no study
+module (an Optuna trial is handed in only to report to the pruner). Keras is imported inside
+functions, never at import time.
 """
