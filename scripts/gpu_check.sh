@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: device name, fashion-cnn epoch time at batch 64 and 256, trials per hour with 1 and
-# with N workers packed on one GPU, and GPU memory per worker.
+# with N workers packed on one GPU, and GPU memory per worker; then packed trials (K copies of
+# the network in one model, scripts/bench_pack.py) for K up to 64, and a study run with --pack.
 #
 #   bash scripts/gpu_check.sh            # on a GPU machine: full sizes (60,000 images, 4 workers)
 #   bash scripts/gpu_check.sh --quick    # smaller sizes
@@ -86,13 +87,13 @@ sample_memory() {  # $1: pid of the tune process, $2: log file
   done
 }
 
-run_tune() {  # $1: workers
-  local workers="$1" log="$TMP/tune-$1.log" mem="$TMP/mem-$1.log"
+run_tune() {  # $1: workers, $2: trials packed in each worker (default 1)
+  local workers="$1" pack="${2:-1}" log="$TMP/tune-$1-$pack.log" mem="$TMP/mem-$1-$pack.log"
   local start end
   start=$(date +%s.%N)
-  "$PY" -m sweeper tune "$TMP/study.toml" --storage "sqlite:///$TMP/w$workers.db" \
-    --study-name "gpu-check-$workers" --n-trials "$TRIALS" --workers "$workers" \
-    --workers-per-gpu "$workers" --checkpoint-dir "$TMP/ckpt" >"$log" 2>&1 &
+  "$PY" -m sweeper tune "$TMP/study.toml" --storage "sqlite:///$TMP/w$workers-p$pack.db" \
+    --study-name "gpu-check-$workers-$pack" --n-trials "$TRIALS" --workers "$workers" \
+    --workers-per-gpu "$workers" --pack "$pack" --checkpoint-dir "$TMP/ckpt" >"$log" 2>&1 &
   local pid=$!
   sample_memory "$pid" "$mem" &
   local sampler=$!
@@ -104,7 +105,7 @@ run_tune() {  # $1: workers
   wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   local tph
   tph=$(awk -v n="$TRIALS" -v s="$wall" 'BEGIN { printf "%.0f", n * 3600 / s }')
-  echo "workers=$workers: exit $code, $TRIALS trials in $wall s wall (process start included) = $tph trials/hour"
+  echo "workers=$workers pack=$pack: exit $code, $TRIALS trials in $wall s wall (process start included) = $tph trials/hour"
   grep -E '^(study|throughput)' "$log" | sed 's/^/  sweeper: /'
   if [[ $code != 0 ]]; then tail -n 5 "$log" | sed 's/^/  log: /'; fi
   if [[ $GPU == 1 ]]; then
@@ -121,3 +122,18 @@ run_tune "$WORKERS"
 if [[ $GPU == 0 ]]; then
   echo "(CPU version: $WORKERS workers share $(nproc) cores; GPU memory replaced by resident memory)"
 fi
+
+# ---------------------------------------------------------------------------- packed trials
+echo
+if [[ $GPU == 1 ]]; then
+  KS="1,2,4,8,16,32,64"; PACK=8; BENCH_ARGS=(--repeats 2)
+  [[ $QUICK == 1 ]] && { KS="1,4,16,64"; BENCH_ARGS=(--repeats 1 --subset 20000); }
+else
+  KS="1,2,4"; PACK=2; BENCH_ARGS=(--quick --models mnist-cnn)
+fi
+echo "== packed trials: copy-epochs per second and trials per hour for K = $KS (scripts/bench_pack.py)"
+"$PY" scripts/bench_pack.py --ks "$KS" --no-stop --no-fused "${BENCH_ARGS[@]}" \
+  2> >(grep -v -E '^(WARNING: All log|I0000|E0000|W0000)' >&2)
+echo
+echo "== a study with packed trials: $TRIALS trials, 1 worker, --pack $PACK"
+run_tune 1 "$PACK"
