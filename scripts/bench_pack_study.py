@@ -53,7 +53,8 @@ def run_one(pack: int, seed: int, overrides: list[str], folder: Path) -> Run:
     spec = load_study_file(STUDY, [f"study.seed={seed}", f"train.pack={pack}", *overrides])
     url = f"sqlite:///{folder / f'pack{pack}-seed{seed}.db'}"
     t0 = time.perf_counter()
-    summary = tune(spec, storage=url, checkpoint_dir=str(folder / "ckpt"))
+    # a checkpoint folder per run: the studies share a name, their trials must not share folders
+    summary = tune(spec, storage=url, checkpoint_dir=str(folder / f"ckpt-{pack}-{seed}"))
     seconds = time.perf_counter() - t0
     c = summary.counts
     return Run(

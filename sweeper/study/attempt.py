@@ -15,6 +15,7 @@ so a retry after a crash, or a continuation after a pause, resumes from its last
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import shutil
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedules import Schedule
     from sweeper.training.trial import Decision, EpochRecord, TrainSettings, TrialResult
+
+log = logging.getLogger(__name__)
 
 STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
 
@@ -177,6 +180,18 @@ class Attempt:
         self.baseline = promo.is_baseline(stored)
         # one checkpoint folder per configuration: retries and continuations resume from it
         self.backup = ctx.checkpoints / f"trial-{self.config}"
+        resumable = (
+            self.parent is not None  # a continuation
+            or self.origin != trial.number  # a retry of a trial whose process died
+            or "requeued" in stored.user_attrs  # put back in the queue by a stop or a reap
+        )
+        if not resumable and self.backup.exists():
+            # a new configuration: a folder of that name is left from another store of a study
+            # of the same name (deleted, or another run), and must not be resumed from
+            log.info(
+                "trial %d: checkpoint folder %s is not its own, removed", trial.number, self.backup
+            )
+            shutil.rmtree(self.backup, ignore_errors=True)
         return schedule, config.optimizer
 
     def run(self) -> float:

@@ -67,13 +67,16 @@ def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
         probe = folder / f".probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
-        for path in made:  # innermost first
-            path.rmdir()
     except OSError as exc:
         raise ConfigError(
             f"checkpoint folder {folder} cannot be written ({exc.strerror or exc}); give "
             f"--checkpoint-dir (or ${CHECKPOINT_ENV}) a folder you may write"
         ) from None
+    for path in made:  # innermost first; another worker may be writing there already: kept
+        try:
+            path.rmdir()
+        except OSError:
+            break
 
 
 def _n_trials(storage: optuna.storages.BaseStorage, name: str) -> int:

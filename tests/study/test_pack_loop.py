@@ -207,3 +207,20 @@ def test_a_checkpoint_of_a_pack_resumes_alone_and_the_other_way_round(tmp_path: 
     assert any(not np.array_equal(a, b) for a, b in zip(start, net.get_weights(), strict=True))
     empty = Pack(ds, settings)
     assert empty.restore(empty.add(schedule, sgd), tmp_path / "nothing") == 0
+
+
+@pytest.mark.parametrize("pack", [1, 2])
+def test_a_checkpoint_left_by_another_store_is_not_resumed(pack: int, tmp_path: Path) -> None:
+    # a folder trial-0 of a study named "p", as a deleted store's trial 0 left it after epoch 1
+    ds = load_dataset(DataSpec(name="digits", subset=400))
+    settings = TrainSettings(model="mnist-cnn", batch_size=64, epochs=2, seed=0)
+    old = Pack(ds, settings)
+    copy = old.add(Exponential(0.3, decay_steps=5, decay_rate=0.5), OptimizerSpec())
+    old.train_epoch()
+    old.save(copy, tmp_path / "ckpt" / "p" / "trial-0")
+
+    summary, trials, store = run_study(tmp_path, pack=pack, n_trials=1, epochs=2)
+    (t,) = trials
+    assert t.state == TrialState.COMPLETE and "resumed_from_epoch" not in t.user_attrs
+    assert epochs_by_trial(store)[0] == [0, 1]  # trained from its own start
+    assert summary.epochs_spent == 2
