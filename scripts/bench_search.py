@@ -79,6 +79,8 @@ REACH_TARGET = 40  # the candidate should reach X within this many epochs
 EPOCHS = 9
 BATCH = 64
 FAMILIES = ("constant", "time", "exponential", "step", "cosine")
+SWEEPER_SET: list[str] = []  # --sweeper-set: settings the "sweeper" arm runs with instead
+
 PREVIOUS_DEFAULTS = [  # sweeper's [sampler] and [pruner] defaults before the change measured here
     "sampler.type=tpe",
     "sampler.n_startup_trials=10",
@@ -314,6 +316,8 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     overrides = [f"study.seed={seed}"]
     if arm == "sweeper-previous":
         overrides += PREVIOUS_DEFAULTS
+    else:
+        overrides += SWEEPER_SET
     text = study_text(setup.budget)
     spec = parse_study(text, "<bench_search>", base_dir=ROOT, overrides=overrides)
     n_trials = 500  # the budget stops the study
@@ -523,7 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one seed, budget 25 (smoke test)")
     parser.add_argument("--out", default=None, help="write the anytime curves to this JSON file")
     parser.add_argument("--from-json", default=None, help="print the tables of a saved --out file")
+    parser.add_argument(
+        "--sweeper-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of the 'sweeper' arm's study, to measure another default, e.g. "
+        "--sweeper-set sampler.n_startup_trials=5 (repeatable)",
+    )
     args = parser.parse_args(argv)
+    SWEEPER_SET[:] = args.sweeper_set
     if args.from_json:
         return from_json(args.from_json)
     arms = parse_arms(args.arms)
@@ -566,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"space: schedule in {{{', '.join(FAMILIES)}}}; {describe_space(base.space)}")
     print(f"budget {args.budget} trained epochs per arm and seed; seeds {seeds}; arms {arms}")
+    if SWEEPER_SET:
+        print(f"the sweeper arm runs with: {' '.join(SWEEPER_SET)}")
     print()
 
     runs: list[Run] = []

@@ -54,7 +54,7 @@ from sweeper.study.attempt import (
 )
 from sweeper.study.recovery import requeue
 from sweeper.study.store import HEARTBEAT_INTERVAL
-from sweeper.study.trial_flow import check_failure_rate, trial_event, wants_more
+from sweeper.study.trial_flow import check_failure_rate, trial_event, worker_wants_more
 from sweeper.study.trials import TrialEvent, finished_count
 
 if TYPE_CHECKING:
@@ -323,19 +323,8 @@ def packed_trial_loop(
 def _wants_more(ctx: Context, target: int, start: float, timeout: float | None, wait: bool) -> bool:
     """Whether a slot of the pack should take a new trial now (waiting only with ``wait``: an
     empty pack waits for trials that run elsewhere, as a single-trial worker does)."""
-    rules = ctx.rules
     with INTERRUPTS.undeferred():  # its waits stop at once; its writes defer themselves
-        return wants_more(
-            ctx.study,
-            target,
-            start,
-            timeout,
-            store=ctx.store,
-            budget=rules.budget,
-            rung_list=rules.rungs if rules.asha else (),
-            factor=rules.factor,
-            wait=wait,
-        )
+        return worker_wants_more(ctx, target, start, timeout, wait=wait)
 
 
 def _requeue_all(study: optuna.Study, slots: dict[int, Slot], reason: str) -> None:

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.errors import SweepAborted
 from sweeper.interrupts import INTERRUPTS
 from sweeper.study import promotion as promo
-from sweeper.study.attempt import budget_spent
+from sweeper.study.attempt import Context, budget_spent
 from sweeper.study.recovery import reap_dead_local_trials
 from sweeper.study.trials import TrialEvent, describe, finished_count
 
@@ -128,3 +128,21 @@ def trial_event(t: FrozenTrial, seconds: float, done: int, target: int) -> Trial
     elif t.state == TrialState.FAIL:
         description += f" ({failure_reason(t)})"
     return TrialEvent(t.number, state, t.value, description, seconds, done, target)
+
+
+def worker_wants_more(
+    ctx: Context, target: int, start: float, timeout: float | None, *, wait: bool = True
+) -> bool:
+    """:func:`wants_more` for a worker, by its study's rules (budget, rungs, factor)."""
+    rules = ctx.rules
+    return wants_more(
+        ctx.study,
+        target,
+        start,
+        timeout,
+        store=ctx.store,
+        budget=rules.budget,
+        rung_list=rules.rungs if rules.asha else (),
+        factor=rules.factor,
+        wait=wait,
+    )

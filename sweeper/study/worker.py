@@ -35,7 +35,7 @@ from sweeper.study.names import file_stem
 from sweeper.study.recovery import requeue
 from sweeper.study.search import make_pruner, make_sampler
 from sweeper.study.store import ENV_VAR, Store, resolve_url
-from sweeper.study.trial_flow import check_failure_rate, trial_event, wants_more
+from sweeper.study.trial_flow import check_failure_rate, trial_event, worker_wants_more
 from sweeper.study.trials import TrialEvent, finished_count
 from sweeper.training.backend import CONSOLE, load_keras
 
@@ -187,7 +187,7 @@ def _trial_loop(
     the stop is raised at the next safe point, so it never lands in a store write or a library
     callback. The running trial is then put back in the queue.
     """
-    study, rules = ctx.study, ctx.rules
+    study = ctx.study
     active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
     last: list[FrozenTrial] = []
 
@@ -205,16 +205,7 @@ def _trial_loop(
     start = time.monotonic()
     ran = 0
     try:
-        while wants_more(
-            study,
-            target,
-            start,
-            timeout,
-            store=ctx.store,
-            budget=rules.budget,
-            rung_list=rules.rungs if rules.asha else (),
-            factor=rules.factor,
-        ):
+        while worker_wants_more(ctx, target, start, timeout):
             t0 = time.monotonic()
             last.clear()
             active.clear()

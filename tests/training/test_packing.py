@@ -364,7 +364,7 @@ def test_a_pack_trains_each_trial_as_alone_on_other_backends(backend: str) -> No
         pytest.skip(f"{backend} is not installed")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    script = BACKEND_CHECK.format(tests=str(ROOT / "tests"))
+    script = BACKEND_CHECK.format(tests=str(Path(__file__).resolve().parent))
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
