@@ -54,7 +54,12 @@ from sweeper.study.attempt import (
 )
 from sweeper.study.recovery import requeue
 from sweeper.study.store import HEARTBEAT_INTERVAL
-from sweeper.study.trial_flow import check_failure_rate, trial_event, worker_wants_more
+from sweeper.study.trial_flow import (
+    check_failure_rate,
+    environment_aborted,
+    trial_event,
+    worker_wants_more,
+)
 from sweeper.study.trials import TrialEvent, finished_count
 
 if TYPE_CHECKING:
@@ -230,24 +235,28 @@ def packed_trial_loop(
     start = time.monotonic()
     ran = 0
 
-    def end(slot: Slot, outcome: _End) -> None:
+    def tell(trial: optuna.Trial, outcome: _End, started: float) -> None:
+        """Tell Optuna how ``trial`` ended and show it, as the single-trial loop does."""
         nonlocal ran
         faults.point("before-tell")
         with INTERRUPTS.shielded():
             if outcome.state == TrialState.COMPLETE:
-                frozen = study.tell(slot.trial, outcome.value)
+                frozen = study.tell(trial, outcome.value)
             else:
-                frozen = study.tell(slot.trial, state=outcome.state)
+                frozen = study.tell(trial, state=outcome.state)
         if outcome.error is not None:
-            log.warning("trial %d failed: %s", slot.trial.number, error_line(outcome.error))
-        slots.pop(slot.copy.index, None)
-        beats.remove(slot.attempt.trial_id)
-        if slot.copy in pack.live:
-            pack.stop(slot.copy)
+            log.warning("trial %d failed: %s", trial.number, error_line(outcome.error))
+        beats.remove(optuna_ids.trial_id(trial))
         ran += 1
         if progress is not None:
             done = finished_count(study.get_trials(deepcopy=False))
-            progress(trial_event(frozen, time.monotonic() - slot.started, done, target))
+            progress(trial_event(frozen, time.monotonic() - started, done, target))
+
+    def end(slot: Slot, outcome: _End) -> None:
+        slots.pop(slot.copy.index, None)
+        if slot.copy in pack.live:
+            pack.stop(slot.copy)
+        tell(slot.trial, outcome, slot.started)
 
     beats = Heartbeats(study)
     try:
@@ -263,6 +272,7 @@ def packed_trial_loop(
                         beats.add(optuna_ids.trial_id(trial))
                     faults.point("after-ask")
                     INTERRUPTS.check()
+                    asked = time.monotonic()
                     try:
                         slot = _start(ctx, pack, trial)
                     except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
@@ -270,11 +280,7 @@ def packed_trial_loop(
                             requeue(study, optuna_ids.trial_id(trial), "was interrupted")
                         raise
                     except Exception as exc:  # a configuration that cannot be trained
-                        with INTERRUPTS.shielded():
-                            study.tell(trial, state=TrialState.FAIL)
-                        beats.remove(optuna_ids.trial_id(trial))
-                        ran += 1
-                        log.warning("trial %d failed: %s", trial.number, error_line(exc))
+                        tell(trial, _End(TrialState.FAIL, error=exc), asked)
                         check_failure_rate(study, ctx.spec)
                         continue
                     slots[slot.copy.index] = slot
@@ -310,10 +316,7 @@ def packed_trial_loop(
         return ran, True
     except EnvironmentFailed as failure:
         _requeue_all(study, slots, "failed because of the environment")
-        raise SweepAborted(
-            f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
-            "fix the cause and rerun the same command"
-        ) from None
+        raise environment_aborted(failure) from None
     except SweepAborted:
         _requeue_all(study, slots, "was stopped with the sweep")
         raise

@@ -36,6 +36,14 @@ def failure_reason(t: FrozenTrial) -> str:
     return lines[-1] if lines else "no traceback stored"
 
 
+def environment_aborted(failure: BaseException) -> SweepAborted:
+    """The sweep's stop when a trial failed because of this machine (the trial is requeued)."""
+    return SweepAborted(
+        f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
+        "fix the cause and rerun the same command"
+    )
+
+
 def check_failure_rate(study: optuna.Study, spec: StudySpec) -> None:
     """Stop the sweep when too many of the last finished trials failed."""
     window = spec.failure_window

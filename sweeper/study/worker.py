@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from sweeper.errors import ConfigError, SweepAborted
+from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.study import faults, optuna_ids
 from sweeper.study.attempt import Attempt, Context, EnvironmentFailed, Rules
@@ -35,7 +35,12 @@ from sweeper.study.names import file_stem
 from sweeper.study.recovery import requeue
 from sweeper.study.search import make_pruner, make_sampler
 from sweeper.study.store import ENV_VAR, Store, resolve_url
-from sweeper.study.trial_flow import check_failure_rate, trial_event, worker_wants_more
+from sweeper.study.trial_flow import (
+    check_failure_rate,
+    environment_aborted,
+    trial_event,
+    worker_wants_more,
+)
 from sweeper.study.trials import TrialEvent, finished_count
 from sweeper.training.backend import CONSOLE, load_keras
 
@@ -226,10 +231,7 @@ def _trial_loop(
         with INTERRUPTS.shielded():
             if active:
                 requeue(study, active[0], "failed because of the environment")
-        raise SweepAborted(
-            f"{failure}; this machine cannot run the trial (it is queued again, not counted): "
-            "fix the cause and rerun the same command"
-        ) from None
+        raise environment_aborted(failure) from None
     return ran, False
 
 
