@@ -131,6 +131,20 @@ def reporting(progress: bool | Progress | None, description: str = "") -> Iterat
     yield ProgressLines()
 
 
+def best_lines(
+    number: int | None, value: float, schedule: str | None, params: dict[str, Any]
+) -> list[str]:
+    """The best trial as a run's summary and a result's ``repr`` show it: three lines."""
+    searched = "  ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+    return [
+        f"best: trial {number}, val_accuracy {value:.4f}",
+        f"  schedule: {schedule}",
+        f"  params:   {searched or '(none searched)'}",
+    ]
+
+
 def summary_lines(summary: TuneSummary, *, python: bool = False) -> list[str]:
     """What a run did, as ``sweeper tune`` ends: trials, epochs, the best trial, the gain over
     the best baseline, throughput and what to do next. ``python`` words the advice for the
@@ -157,15 +171,9 @@ def summary_lines(summary: TuneSummary, *, python: bool = False) -> list[str]:
     if summary.best_value is None:
         lines.append("no completed trial yet")
     else:
-        params = "  ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in summary.best_params.items()
+        lines += best_lines(
+            summary.best_number, summary.best_value, summary.best_schedule, summary.best_params
         )
-        lines += [
-            f"best: trial {summary.best_number}, val_accuracy {summary.best_value:.4f}",
-            f"  schedule: {summary.best_schedule}",
-            f"  params:   {params or '(none searched)'}",
-        ]
     if summary.best_baseline is not None:
         more = budget_option if spent else ("n_trials=" if python else "--n-trials")
         verdict = (

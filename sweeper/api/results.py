@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sweeper.api.progress import value_text
+from sweeper.api.progress import best_lines, value_text
 from sweeper.api.run_context import console, figures, nothing, trusted
 from sweeper.errors import SweeperError
 
@@ -248,15 +248,7 @@ class TuneResult:
             lines.append("no complete trial yet")
         else:
             best = self._best_of(found.top[0])
-            params = "  ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in best.params.items()
-            )
-            lines += [
-                f"best: trial {best.number}, val_accuracy {best.value:.4f}",
-                f"  schedule: {best.schedule}",
-                f"  params:   {params or '(none searched)'}",
-            ]
+            lines += best_lines(best.number, best.value, best.schedule, best.params)
         if found.best_baseline is not None:
             gain = f"; tuning gains {found.gain:+.4f}" if found.gain is not None else ""
             lines.append(
