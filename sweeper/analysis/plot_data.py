@@ -269,8 +269,8 @@ def default_schedule(family: str, n_steps: int, initial_lr: float = 0.1) -> dict
     tenth = max(n / 10, 1.0)
     defaults: dict[str, dict[str, Any]] = {
         "constant": {},
-        "time": {"decay": 10.0 / n},
-        "step": {"drop": 0.5, "epochs_drop": 2.0, "steps_per_epoch": max(n // 10, 1)},
+        "time": {"time_decay": 10.0 / n},
+        "step": {"decay_rate": 0.5, "drop_every": 2.0, "steps_per_epoch": max(n // 10, 1)},
         "exponential": {"decay_steps": tenth, "decay_rate": 0.7},
         "piecewise": {
             "boundaries": [round(n * f) for f in (0.3, 0.6, 0.85)],

@@ -365,8 +365,8 @@ def _parse_settings(items: tuple[str, ...]) -> dict[str, Any]:
     multiple=True,
     metavar="NAME=VALUE",
     help="A schedule parameter by its study-file name, e.g. initial_lr=0.05, decay_rate=0.5, "
-    "drop_every=2 (epochs of a 10-epoch run), or by its field in the stored schedule "
-    "(repeatable).",
+    "drop_every=2 (epochs of a 10-epoch run), or a stored schedule's other fields, e.g. "
+    "decay_steps=300 (optimizer steps) (repeatable).",
 )
 @click.option("--plot", "plot_file", metavar="FILE", help="Draw the curves (.png/.svg).")
 @_verbose

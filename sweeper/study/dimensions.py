@@ -64,7 +64,10 @@ DIMENSIONS: dict[str, DimensionInfo] = {
         ALL_FAMILIES, Range(1e-3, 0.5, log=True), "positive", "initial (peak) learning rate"
     ),
     "time_decay": DimensionInfo(
-        frozenset({"time"}), Range(1e-4, 0.1, log=True), "nonneg", "lr0 / (1 + decay * step)"
+        frozenset({"time"}),
+        Range(1e-4, 0.1, log=True),
+        "nonneg",
+        "lr0 / (1 + time_decay * step)",
     ),
     "decay_rate": DimensionInfo(
         _DROPPING,

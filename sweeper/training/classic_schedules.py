@@ -8,7 +8,9 @@ Each is a :class:`~sweeper.training.schedule_base.Schedule` whose fields are in 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,43 +36,50 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class TimeDecay(Schedule):
-    """Keras 2's SGD ``decay`` argument: the rate shrinks as 1 / (1 + decay * step)."""
+    """Keras 2's SGD ``decay`` argument: the rate shrinks as 1 / (1 + time_decay * step)."""
 
     family: ClassVar[str] = "time"
-    formula: ClassVar[str] = "lr0 / (1 + decay * step)"
+    formula: ClassVar[str] = "lr0 / (1 + time_decay * step)"
+    renamed: ClassVar[Mapping[str, str]] = MappingProxyType({"decay": "time_decay"})
 
-    decay: float = 1e-3
+    time_decay: float = 1e-3
 
     def __post_init__(self) -> None:
         check_positive(self.family, initial_lr=self.initial_lr)
-        if not (math.isfinite(self.decay) and self.decay >= 0):
-            raise ConfigError(f"schedule 'time': decay must be >= 0, got {self.decay!r}")
+        if not (math.isfinite(self.time_decay) and self.time_decay >= 0):
+            raise ConfigError(f"schedule 'time': time_decay must be >= 0, got {self.time_decay!r}")
 
     def _rates(self, steps: np.ndarray) -> np.ndarray:
-        return self.initial_lr / (1.0 + self.decay * steps)
+        return self.initial_lr / (1.0 + self.time_decay * steps)
 
     def keras(self) -> Any:
         import keras
 
         return keras.optimizers.schedules.InverseTimeDecay(
-            self.initial_lr, decay_steps=1, decay_rate=self.decay
+            self.initial_lr, decay_steps=1, decay_rate=self.time_decay
         )
 
 
 @dataclass(frozen=True)
 class StepDecay(Schedule):
-    """The tutorial's drop decay by epoch: lr0 * drop ** floor((1 + epoch) / epochs_drop)."""
+    """The tutorial's drop decay by epoch: lr0 * decay_rate ** floor((1 + epoch) / drop_every).
+
+    ``drop_every`` is in epochs (``steps_per_epoch`` steps each), as in the study file.
+    """
 
     family: ClassVar[str] = "step"
-    formula: ClassVar[str] = "lr0 * drop ^ floor((1 + epoch) / epochs_drop)"
+    formula: ClassVar[str] = "lr0 * decay_rate ^ floor((1 + epoch) / drop_every)"
+    renamed: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"drop": "decay_rate", "epochs_drop": "drop_every"}
+    )
 
-    drop: float = 0.5
-    epochs_drop: float = 10.0
+    decay_rate: float = 0.5
+    drop_every: float = 10.0
     steps_per_epoch: int = 1
 
     def __post_init__(self) -> None:
-        check_positive(self.family, initial_lr=self.initial_lr, epochs_drop=self.epochs_drop)
-        check_in_unit(self.family, "drop", self.drop)
+        check_positive(self.family, initial_lr=self.initial_lr, drop_every=self.drop_every)
+        check_in_unit(self.family, "decay_rate", self.decay_rate)
         if int(self.steps_per_epoch) != self.steps_per_epoch or self.steps_per_epoch < 1:
             raise ConfigError(
                 f"schedule 'step': steps_per_epoch must be a positive integer, got {self.steps_per_epoch!r}"
@@ -78,12 +87,14 @@ class StepDecay(Schedule):
 
     def _rates(self, steps: np.ndarray) -> np.ndarray:
         epoch = np.floor(steps / self.steps_per_epoch)
-        return self.initial_lr * self.drop ** np.floor((1.0 + epoch) / self.epochs_drop)
+        return self.initial_lr * self.decay_rate ** np.floor((1.0 + epoch) / self.drop_every)
 
     def keras(self) -> Any:
         from sweeper.training.keras_schedules import EpochStepDecay
 
-        return EpochStepDecay(self.initial_lr, self.drop, self.epochs_drop, self.steps_per_epoch)
+        return EpochStepDecay(
+            self.initial_lr, self.decay_rate, self.drop_every, self.steps_per_epoch
+        )
 
 
 @dataclass(frozen=True)

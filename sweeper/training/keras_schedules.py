@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 from keras import ops
@@ -13,24 +13,27 @@ from keras import ops
 class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """The tutorials' drop decay by epoch, applied per step.
 
-    ``lr0 * drop ** floor((1 + epoch) / epochs_drop)`` with ``epoch = floor(step /
+    ``lr0 * decay_rate ** floor((1 + epoch) / drop_every)`` with ``epoch = floor(step /
     steps_per_epoch)``: the same rate a ``LearningRateScheduler`` callback would set at the start
     of each epoch, but evaluated by the optimizer itself, so it is exact under every backend and
     survives a checkpoint like any built-in schedule.
     """
 
+    # configs saved before the rename (old key -> new), read by from_config
+    renamed: ClassVar[dict[str, str]] = {"drop": "decay_rate", "epochs_drop": "drop_every"}
+
     def __init__(
         self,
         initial_learning_rate: float,
-        drop: float,
-        epochs_drop: float,
+        decay_rate: float,
+        drop_every: float,
         steps_per_epoch: int,
         name: str = "EpochStepDecay",
     ) -> None:
         super().__init__()
         self.initial_learning_rate = initial_learning_rate
-        self.drop = drop
-        self.epochs_drop = epochs_drop
+        self.decay_rate = decay_rate
+        self.drop_every = drop_every
         self.steps_per_epoch = steps_per_epoch
         self.name = name
 
@@ -38,17 +41,25 @@ class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         lr = ops.convert_to_tensor(self.initial_learning_rate)
         dtype = lr.dtype
         epoch = ops.floor(ops.cast(step, dtype) / ops.cast(self.steps_per_epoch, dtype))
-        exponent = ops.floor((1.0 + epoch) / ops.cast(self.epochs_drop, dtype))
-        return ops.multiply(lr, ops.power(ops.cast(self.drop, dtype), exponent))
+        exponent = ops.floor((1.0 + epoch) / ops.cast(self.drop_every, dtype))
+        return ops.multiply(lr, ops.power(ops.cast(self.decay_rate, dtype), exponent))
 
     def get_config(self) -> dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
-            "drop": self.drop,
-            "epochs_drop": self.epochs_drop,
+            "decay_rate": self.decay_rate,
+            "drop_every": self.drop_every,
             "steps_per_epoch": self.steps_per_epoch,
             "name": self.name,
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> EpochStepDecay:
+        config = dict(config)
+        for old, new in cls.renamed.items():
+            if old in config:
+                config.setdefault(new, config.pop(old))
+        return cls(**config)
 
 
 def _decay_profile(profile: str, v: Any, exponent: float) -> Any:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,6 +41,8 @@ class Schedule:
 
     family: ClassVar[str] = ""
     formula: ClassVar[str] = ""
+    # fields stored under an earlier name, old -> new: ``from_dict`` reads old stores through it
+    renamed: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     initial_lr: float
 

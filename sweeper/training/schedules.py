@@ -1,7 +1,8 @@
 """Learning-rate schedule families.
 
-Every family is a frozen dataclass whose fields are in optimizer steps (one step = one batch). Each
-gives the learning rate two ways that must agree:
+Every family is a frozen dataclass whose fields are in optimizer steps (one step = one batch), but
+for step decay's ``drop_every``, in epochs of its ``steps_per_epoch``. Each gives the learning rate
+two ways that must agree:
 
 * ``lr_at(step)`` / ``curve(n)`` — plain NumPy (float64), no Keras import, so read-only commands
   can draw the curves of stored trials;
@@ -16,6 +17,10 @@ at ``step = k``, so the first epoch covers steps ``0 .. steps_per_epoch - 1``.
 Studies describe intervals in epochs; :func:`from_dimensions` converts them to steps with the
 real steps-per-epoch of the data. :func:`from_dict` rebuilds a schedule from the JSON-friendly dict
 stored with every trial (``to_dict``).
+
+A field that is also a study dimension has that dimension's name (``decay_rate``, ``drop_every``,
+``time_decay``); ``decay_steps`` is a different quantity (optimizer steps, Keras's name), built from
+``drop_every`` epochs where a family counts its interval in steps.
 """
 
 from __future__ import annotations
@@ -106,9 +111,20 @@ def _family(name: str) -> type[Schedule]:
 
 
 def from_dict(data: Mapping[str, Any]) -> Schedule:
-    """Rebuild a schedule from ``Schedule.to_dict()`` output (or a hand-written dict)."""
+    """Rebuild a schedule from ``Schedule.to_dict()`` output (or a hand-written dict).
+
+    A parameter under its earlier name (the family's ``renamed``, e.g. step's ``drop`` and
+    ``epochs_drop``, time's ``decay``) is read as its current one, so older stores still read.
+    """
     data = dict(data)
     cls = _family(str(data.pop("family", "")))
+    for old, new in cls.renamed.items():
+        if old in data:
+            if new in data:
+                raise ConfigError(
+                    f"schedule '{cls.family}': {old} is the earlier name of {new}; give one of them"
+                )
+            data[new] = data.pop(old)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -137,15 +153,16 @@ def from_dimensions(
 
     Dimensions used (each only by the families named):
 
-    ``initial_lr`` (all); ``time_decay`` (time); ``decay_rate`` (step: the drop factor;
-    exponential: the rate; piecewise: the factor applied at each boundary; inverse_time: the
-    rate); ``drop_every`` epochs (step: epochs_drop; exponential, inverse_time: decay_steps;
-    piecewise: the boundary spacing); ``staircase`` (exponential, inverse_time); ``power`` and
-    ``end_lr_factor`` (polynomial, end_lr = initial_lr * end_lr_factor); ``alpha`` (cosine,
-    cosine_restarts); ``warmup_epochs`` (cosine); ``restart_epochs``, ``t_mul``, ``m_mul``
-    (cosine_restarts). Polynomial and cosine decay over the whole run (``epochs``) unless
-    ``decay_epochs`` is given. A dimension given as ``decay_steps`` (in steps) wins over its
-    epoch form, so the tutorials' step-based settings can be written as they are.
+    ``initial_lr`` (all); ``time_decay`` (time: its time_decay); ``decay_rate`` (step: its
+    decay_rate, the drop factor; exponential: the rate; piecewise: the factor applied at each
+    boundary; inverse_time: the rate); ``drop_every`` epochs (step: its drop_every, kept in
+    epochs; exponential, inverse_time: decay_steps; piecewise: the boundary spacing);
+    ``staircase`` (exponential, inverse_time); ``power`` and ``end_lr_factor`` (polynomial,
+    end_lr = initial_lr * end_lr_factor); ``alpha`` (cosine, cosine_restarts); ``warmup_epochs``
+    (cosine); ``restart_epochs``, ``t_mul``, ``m_mul`` (cosine_restarts). Polynomial and cosine
+    decay over the whole run (``epochs``) unless ``decay_epochs`` is given. A dimension given as
+    ``decay_steps`` (in steps) wins over its epoch form, so the tutorials' step-based settings
+    can be written as they are.
 
     The later families end where the run ends: their rate reaches its end value at the run's
     last update (step ``epochs * steps_per_epoch - 1``, or ``decay_steps`` when given).
@@ -180,14 +197,14 @@ def _constant(family: str, lr: float, dims: Mapping[str, Any], spe: int, epochs:
 
 
 def _time(family: str, lr: float, dims: Mapping[str, Any], spe: int, epochs: int) -> Schedule:
-    return TimeDecay(lr, decay=float(dims.get("time_decay", 0.0)))
+    return TimeDecay(lr, time_decay=float(dims.get("time_decay", 0.0)))
 
 
 def _step(family: str, lr: float, dims: Mapping[str, Any], spe: int, epochs: int) -> Schedule:
     return StepDecay(
         lr,
-        drop=float(dims.get("decay_rate", 0.5)),
-        epochs_drop=float(dims.get("drop_every", 1.0)),
+        decay_rate=float(dims.get("decay_rate", 0.5)),
+        drop_every=float(dims.get("drop_every", 1.0)),
         steps_per_epoch=spe,
     )
 

@@ -214,8 +214,8 @@ def test_schedule_curves_take_the_study_files_names() -> None:
     (label, rates), *_ = plots.schedule_curves_data(
         ["step"], 1000, {"decay_rate": 0.3, "drop_every": 2}
     ).curves
-    assert label == "step(initial_lr=0.1, drop=0.3, epochs_drop=2, steps_per_epoch=100)"
-    # the tutorials' formula: lr0 * drop ** floor((1 + epoch) / epochs_drop)
+    assert label == "step(initial_lr=0.1, decay_rate=0.3, drop_every=2, steps_per_epoch=100)"
+    # the tutorials' formula: lr0 * decay_rate ** floor((1 + epoch) / drop_every)
     for step in (0, 99, 100, 250, 999):
         assert rates[step] == pytest.approx(0.1 * 0.3 ** ((1 + step // 100) // 2), rel=1e-9)
     # the same names as `tune --set space.decay_rate=...`, in the message too
@@ -226,7 +226,7 @@ def test_schedule_curves_take_the_study_files_names() -> None:
     from sweeper.cli.commands import main
 
     out = CliRunner().invoke(main, ["schedules", "--family", "step", "--set", "decay_rate=0.3"])
-    assert out.exit_code == 0 and "drop=0.3" in out.output, out.output
+    assert out.exit_code == 0 and "decay_rate=0.3" in out.output, out.output
 
 
 def test_data_on_a_synthetic_store(synthetic: tuple[str, an.StudyData]) -> None:

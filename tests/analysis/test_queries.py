@@ -46,7 +46,7 @@ def trial(
     if family == "step":
         params.update(decay_rate=rate, drop_every=every)
         dists.update(decay_rate=RATE, drop_every=EVERY)
-        schedule.update(drop=rate, epochs_drop=every, steps_per_epoch=10)
+        schedule.update(decay_rate=rate, drop_every=every, steps_per_epoch=10)
     user = {"schedule": schedule, "optimizer": "sgd", "steps_per_epoch": 10, **(attrs or {})}
     if baseline:
         user["baseline"] = baseline
@@ -210,7 +210,16 @@ def test_status_of_an_empty_store(tmp_path: Path) -> None:
 def test_trial_descriptions() -> None:
     t = trial("step", 0.8, lr=0.2, rate=0.25, every=3.0, baseline="tutorial")
     assert an.family_of(t) == "step" and an.baseline_of(t) == "tutorial"
-    assert an.describe(t) == "step(initial_lr=0.2, drop=0.25, epochs_drop=3, steps_per_epoch=10)"
+    described = "step(initial_lr=0.2, decay_rate=0.25, drop_every=3, steps_per_epoch=10)"
+    assert an.describe(t) == described
+    # a store written before the parameters took the study file's names reads the same
+    schedule = dict(t.user_attrs["schedule"])
+    schedule["drop"], schedule["epochs_drop"] = (
+        schedule.pop("decay_rate"),
+        schedule.pop("drop_every"),
+    )
+    old = trial("step", 0.8, lr=0.2, rate=0.25, every=3.0, attrs={"schedule": schedule})
+    assert an.describe(old) == described
     diverged = trial("constant", 0.1, state=TrialState.PRUNED, attrs={"outcome": "diverged"})
     assert an.outcome_of(diverged) == "diverged"
     assert an.outcome_of(trial("step", None, state=TrialState.FAIL)) == "failed"

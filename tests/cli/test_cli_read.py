@@ -243,6 +243,16 @@ def test_schedules(tmp_path: Path) -> None:
     assert run("schedules", "--plot", str(tmp_path / "x.jpg")).exit_code == 1
 
 
+def test_schedules_shows_the_study_files_names() -> None:
+    result = run(
+        "schedules", "--family", "step", "--set", "decay_rate=0.5", "--set", "drop_every=2"
+    )
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if "step(" in x]
+    assert "decay_rate=0.5" in line and "drop_every=2" in line, line
+    assert "drop=" not in result.output and "epochs_drop" not in result.output
+
+
 # -- no Keras on the read-only side ---------------------------------------------------------------
 def test_read_only_commands_never_import_keras(synthetic: str, tmp_path: Path) -> None:
     commands = [

@@ -299,7 +299,7 @@ def test_trial_schedule_converts_epochs_to_steps(
                 alpha=0.1,
             )
         elif config.family == "time":
-            assert schedule == TimeDecay(v["initial_lr"], decay=v["time_decay"])
+            assert schedule == TimeDecay(v["initial_lr"], time_decay=v["time_decay"])
         elif config.family == "polynomial":
             assert schedule.end_lr == pytest.approx(v["initial_lr"] * v["end_lr_factor"])
             assert schedule.power == v["power"]
@@ -438,10 +438,10 @@ EXPECTED_BASELINES: dict[str, tuple[Any, OptimizerSpec]] = {
     "adam": (Constant(0.01), OptimizerSpec("adam")),
     "polynomial": (Polynomial(0.003, decay_steps=5000, end_lr=0.001, power=1.5), OptimizerSpec()),
     "step": (
-        StepDecay(0.1, drop=0.2, epochs_drop=2.0, steps_per_epoch=STEPS_PER_EPOCH),
+        StepDecay(0.1, decay_rate=0.2, drop_every=2.0, steps_per_epoch=STEPS_PER_EPOCH),
         OptimizerSpec(),
     ),
-    "nesterov": (TimeDecay(0.05, decay=0.01), OptimizerSpec("sgd", 0.9, True)),
+    "nesterov": (TimeDecay(0.05, time_decay=0.01), OptimizerSpec("sgd", 0.9, True)),
 }
 
 # The default ranges leave some tutorial values (decay_rate 0.98) outside: Optuna warns and

@@ -54,14 +54,14 @@ SPE = 17  # steps per epoch of the full digits' training split at batch 64
 SCHEDULES: list[Schedule] = [
     Constant(0.05),
     Exponential(0.1, decay_steps=SPE, decay_rate=0.5),
-    StepDecay(0.2, drop=0.5, epochs_drop=1.0, steps_per_epoch=SPE),
+    StepDecay(0.2, decay_rate=0.5, drop_every=1.0, steps_per_epoch=SPE),
     Exponential(0.02, decay_steps=5, decay_rate=0.8, staircase=True),
 ]
 ADAM_SCHEDULES: list[Schedule] = [
     Constant(0.001),
     Exponential(0.005, decay_steps=SPE, decay_rate=0.5),
     Constant(0.01),
-    StepDecay(0.003, drop=0.5, epochs_drop=1.0, steps_per_epoch=SPE),
+    StepDecay(0.003, decay_rate=0.5, drop_every=1.0, steps_per_epoch=SPE),
 ]
 SEEDS = [0, 1, 2, 3]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -50,15 +51,15 @@ def ref_constant(step: int, *, initial_lr: float) -> float:
     return initial_lr
 
 
-def ref_time(step: int, *, initial_lr: float, decay: float) -> float:
-    return initial_lr / (1 + decay * step)
+def ref_time(step: int, *, initial_lr: float, time_decay: float) -> float:
+    return initial_lr / (1 + time_decay * step)
 
 
 def ref_step(
-    step: int, *, initial_lr: float, drop: float, epochs_drop: float, steps_per_epoch: int
+    step: int, *, initial_lr: float, decay_rate: float, drop_every: float, steps_per_epoch: int
 ) -> float:
     epoch = step // steps_per_epoch
-    return initial_lr * drop ** math.floor((1 + epoch) / epochs_drop)
+    return initial_lr * decay_rate ** math.floor((1 + epoch) / drop_every)
 
 
 def ref_exponential(
@@ -250,13 +251,13 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("constant", {"initial_lr": 0.1}),
     ("constant", {"initial_lr": 0.003}),
     ("constant", {"initial_lr": 1.0}),
-    ("time", {"initial_lr": 0.1, "decay": 0.002}),
-    ("time", {"initial_lr": 0.01, "decay": 1e-4}),
-    ("time", {"initial_lr": 0.5, "decay": 0.05}),
-    ("step", {"initial_lr": 0.1, "drop": 0.5, "epochs_drop": 10.0, "steps_per_epoch": 50}),
-    ("step", {"initial_lr": 0.1, "drop": 0.5, "epochs_drop": 10.0, "steps_per_epoch": 100}),
-    ("step", {"initial_lr": 0.01, "drop": 0.8, "epochs_drop": 3.0, "steps_per_epoch": 64}),
-    ("step", {"initial_lr": 0.05, "drop": 0.25, "epochs_drop": 2.5, "steps_per_epoch": 37}),
+    ("time", {"initial_lr": 0.1, "time_decay": 0.002}),
+    ("time", {"initial_lr": 0.01, "time_decay": 1e-4}),
+    ("time", {"initial_lr": 0.5, "time_decay": 0.05}),
+    ("step", {"initial_lr": 0.1, "decay_rate": 0.5, "drop_every": 10.0, "steps_per_epoch": 50}),
+    ("step", {"initial_lr": 0.1, "decay_rate": 0.5, "drop_every": 10.0, "steps_per_epoch": 100}),
+    ("step", {"initial_lr": 0.01, "decay_rate": 0.8, "drop_every": 3.0, "steps_per_epoch": 64}),
+    ("step", {"initial_lr": 0.05, "decay_rate": 0.25, "drop_every": 2.5, "steps_per_epoch": 37}),
     (
         "exponential",
         {"initial_lr": 0.001, "decay_steps": 500.0, "decay_rate": 0.98, "staircase": True},
@@ -488,8 +489,8 @@ def test_constant_keras_is_a_float() -> None:
     [
         Exponential(0.001, 500.0, 0.98, staircase=True),
         Exponential(0.1, 100.0, 0.96),
-        StepDecay(0.1, drop=0.5, epochs_drop=10.0, steps_per_epoch=50),
-        StepDecay(0.01, drop=0.8, epochs_drop=3.0, steps_per_epoch=64),
+        StepDecay(0.1, decay_rate=0.5, drop_every=10.0, steps_per_epoch=50),
+        StepDecay(0.01, decay_rate=0.8, drop_every=3.0, steps_per_epoch=64),
     ],
     ids=["exponential-staircase", "exponential", "step-50", "step-64"],
 )
@@ -567,7 +568,7 @@ def test_from_dimensions_step_keeps_epochs() -> None:
         steps_per_epoch=50,
         epochs=30,
     )
-    assert s == StepDecay(0.1, drop=0.5, epochs_drop=10.0, steps_per_epoch=50)
+    assert s == StepDecay(0.1, decay_rate=0.5, drop_every=10.0, steps_per_epoch=50)
     assert isinstance(s, StepDecay)
     # The tutorial's (1 + epoch): the first drop is at the start of 0-based epoch 9.
     assert s.lr_at(9 * 50 - 1) == pytest.approx(0.1)
@@ -724,7 +725,7 @@ def test_from_dimensions_other_families() -> None:
     )
     assert from_dimensions(
         "time", {"initial_lr": 0.1, "time_decay": 0.002}, steps_per_epoch=9, epochs=3
-    ) == TimeDecay(0.1, decay=0.002)
+    ) == TimeDecay(0.1, time_decay=0.002)
     s = from_dimensions(
         "cosine_restarts",
         {"initial_lr": 0.1, "restart_epochs": 3, "t_mul": 1.0, "m_mul": 0.5, "alpha": 0.01},
@@ -787,6 +788,45 @@ def test_from_dict_missing_parameter() -> None:
     assert "initial_lr" in message
 
 
+def test_from_dict_reads_the_earlier_names() -> None:
+    # stores written before the parameters took the study file's names
+    old_step = {
+        "family": "step",
+        "initial_lr": 0.1,
+        "drop": 0.5,
+        "epochs_drop": 2,
+        "steps_per_epoch": 10,
+    }
+    assert from_dict(old_step) == StepDecay(0.1, decay_rate=0.5, drop_every=2.0, steps_per_epoch=10)
+    assert from_dict({"family": "time", "initial_lr": 0.1, "decay": 0.002}) == TimeDecay(
+        0.1, time_decay=0.002
+    )
+    # the current names are what it writes
+    data = from_dict(old_step).to_dict()
+    assert data == {
+        "family": "step",
+        "initial_lr": 0.1,
+        "decay_rate": 0.5,
+        "drop_every": 2,
+        "steps_per_epoch": 10,
+    }
+    assert "drop" not in data and "epochs_drop" not in data
+
+
+def test_from_dict_earlier_and_current_name_together() -> None:
+    message = _one_line_config_error(
+        {"family": "step", "initial_lr": 0.1, "drop": 0.5, "decay_rate": 0.5}
+    )
+    assert "drop" in message and "decay_rate" in message
+
+
+def test_every_renamed_field_exists() -> None:
+    for cls in FAMILIES.values():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert set(cls.renamed.values()) <= fields, cls.family
+        assert not set(cls.renamed) & fields, cls.family
+
+
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
@@ -801,14 +841,14 @@ def test_non_positive_initial_lr(family: str, bad_lr: float) -> None:
         from_dict({"family": family, "initial_lr": bad_lr})
 
 
-@pytest.mark.parametrize("drop", [0.0, -0.5, 1.5, math.nan])
-def test_step_drop_outside_unit_interval(drop: float) -> None:
-    with pytest.raises(ConfigError, match="drop"):
-        StepDecay(0.1, drop=drop, epochs_drop=10.0, steps_per_epoch=5)
+@pytest.mark.parametrize("rate", [0.0, -0.5, 1.5, math.nan])
+def test_step_decay_rate_outside_unit_interval(rate: float) -> None:
+    with pytest.raises(ConfigError, match="decay_rate"):
+        StepDecay(0.1, decay_rate=rate, drop_every=10.0, steps_per_epoch=5)
 
 
-def test_step_drop_one_is_allowed() -> None:
-    s = StepDecay(0.1, drop=1.0, epochs_drop=2.0, steps_per_epoch=5)
+def test_step_decay_rate_one_is_allowed() -> None:
+    s = StepDecay(0.1, decay_rate=1.0, drop_every=2.0, steps_per_epoch=5)
     np.testing.assert_array_equal(s.curve(100), np.full(100, 0.1))
 
 
@@ -851,7 +891,7 @@ def test_other_validation() -> None:
     with pytest.raises(ConfigError):
         Exponential(0.1, decay_rate=0.0)
     with pytest.raises(ConfigError):
-        TimeDecay(0.1, decay=-1.0)
+        TimeDecay(0.1, time_decay=-1.0)
     with pytest.raises(ConfigError):
         InverseTime(0.1, decay_rate=-0.5)
     with pytest.raises(ConfigError):
@@ -1036,6 +1076,26 @@ def test_shape_holds_constant_linear_polynomial_wsd_and_decay_to_zero() -> None:
     point = Shape(lr, n, warmup_fraction=0.1, stable_fraction=700 / 900)
     np.testing.assert_allclose(point.rates(steps), wsd.rates(steps), rtol=1e-12, atol=1e-15)
     assert Shape(lr, n, decay_exponent=0.7).lr_at(1000) == 0.0
+
+
+def test_epoch_step_decay_config() -> None:
+    import keras
+
+    from sweeper.training.keras_schedules import EpochStepDecay
+
+    obj = StepDecay(0.1, decay_rate=0.5, drop_every=2.0, steps_per_epoch=10).keras()
+    config = obj.get_config()
+    assert config["decay_rate"] == 0.5 and config["drop_every"] == 2.0
+    assert "drop" not in config and "epochs_drop" not in config
+    again = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(obj))
+    assert type(again) is EpochStepDecay and again.get_config() == config
+    # a config saved under the earlier keys (a checkpoint written before the rename)
+    old = {k: v for k, v in config.items() if k not in ("decay_rate", "drop_every")}
+    old.update(drop=0.5, epochs_drop=2.0)
+    restored = EpochStepDecay.from_config(old)
+    assert restored.get_config() == config
+    for step in (0, 9, 10, 19, 20, 55):
+        assert float(restored(step)) == float(obj(step))
 
 
 def test_later_keras_schedules_serialise() -> None:

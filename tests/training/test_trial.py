@@ -335,7 +335,7 @@ def test_each_optimizer_trains(small_digits: Dataset, optimizer: OptimizerSpec, 
 @pytest.mark.slow
 def test_step_decay_lr_follows_lr_at(small_digits: Dataset) -> None:
     spe = steps_per_epoch(len(small_digits.y_train), BATCH)
-    schedule = StepDecay(0.1, drop=0.5, epochs_drop=1.0, steps_per_epoch=spe)
+    schedule = StepDecay(0.1, decay_rate=0.5, drop_every=1.0, steps_per_epoch=spe)
     result = run_trial(small_digits, schedule, settings=_settings(epochs=2))
     assert result.status is TrialStatus.COMPLETE, result.reason
     _check_records(result.records, schedule, spe, epochs=2)
