@@ -45,7 +45,8 @@ from sweeper.analysis.study_data import copy_study as copy_study
 from sweeper.errors import SweeperError
 from sweeper.study import space as space_mod
 from sweeper.study.tables import EpochRow
-from sweeper.training.schedules import from_dict
+from sweeper.study.trials import count_states
+from sweeper.study.trials import describe as describe_trial
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -110,9 +111,7 @@ def read_epochs(url: str | None, name: str) -> list[dict[str, Any]]:
 
 
 def counts(data: StudyData) -> dict[str, int]:
-    """Trials by outcome: ``sweeper.study.runner.count_states`` plus ``diverged`` (among the pruned)."""
-    from sweeper.study.trials import count_states
-
+    """Trials by outcome: ``sweeper.study.trials.count_states`` plus ``diverged`` (among the pruned)."""
     out = count_states(data.trials)
     out["diverged"] = sum(outcome_of(t) == "diverged" for t in data.trials)
     return out
@@ -140,18 +139,9 @@ def outcome_of(trial: FrozenTrial) -> str:
 
 
 def describe(trial: FrozenTrial) -> str:
-    """The trial's schedule in one line, e.g. ``cosine(initial_lr=0.1, ...)``."""
-    schedule = trial.user_attrs.get("schedule")
-    if not schedule:
-        return family_of(trial)
-    try:
-        text = from_dict(schedule).describe()
-    except SweeperError:
-        text = str(schedule.get("family"))
-    optimizer = trial.user_attrs.get("optimizer")
-    if optimizer and optimizer != "sgd":
-        text += f" + {optimizer}"
-    return text
+    """The trial's schedule in one line, e.g. ``cosine(initial_lr=0.1, ...)``: the study's
+    :func:`sweeper.study.trials.describe` without the baseline's name (shown apart here)."""
+    return describe_trial(trial, baseline=False, unknown="?")
 
 
 def duration_of(trial: FrozenTrial) -> float | None:

@@ -86,9 +86,16 @@ def finished_count(trials: list[FrozenTrial]) -> int:
     return c["complete"] + c["pruned"] + c["paused"] + c["failed"] - waiting_for_budget
 
 
-def describe(trial: FrozenTrial) -> str:
+def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") -> str:
+    """The trial in one line: its stored schedule (``cosine(initial_lr=0.1, ...)``), then
+    `` + adam`` for an optimizer other than SGD.
+
+    ``baseline``: a baseline's name goes first, ``[baseline: name] ...`` (the progress display;
+    the read side shows it apart). A trial whose schedule is not stored yet is its family, or
+    ``unknown`` where that is not known either.
+    """
     schedule = trial.user_attrs.get("schedule")
-    text = str(trial.params.get(space_mod.SCHEDULE_PARAM, ""))
+    text = str(trial.params.get(space_mod.SCHEDULE_PARAM, unknown))
     if schedule:
         from sweeper.training.schedules import from_dict
 
@@ -99,7 +106,7 @@ def describe(trial: FrozenTrial) -> str:
     optimizer = trial.user_attrs.get("optimizer")
     if optimizer and optimizer != "sgd":
         text += f" + {optimizer}"
-    baseline = trial.user_attrs.get(space_mod.BASELINE_ATTR)
-    if baseline:
-        text = f"[baseline: {baseline}] {text}"
+    name = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    if baseline and name:
+        text = f"[baseline: {name}] {text}"
     return text
