@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeper.errors import StorageError, SweeperError
-from sweeper.study.store import SQLITE_TIMEOUT, Store, url_secrets
+from sweeper.study.storage_url import SQLITE_TIMEOUT, url_secrets
+from sweeper.study.store import Store
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

@@ -69,7 +69,7 @@ def load(study_name: str, storage: str | None = None) -> TuneResult:
     :class:`~sweeper.errors.SweeperError` when the store or the study does not exist.
     """
     from sweeper.analysis import queries as an
-    from sweeper.study.store import resolve_url
+    from sweeper.study.storage_url import resolve_url
 
     url = resolve_url(storage)
     an.load(url, study_name)

@@ -73,7 +73,7 @@ class TuneResult:
     @property
     def storage(self) -> str:
         """The store's URL, its password masked."""
-        from sweeper.study.store import mask_url
+        from sweeper.study.storage_url import mask_url
 
         return mask_url(self._url)
 

@@ -287,7 +287,7 @@ class Study:
         :class:`TuneResult`; an interrupt raises :class:`TuneInterrupted` (a
         ``KeyboardInterrupt``) with the store left resumable."""
         from sweeper.interrupts import SweepInterrupted
-        from sweeper.study.store import resolve_url
+        from sweeper.study.storage_url import resolve_url
 
         url = resolve_url(storage)
         name = study_name or self.name

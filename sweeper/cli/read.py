@@ -109,7 +109,7 @@ def status(storage: str | None, verbose: int) -> None:
     """
     with _errors(verbose):
         from sweeper.analysis.queries import status as read_status
-        from sweeper.study.store import mask_url, resolve_url
+        from sweeper.study.storage_url import mask_url, resolve_url
 
         studies = read_status(storage)
         _print_status(studies, mask_url(resolve_url(storage)))

@@ -96,7 +96,7 @@ def evaluate_command(
     train + validation, several seeds each, and compare their test accuracy."""
     _setup(verbose)
     from sweeper.api.facade import TuneResult
-    from sweeper.study.store import resolve_url
+    from sweeper.study.storage_url import resolve_url
 
     with user_errors():
         ev = TuneResult(study, resolve_url(storage)).evaluate(

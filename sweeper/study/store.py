@@ -3,9 +3,9 @@ database reached by one URL.
 
 Optuna's tables hold studies and trials (so ``optuna trials``, ``optuna best-trial`` and
 optuna-dashboard read a sweeper store as it is); :class:`Store` opens both on the same URL, masks
-its password in every message, sets SQLite up for several writers (WAL, busy timeout) and reads
-and writes sweeper's tables: epochs, study files, runs, the ledger of trained epochs and the
-promotion claims.
+its password in every message, sets SQLite up for several writers (WAL, busy timeout; the URL
+and engine settings are in :mod:`sweeper.study.storage_url`) and reads and writes sweeper's
+tables: epochs, study files, runs, the ledger of trained epochs and the promotion claims.
 
 This module never imports Keras, so read-only commands stay fast.
 """
@@ -24,12 +24,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sweeper.errors import StorageError, StudyChangedError
+from sweeper.study.storage_url import (
+    check_sqlite_dir,
+    check_url,
+    engine_kwargs,
+    is_sqlite,
+    mask_url,
+    resolve_url,
+    sqlite_file,
+    sqlite_pragmas,
+    sqlite_serializable,
+    url_secrets,
+)
 from sweeper.study.tables import (
     EPOCH_FIELDS,
     Base,
@@ -44,8 +55,6 @@ from sweeper.study.tables import (
 if TYPE_CHECKING:
     import optuna
 
-DEFAULT_URL = "sqlite:///sweeper.db"
-ENV_VAR = "SWEEPER_STORAGE"
 GRACE_ENV = "SWEEPER_HEARTBEAT_GRACE"
 
 
@@ -60,45 +69,6 @@ GRACE_PERIOD = _grace_period()  # seconds without a heartbeat before a trial is 
 HEARTBEAT_INTERVAL = max(1, GRACE_PERIOD // 4)  # seconds between a running trial's heartbeats
 # seconds before a promotion claimed but never created (its process died) is taken over
 CLAIM_GRACE = GRACE_PERIOD
-SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
-
-
-# The measured columns of a per-epoch record, in display order.
-
-
-def resolve_url(url: str | None = None) -> str:
-    """``url``, else ``$SWEEPER_STORAGE``, else ``sqlite:///sweeper.db`` in the working directory."""
-    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
-
-
-# query parameters that carry a secret (``?password=...`` is as valid as ``user:password@``)
-SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword", "secret", "token"})
-
-
-def url_secrets(url: str) -> list[str]:
-    """The secrets a URL holds: its password and secret query values (for masking messages)."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return []
-    found = [str(parsed.password)] if parsed.password else []
-    for key, value in parsed.query.items():
-        if key.lower() in SECRET_QUERY_KEYS:
-            found += [value] if isinstance(value, str) else list(value)
-    return [s for s in found if s]
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password and secret query values replaced by ``***`` (safe for logs
-    and messages)."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return "<unparsable storage URL>"
-    secret = {k: "***" for k in parsed.query if k.lower() in SECRET_QUERY_KEYS}
-    if secret:
-        parsed = parsed.update_query_dict(secret)
-    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 @dataclass(frozen=True)
@@ -110,69 +80,13 @@ class StoredStudyFile:
     hash: str
 
 
-def _is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
-def _sqlite_pragmas(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {SQLITE_TIMEOUT * 1000}")
-        cur.close()
-
-    @event.listens_for(engine, "first_connect")
-    def _on_first_connect(dbapi_conn: Any, _record: Any) -> None:
-        # WAL lets readers and one writer work at once (several workers on one file); it is
-        # a property of the database file, so Optuna's own connections use it too.
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.close()
-
-
-def _sqlite_serializable(engine: Engine) -> None:
-    """Make every transaction on ``engine`` take SQLite's write lock when it begins.
-
-    Optuna claims a queued trial with ``SELECT ... FOR UPDATE`` then an update; SQLite ignores
-    ``FOR UPDATE``, so two workers could both read WAITING and both run the trial. With
-    ``BEGIN IMMEDIATE`` the second one waits (busy timeout) and then reads RUNNING.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {SQLITE_TIMEOUT * 1000}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections opened before the listeners existed are dropped
-
-
 class Store:
     """One storage URL: Optuna's RDBStorage and our tables on the same database."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = resolve_url(url)
         self.masked_url = mask_url(self.url)
-        try:
-            parsed = make_url(self.url)
-        except (ArgumentError, ValueError):
-            raise StorageError(
-                f"invalid storage URL {self.masked_url}: write it as a SQLAlchemy URL such as "
-                "sqlite:///sweeper.db or postgresql+psycopg://user:password@host/db"
-            ) from None
-        try:
-            parsed.get_dialect()  # the database kind is known (its driver is loaded later)
-        except NoSuchModuleError:
-            raise StorageError(
-                f"invalid storage URL {self.masked_url}: no database kind {parsed.drivername!r}; "
-                "use sqlite:///FILE, postgresql+psycopg://user:password@host/db or another "
-                "SQLAlchemy dialect"
-            ) from None
+        check_url(self.url)
         self._engine: Engine | None = None
         self._optuna: optuna.storages.RDBStorage | None = None
 
@@ -205,37 +119,17 @@ class Store:
     @property
     def sqlite_file(self) -> Path | None:
         """The store's SQLite file on disk; None for other databases, ``:memory:`` and URI forms."""
-        if not _is_sqlite(self.url):
-            return None
-        database = make_url(self.url).database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
-            return None
-        return Path(database).expanduser()
-
-    def _check_sqlite_dir(self) -> None:
-        file = self.sqlite_file
-        if file is not None:
-            parent = file.absolute().parent
-            if not parent.is_dir():
-                raise StorageError(
-                    f"cannot use storage {self.masked_url}: directory {parent} does not exist; "
-                    "create it or choose another path"
-                )
+        return sqlite_file(self.url)
 
     # -- engines --------------------------------------------------------------------------
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._check_sqlite_dir()
+            check_sqlite_dir(self.url)
             with self.guard():
-                kwargs: dict[str, Any] = {}
-                if _is_sqlite(self.url):
-                    kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
-                else:
-                    kwargs["pool_pre_ping"] = True
-                engine = sa.create_engine(self.url, **kwargs)
-                if _is_sqlite(self.url):
-                    _sqlite_pragmas(engine)
+                engine = sa.create_engine(self.url, **engine_kwargs(self.url))
+                if is_sqlite(self.url):
+                    sqlite_pragmas(engine)
                 Base.metadata.create_all(engine)
                 self._engine = engine
         return self._engine
@@ -247,12 +141,7 @@ class Store:
             from optuna.exceptions import ExperimentalWarning
             from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-            self._check_sqlite_dir()
-            engine_kwargs: dict[str, Any] = (
-                {"connect_args": {"timeout": SQLITE_TIMEOUT}}
-                if _is_sqlite(self.url)
-                else {"pool_pre_ping": True}
-            )
+            check_sqlite_dir(self.url)
             hb: dict[str, Any] = {}
             if heartbeat:
                 with warnings.catch_warnings():
@@ -267,10 +156,10 @@ class Store:
             with self.guard(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 self._optuna = optuna.storages.RDBStorage(
-                    self.url, engine_kwargs=engine_kwargs, **hb
+                    self.url, engine_kwargs=engine_kwargs(self.url), **hb
                 )
-                if _is_sqlite(self.url):
-                    _sqlite_serializable(self._optuna.engine)
+                if is_sqlite(self.url):
+                    sqlite_serializable(self._optuna.engine)
         return self._optuna
 
     def close(self) -> None:

@@ -34,7 +34,8 @@ from sweeper.study.lrfind import lr_ranges
 from sweeper.study.names import file_stem
 from sweeper.study.recovery import requeue
 from sweeper.study.search import make_pruner, make_sampler
-from sweeper.study.store import ENV_VAR, Store, resolve_url
+from sweeper.study.storage_url import ENV_VAR, resolve_url
+from sweeper.study.store import Store
 from sweeper.study.trial_flow import (
     check_failure_rate,
     environment_aborted,

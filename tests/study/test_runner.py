@@ -20,7 +20,8 @@ from sweeper.errors import StorageError
 from sweeper.study.config import parse_study
 from sweeper.study.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
 from sweeper.study.search import make_pruner, make_sampler
-from sweeper.study.store import DEFAULT_URL, ENV_VAR, Store, mask_url, resolve_url
+from sweeper.study.storage_url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url
+from sweeper.study.store import Store
 from sweeper.study.trials import count_states, finished_count, superseded
 
 HOST = socket.gethostname()
