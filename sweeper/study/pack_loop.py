@@ -11,7 +11,9 @@ batches, then each copy's record goes to its own trial.
 * **Continuous batching**: when a copy ends, its slot takes the next trial at once (a baseline, a
   requeued or a promoted trial first, as ``study.optimize`` would), its network built and seeded
   as alone and its schedule counting from its own first step; the pack stays full while the
-  study wants trials. With the slots full and the rest of the study running elsewhere the pack
+  study wants trials. The new trial takes the old one's slot in the traced model
+  (``Pack(stop="reuse")``: new values in the same variables), so a change of members costs no
+  new trace unless its optimizer settings differ or a slot stays empty. With the slots full and the rest of the study running elsewhere the pack
   trains on with what it has, where a single-trial worker would wait.
 * **Checkpoints**: after every epoch but the last, each copy's state is written to its trial's
   checkpoint folder in the format of Keras's ``BackupAndRestore`` (:func:`~sweeper.training.packing.
@@ -230,7 +232,7 @@ def packed_trial_loop(
     study = ctx.study
     size = ctx.settings.pack
     reset_keras(ctx.settings.seed)
-    pack = Pack(ctx.dataset, ctx.settings)
+    pack = Pack(ctx.dataset, ctx.settings, stop="reuse")  # a freed slot keeps the trace
     slots: dict[int, Slot] = {}  # by copy index
     start = time.monotonic()
     ran = 0

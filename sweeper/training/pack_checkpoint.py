@@ -6,8 +6,11 @@ in a JSON file, each with a ``.bkp`` of the previous epoch's, so a trial checkpo
 resumes alone (``run_trial`` with the same ``backup_dir``) and the other way round. They are
 written and read through a *twin* of the copy's network built alone: a network called inside the
 pack (once per rebuild of the pack) is saved by Keras with another layout than the same network
-alone. The files' names and layout are Keras's; the reading and writing here is hand-written
-because ``BackupAndRestore`` is a ``fit`` callback of one model, while a pack trains many.
+alone, and its optimizer's state through an optimizer built as a trial alone builds it (a copy
+whose rate is read from a table keeps no learning-rate variable, a trial alone at a constant
+rate does). The files' names and layout are Keras's; the reading and writing here is
+hand-written because ``BackupAndRestore`` is a ``fit`` callback of one model, while a pack
+trains many.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ METADATA_FILE = "training_metadata.json"
 PREVIOUS = ".bkp"
 
 
-def save_copy(copy: PackedCopy, twin: Any, folder: str | Path) -> None:
+def save_copy(copy: PackedCopy, twin: Any, optimizer: Any, folder: str | Path) -> None:
     """Write ``copy``'s training state (weights, optimizer state, epochs done) to ``folder``,
-    through ``twin``, the same network built alone."""
+    through ``twin``, the same network built alone, and ``optimizer``, built on the twin's
+    variables as the trial alone builds its own."""
+    from sweeper.training.packed_keras import transfer_state
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights, metadata = folder / WEIGHTS_FILE, folder / METADATA_FILE
@@ -44,21 +50,27 @@ def save_copy(copy: PackedCopy, twin: Any, folder: str | Path) -> None:
         if path.exists():
             shutil.copyfile(path, path.with_name(path.name + PREVIOUS))
     twin.set_weights(copy.model.get_weights())
-    twin.optimizer = copy.optimizer  # saved with the network, as a compiled model's is
+    if not copy.optimizer.built:
+        copy.optimizer.build(copy.model.trainable_variables)
+    transfer_state(copy.optimizer, optimizer)
+    twin.optimizer = optimizer  # saved with the network, as a compiled model's is
     twin.save_weights(str(weights), overwrite=True)
     metadata.write_text(json.dumps({"epoch": copy.epoch, "batch": 0}))
 
 
-def restore_copy(copy: PackedCopy, twin: Any, folder: str | Path) -> int:
+def restore_copy(copy: PackedCopy, twin: Any, optimizer: Any, folder: str | Path) -> int:
     """Load a checkpoint (of a copy, or of the trial trained alone) into ``copy``, which has not
-    trained yet, through ``twin``; the epochs it had done (0 when ``folder`` holds none)."""
+    trained yet, through ``twin`` and ``optimizer`` (see :func:`save_copy`); the epochs it had
+    done (0 when ``folder`` holds none)."""
+    from sweeper.training.packed_keras import transfer_state
+
     folder = Path(folder)
     weights, metadata = folder / WEIGHTS_FILE, folder / METADATA_FILE
     if not weights.exists():
         return 0
     if not copy.optimizer.built:
         copy.optimizer.build(copy.model.trainable_variables)
-    twin.optimizer = copy.optimizer  # its state is loaded into the copy's optimizer
+    twin.optimizer = optimizer  # the checkpoint's optimizer state is loaded into it
     try:
         twin.load_weights(str(weights))
     except OSError:  # cut while written: the previous epoch's state, as BackupAndRestore does
@@ -68,6 +80,7 @@ def restore_copy(copy: PackedCopy, twin: Any, folder: str | Path) -> int:
         twin.load_weights(str(previous))
         metadata = metadata.with_name(metadata.name + PREVIOUS)
     copy.model.set_weights(twin.get_weights())
+    transfer_state(optimizer, copy.optimizer)
     epoch = int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
     copy.start = epoch
     return epoch

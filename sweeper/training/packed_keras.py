@@ -8,7 +8,9 @@
   per-output loss trackers of a multi-output model weigh every batch alike under TensorFlow,
   where the batch size is unknown while tracing, while the loss of a single model weighs each
   batch by its size: the two differ when the last batch is short);
-* :class:`SwapScheduleFree`: validation at the averaged point of every schedule-free copy.
+* :class:`SwapScheduleFree`: validation at the averaged point of every schedule-free copy;
+* :class:`RateTable`: a copy's learning rate read from a table of rates (a variable), so that a
+  slot of the pack can take another trial's schedule without a new trace.
 
 Like :mod:`sweeper.training.schedule_free`, this module imports Keras when it is imported; only
 :mod:`sweeper.training.packing` imports it, inside its functions.
@@ -17,14 +19,20 @@ Like :mod:`sweeper.training.schedule_free`, this module imports Keras when it is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from sweeper.training.schedule_free import ScheduleFreeOptimizer
 
-__all__ = ["CopyLoss", "PackedOptimizer", "SwapScheduleFree"]
+if TYPE_CHECKING:
+    from sweeper.training.schedule_base import Schedule
+
+__all__ = ["CopyLoss", "PackedOptimizer", "RateTable", "SwapScheduleFree", "transfer_state"]
+
+LEARNING_RATE = "learning_rate"  # the name of the variable a Keras optimizer keeps a float rate in
 
 
 class PackedOptimizer(keras.optimizers.Optimizer):
@@ -36,8 +44,9 @@ class PackedOptimizer(keras.optimizers.Optimizer):
     own slots, so an update of the pack is, copy by copy, the update that copy's optimizer would
     make alone. This optimizer's own ``iterations`` counts the pack's updates.
 
-    :attr:`variables` lists this optimizer's own variables, then every inner optimizer's: saving,
-    loading and JAX's stateless update see the whole state.
+    :attr:`variables` lists this optimizer's own variables, then every inner optimizer's, then
+    the rate tables of the copies (``tables``, see :class:`RateTable`): saving, loading and
+    JAX's stateless update see the whole state.
     """
 
     def __init__(
@@ -45,6 +54,8 @@ class PackedOptimizer(keras.optimizers.Optimizer):
         optimizers: Sequence[Any],
         variables: Sequence[Sequence[Any]],
         name: str = "packed_optimizer",
+        *,
+        tables: Sequence[RateTable] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=0.0, name=name, **kwargs)
@@ -60,6 +71,7 @@ class PackedOptimizer(keras.optimizers.Optimizer):
                 owner[id(variable)] = k
         self._inner = list(optimizers)
         self._owner = owner
+        self._tables = list(tables)
 
     @property
     def optimizers(self) -> list[Any]:
@@ -71,6 +83,7 @@ class PackedOptimizer(keras.optimizers.Optimizer):
         own = self._variables[:]
         for opt in getattr(self, "_inner", ()):
             own.extend(opt.variables)
+        own.extend(table.rates for table in getattr(self, "_tables", ()))
         return own
 
     def split(self, values: Sequence[Any], variables: Sequence[Any]) -> list[tuple[list, list]]:
@@ -157,3 +170,56 @@ class SwapScheduleFree(keras.callbacks.Callback):
         self._training = False
         for opt in self._optimizers:
             opt.swap_to_x()
+
+
+class RateTable(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate read from a table: ``rates[min(step, n_steps - 1)]``.
+
+    The table is a non-trainable variable holding a schedule's rate at each of the run's
+    ``n_steps`` updates, computed by the schedule's NumPy twin (``Schedule.curve``, float64,
+    stored in float32: within one float32 rounding of the Keras schedule a trial alone applies).
+    :meth:`fill` puts another schedule in place, a new value of the same variable: a traced
+    training step goes on reading it, where a new schedule object would need a new trace.
+    """
+
+    def __init__(self, n_steps: int, name: str = "rates") -> None:
+        super().__init__()
+        if n_steps < 1:
+            raise ValueError(f"a rate table needs at least one step, got {n_steps}")
+        self.n_steps = int(n_steps)
+        self.rates = keras.Variable(
+            np.zeros(self.n_steps, dtype=np.float32), trainable=False, name=name
+        )
+
+    def fill(self, schedule: Schedule) -> None:
+        """Hold ``schedule``'s rates from step 0."""
+        self.rates.assign(schedule.curve(self.n_steps).astype(np.float32))
+
+    def __call__(self, step: Any) -> Any:
+        index = ops.minimum(ops.cast(step, "int32"), self.n_steps - 1)
+        return ops.take(self.rates, index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"n_steps": self.n_steps, "name": self.rates.name}
+
+
+def _state(optimizer: Any) -> list[Any]:
+    # a rate given as a float lives in a variable of the optimizer; a schedule does not: the
+    # state that moves between optimizers of one kind is everything else
+    return [v for v in optimizer.variables if v.name != LEARNING_RATE]
+
+
+def transfer_state(source: Any, target: Any) -> None:
+    """Give the built optimizer ``target`` the state of ``source``, an optimizer of the same
+    kind built on variables of the same shapes (step count, momenta, moments, ...).
+
+    Their learning rates are left as they are: one may take a float, the other a schedule.
+    """
+    a, b = _state(source), _state(target)
+    if len(a) != len(b) or any(tuple(x.shape) != tuple(y.shape) for x, y in zip(a, b, strict=True)):
+        raise ValueError(
+            f"optimizer {source.name} ({len(a)} variables) and {target.name} ({len(b)}) do not "
+            "hold the same state"
+        )
+    for x, y in zip(a, b, strict=True):
+        y.assign(x)

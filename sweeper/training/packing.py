@@ -40,6 +40,16 @@ freezing: the stopped copy stays in the model with its loss weighted 0 and its v
 trainable, which costs a new trace as well, and its forward pass at every batch). A copy can also
 join a running pack (:meth:`Pack.add`), so a trial loop can fill a freed slot.
 
+**Reusing slots** (``Pack(stop="reuse")``, what the study's trial loop uses): every copy reads its
+rate from a table (:class:`~sweeper.training.packed_keras.RateTable`, the schedule's rates at each
+step), and a stopped copy leaves its slot (its layers, its optimizer, its table) in the model. A
+copy added with the same optimizer settings takes a free slot: the slot's weights are set to the
+new copy's initial weights (its network built and seeded alone), its optimizer's state to that
+of a new optimizer, its table to the new schedule, all new values of the same variables, so the
+traced training step goes on unchanged. Only a slot still free when the next epoch starts makes
+the pack rebuild without it. The rates are the schedules' NumPy twins stored in float32, within
+one float32 rounding of the Keras schedule a trial alone applies.
+
 Fused layers (one grouped convolution for the K copies' convolutions, a batched matmul for their
 dense layers) measured many times slower than K separate copies under TensorFlow on CPU (grouped
 convolutions have no fast CPU kernel), so each copy keeps its own layers.
@@ -84,6 +94,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOSS = "sparse_categorical_crossentropy"
+STOP_MODES = ("rebuild", "freeze", "reuse")
 COPY_LOSS = "copy_loss"  # the name of the per-copy loss metric (see packed_keras.CopyLoss)
 
 ModelBuilder = Callable[[tuple[int, ...], int], Any]
@@ -138,9 +149,10 @@ class PackedCopy:
     optimizer: Any  # the copy's own Keras optimizer
     learning_rate: Any  # schedule.keras(): what the optimizer applies
     records: list[EpochRecord] = field(default_factory=list)
-    frozen: bool = False  # stopped, kept in the model (Pack(stop="freeze"))
+    frozen: bool = False  # stopped, kept in the model (freeze), or its slot free (reuse)
     start: int = 0  # epochs trained before it joined the pack (restored from a checkpoint)
     twin: Any = None  # its network built alone, for checkpoints (Pack.twin)
+    twin_optimizer: Any = None  # an optimizer built as the trial alone builds it, on the twin
 
     @property
     def name(self) -> str:
@@ -245,7 +257,9 @@ class Pack:
     schedule), ``train_epoch`` trains every live copy one epoch and returns their records, and
     ``stop`` takes a copy out. The packed model is rebuilt, lazily, whenever the set of copies
     changed. ``stop="freeze"`` keeps stopped copies in the model instead (loss weight 0, not
-    trainable), for measuring that alternative.
+    trainable), for measuring that alternative; ``stop="reuse"`` gives a stopped copy's slot to
+    the next copy added with the same optimizer settings, without rebuilding (see the module's
+    notes).
     """
 
     def __init__(
@@ -258,8 +272,8 @@ class Pack:
         stop: str = "rebuild",
         verbose: int = 0,
     ) -> None:
-        if stop not in ("rebuild", "freeze"):
-            raise ValueError(f"stop must be 'rebuild' or 'freeze', got {stop!r}")
+        if stop not in STOP_MODES:
+            raise ValueError(f"stop must be one of {', '.join(STOP_MODES)}, got {stop!r}")
         load_keras()
         self.dataset = dataset
         self.settings = settings or TrainSettings()
@@ -270,7 +284,11 @@ class Pack:
         self.copies: list[PackedCopy] = []  # every copy in the model, frozen ones included
         self.epochs = 0  # epochs the pack trained (seeds the order of the next one)
         self.compiles = 0  # how many times a packed model was built and compiled
+        self.reused = 0  # how many copies took the slot of a stopped one (stop="reuse")
         self._model: Any = None
+        self._total_steps = self.settings.epochs * steps_per_epoch(
+            len(dataset.x_train), self.settings.batch_size
+        )
 
     # -- the copies -----------------------------------------------------------------------
     @property
@@ -292,13 +310,38 @@ class Pack:
         weights; ``index`` (default: the next free number) names it.
         """
         spec = optimizer or OptimizerSpec()
+        seed = self.settings.seed if seed is None else int(seed)
+        free = self._free_slot(spec, index)
+        if free is not None:
+            return self._refill(free, schedule, spec, seed)
         used = {c.index for c in self.copies}
         if index is None:
             index = max(used, default=-1) + 1
         elif index in used:
             raise ValueError(f"the pack already has a copy {index}")
-        seed = self.settings.seed if seed is None else int(seed)
-        net = build_copy(
+        net = self._network(seed, index)
+        if self.stop_mode == "reuse":
+            from sweeper.training.packed_keras import RateTable
+
+            learning_rate: Any = RateTable(self._total_steps, name=f"rates_{index}")
+            learning_rate.fill(schedule)
+        else:
+            learning_rate = schedule.keras()
+        copy = PackedCopy(
+            index=index,
+            seed=seed,
+            schedule=schedule,
+            spec=spec,
+            model=net,
+            optimizer=spec.build(learning_rate, total_steps=self._total_steps),
+            learning_rate=learning_rate,
+        )
+        self.copies.append(copy)
+        self._model = None
+        return copy
+
+    def _network(self, seed: int, index: int) -> Any:
+        return build_copy(
             self.model_source,
             self.dataset.input_shape,
             self.dataset.num_classes,
@@ -306,69 +349,94 @@ class Pack:
             index,
             self.settings.model_dir,
         )
-        learning_rate = schedule.keras()
-        total_steps = self.settings.epochs * steps_per_epoch(
-            len(self.dataset.x_train), self.settings.batch_size
-        )
+
+    def _free_slot(self, spec: OptimizerSpec, index: int | None) -> PackedCopy | None:
+        """A stopped copy whose slot a copy trained with ``spec`` can take (stop="reuse")."""
+        if self.stop_mode != "reuse" or spec.schedule_free:
+            return None
+        for c in self.copies:
+            if c.frozen and c.spec == spec and index in (None, c.index):
+                return c
+        return None
+
+    def _refill(
+        self, old: PackedCopy, schedule: Schedule, spec: OptimizerSpec, seed: int
+    ) -> PackedCopy:
+        """A new copy in ``old``'s slot: new values in its variables, the same traced model."""
+        from sweeper.training.packed_keras import transfer_state
+
+        net = self._network(seed, old.index)  # the new copy's initial weights, as alone
+        if not old.optimizer.built:  # stopped before it ever trained
+            old.optimizer.build(old.model.trainable_variables)
+        old.model.set_weights(net.get_weights())
+        fresh = spec.build(old.learning_rate, total_steps=self._total_steps)
+        fresh.build(old.model.trainable_variables)
+        transfer_state(fresh, old.optimizer)  # a step count of 0, momenta and moments as new
+        old.learning_rate.fill(schedule)
         copy = PackedCopy(
-            index=index,
+            index=old.index,
             seed=seed,
             schedule=schedule,
             spec=spec,
-            model=net,
-            optimizer=spec.build(learning_rate, total_steps=total_steps),
-            learning_rate=learning_rate,
+            model=old.model,
+            optimizer=old.optimizer,
+            learning_rate=old.learning_rate,
+            twin=net,
         )
-        self.copies.append(copy)
-        self._model = None
+        self.copies[self.copies.index(old)] = copy
+        self.reused += 1
         return copy
 
-    def twin(self, copy: PackedCopy) -> Any:
-        """The network of ``copy`` built alone, outside the pack (for its checkpoints)."""
+    def twin(self, copy: PackedCopy) -> tuple[Any, Any]:
+        """The network of ``copy`` built alone, outside the pack, and an optimizer built on it
+        as the trial alone builds its own (for its checkpoints)."""
         if copy.twin is None:
-            copy.twin = build_copy(
-                self.model_source,
-                self.dataset.input_shape,
-                self.dataset.num_classes,
-                copy.seed,
-                copy.index,
-                self.settings.model_dir,
-            )
-        return copy.twin
+            copy.twin = self._network(copy.seed, copy.index)
+        if copy.twin_optimizer is None:
+            optimizer = copy.spec.build(copy.schedule.keras(), total_steps=self._total_steps)
+            optimizer.build(copy.twin.trainable_variables)
+            copy.twin_optimizer = optimizer
+        return copy.twin, copy.twin_optimizer
 
     def save(self, copy: PackedCopy, folder: str | Path) -> None:
         """Checkpoint ``copy`` in ``folder`` (see :func:`sweeper.training.pack_checkpoint.save_copy`)."""
         from sweeper.training.pack_checkpoint import save_copy
 
-        save_copy(copy, self.twin(copy), folder)
+        save_copy(copy, *self.twin(copy), folder)
 
     def restore(self, copy: PackedCopy, folder: str | Path) -> int:
         """Resume ``copy`` from the checkpoint in ``folder``; its epochs done (0: none there)."""
         from sweeper.training.pack_checkpoint import restore_copy
 
-        return restore_copy(copy, self.twin(copy), folder)
+        return restore_copy(copy, *self.twin(copy), folder)
 
     def stop(self, copy: PackedCopy) -> None:
-        """Take ``copy`` out of training (rebuild: out of the model; freeze: frozen in it)."""
+        """Take ``copy`` out of training (rebuild: out of the model; freeze: frozen in it;
+        reuse: its slot free for the next copy added)."""
         if copy not in self.copies or copy.frozen:
             raise ValueError(f"copy {copy.index} is not training in this pack")
-        if self.stop_mode == "freeze":
-            copy.frozen = True
-        else:
+        if self.stop_mode == "rebuild":
             self.copies.remove(copy)
-        self._model = None
+            self._model = None
+        else:
+            copy.frozen = True
+            if self.stop_mode == "freeze":
+                self._model = None
 
     # -- the packed model -----------------------------------------------------------------
     def _compile(self) -> Any:
         from sweeper.training.packed_keras import CopyLoss, PackedOptimizer
 
+        if self.stop_mode == "reuse":  # slots still free as an epoch starts leave the model
+            self.copies = self.live
         live = self.live
         for c in self.copies:
             if c.frozen:
                 c.model.trainable = False
         model = pack_models([c.model for c in self.copies], self.dataset.input_shape)
+        tables = [c.learning_rate for c in live] if self.stop_mode == "reuse" else []
         optimizer = PackedOptimizer(
-            [c.optimizer for c in live], [c.model.trainable_variables for c in live]
+            [c.optimizer for c in live], [c.model.trainable_variables for c in live], tables=tables
         )
         weights = [0.0 if c.frozen else 1.0 for c in self.copies]
         model.compile(
@@ -403,6 +471,8 @@ class Pack:
         if not live:
             return []
         INTERRUPTS.check()
+        if self.stop_mode == "reuse" and len(live) < len(self.copies):
+            self._model = None  # a slot left free: the pack goes on without it
         model = self._model if self._model is not None else self._compile()
         ds = self.dataset
         x, y = ds.x_train, ds.y_train

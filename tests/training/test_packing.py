@@ -85,11 +85,13 @@ def train_alone(
     seed: int,
     model: Any = "mnist-cnn",
     order_seed: int = 0,
+    first_epoch: int = 0,
 ) -> tuple[list[dict[str, float]], list[np.ndarray]]:
     """The trial alone, as run_trial trains it, on the pack's data order: per-epoch logs (loss,
     accuracy, val_loss, val_accuracy, lr, step) and the final weights. ``model`` is a model name
-    or a function ``(input_shape, num_classes) -> keras.Model``."""
-    key = (dataset.name, len(dataset.y_train), schedule, spec, seed, model, order_seed)
+    or a function ``(input_shape, num_classes) -> keras.Model``; ``first_epoch`` is the pack's
+    epoch the trial joined in (its batches are those of the pack's epochs from there on)."""
+    key = (dataset.name, len(dataset.y_train), schedule, spec, seed, model, order_seed, first_epoch)
     if key in _alone_cache:
         return _alone_cache[key]
     import keras
@@ -110,7 +112,7 @@ def train_alone(
     )
     logs = []
     for epoch in range(settings.epochs):
-        order = epoch_order(len(dataset.y_train), order_seed, epoch)
+        order = epoch_order(len(dataset.y_train), order_seed, first_epoch + epoch)
         history = net.fit(
             dataset.x_train[order],
             dataset.y_train[order],
@@ -139,13 +141,15 @@ def _worst(records: list[EpochRecord], logs: list[dict[str, float]]) -> float:
     )
 
 
-def _assert_same(records: list[EpochRecord], logs: list[dict[str, float]]) -> None:
+def _assert_same(
+    records: list[EpochRecord], logs: list[dict[str, float]], lr_rel: float = 1e-7
+) -> None:
     assert len(records) == len(logs)
     for r, e in zip(records, logs, strict=True):
         for f in FIELDS:
             assert getattr(r, f) == pytest.approx(e[f], **TOLERANCE), (f, r, e)
         assert r.step == e["step"]
-        assert r.lr == pytest.approx(e["lr"], rel=1e-7)
+        assert r.lr == pytest.approx(e["lr"], rel=lr_rel)
         assert r.seconds > 0
 
 
@@ -255,6 +259,52 @@ def test_a_pack_mixing_optimizers_with_a_frozen_copy_trains_each_as_alone(
     assert [len(c.records) for c in copies] == [2, 2, 1, 2]
 
 
+@pytest.mark.slow
+def test_a_reused_slot_trains_its_new_trial_as_alone_without_a_new_trace(
+    digits: Dataset, tmp_path: Path
+) -> None:
+    """stop="reuse": copy 1 (constant rate) stops after one epoch and copy 2 takes its slot in
+    the same compiled model; copy 0 goes on. Every copy trains as alone, its rate read from a
+    table (one float32 rounding of the Keras schedule: ``lr_rel``). Checkpoints of table copies
+    are those of the trials alone, a constant rate's learning-rate variable included."""
+    from sweeper.training.trial import run_trial
+
+    first, second, third = (SCHEDULES[1], 0), (SCHEDULES[0], 1), (SCHEDULES[2], 2)
+    reset_keras(0)
+    pack = Pack(digits, _settings(), stop="reuse")
+    a = pack.add(first[0], SGD, seed=first[1])
+    b = pack.add(second[0], SGD, seed=second[1])
+    pack.train_epoch()
+    pack.save(b, tmp_path / "b")
+    pack.stop(b)
+    c = pack.add(third[0], SGD, seed=third[1])
+    assert (c.index, pack.reused, pack.compiles) == (b.index, 1, 1)
+    assert c.step() == 0 and c.model is b.model  # the slot's variables, reset
+    assert [x.index for x, _ in pack.train_epoch()] == [a.index, c.index]
+    assert pack.compiles == 1  # the traced model went on
+    pack.save(c, tmp_path / "c")
+    pack.stop(a)
+    assert [x.index for x, _ in pack.train_epoch()] == [c.index]
+    assert pack.compiles == 2 and pack.copies == [c]  # the free slot left the model
+
+    lr_rel = 2.5e-7  # one float32 rounding of the rate
+    logs, _ = train_alone(digits, first[0], SGD, first[1])
+    _assert_same(a.records, logs, lr_rel)
+    logs, _ = train_alone(digits, second[0], SGD, second[1])
+    _assert_same(b.records, logs[:1], lr_rel)
+    logs, weights = train_alone(digits, third[0], SGD, third[1], first_epoch=1)
+    _assert_same(c.records, logs, lr_rel)
+    _assert_same_weights(c.model.get_weights(), weights)
+
+    # the constant-rate copy's checkpoint resumes in a pack that reads rates from the schedule
+    other = Pack(digits, _settings())
+    resumed = other.add(second[0], SGD, seed=5)
+    assert other.restore(resumed, tmp_path / "b") == 1 and resumed.step() == SPE
+    # and the reused slot's checkpoint resumes alone, after the epoch it saved
+    alone = run_trial(digits, third[0], SGD, _settings(), backup_dir=str(tmp_path / "c"))
+    assert [r.epoch for r in alone.records] == [1] and alone.records[0].step == 2 * SPE
+
+
 # --------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------
@@ -341,7 +391,7 @@ BACKEND_CHECK = textwrap.dedent(
     import numpy as np
     import test_packing as t
     from sweeper.training.data import DataSpec, load_dataset
-    from sweeper.training.packing import train_packed
+    from sweeper.training.packing import Pack, train_packed
 
     data = load_dataset(DataSpec("digits", subset=300, seed=0))
     specs = [t.SGD, t.ADAM, t.SGD, t.ADAM]
@@ -352,6 +402,18 @@ BACKEND_CHECK = textwrap.dedent(
         logs, _ = t.train_alone(data, schedules[k], specs[k], t.SEEDS[k])
         t._assert_same(result.records, logs)
         worst = max(worst, t._worst(result.records, logs))
+
+    # a reused slot: its rates (a table variable) and state are new values under the same trace
+    pack = Pack(data, t._settings(), stop="reuse")
+    first = pack.add(t.SCHEDULES[1], t.SGD, seed=0)
+    pack.train_epoch()
+    pack.stop(first)
+    second = pack.add(t.SCHEDULES[2], t.SGD, seed=2)
+    pack.train_epoch()
+    assert (pack.reused, pack.compiles) == (1, 1)
+    logs, _ = t.train_alone(data, t.SCHEDULES[2], t.SGD, 2, first_epoch=1)
+    t._assert_same(second.records, logs[:1], lr_rel=2.5e-7)
+    worst = max(worst, t._worst(second.records, logs[:1]))
     print("RESULT " + json.dumps({{"worst": worst}}))
     """
 )
