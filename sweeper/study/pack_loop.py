@@ -322,6 +322,8 @@ def packed_trial_loop(
     except SweepAborted:
         _requeue_all(study, slots, "was stopped with the sweep")
         raise
+    finally:
+        log.info("pack of %d: %d models built, %d slots reused", size, pack.compiles, pack.reused)
     return ran, False
 
 
