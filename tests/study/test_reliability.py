@@ -376,9 +376,18 @@ KILL_STUDY = STUDY.format(model="mnist-cnn").replace("epochs = 1", "epochs = 2")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["after-ask", "after-stamp", "baselines", "before-tell"])
+@pytest.mark.parametrize(
+    ("point", "pack"),
+    [
+        ("after-ask", 1),
+        ("after-stamp", 1),
+        ("baselines", 1),
+        ("before-tell", 1),
+        ("before-tell", 2),  # packed: one trial trained, not told; the other between epochs
+    ],
+)
 def test_a_kill_at_any_point_then_the_same_command_finishes_the_exact_count(
-    point: str, tmp_path: Path
+    point: str, pack: int, tmp_path: Path
 ) -> None:
     import os
     import subprocess
@@ -387,6 +396,7 @@ def test_a_kill_at_any_point_then_the_same_command_finishes_the_exact_count(
     (tmp_path / "k.toml").write_text(KILL_STUDY)
     url = f"sqlite:///{tmp_path / 'k.db'}"
     cmd = [sys.executable, "-m", "sweeper", "tune", "k.toml", "--storage", url, "--n-trials", "4"]
+    cmd += ["--pack", str(pack)]
     env = {k: v for k, v in os.environ.items() if k not in ("SWEEPER_STORAGE", "SWEEPER_KILL_AT")}
     env["SWEEPER_HEARTBEAT_GRACE"] = "3"  # a killed trial's heartbeat goes stale in seconds
     killed = subprocess.run(

@@ -639,6 +639,33 @@ def test_four_workers_share_one_sqlite_file(tmp_path: Path, spawn: Callable[...,
     assert len(runs) == 4 and all(finished for _, finished in runs), runs
 
 
+def test_two_workers_with_a_pack_each_share_one_sqlite_file(
+    tmp_path: Path, spawn: Callable[..., Proc]
+) -> None:
+    """--workers 2 --pack 3: every worker trains its own pack, no trial twice, the exact count."""
+    study = tiny_study(tmp_path, "tiny_model:dense")
+    db, ckpt, target = tmp_path / "packs.db", tmp_path / "ckpt", 10
+    proc = run_sweeper(
+        spawn,
+        "tune", str(study), "--storage", f"sqlite:///{db}", "--n-trials", str(target),
+        "--workers", "2", "--pack", "3", "--checkpoint-dir", str(ckpt),
+        name="tune", timeout=300,
+    )  # fmt: skip
+    output = proc.output()
+    assert proc.popen.returncode == 0, proc.tail()
+    assert "Traceback" not in output and not STORAGE_ERRORS.search(output), proc.tail()
+    trials = assert_sweep_finished(db, "tiny", target, ckpt, epochs=1)
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    with contextlib.closing(connect(db)) as con:
+        runs = con.execute("SELECT pid FROM sweeper_runs").fetchall()
+        by_worker = con.execute(
+            "SELECT value_json, COUNT(*) FROM trial_user_attributes WHERE key = 'worker' "
+            "GROUP BY value_json"
+        ).fetchall()
+    assert len(runs) == 2, runs
+    assert len(by_worker) == 2, by_worker  # both workers trained trials
+
+
 def test_workers_stop_at_the_target_with_queued_trials(
     tmp_path: Path, spawn: Callable[..., Proc]
 ) -> None:
