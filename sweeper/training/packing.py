@@ -64,28 +64,25 @@ Keras is imported inside the functions, never at module import time.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS
 from sweeper.training.backend import load_keras
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.trial import (
-    EpochRecord,
-    TrainSettings,
-    TrialStatus,
-    reset_keras,
-    steps_per_epoch,
+from sweeper.training.pack_copies import (
+    ModelBuilder,
+    PackedCopy,
+    build_copy,
+    build_packed_model,
+    copy_name,
+    epoch_order,
+    pack_models,
 )
+from sweeper.training.trial import EpochRecord, TrainSettings, steps_per_epoch
 
 if TYPE_CHECKING:
     from sweeper.training.data import Dataset
@@ -97,157 +94,19 @@ LOSS = "sparse_categorical_crossentropy"
 STOP_MODES = ("rebuild", "freeze", "reuse")
 COPY_LOSS = "copy_loss"  # the name of the per-copy loss metric (see packed_keras.CopyLoss)
 
-ModelBuilder = Callable[[tuple[int, ...], int], Any]
-
-
-class CopyStatus(enum.StrEnum):
-    """How a copy's training ended: a trial's outcomes (``TrialStatus``), and ``PRUNED``."""
-
-    COMPLETE = "complete"
-    DIVERGED = "diverged"
-    PAUSED = "paused"
-    STALLED = "stalled"
-    PRUNED = "pruned"
-
-
-# what a ``decide`` hook answers after a copy's epoch: None (go on) or (status, reason); the
-# status is a CopyStatus or a TrialStatus (the same words)
-CopyDecision = tuple[CopyStatus | TrialStatus, str] | None
-
-
-@dataclass
-class CopyResult:
-    """The outcome of one copy of a pack, as ``TrialResult`` is a trial's."""
-
-    index: int
-    status: CopyStatus
-    records: list[EpochRecord] = field(default_factory=list)
-    reason: str | None = None
-
-    @property
-    def seconds(self) -> float:
-        """The copy's share of the pack's time (see ``EpochRecord.seconds``)."""
-        return sum(r.seconds for r in self.records)
-
-    @property
-    def value(self) -> float | None:
-        """Validation accuracy after the last epoch of a complete copy, else None."""
-        if self.status is not CopyStatus.COMPLETE or not self.records:
-            return None
-        return self.records[-1].val_accuracy
-
-
-@dataclass(eq=False)
-class PackedCopy:
-    """One copy in a pack: its own network, optimizer and schedule, and the epochs it trained."""
-
-    index: int
-    seed: int
-    schedule: Schedule
-    spec: OptimizerSpec
-    model: Any  # keras.Model: the copy's network, usable alone
-    optimizer: Any  # the copy's own Keras optimizer
-    learning_rate: Any  # schedule.keras(): what the optimizer applies
-    records: list[EpochRecord] = field(default_factory=list)
-    frozen: bool = False  # stopped, kept in the model (freeze), or its slot free (reuse)
-    start: int = 0  # epochs trained before it joined the pack (restored from a checkpoint)
-    twin: Any = None  # its network built alone, for checkpoints (Pack.twin)
-    twin_optimizer: Any = None  # an optimizer built as the trial alone builds it, on the twin
-
-    @property
-    def name(self) -> str:
-        return copy_name(self.index)
-
-    @property
-    def epoch(self) -> int:
-        """Epochs trained (the 0-based index of the next one)."""
-        return self.start + len(self.records)
-
-    def step(self) -> int:
-        """Optimizer updates this copy has taken."""
-        import keras
-
-        return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
-
-    def lr(self, step: int) -> float:
-        """The rate applied in the copy's update ``step - 1`` (the last one), as run_trial reads it."""
-        import keras
-
-        if callable(self.learning_rate):
-            value = self.learning_rate(max(step - 1, 0))
-        else:
-            value = self.optimizer.learning_rate
-        return float(keras.ops.convert_to_numpy(value))
-
-
-def copy_name(index: int) -> str:
-    """The name of copy ``index``'s output (and its keys in ``fit``'s logs)."""
-    return f"copy_{index}"
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The order of the ``n`` training examples in a pack's epoch ``epoch`` (0-based)."""
-    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
-
-
-def build_copy(
-    model: str | ModelBuilder,
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    seed: int,
-    index: int,
-    model_dir: str | None = None,
-) -> Any:
-    """Copy ``index`` of the network: built as a trial alone builds it after seeding ``seed``.
-
-    ``model`` is a model name for :func:`sweeper.training.models.build_model` or a function
-    ``(input_shape, num_classes) -> keras.Model``. The model is renamed ``copy_<index>``.
-    """
-    load_keras()
-    import keras
-
-    from sweeper.training.models import build_model
-
-    keras.utils.set_random_seed(int(seed))
-    if callable(model):
-        net = model(tuple(input_shape), int(num_classes))
-        if not isinstance(net, keras.Model):
-            raise ConfigError(f"model builder returned {type(net).__name__}, not a keras.Model")
-    else:
-        net = build_model(model, input_shape, num_classes, model_dir)
-    if net.losses:
-        label = model if isinstance(model, str) else getattr(model, "__name__", "model")
-        raise ConfigError(
-            f"model {label!r} adds regularization losses, which packed trials cannot attribute "
-            "to one copy; train its trials one at a time"
-        )
-    net.name = copy_name(index)
-    return net
-
-
-def pack_models(copies: Sequence[Any], input_shape: tuple[int, ...]) -> Any:
-    """One ``keras.Model``: one input, every copy called on it, their outputs in order."""
-    import keras
-
-    inputs = keras.Input(shape=tuple(input_shape), name="pack_input")
-    outputs = [net(inputs) for net in copies]
-    return keras.Model(inputs, outputs, name="pack")
-
-
-def build_packed_model(
-    model: str | ModelBuilder,
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    seeds: Sequence[int],
-    model_dir: str | None = None,
-) -> tuple[Any, list[Any]]:
-    """The packed model of ``len(seeds)`` copies of ``model`` (copy k seeded by ``seeds[k]``),
-    and the copies themselves."""
-    copies = [
-        build_copy(model, input_shape, num_classes, seed, k, model_dir)
-        for k, seed in enumerate(seeds)
-    ]
-    return pack_models(copies, input_shape), copies
+__all__ = [
+    "COPY_LOSS",
+    "LOSS",
+    "STOP_MODES",
+    "ModelBuilder",
+    "Pack",
+    "PackedCopy",
+    "build_copy",
+    "build_packed_model",
+    "copy_name",
+    "epoch_order",
+    "pack_models",
+]
 
 
 class Pack:
@@ -524,72 +383,3 @@ def _finite_or_none(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _per_copy(value: Any, n: int, what: str) -> list[Any]:
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != n:
-            raise ValueError(f"{len(value)} {what} for {n} schedules")
-        return list(value)
-    return [value] * n
-
-
-def train_packed(
-    dataset: Dataset,
-    schedules: Sequence[Schedule],
-    optimizers: OptimizerSpec | Sequence[OptimizerSpec] | None = None,
-    settings: TrainSettings | None = None,
-    *,
-    seeds: int | Sequence[int] | None = None,
-    model: str | ModelBuilder | None = None,
-    on_epoch: Callable[[int, EpochRecord], None] | None = None,
-    decide: Callable[[int, EpochRecord], CopyDecision] | None = None,
-    shuffle: bool = True,
-    stop: str = "rebuild",
-    verbose: int = 0,
-) -> list[CopyResult]:
-    """Train one copy of ``settings.model`` per schedule, all at once, for ``settings.epochs``.
-
-    Copy k trains under ``schedules[k]`` with ``optimizers[k]`` (one spec for all, or one per
-    copy; default SGD), seeded by ``seeds[k]`` (default: ``settings.seed`` for every copy, as
-    every trial of a study starts alike). After every epoch, for every copy trained in it:
-    ``on_epoch(k, record)``, then, unless its loss is not finite (the copy ends ``DIVERGED``),
-    ``decide(k, record)``, which may stop copy k (``(CopyStatus.PRUNED, "pruned at epoch 2")``,
-    a paused or stalled copy, or an early complete one) while the others go on. A copy that
-    trained ``settings.epochs`` epochs ends ``COMPLETE``. Returns one result per copy, in order.
-
-    ``decide`` answers, it does not raise: an exception raised by a hook ends the whole pack.
-    A stop asked by Ctrl-C raises :class:`~sweeper.interrupts.SweepInterrupted` (every epoch
-    recorded so far was handed to ``on_epoch``).
-    """
-    settings = settings or TrainSettings()
-    n = len(schedules)
-    if n == 0:
-        return []
-    specs = _per_copy(optimizers or OptimizerSpec(), n, "optimizers")
-    seed_list = _per_copy(settings.seed if seeds is None else seeds, n, "seeds")
-    reset_keras(settings.seed)
-    pack = Pack(dataset, settings, model=model, shuffle=shuffle, stop=stop, verbose=verbose)
-    for k, (schedule, spec, seed) in enumerate(zip(schedules, specs, seed_list, strict=True)):
-        pack.add(schedule, spec, seed=int(seed), index=k)
-    results: dict[int, CopyResult] = {}
-
-    def end(copy: PackedCopy, status: CopyStatus, reason: str | None) -> None:
-        results[copy.index] = CopyResult(copy.index, status, list(copy.records), reason)
-        pack.stop(copy)
-
-    while pack.live:
-        for copy, record in pack.train_epoch():
-            if on_epoch is not None:
-                on_epoch(copy.index, record)
-            if not math.isfinite(record.loss):
-                reason = f"diverged at epoch {record.epoch + 1}, lr={record.lr:.4g}"
-                log.info("copy %d %s", copy.index, reason)
-                end(copy, CopyStatus.DIVERGED, reason)
-                continue
-            decision = decide(copy.index, record) if decide is not None else None
-            if decision is not None:
-                end(copy, CopyStatus(str(decision[0])), decision[1])
-            elif copy.epoch >= settings.epochs:
-                end(copy, CopyStatus.COMPLETE, None)
-    return [results[k] for k in range(n)]

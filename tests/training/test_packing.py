@@ -25,14 +25,8 @@ import pytest
 from sweeper.errors import ConfigError
 from sweeper.training.data import Dataset, DataSpec, load_dataset
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.packing import (
-    CopyStatus,
-    Pack,
-    build_copy,
-    build_packed_model,
-    epoch_order,
-    train_packed,
-)
+from sweeper.training.pack_train import CopyStatus, train_packed
+from sweeper.training.packing import Pack, build_copy, build_packed_model, epoch_order
 from sweeper.training.schedules import Constant, Exponential, Schedule, StepDecay
 from sweeper.training.trial import (
     EpochRecord,
@@ -391,7 +385,8 @@ BACKEND_CHECK = textwrap.dedent(
     import numpy as np
     import test_packing as t
     from sweeper.training.data import DataSpec, load_dataset
-    from sweeper.training.packing import Pack, train_packed
+    from sweeper.training.pack_train import train_packed
+    from sweeper.training.packing import Pack
 
     data = load_dataset(DataSpec("digits", subset=300, seed=0))
     specs = [t.SGD, t.ADAM, t.SGD, t.ADAM]
