@@ -40,6 +40,7 @@ ahead at 75 epochs by more than one standard error of the difference; X reached 
     python scripts/bench_search.py --quick     # one seed, 25 epochs per arm (~5 min)
     python scripts/bench_search.py --arms sweeper,kt-hyperband --seeds 0,1,2,3,4 --out runs.json
     python scripts/bench_search.py --from-json runs.json   # the tables again, from saved curves
+    python scripts/bench_search.py --from-json a.json,b.json   # runs of other seeds together
 
 Needs the peers (the ``bench`` extra, pinned in .ci/constraints.txt):
 ``python3 -m pip install -c .ci/constraints.txt keras-tuner==1.4.8 tensorboard==2.21.0``.
@@ -484,13 +485,25 @@ def parse_arms(text: str) -> list[str]:
     return list(dict.fromkeys(arms))
 
 
-def from_json(path: str) -> int:
-    data = json.loads(Path(path).read_text())
-    print(f"bench_search: tables rebuilt from {path}")
-    print(f"recorded run: {data['command']} ({data['date']}); {data['data']}")
+def from_json(paths: str) -> int:
+    """The tables of one or more saved ``--out`` files (comma separated), their runs together:
+    the same budget and data, other seeds (a run of the same arm and seed counts once)."""
+    runs: dict[tuple[str, int], Run] = {}
+    arms: list[str] = []
+    budgets, sources = set(), set()
+    for path in paths.split(","):
+        data = json.loads(Path(path).read_text())
+        print(f"bench_search: tables rebuilt from {path}")
+        print(f"recorded run: {data['command']} ({data['date']}); {data['data']}")
+        budgets.add(int(data["budget"]))
+        sources.add(data["data"])
+        arms += [a for a in data["arms"] if a not in arms]
+        for r in data["runs"]:
+            runs.setdefault((r["arm"], int(r["seed"])), Run(**r))
+    if len(budgets) > 1 or len(sources) > 1:
+        raise SystemExit("--from-json: the files hold runs of different budgets or data")
     print()
-    runs = [Run(**r) for r in data["runs"]]
-    report(runs, list(data["arms"]), int(data["budget"]))
+    report(list(runs.values()), arms, budgets.pop())
     return 0
 
 
@@ -526,7 +539,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="one seed, budget 25 (smoke test)")
     parser.add_argument("--out", default=None, help="write the anytime curves to this JSON file")
-    parser.add_argument("--from-json", default=None, help="print the tables of a saved --out file")
+    parser.add_argument(
+        "--from-json",
+        default=None,
+        help="print the tables of saved --out files (comma separated: their runs together)",
+    )
     parser.add_argument(
         "--sweeper-set",
         action="append",
