@@ -31,7 +31,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -121,9 +121,7 @@ def range_test(
     batch = max(1, min(int(batch_size), n))
     growth = growth_factor(start, end, steps)
     reset_keras(seed)
-    rng = np.random.default_rng(seed)
     curve = _Curve(beta, diverge_factor)
-    diverged_lr: float | None = None
     try:
         net = build_model(model, tuple(int(d) for d in x.shape[1:]), num_classes, model_dir)
         schedule = keras.optimizers.schedules.ExponentialDecay(
@@ -131,22 +129,41 @@ def range_test(
         )
         opt = optimizer.build(schedule)
         net.compile(optimizer=opt, loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
-        batches = _batches(rng, n, batch)
-        for step in range(steps):
-            idx = next(batches)
-            lr = start * growth**step
-            if step in (0, 1, steps - 1):  # the rate the optimizer applies in this update
-                _check_applied(float(keras.ops.convert_to_numpy(opt.learning_rate)), lr, step)
-            loss = float(np.asarray(net.train_on_batch(x[idx], y[idx])).reshape(-1)[0])
-            if not curve.add(lr, loss):
-                diverged_lr = lr
-                break
+        batches = _batches(np.random.default_rng(seed), n, batch)
+        diverged_lr = _sweep(net, x, y, batches, curve, start=start, growth=growth, steps=steps)
     finally:
         net = opt = schedule = None  # drop the test's model before clearing the session
         reset_keras()
     return _result(
         curve, diverged_lr, optimizer, model=model, batch=batch, start=start, end=end, steps=steps
     )
+
+
+def _sweep(
+    net: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batches: Iterator[np.ndarray],
+    curve: _Curve,
+    *,
+    start: float,
+    growth: float,
+    steps: int,
+) -> float | None:
+    """Train ``net`` one batch per rate, each ``growth`` times the last; the rate at which the
+    loss diverged (None: it never did)."""
+    import keras
+
+    for step in range(steps):
+        idx = next(batches)
+        lr = start * growth**step
+        if step in (0, 1, steps - 1):  # the rate the optimizer applies in this update
+            rate = keras.ops.convert_to_numpy(net.optimizer.learning_rate)
+            _check_applied(float(rate), lr, step)
+        loss = float(np.asarray(net.train_on_batch(x[idx], y[idx])).reshape(-1)[0])
+        if not curve.add(lr, loss):
+            return lr
+    return None
 
 
 def _batches(rng: np.random.Generator, n: int, batch: int) -> Iterator[np.ndarray]:
