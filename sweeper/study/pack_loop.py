@@ -226,105 +226,136 @@ def packed_trial_loop(
 ) -> tuple[int, bool]:
     """Ask for trials until the study has enough, ``ctx.settings.pack`` of them training at once;
     (trials run here, interrupted). The packed counterpart of ``worker._trial_loop``."""
-    from sweeper.training.packing import Pack
-    from sweeper.training.trial import reset_keras
+    return _PackRun(ctx, target, timeout, progress).run()
 
-    study = ctx.study
-    size = ctx.settings.pack
-    reset_keras(ctx.settings.seed)
-    pack = Pack(ctx.dataset, ctx.settings, stop="reuse")  # a freed slot keeps the trace
-    slots: dict[int, Slot] = {}  # by copy index
-    start = time.monotonic()
-    ran = 0
 
-    def tell(trial: optuna.Trial, outcome: _End, started: float) -> None:
+class _PackRun:
+    """One worker's packed trial loop: its pack, the trials in it and their heartbeats."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        target: int,
+        timeout: float | None,
+        progress: Callable[[TrialEvent], None] | None,
+    ) -> None:
+        from sweeper.training.packing import Pack
+        from sweeper.training.trial import reset_keras
+
+        self.ctx, self.study, self.target = ctx, ctx.study, target
+        self.timeout, self.progress = timeout, progress
+        self.size = ctx.settings.pack
+        reset_keras(ctx.settings.seed)
+        self.pack = Pack(ctx.dataset, ctx.settings, stop="reuse")  # a freed slot keeps the trace
+        self.slots: dict[int, Slot] = {}  # by copy index
+        self.start = time.monotonic()
+        self.ran = 0
+        self.beats = Heartbeats(self.study)
+
+    def run(self) -> tuple[int, bool]:
+        study, slots, pack = self.study, self.slots, self.pack
+        try:
+            # a signal only records the stop; it is raised at the checks, between two epochs, so
+            # it never cuts a checkpoint or a store write (a wait for trials elsewhere excepted)
+            with self.beats, INTERRUPTS.deferred():
+                while True:
+                    self.fill()
+                    if not slots:
+                        break
+                    self.train()
+                    INTERRUPTS.check()
+                    check_failure_rate(study, self.ctx.spec)
+        except (SweepInterrupted, KeyboardInterrupt):
+            _requeue_all(study, slots, "was interrupted")
+            return self.ran, True
+        except EnvironmentFailed as failure:
+            _requeue_all(study, slots, "failed because of the environment")
+            raise environment_aborted(failure) from None
+        except SweepAborted:
+            _requeue_all(study, slots, "was stopped with the sweep")
+            raise
+        finally:
+            log.info(
+                "pack of %d: %d models built, %d slots reused",
+                self.size,
+                pack.compiles,
+                pack.reused,
+            )
+        return self.ran, False
+
+    def fill(self) -> None:
+        """Give every free slot a trial while the study wants more (waiting only when empty)."""
+        study, slots = self.study, self.slots
+        while len(slots) < self.size and _wants_more(
+            self.ctx, self.target, self.start, self.timeout, not slots
+        ):
+            with INTERRUPTS.deferred(), warnings.catch_warnings():
+                # Optuna's note that heartbeats go with study.optimize: Heartbeats beats
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = study.ask()
+                self.beats.add(optuna_ids.trial_id(trial))
+            faults.point("after-ask")
+            INTERRUPTS.check()
+            asked = time.monotonic()
+            try:
+                slot = _start(self.ctx, self.pack, trial)
+            except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
+                with INTERRUPTS.shielded():
+                    requeue(study, optuna_ids.trial_id(trial), "was interrupted")
+                raise
+            except Exception as exc:  # a configuration that cannot be trained
+                self.tell(trial, _End(TrialState.FAIL, error=exc), asked)
+                check_failure_rate(study, self.ctx.spec)
+                continue
+            slots[slot.copy.index] = slot
+
+    def train(self) -> None:
+        """One epoch of the pack, then each trial's epoch as a trial alone follows it."""
+        slots = self.slots
+        try:
+            trained = self.pack.train_epoch()
+        except (SweepInterrupted, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if INTERRUPTS.requested:
+                raise SweepInterrupted(f"during {type(exc).__name__}") from None
+            if caused_by_environment(exc):
+                raise EnvironmentFailed(f"packed trials: {error_line(exc)}") from exc
+            for slot in list(slots.values()):
+                self.end(slot, _fail(slot, exc))
+            return
+        for copy, record in trained:
+            slot = slots[copy.index]
+            try:
+                outcome = _after_epoch(self.ctx, self.pack, slot, record)
+            except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
+                raise
+            except Exception as exc:
+                outcome = _fail(slot, exc)
+            if outcome is not None:
+                self.end(slot, outcome)
+
+    def tell(self, trial: optuna.Trial, outcome: _End, started: float) -> None:
         """Tell Optuna how ``trial`` ended and show it, as the single-trial loop does."""
-        nonlocal ran
         faults.point("before-tell")
         with INTERRUPTS.shielded():
             if outcome.state == TrialState.COMPLETE:
-                frozen = study.tell(trial, outcome.value)
+                frozen = self.study.tell(trial, outcome.value)
             else:
-                frozen = study.tell(trial, state=outcome.state)
+                frozen = self.study.tell(trial, state=outcome.state)
         if outcome.error is not None:
             log.warning("trial %d failed: %s", trial.number, error_line(outcome.error))
-        beats.remove(optuna_ids.trial_id(trial))
-        ran += 1
-        if progress is not None:
-            done = finished_count(study.get_trials(deepcopy=False))
-            progress(trial_event(frozen, time.monotonic() - started, done, target))
+        self.beats.remove(optuna_ids.trial_id(trial))
+        self.ran += 1
+        if self.progress is not None:
+            done = finished_count(self.study.get_trials(deepcopy=False))
+            self.progress(trial_event(frozen, time.monotonic() - started, done, self.target))
 
-    def end(slot: Slot, outcome: _End) -> None:
-        slots.pop(slot.copy.index, None)
-        if slot.copy in pack.live:
-            pack.stop(slot.copy)
-        tell(slot.trial, outcome, slot.started)
-
-    beats = Heartbeats(study)
-    try:
-        # a signal only records the stop; it is raised at the checks, between two epochs, so
-        # it never cuts a checkpoint or a store write (a wait for trials elsewhere excepted)
-        with beats, INTERRUPTS.deferred():
-            while True:
-                while len(slots) < size and _wants_more(ctx, target, start, timeout, not slots):
-                    with INTERRUPTS.deferred(), warnings.catch_warnings():
-                        # Optuna's note that heartbeats go with study.optimize: Heartbeats beats
-                        warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                        trial = study.ask()
-                        beats.add(optuna_ids.trial_id(trial))
-                    faults.point("after-ask")
-                    INTERRUPTS.check()
-                    asked = time.monotonic()
-                    try:
-                        slot = _start(ctx, pack, trial)
-                    except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
-                        with INTERRUPTS.shielded():
-                            requeue(study, optuna_ids.trial_id(trial), "was interrupted")
-                        raise
-                    except Exception as exc:  # a configuration that cannot be trained
-                        tell(trial, _End(TrialState.FAIL, error=exc), asked)
-                        check_failure_rate(study, ctx.spec)
-                        continue
-                    slots[slot.copy.index] = slot
-                if not slots:
-                    break
-                try:
-                    trained = pack.train_epoch()
-                except (SweepInterrupted, KeyboardInterrupt):
-                    raise
-                except Exception as exc:
-                    if INTERRUPTS.requested:
-                        raise SweepInterrupted(f"during {type(exc).__name__}") from None
-                    if caused_by_environment(exc):
-                        raise EnvironmentFailed(f"packed trials: {error_line(exc)}") from exc
-                    for slot in list(slots.values()):
-                        end(slot, _fail(slot, exc))
-                    check_failure_rate(study, ctx.spec)
-                    continue
-                for copy, record in trained:
-                    slot = slots[copy.index]
-                    try:
-                        outcome = _after_epoch(ctx, pack, slot, record)
-                    except (SweepInterrupted, KeyboardInterrupt, EnvironmentFailed):
-                        raise
-                    except Exception as exc:
-                        outcome = _fail(slot, exc)
-                    if outcome is not None:
-                        end(slot, outcome)
-                INTERRUPTS.check()
-                check_failure_rate(study, ctx.spec)
-    except (SweepInterrupted, KeyboardInterrupt):
-        _requeue_all(study, slots, "was interrupted")
-        return ran, True
-    except EnvironmentFailed as failure:
-        _requeue_all(study, slots, "failed because of the environment")
-        raise environment_aborted(failure) from None
-    except SweepAborted:
-        _requeue_all(study, slots, "was stopped with the sweep")
-        raise
-    finally:
-        log.info("pack of %d: %d models built, %d slots reused", size, pack.compiles, pack.reused)
-    return ran, False
+    def end(self, slot: Slot, outcome: _End) -> None:
+        self.slots.pop(slot.copy.index, None)
+        if slot.copy in self.pack.live:
+            self.pack.stop(slot.copy)
+        self.tell(slot.trial, outcome, slot.started)
 
 
 def _wants_more(ctx: Context, target: int, start: float, timeout: float | None, wait: bool) -> bool:

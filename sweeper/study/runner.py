@@ -369,18 +369,9 @@ def tune(
             trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
             pack=pack,
         )
-        trials = study.get_trials(deepcopy=False)
-        ran = finished_count(trials) - before
-        if not interrupted and any(c not in (0, 130) for c in codes):
-            check_failure_rate(study, spec)  # raises the failure-cap message when that was it
-            if finished_count(trials) < target and not budget_spent(store, name, budget):
-                raise SweepAborted(
-                    f"worker exit codes {codes} (see their messages above); rerun the same "
-                    "command to resume"
-                )
-            log.warning(
-                "a worker ended with an error (exit codes %s); the study is complete", codes
-            )
+        ran = finished_count(study.get_trials(deepcopy=False)) - before
+        if not interrupted:
+            _check_worker_codes(codes, study, spec, store, name, target=target, budget=budget)
     summary = summarize(study, target, store.masked_url)
     summary.ran = ran
     summary.seconds = time.monotonic() - start
@@ -392,6 +383,30 @@ def tune(
     summary.budget_epochs = budget
     store.close()
     return summary
+
+
+def _check_worker_codes(
+    codes: list[int],
+    study: optuna.Study,
+    spec: StudySpec,
+    store: Store,
+    name: str,
+    *,
+    target: int,
+    budget: int | None,
+) -> None:
+    """After the workers of a sweep ended: raise if one failed before the study was done (the
+    failure-cap message when that was it), warn if it failed once the study was complete."""
+    if all(c in (0, 130) for c in codes):
+        return
+    check_failure_rate(study, spec)
+    trials = study.get_trials(deepcopy=False)
+    if finished_count(trials) < target and not budget_spent(store, name, budget):
+        raise SweepAborted(
+            f"worker exit codes {codes} (see their messages above); rerun the same command to "
+            "resume"
+        )
+    log.warning("a worker ended with an error (exit codes %s); the study is complete", codes)
 
 
 @INTERRUPTS.handling
