@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from sweeper.study import space as space_mod
 from sweeper.study.config import load_study_file
 from sweeper.study.optuna_ids import trial_id
 from sweeper.study.store import Store
+from sweeper.study.study_spec import StudySpec
 from sweeper.study.tables import EpochRow
 from sweeper.training.schedules import from_dimensions
 
@@ -107,8 +109,6 @@ def build_synthetic_store(
         path.unlink()
     url = f"sqlite:///{path}"
     spec = load_study_file(None)
-    dists = space_mod.search_space(spec.space)
-    families = list(spec.space.families())
     rng = random.Random(seed)
 
     store = Store(url)
@@ -122,85 +122,13 @@ def build_synthetic_store(
     study.set_user_attr("epochs", epochs)
     study.set_user_attr("baselines_enqueued", True)
 
-    plans: list[tuple[dict[str, Any], dict[str, BaseDistribution], dict[str, Any]]] = []
-    for b in spec.baselines:
-        values = space_mod.baseline_values(b.values, spec.space)
-        params = space_mod.baseline_params(values, spec.space)
-        used = {k: _widened(dists[k], v) for k, v in params.items()}
-        marks = {space_mod.BASELINE_ATTR: b.name, space_mod.BASELINE_VALUES_ATTR: values}
-        plans.append((params, used, {**values, **marks}))
-    while len(plans) < n_trials:
-        family = rng.choice(families)
-        params, used = _sample(rng, dists, family)
-        plans.append((params, used, dict(params)))
-    plans = plans[:n_trials]
-
-    start = datetime(2025, 3, 1, 9, 0, 0)
+    plans = _plans(spec, rng, n_trials)
+    shape = _Shape(len(plans), len(spec.baselines), epochs, steps_per_epoch)
     finals: list[float] = []
     trials: list[FrozenTrial] = []
     curves: list[tuple[list[float], list[float]]] = []  # per trial: val_accuracy, lr per epoch
-    n = len(plans)
-    for number, (params, used, dims) in enumerate(plans):
-        family = str(params[space_mod.SCHEDULE_PARAM])
-        baseline = dims.pop(space_mod.BASELINE_ATTR, None)
-        values = dims.pop(space_mod.BASELINE_VALUES_ATTR, None)
-        schedule = from_dimensions(family, dims, steps_per_epoch=steps_per_epoch, epochs=epochs)
-        rates = schedule.curve(steps_per_epoch * epochs)
-        mean_log_lr = float(sum(math.log10(max(r, 1e-9)) for r in rates[::17]) / len(rates[::17]))
-        final = _final_accuracy(rng, mean_log_lr, family)
-        accs = _curve(rng, final, epochs)
-        lrs = [float(rates[(e + 1) * steps_per_epoch - 1]) for e in range(epochs)]
-        worker = f"node{number % 4}:{4100 + number % 4}"
-        attrs: dict[str, Any] = {
-            "schedule": schedule.to_dict(),
-            "optimizer": "sgd",
-            "steps_per_epoch": steps_per_epoch,
-            "worker": worker,
-        }
-        if baseline is not None:
-            attrs[space_mod.BASELINE_ATTR] = baseline
-            attrs[space_mod.BASELINE_VALUES_ATTR] = values
-
-        state = TrialState.COMPLETE
-        ran = epochs
-        roll = rng.random()
-        if number >= n - 2:
-            state, ran = TrialState.WAITING, 0
-        elif number >= n - 5:
-            state, ran = TrialState.RUNNING, rng.randint(1, epochs - 1)
-        elif schedule.initial_lr > 0.35 and roll < 0.3:
-            state, ran = TrialState.PRUNED, rng.randint(1, 3)
-            attrs["outcome"] = "diverged"
-            attrs["reason"] = f"loss became NaN in epoch {ran}"
-        elif roll < 0.02:
-            state, ran = TrialState.FAIL, rng.randint(0, epochs - 1)
-            attrs["traceback"] = "Traceback (most recent call last):\n  ...\nMemoryError\n"
-        elif len(finals) > 20 and number > len(spec.baselines):
-            cut = rng.randint(2, epochs - 1)
-            median = sorted(finals[-200:])[len(finals[-200:]) // 2]
-            if accs[cut - 1] < median * (1 - math.exp(-0.8 * cut)) + 0.05 and roll < 0.6:
-                state, ran = TrialState.PRUNED, cut
-        accs, lrs = accs[:ran], lrs[:ran]
-        if attrs.get("outcome") == "diverged" and accs:
-            accs[-1] = 0.0975
-        if state == TrialState.COMPLETE:
-            finals.append(accs[-1])
-        t0 = start + timedelta(seconds=number * 0.6)
-        seconds = ran * rng.uniform(1.5, 2.5)
-        trial = optuna.create_trial(
-            state=state,
-            value=accs[-1] if state in (TrialState.COMPLETE, TrialState.PRUNED) and accs else None,
-            params=params,
-            distributions=used,
-            user_attrs=attrs,
-            intermediate_values=dict(enumerate(accs)),
-        )
-        trial.datetime_start = None if state == TrialState.WAITING else t0
-        trial.datetime_complete = (
-            t0 + timedelta(seconds=seconds)
-            if state not in (TrialState.RUNNING, TrialState.WAITING)
-            else None
-        )
+    for number, plan in enumerate(plans):
+        trial, accs, lrs = _synthetic_trial(number, plan, shape, rng, finals)
         trials.append(trial)
         curves.append((accs, lrs))
 
@@ -212,6 +140,133 @@ def build_synthetic_store(
     for t in stored:
         if t.state == TrialState.RUNNING:
             storage.record_heartbeat(trial_id(t))
+    rows = _epoch_rows(stored, curves, rng, study_name, steps_per_epoch)
+    with store.session() as s:
+        s.execute(sa.insert(EpochRow), rows)
+    store.close()
+    return url
+
+
+Plan = tuple[dict[str, Any], dict[str, BaseDistribution], dict[str, Any]]
+START = datetime(2025, 3, 1, 9, 0, 0)  # the first synthetic trial's start
+
+
+@dataclass(frozen=True)
+class _Shape:
+    n: int  # trials in all
+    baselines: int
+    epochs: int
+    steps_per_epoch: int
+
+
+def _plans(spec: StudySpec, rng: random.Random, n_trials: int) -> list[Plan]:
+    """(params, distributions, dimensions) per trial: the baselines, then sampled ones."""
+    dists = space_mod.search_space(spec.space)
+    families = list(spec.space.families())
+    plans: list[Plan] = []
+    for b in spec.baselines:
+        values = space_mod.baseline_values(b.values, spec.space)
+        params = space_mod.baseline_params(values, spec.space)
+        used = {k: _widened(dists[k], v) for k, v in params.items()}
+        marks = {space_mod.BASELINE_ATTR: b.name, space_mod.BASELINE_VALUES_ATTR: values}
+        plans.append((params, used, {**values, **marks}))
+    while len(plans) < n_trials:
+        family = rng.choice(families)
+        params, used = _sample(rng, dists, family)
+        plans.append((params, used, dict(params)))
+    return plans[:n_trials]
+
+
+def _synthetic_trial(
+    number: int, plan: Plan, shape: _Shape, rng: random.Random, finals: list[float]
+) -> tuple[FrozenTrial, list[float], list[float]]:
+    """Trial ``number``: its frozen trial, validation accuracies and rates per epoch trained."""
+    params, used, dims = plan
+    dims = dict(dims)
+    epochs, spe = shape.epochs, shape.steps_per_epoch
+    family = str(params[space_mod.SCHEDULE_PARAM])
+    baseline = dims.pop(space_mod.BASELINE_ATTR, None)
+    values = dims.pop(space_mod.BASELINE_VALUES_ATTR, None)
+    schedule = from_dimensions(family, dims, steps_per_epoch=spe, epochs=epochs)
+    rates = schedule.curve(spe * epochs)
+    mean_log_lr = float(sum(math.log10(max(r, 1e-9)) for r in rates[::17]) / len(rates[::17]))
+    final = _final_accuracy(rng, mean_log_lr, family)
+    accs = _curve(rng, final, epochs)
+    lrs = [float(rates[(e + 1) * spe - 1]) for e in range(epochs)]
+    attrs: dict[str, Any] = {
+        "schedule": schedule.to_dict(),
+        "optimizer": "sgd",
+        "steps_per_epoch": spe,
+        "worker": f"node{number % 4}:{4100 + number % 4}",
+    }
+    if baseline is not None:
+        attrs[space_mod.BASELINE_ATTR] = baseline
+        attrs[space_mod.BASELINE_VALUES_ATTR] = values
+    state, ran = _fate(number, shape, rng, schedule.initial_lr, accs, finals, attrs)
+    accs, lrs = accs[:ran], lrs[:ran]
+    if attrs.get("outcome") == "diverged" and accs:
+        accs[-1] = 0.0975
+    if state == TrialState.COMPLETE:
+        finals.append(accs[-1])
+    t0 = START + timedelta(seconds=number * 0.6)
+    seconds = ran * rng.uniform(1.5, 2.5)
+    trial = optuna.create_trial(
+        state=state,
+        value=accs[-1] if state in (TrialState.COMPLETE, TrialState.PRUNED) and accs else None,
+        params=params,
+        distributions=used,
+        user_attrs=attrs,
+        intermediate_values=dict(enumerate(accs)),
+    )
+    trial.datetime_start = None if state == TrialState.WAITING else t0
+    trial.datetime_complete = (
+        t0 + timedelta(seconds=seconds)
+        if state not in (TrialState.RUNNING, TrialState.WAITING)
+        else None
+    )
+    return trial, accs, lrs
+
+
+def _fate(
+    number: int,
+    shape: _Shape,
+    rng: random.Random,
+    initial_lr: float,
+    accs: list[float],
+    finals: list[float],
+    attrs: dict[str, Any],
+) -> tuple[TrialState, int]:
+    """How trial ``number`` ended and the epochs it trained: the last ones waiting or running,
+    high rates diverging, a few failures, the median rule pruning the rest of the weak ones."""
+    epochs = shape.epochs
+    roll = rng.random()
+    if number >= shape.n - 2:
+        return TrialState.WAITING, 0
+    if number >= shape.n - 5:
+        return TrialState.RUNNING, rng.randint(1, epochs - 1)
+    if initial_lr > 0.35 and roll < 0.3:
+        ran = rng.randint(1, 3)
+        attrs["outcome"] = "diverged"
+        attrs["reason"] = f"loss became NaN in epoch {ran}"
+        return TrialState.PRUNED, ran
+    if roll < 0.02:
+        attrs["traceback"] = "Traceback (most recent call last):\n  ...\nMemoryError\n"
+        return TrialState.FAIL, rng.randint(0, epochs - 1)
+    if len(finals) > 20 and number > shape.baselines:
+        cut = rng.randint(2, epochs - 1)
+        median = sorted(finals[-200:])[len(finals[-200:]) // 2]
+        if accs[cut - 1] < median * (1 - math.exp(-0.8 * cut)) + 0.05 and roll < 0.6:
+            return TrialState.PRUNED, cut
+    return TrialState.COMPLETE, epochs
+
+
+def _epoch_rows(
+    stored: list[FrozenTrial],
+    curves: list[tuple[list[float], list[float]]],
+    rng: random.Random,
+    study_name: str,
+    steps_per_epoch: int,
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for t, (accs, lrs) in zip(stored, curves, strict=True):
         for e, (acc, lr) in enumerate(zip(accs, lrs, strict=True)):
@@ -231,7 +286,4 @@ def build_synthetic_store(
                     "run_id": None,
                 }
             )
-    with store.session() as s:
-        s.execute(sa.insert(EpochRow), rows)
-    store.close()
-    return url
+    return rows
