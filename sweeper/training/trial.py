@@ -306,19 +306,10 @@ def run_trial(
         jit_compile=settings.jit_compile,
     )
     records: list[EpochRecord] = []
-    # order matters: record the epoch, then back it up, then let the pruner decide (a
-    # schedule-free optimizer's callback, first, only swaps its averaged point in for validation)
-    callbacks = [*optimizer.callbacks(), _make_recorder(keras, schedule_obj, on_epoch, records)]
-    backup = _make_backup(keras, backup_dir) if backup_dir is not None else None
-    if backup is not None:
-        callbacks.append(backup)
-    if trial is not None:
-        from optuna_integration import KerasPruningCallback
-
-        callbacks.append(KerasPruningCallback(trial, MONITOR))
     outcome: list[tuple[TrialStatus, str]] = []
-    if decide is not None:
-        callbacks.append(_make_decider(keras, decide, records, backup, outcome))
+    callbacks = _callbacks(
+        keras, optimizer, schedule_obj, records, outcome, trial, on_epoch, backup_dir, decide
+    )
 
     def stop() -> None:  # called by the signal handler: fit ends after the batch in progress
         model.stop_training = True
@@ -346,6 +337,33 @@ def run_trial(
     if outcome:
         return TrialResult(outcome[0][0], records, reason=outcome[0][1], seconds=seconds)
     return TrialResult(TrialStatus.COMPLETE, records, seconds=seconds)
+
+
+def _callbacks(
+    keras: Any,
+    optimizer: OptimizerSpec,
+    schedule_obj: Any,
+    records: list[EpochRecord],
+    outcome: list[tuple[TrialStatus, str]],
+    trial: optuna.Trial | None,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    backup_dir: str | None,
+    decide: Callable[[EpochRecord], Decision] | None,
+) -> list[Any]:
+    """``fit``'s callbacks for a trial. Order matters: record the epoch, then back it up, then
+    let the pruner decide (a schedule-free optimizer's callback, first, only swaps its averaged
+    point in for validation)."""
+    callbacks = [*optimizer.callbacks(), _make_recorder(keras, schedule_obj, on_epoch, records)]
+    backup = _make_backup(keras, backup_dir) if backup_dir is not None else None
+    if backup is not None:
+        callbacks.append(backup)
+    if trial is not None:
+        from optuna_integration import KerasPruningCallback
+
+        callbacks.append(KerasPruningCallback(trial, MONITOR))
+    if decide is not None:
+        callbacks.append(_make_decider(keras, decide, records, backup, outcome))
+    return callbacks
 
 
 def environment() -> dict[str, Any]:
