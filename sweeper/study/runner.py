@@ -36,7 +36,7 @@ from sweeper.study.trial_flow import check_failure_rate
 from sweeper.study.trials import TrialEvent, count_states, describe, finished_count
 from sweeper.study.worker import TRUSTED_HASH_ENV, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.training.backend import CONSOLE
-from sweeper.training.data import load_dataset
+from sweeper.training.data import Dataset, load_dataset
 from sweeper.training.models import check_model
 
 log = logging.getLogger(__name__)
@@ -324,12 +324,7 @@ def tune(
     name = check_study_name(study_name, "--study-name") if study_name else spec.name
     target = n_trials or spec.n_trials
     budget = budget_epochs or spec.budget_epochs
-    dataset = load_dataset(spec.data)  # bad data fails here, before the store is touched
-    INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
-    # and so does a user model that cannot be imported, called or trained on this data
-    check_model(spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir)
-    check_checkpoint_dir(checkpoint_dir, name)
-    INTERRUPTS.check()
+    dataset = _checked_dataset(spec, name, checkpoint_dir)
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
     store = Store(storage)
     with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
@@ -383,6 +378,18 @@ def tune(
     summary.budget_epochs = budget
     store.close()
     return summary
+
+
+def _checked_dataset(spec: StudySpec, name: str, checkpoint_dir: str | None) -> Dataset:
+    """The study's data, once its model and checkpoint folder are known to work: what can fail
+    fails here, before the store is touched."""
+    dataset = load_dataset(spec.data)
+    INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
+    # and so does a user model that cannot be imported, called or trained on this data
+    check_model(spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir)
+    check_checkpoint_dir(checkpoint_dir, name)
+    INTERRUPTS.check()
+    return dataset
 
 
 def _check_worker_codes(
