@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sweeper.study.runner import TuneSummary
+    from sweeper.study.summary import TuneSummary
     from sweeper.study.trials import TrialEvent
 
 Progress = Callable[["TrialEvent"], None]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from sweeper.analysis.queries import ImportanceReport, StudyData
     from sweeper.study.evaluate import EvalRun, Evaluation
-    from sweeper.study.runner import TuneSummary
+    from sweeper.study.summary import TuneSummary
 
 
 class RanStudy(Protocol):
@@ -66,7 +66,7 @@ class TuneResult:
         self.study_name = study_name
         self._url = storage
         self.summary = summary
-        """What the run did (:class:`sweeper.study.runner.TuneSummary`); None for :func:`load`."""
+        """What the run did (:class:`sweeper.study.summary.TuneSummary`); None for :func:`load`."""
         self.study = study
         """The :class:`Study` that ran; None for :func:`load`."""
 

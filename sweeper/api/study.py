@@ -34,7 +34,7 @@ from sweeper.training.models import in_process_model
 
 if TYPE_CHECKING:
     from sweeper.study.lrfind import LrFindResult
-    from sweeper.study.runner import TuneSummary
+    from sweeper.study.summary import TuneSummary
 
 
 SOURCE = "<sweeper.Study>"  # the source of a study built from keywords, as the store keeps it

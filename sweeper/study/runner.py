@@ -16,12 +16,9 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from sweeper.errors import StorageError, SweepAborted
 from sweeper.interrupts import INTERRUPTS
@@ -32,46 +29,15 @@ from sweeper.study.config import Choices, StudySpec
 from sweeper.study.lrfind import lr_ranges
 from sweeper.study.names import check_study_name
 from sweeper.study.store import Store
+from sweeper.study.summary import TuneSummary, summarize
 from sweeper.study.trial_flow import check_failure_rate
-from sweeper.study.trials import TrialEvent, count_states, describe, finished_count
+from sweeper.study.trials import TrialEvent, count_states, finished_count
 from sweeper.study.worker import TRUSTED_HASH_ENV, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.training.backend import CONSOLE
 from sweeper.training.data import Dataset, load_dataset
 from sweeper.training.models import check_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TuneSummary:
-    study_name: str
-    storage: str
-    target: int
-    counts: dict[str, int]
-    ran: int
-    seconds: float
-    best_value: float | None = None
-    best_number: int | None = None
-    best_params: dict[str, Any] = field(default_factory=dict)
-    best_schedule: str | None = None
-    best_baseline: str | None = None
-    best_baseline_value: float | None = None
-    interrupted: bool = False
-    workers: int = 1
-    lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    tuned_complete: int = 0  # completed trials that are not baselines
-    epochs_spent: int = 0  # epochs trained for the study, by every run and worker
-    budget_epochs: int | None = None
-
-    @property
-    def trials_per_hour(self) -> float | None:
-        return self.ran * 3600.0 / self.seconds if self.seconds > 0 and self.ran else None
-
-    @property
-    def gain(self) -> float | None:
-        if self.best_value is None or self.best_baseline_value is None:
-            return None
-        return self.best_value - self.best_baseline_value
 
 
 def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> None:
@@ -155,32 +121,6 @@ def open_study(spec: StudySpec, store: Store, study_name: str) -> optuna.Study:
         if isinstance(exc, StorageError):
             raise
         raise store.as_error(exc) from exc
-
-
-def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
-    trials = study.get_trials(deepcopy=False)
-    summary = TuneSummary(
-        study_name=study.study_name,
-        storage=storage,
-        target=target,
-        counts=count_states(trials),
-        ran=0,
-        seconds=0.0,
-    )
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if complete:
-        best = max(complete, key=lambda t: t.value or 0.0)
-        summary.best_value = best.value
-        summary.best_number = best.number
-        summary.best_params = dict(best.params)
-        summary.best_schedule = describe(best)
-    baselines = [t for t in complete if t.user_attrs.get(space_mod.BASELINE_ATTR)]
-    summary.tuned_complete = len(complete) - len(baselines)
-    if baselines:
-        b = max(baselines, key=lambda t: t.value or 0.0)
-        summary.best_baseline = str(b.user_attrs[space_mod.BASELINE_ATTR])
-        summary.best_baseline_value = b.value
-    return summary
 
 
 def prepare_study(
