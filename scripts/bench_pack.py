@@ -15,9 +15,11 @@ epoch is a trial's epoch: one pass over the training split, then validation.
 * reference: one trial alone through ``run_trial`` (what the trial loop runs now, without its
   store and checkpoints), the same epochs, timed once per round.
 
-Then two measurements that chose the design: how a copy leaves a pack of 4 (two copies stop after
+Then three measurements that chose the design: how a copy leaves a pack of 4 (two copies stop after
 an epoch), the pack rebuilt of the remaining copies vs the stopped copies frozen in place (the
-epoch after the stop, with its new trace, and the next); and a fused ``mnist-cnn`` (one
+epoch after the stop, with its new trace, and the next); how members change (after every epoch
+two copies leave and two new trials join, as in a study): the pack rebuilt and traced anew vs
+the new trials put in the stopped copies' slots (``Pack(stop="reuse")``); and a fused ``mnist-cnn`` (one
 convolution for the K copies' first layers, grouped convolutions for the next ones, one batched
 dense layer) against K separate copies, per training batch.
 
@@ -182,6 +184,38 @@ def bench_stop(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
     return rows
 
 
+def bench_swap(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
+    """Two of 4 copies leave after every epoch and two new trials take their places (what a
+    study's pack does as trials pause or end): rebuilt and traced anew vs their slots reused."""
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.trial import TrainSettings, steps_per_epoch
+
+    settings = TrainSettings(model="mnist-cnn", batch_size=args.batch, epochs=3, seed=0)
+    spe = steps_per_epoch(len(dataset.y_train), settings.batch_size)
+    packs = {mode: build_pack(dataset, settings, 4, stop=mode)[0] for mode in ("rebuild", "reuse")}
+    for pack in packs.values():  # trace
+        pack.train_epoch()
+    times: dict[str, list[float]] = {m: [] for m in packs}
+    for _ in range(args.swaps):
+        for mode, pack in packs.items():
+            t0 = time.perf_counter()
+            for copy in pack.live[:2]:
+                pack.stop(copy)
+            for schedule in _schedules(2, spe):
+                pack.add(schedule, OptimizerSpec("sgd"))
+            times[mode].append(time.perf_counter() - t0 + _time_epoch(pack))
+    base = statistics.mean(times["rebuild"])
+    return [
+        [
+            mode,
+            f"{statistics.mean(t):.2f} +- {statistics.pstdev(t):.2f}",
+            f"x{base / statistics.mean(t):.2f}",
+            str(packs[mode].compiles),
+        ]
+        for mode, t in times.items()
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Fused layers
 # --------------------------------------------------------------------------------------------
@@ -260,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of the MNIST IDX files")
     parser.add_argument("--fused-batches", type=int, default=10)
     parser.add_argument("--no-alone", action="store_true", help="skip the run_trial reference")
-    parser.add_argument("--no-stop", action="store_true", help="skip rebuild vs freeze")
+    parser.add_argument(
+        "--no-stop", action="store_true", help="skip rebuild vs freeze and rebuild vs reuse"
+    )
+    parser.add_argument("--swaps", type=int, default=4, help="member changes timed per mode")
     parser.add_argument("--no-fused", action="store_true", help="skip the fused layers")
     parser.add_argument("--quick", action="store_true", help="2,500 examples, 2 rounds")
     args = parser.parse_args(argv)
@@ -338,6 +375,21 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "  (next epoch: the first after the stop, traced anew; its extra: over the epochs "
             "that follow)"
+        )
+        print()
+    if not args.no_stop:
+        print(
+            f"a pack of 4 mnist-cnn copies, 2 of them replaced by new trials after each of "
+            f"{args.swaps} epochs:",
+            flush=True,
+        )
+        swap_rows = bench_swap(dataset, args)
+        print_table(
+            ["members change by", "s per epoch", "speed vs rebuild", "models built"], swap_rows
+        )
+        print(
+            "  (s per epoch: the two new copies set up, then the epoch; rebuild: a new packed "
+            "model traced; reuse: the stopped copies' slots take the new trials in place)"
         )
         print()
     if not args.no_fused:
