@@ -1,5 +1,6 @@
-"""Shared by the tests in every folder: the helper modules at the top of tests/ importable, and
-builders of fake trials.
+"""Shared by the tests in every folder: the helper modules at the top of tests/ importable,
+builders of fake trials, and a process cleaned of what a test run may leave in it
+(:func:`clean_process`).
 
 ``process_helpers`` (sweeper in real processes) and ``tiny_model`` (user models loaded by
 import path) live in tests/; tests in tests/<package>/ import them by name, so tests/ goes on
@@ -9,8 +10,9 @@ themselves (``process_helpers.sweeper_env``).
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,15 @@ def frozen() -> Callable[..., FrozenTrial]:
 def paused() -> Callable[..., FrozenTrial]:
     """The builder of a fake trial paused at a rung: :func:`paused_trial`."""
     return paused_trial
+
+
+@pytest.fixture
+def clean_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No store or trusted hash from the environment; the SIGINT and SIGTERM handlers as they
+    were once the test is done (an in-process run installs its own)."""
+    monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
+    monkeypatch.delenv("SWEEPER_TRUSTED_HASH", raising=False)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)

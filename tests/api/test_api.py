@@ -47,15 +47,10 @@ def dense(input_shape: tuple[int, ...], num_classes: int) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Work in tmp_path (store, checkpoints, arrays); signal handlers restored afterwards."""
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_process: None) -> None:
+    """Work in tmp_path (store, checkpoints, arrays), in a clean process (conftest)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
     monkeypatch.setenv(api.DATA_DIR_ENV, str(tmp_path / "arrays"))
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="module")

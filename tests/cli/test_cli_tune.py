@@ -32,7 +32,7 @@ from sweeper.study.config import DEFAULT_STUDY, load_study_file
 from sweeper.study.recovery import mark_worker
 from sweeper.training.schedules import from_dict
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_process")]
 
 SMALL = ("--set", "train.epochs=2", "--set", "data.subset=400")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -45,16 +45,6 @@ RESUME_HINT = "rerun the same command to resume"
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """No store from the environment; signal handlers restored after each in-process run."""
-    monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 def tune(*args: str, env: dict[str, str] | None = None) -> Result:

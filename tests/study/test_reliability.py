@@ -6,7 +6,6 @@ from __future__ import annotations
 import pickle
 import signal
 import sqlite3
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,14 +57,7 @@ def build(input_shape, num_classes):
 """
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
-    monkeypatch.delenv("SWEEPER_TRUSTED_HASH", raising=False)
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
+pytestmark = pytest.mark.usefixtures("clean_process")
 
 
 def run(*args: str) -> Result:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import signal
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
@@ -55,14 +53,7 @@ schedules = ["constant", "time", "step", "exponential", "piecewise", "polynomial
 """
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """No store from the environment; signal handlers restored after each in-process run."""
-    monkeypatch.delenv("SWEEPER_STORAGE", raising=False)
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
+pytestmark = pytest.mark.usefixtures("clean_process")
 
 
 @pytest.mark.parametrize(
