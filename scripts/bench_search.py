@@ -337,13 +337,30 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     store = Store(url)
     try:
         rows = store.ledger(name)
+        tested = range_test_epochs(store, spec, name, setup.steps_per_epoch)
     finally:
         store.close()
     study = optuna.load_study(study_name=name, storage=url)
     params = {t.number: config_key("", t.params) for t in study.get_trials(deepcopy=False)}
-    curve = [_finite(r.get("val_accuracy")) for r in rows][: setup.budget]
-    configs = [params.get(int(r["trial_number"]), str(r["trial_number"])) for r in rows]
-    return Run(arm, seed, seconds, curve, configs[: setup.budget], len(rows))
+    # an LR range test that narrowed the space trained too: its epochs come first, so the
+    # study's last epochs fall outside the budget
+    curve = [0.0] * tested + [_finite(r.get("val_accuracy")) for r in rows]
+    configs = ["lr range test"] * tested + [
+        params.get(int(r["trial_number"]), str(r["trial_number"])) for r in rows
+    ]
+    return Run(arm, seed, seconds, curve[: setup.budget], configs[: setup.budget], len(curve))
+
+
+def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) -> int:
+    """The epochs (rounded up) that the study's LR range tests trained: their batches over
+    the batches of an epoch."""
+    from sweeper.study.lrfind import latest_lr_find, study_optimizers
+
+    steps = 0
+    for optimizer in study_optimizers(spec.space):
+        result = latest_lr_find(store, name, spec.hash, optimizer)
+        steps += len(result.lrs) if result is not None else 0
+    return math.ceil(steps / steps_per_epoch)
 
 
 def run_arm(setup: Setup, seed: int, arm: str) -> Run:
@@ -457,13 +474,16 @@ def report(runs: list[Run], arms: list[str], budget: int) -> None:
 
 
 def describe_space(space: Any) -> str:
-    from sweeper.study.config import Choices, Fixed, Range
+    from sweeper.study.config import Auto, Choices, Fixed, Range
 
     parts = []
     for name, dim in space.dims.items():
         if not space.used(name):
             continue
-        if isinstance(dim, Range):
+        if isinstance(dim, Auto) and dim.within is not None:
+            w = dim.within
+            parts.append(f"{name} [{w.low:g}, {w.high:g}] log, narrowed by an LR range test")
+        elif isinstance(dim, Range):
             parts.append(f"{name} [{dim.low:g}, {dim.high:g}]{' log' if dim.log else ''}")
         elif isinstance(dim, Choices):
             parts.append(f"{name} {{{', '.join(map(str, dim.values))}}}")

@@ -144,7 +144,10 @@ def _dimension(value: Any) -> Any:
     if isinstance(value, Fixed):
         return value.value
     if isinstance(value, Auto):
-        return "auto"
+        if value.within is None:
+            return "auto"
+        w = value.within
+        return {"low": w.low, "high": w.high, "log": True, "range_test": True}
     value = plain(value) if not isinstance(value, tuple) else value
     if isinstance(value, tuple):
         numbers = [v for v in value[:2] if isinstance(plain(v), int | float)]

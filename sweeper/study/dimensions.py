@@ -41,7 +41,14 @@ class Fixed:
 
 @dataclass(frozen=True)
 class Auto:
-    """``initial_lr = "auto"``: log-uniform bounds set from data by the LR range test."""
+    """``initial_lr = "auto"``: log-uniform bounds set from data by the LR range test.
+
+    ``within``: a declared range the test narrows (``{ low, high, log = true, range_test =
+    true }``): the search keeps to the part of it that the test suggests, the whole of it when
+    the two do not meet.
+    """
+
+    within: Range | None = None
 
 
 Dimension = Range | Choices | Fixed | Auto

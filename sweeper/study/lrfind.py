@@ -333,9 +333,34 @@ def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float
     """
     from sweeper.study.config import Auto
 
-    if not isinstance(spec.space.dims["initial_lr"], Auto):
+    dim = spec.space.dims["initial_lr"]
+    if not isinstance(dim, Auto):
         return {}
-    return {opt.name: suggest_range(spec, opt, store, name) for opt in study_optimizers(spec.space)}
+    ranges = {}
+    for opt in study_optimizers(spec.space):
+        suggested = suggest_range(spec, opt, store, name)
+        ranges[opt.name] = suggested if dim.within is None else narrow(suggested, dim.within, opt)
+    return ranges
+
+
+def narrow(
+    suggested: tuple[float, float], declared: Range, optimizer: OptimizerSpec
+) -> tuple[float, float]:
+    """The part of the ``declared`` range inside the ``suggested`` one; the declared range
+    (with a warning) when they do not meet."""
+    low, high = max(suggested[0], declared.low), min(suggested[1], declared.high)
+    if low < high:
+        log.info(
+            "initial_lr for %s: the range test narrows [%.3g, %.3g] to [%.3g, %.3g]",
+            optimizer.describe(), declared.low, declared.high, low, high,
+        )  # fmt: skip
+        return low, high
+    log.warning(
+        "initial_lr for %s: the range test suggests [%.3g, %.3g], outside the declared "
+        "[%.3g, %.3g]; the whole declared range is searched",
+        optimizer.describe(), suggested[0], suggested[1], declared.low, declared.high,
+    )  # fmt: skip
+    return declared.low, declared.high
 
 
 def suggest_range(

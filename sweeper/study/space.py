@@ -71,7 +71,7 @@ def distribution(dim: Dimension) -> BaseDistribution | None:
     if isinstance(dim, Fixed):
         return None
     if isinstance(dim, Auto):
-        dim = AUTO_BOUNDS
+        dim = dim.within or AUTO_BOUNDS
     if isinstance(dim, Choices):
         return CategoricalDistribution(list(dim.values))
     if dim.integer:
@@ -137,7 +137,7 @@ def sample(
     """Sample one configuration; baseline trials get the baseline's values.
 
     ``lr_ranges`` gives, per optimizer name, the bounds of an ``initial_lr = "auto"``
-    dimension (from the LR range test).
+    dimension (from the LR range test), or of a declared range it narrowed.
     """
     baseline: Mapping[str, Any] = trial.user_attrs.get(BASELINE_VALUES_ATTR) or {}
     values: dict[str, Any] = {}
@@ -145,7 +145,7 @@ def sample(
     def value(name: str, dim: Dimension) -> Any:
         if isinstance(dim, Auto):
             bounds = (lr_ranges or {}).get(str(values.get("optimizer")))
-            dim = Range(bounds[0], bounds[1], log=True) if bounds else AUTO_BOUNDS
+            dim = Range(bounds[0], bounds[1], log=True) if bounds else dim.within or AUTO_BOUNDS
         if name in baseline and (distribution(dim) is None or not _recordable(dim, baseline[name])):
             return baseline[name]  # pinned, or a value the searched range cannot record
         if name in baseline:  # searched: the enqueued baseline value is fixed here, and may

@@ -64,7 +64,7 @@ def _dimension(r: Reader, name: str, raw: Any) -> Dimension:
             r.known(raw, where, ("choices",))
             raw = raw["choices"]
         else:
-            r.known(raw, where, ("low", "high", "log", "int"))
+            r.known(raw, where, ("low", "high", "log", "int", "range_test"))
             if "low" not in raw or "high" not in raw:
                 raise r.fail(where, f"a range needs both low and high, got {raw!r}")
             low, high = raw["low"], raw["high"]
@@ -85,6 +85,11 @@ def _dimension(r: Reader, name: str, raw: Any) -> Dimension:
                 raise r.fail(where, f"a log range needs low > 0, got low={low!r}")
             if integer and not (float(low).is_integer() and float(high).is_integer()):
                 raise r.fail(where, f"an int range needs whole numbers, got {low!r}..{high!r}")
+            narrow = raw.get("range_test", False)
+            if not isinstance(narrow, bool):
+                raise r.fail(where, f"range_test must be true or false, got {narrow!r}")
+            if narrow:
+                return _narrowed(r, name, where, float(low), float(high), log)
             if low == high:
                 return Fixed(low)
             return Range(float(low), float(high), log=log, integer=integer)
@@ -98,6 +103,19 @@ def _dimension(r: Reader, name: str, raw: Any) -> Dimension:
         return Fixed(raw[0]) if len(raw) == 1 else Choices(tuple(raw))
     check_value(r, name, raw, where)
     return Fixed(raw)
+
+
+def _narrowed(r: Reader, name: str, where: str, low: float, high: float, log: bool) -> Auto:
+    """``range_test = true``: the declared range, narrowed by the LR range test."""
+    if name != "initial_lr":
+        raise r.fail(where, "only initial_lr can be narrowed by the LR range test (range_test)")
+    if not log or low >= high:
+        raise r.fail(
+            where,
+            "range_test narrows a log range with low < high; write "
+            "{ low = ..., high = ..., log = true, range_test = true }",
+        )
+    return Auto(within=Range(low, high, log=True))
 
 
 def read_space(r: Reader, raw: Mapping[str, Any]) -> SpaceSpec:

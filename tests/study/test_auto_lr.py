@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeper.study.config import Auto, parse_study
+from sweeper.study.config import Auto, Range, parse_study
 from sweeper.study.runner import tune
 
 STUDY = """
@@ -66,3 +66,71 @@ def test_only_initial_lr_can_be_auto() -> None:
 
     with pytest.raises(ConfigError, match=r"\[space\] decay_rate: only initial_lr"):
         parse_study('[space]\ndecay_rate = "auto"\n', "x.toml")
+
+
+# -- range_test = true: a declared range narrowed by the range test --------------------------
+
+NARROWED = STUDY.replace(
+    'initial_lr = "auto"',
+    "initial_lr = {{ low = {low}, high = {high}, log = true, range_test = true }}",
+)
+
+
+@pytest.mark.slow
+def test_a_declared_range_is_narrowed_to_what_the_range_test_suggests(tmp_path: Path) -> None:
+    from sweeper.study.lrfind import latest_lr_find
+    from sweeper.study.store import Store
+    from sweeper.training.optimizers import OptimizerSpec
+
+    url = f"sqlite:///{tmp_path / 'narrow.db'}"
+    text = NARROWED.format(n=3, low=1e-4, high=0.3)
+    spec = parse_study(text, str(tmp_path / "narrow.toml"), default_name="narrow")
+    assert spec.space.dims["initial_lr"] == Auto(within=Range(1e-4, 0.3, log=True))
+
+    summary = tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ck"))
+    store = Store(url)
+    stored = latest_lr_find(store, "narrow", spec.hash, OptimizerSpec("sgd"))
+    store.close()
+    assert stored is not None
+    low, high = summary.lr_ranges["sgd"]
+    # the part of the declared range inside the suggested one
+    assert (low, high) == (max(stored.low, 1e-4), min(stored.high, 0.3))
+    assert 1e-4 <= low < high <= 0.3
+    study = optuna.load_study(study_name="narrow", storage=url)
+    rates = [t.params["initial_lr"] for t in study.trials]
+    assert len(rates) == 3 and all(low <= r <= high for r in rates), (low, high, rates)
+    # Optuna's record of the dimension is the narrowed range, so resumed runs sample it alike
+    dist = study.trials[0].distributions["initial_lr"]
+    assert (dist.low, dist.high) == pytest.approx((low, high))
+
+
+def test_a_declared_range_the_range_test_misses_is_searched_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sweeper.study.lrfind import narrow
+    from sweeper.training.optimizers import OptimizerSpec
+
+    declared = Range(1e-6, 1e-5, log=True)
+    with caplog.at_level("WARNING"):
+        assert narrow((0.05, 1.3), declared, OptimizerSpec("sgd")) == (1e-6, 1e-5)
+    assert "outside the declared" in caplog.text
+    assert narrow((0.05, 1.3), Range(1e-4, 0.3, log=True), OptimizerSpec("sgd")) == (0.05, 0.3)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{ low = 1e-4, high = 0.3, range_test = true }", "range_test narrows a log range"),
+        ("{ low = 0.1, high = 0.1, log = true, range_test = true }", "low < high"),
+        ("{ low = 1e-4, high = 0.3, log = true, range_test = 1 }", "must be true or false"),
+    ],
+)
+def test_bad_range_tests_are_one_line(value: str, message: str) -> None:
+    from sweeper.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        parse_study(f"[space]\ninitial_lr = {value}\n", "x.toml")
+    with pytest.raises(ConfigError, match="only initial_lr can be narrowed"):
+        parse_study(
+            "[space]\ndecay_rate = { low = 0.1, high = 0.9, range_test = true }\n", "x.toml"
+        )
