@@ -224,14 +224,6 @@ class Pack:
         """A new copy in ``old``'s slot: new values in its variables, the same traced model."""
         from sweeper.training.packed_keras import transfer_state
 
-        net = self._network(seed, old.index)  # the new copy's initial weights, as alone
-        if not old.optimizer.built:  # stopped before it ever trained
-            old.optimizer.build(old.model.trainable_variables)
-        old.model.set_weights(net.get_weights())
-        fresh = spec.build(old.learning_rate, total_steps=self._total_steps)
-        fresh.build(old.model.trainable_variables)
-        transfer_state(fresh, old.optimizer)  # a step count of 0, momenta and moments as new
-        old.learning_rate.fill(schedule)
         copy = PackedCopy(
             index=old.index,
             seed=seed,
@@ -240,8 +232,15 @@ class Pack:
             model=old.model,
             optimizer=old.optimizer,
             learning_rate=old.learning_rate,
-            twin=net,
         )
+        # its twin (its network built and seeded alone, and a new optimizer on it, as the trial
+        # alone starts) gives the slot its initial weights and state, and serves its checkpoints
+        net, fresh = self.twin(copy)
+        if not old.optimizer.built:  # stopped before it ever trained
+            old.optimizer.build(old.model.trainable_variables)
+        old.model.set_weights(net.get_weights())
+        transfer_state(fresh, old.optimizer)  # a step count of 0, momenta and moments as new
+        old.learning_rate.fill(schedule)
         self.copies[self.copies.index(old)] = copy
         self.reused += 1
         return copy
