@@ -31,7 +31,9 @@ epochs whatever the rung. The arms of a seed run in rotated order, each seeded
 
 Printed per budget b: each arm's best within b (mean +- std over the seeds), the configurations
 it tried within b, then the epochs each arm took to reach X = kt-hyperband's mean best within 75
-epochs (or the budget, if smaller), the wall time and the epochs trained.
+epochs (or the budget, if smaller): their mean, each seed's, and the first budget b at which the
+seeds' mean best within b reaches X (defined even when a seed never reaches it); the wall time and
+the epochs trained.
 
 Targets (sweeper's defaults against kt-hyperband): a mean best >= kt-hyperband's at every budget;
 ahead at 75 epochs by more than one standard error of the difference; X reached in <= 40 epochs.
