@@ -88,7 +88,11 @@ sample_memory() {  # $1: pid of the tune process, $2: log file
 }
 
 run_tune() {  # $1: workers, $2: trials packed in each worker (default 1)
-  local workers="$1" pack="${2:-1}" log="$TMP/tune-$1-$pack.log" mem="$TMP/mem-$1-$pack.log"
+  # one `local` per name: the words of one `local` are expanded before any of them is set
+  local workers="$1"
+  local pack="${2:-1}"
+  local log="$TMP/tune-$workers-$pack.log"
+  local mem="$TMP/mem-$workers-$pack.log"
   local start end
   start=$(date +%s.%N)
   "$PY" -m sweeper tune "$TMP/study.toml" --storage "sqlite:///$TMP/w$workers-p$pack.db" \
