@@ -103,6 +103,7 @@ class Rules:
     asha: bool
     factor: int
     rungs: tuple[int, ...]
+    brackets: int
     stall_below: float  # val accuracy at or below which a tuned trial has stalled (0: never)
     stall_epoch: int  # the epoch (0-based) after which that is judged
     chance: float
@@ -119,6 +120,7 @@ class Rules:
             asha=p.kind == "asha",
             factor=p.reduction_factor,
             rungs=tuple(promo.rungs(p.min_resource, p.reduction_factor, spec.train.epochs)),
+            brackets=p.brackets,
             stall_below=p.stall_factor / num_classes if p.kind != "none" else 0.0,
             # judged after the first epoch that brings at least STALL_MIN_STEPS updates: a few
             # updates of a tiny epoch leave any rate at chance
@@ -281,7 +283,7 @@ class Attempt:
             return TrialStatus.STALLED, (
                 f"val_accuracy {value:.3f} after epoch {done}, chance is {rules.chance:.3f}"
             )
-        if rules.asha and done in rules.rungs and record.val_accuracy is not None:
+        if rules.asha and done in self.rungs(rules) and record.val_accuracy is not None:
             trials = self.ctx.study.get_trials(deepcopy=False)
             values = promo.rung_values(trials, done)
             values[self.config] = max(values.get(self.config, value), value)
@@ -295,6 +297,11 @@ class Attempt:
                     f"{len(values)} at this rung yet"
                 )
         return None
+
+    def rungs(self, rules: Rules) -> tuple[int, ...]:
+        """The rungs this configuration is compared at: those of its bracket."""
+        skip = promo.bracket_of(self.config, rules.brackets, len(rules.rungs), rules.factor)
+        return rules.rungs[skip:]
 
     def finish(self, *, keep: bool = False) -> None:
         """The attempt is over: drop its checkpoint (kept when it pauses); a continuation or a

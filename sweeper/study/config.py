@@ -288,6 +288,7 @@ def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
             "min_resource",
             "reduction_factor",
             "stall_factor",
+            "brackets",
         ),
     )
     stall_factor = pruner_t.get("stall_factor", 1.5)
@@ -307,6 +308,7 @@ def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
         min_resource=r.integer(pruner_t, "min_resource", "[pruner]", 1, 1),
         reduction_factor=r.integer(pruner_t, "reduction_factor", "[pruner]", 3, 2),
         stall_factor=float(stall_factor),
+        brackets=r.integer(pruner_t, "brackets", "[pruner]", 1, 1),
     )
 
 

@@ -5,7 +5,10 @@ Optuna's pruners only decide *stop or go on* at the moment a trial reaches a run
 is not among the best then is lost, even when it later would be. Here it is *paused* instead,
 with its training state kept, and may be *promoted* later:
 
-* rungs are epoch counts ``min_resource * factor**k`` below the study's ``epochs``;
+* rungs are epoch counts ``min_resource * factor**k`` below the study's ``epochs``; with
+  ``[pruner] brackets = N`` a configuration in bracket ``b`` (:func:`bracket_of`, Hyperband's
+  shares) is compared only at the rungs from the ``b``-th on, so some train their full length
+  (a hedge against rungs that favour schedules which anneal early);
 * a trial reaching a rung goes on at once when its validation accuracy is among the best
   ``1/factor`` of every configuration that reached that rung (at least ``factor`` of them);
   otherwise it ends PRUNED, marked paused (``paused_at_epoch``), its checkpoint kept;
@@ -74,6 +77,27 @@ def rungs(min_resource: int, factor: int, epochs: int) -> list[int]:
         out.append(r)
         r *= factor
     return out
+
+
+def bracket_of(config: int, brackets: int, n_rungs: int, factor: int) -> int:
+    """The bracket of configuration ``config``: how many of the first rungs it skips.
+
+    Hyperband's shares (Li et al., JMLR 2018): with ``s_max`` the brackets beyond the first,
+    bracket ``b`` gets ``ceil((s_max + 1) / (s + 1) * factor**s)`` configurations per round,
+    ``s = s_max - b``. Configurations are spread over them by a low-discrepancy sequence of
+    their number, so the split is the same on every worker and after every resume.
+    """
+    n = max(1, min(brackets, n_rungs + 1))
+    if n == 1:
+        return 0
+    s_max = n - 1
+    weights = [math.ceil((s_max + 1) / (s_max - b + 1) * factor ** (s_max - b)) for b in range(n)]
+    u = (config * 0.6180339887498949) % 1.0 * sum(weights)
+    for b, w in enumerate(weights):
+        if u < w:
+            return b
+        u -= w
+    return n - 1
 
 
 def is_baseline(trial: FrozenTrial) -> bool:

@@ -41,6 +41,9 @@ class PrunerSpec:
     n_warmup_steps: int = 1
     min_resource: int = 1
     reduction_factor: int = 3
+    # asha: configurations spread over this many brackets, bracket b skipping the first b rungs
+    # (the last trains its full length unless the budget runs out), Hyperband's shares
+    brackets: int = 1
     # a tuned trial whose validation accuracy after its first epoch (of at least 50 updates) is
     # at most stall_factor / num_classes stops there ("stalled"); 0 or type "none" turns it off
     stall_factor: float = 1.5

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -518,3 +519,29 @@ def test_a_small_asha_study_still_trains_its_best_configuration_in_full(tmp_path
     assert finished_count(trials) == 2
     ranked = sorted(trials, key=lambda t: t.intermediate_values[0], reverse=True)
     assert promo.config_of(complete[0]) == promo.config_of(ranked[0])  # the best at rung 1
+
+
+def test_brackets_take_hyperbands_shares_the_same_on_every_call() -> None:
+    # factor 3, rungs at 1 and 3 epochs: Hyperband's 9, 5 and 3 configurations per round
+    counts = Counter(promo.bracket_of(c, 3, 2, 3) for c in range(1700))
+    assert [round(counts[b] / 100) for b in range(3)] == [9, 5, 3]
+    assert [promo.bracket_of(c, 3, 2, 3) for c in range(50)] == [
+        promo.bracket_of(c, 3, 2, 3) for c in range(50)
+    ]
+    assert {promo.bracket_of(c, 1, 2, 3) for c in range(50)} == {0}  # one bracket: ASHA
+    assert max(promo.bracket_of(c, 9, 1, 3) for c in range(50)) == 1  # at most rungs + 1
+
+
+def test_a_configuration_in_the_last_bracket_trains_its_length_without_rungs(
+    tmp_path: Path,
+) -> None:
+    text = study_text('[pruner]\ntype = "asha"\nstall_factor = 0\nbrackets = 2\n', epochs=2)
+    _, trials, _ = run_tune(tmp_path, text, n_trials=6)
+    brackets = {t.number: promo.bracket_of(promo.config_of(t), 2, 1, 3) for t in trials}
+    assert set(brackets.values()) == {0, 1}
+    for t in trials:
+        if brackets[t.number] == 1:  # no rung: never paused, trained both epochs at once
+            assert t.state == TrialState.COMPLETE and promo.PAUSED_ATTR not in t.user_attrs
+            assert promo.PROMOTED_FROM_ATTR not in t.user_attrs
+    first_bracket = [t for t in trials if brackets[t.number] == 0]
+    assert any(promo.is_paused(t) for t in first_bracket)  # its rung at 1 epoch still decides
