@@ -301,14 +301,18 @@ def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
             "[pruner] stall_factor",
             f"must lie in [0, 10] (times chance accuracy; 0 = off), got {stall_factor!r}",
         )
+    kind = r.choice(pruner_t, "type", "[pruner]", "asha", PRUNERS)
+    brackets = r.integer(pruner_t, "brackets", "[pruner]", 1, 1)
+    if brackets > 1 and kind != "asha":
+        raise r.fail("[pruner] brackets", f'only type = "asha" has brackets (type = {kind!r} here)')
     return PrunerSpec(
-        kind=r.choice(pruner_t, "type", "[pruner]", "asha", PRUNERS),
+        kind=kind,
         n_startup_trials=r.integer(pruner_t, "n_startup_trials", "[pruner]", 4, 0),
         n_warmup_steps=r.integer(pruner_t, "n_warmup_steps", "[pruner]", 1, 0),
         min_resource=r.integer(pruner_t, "min_resource", "[pruner]", 1, 1),
         reduction_factor=r.integer(pruner_t, "reduction_factor", "[pruner]", 3, 2),
         stall_factor=float(stall_factor),
-        brackets=r.integer(pruner_t, "brackets", "[pruner]", 1, 1),
+        brackets=brackets,
     )
 
 

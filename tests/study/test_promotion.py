@@ -264,12 +264,22 @@ def test_the_default_strategy_is_asha_with_the_stall_check() -> None:
         ("study.budget_epochs=2.5", "[study] budget_epochs: must be an integer >= 1, got 2.5"),
         ("pruner.stall_factor=-1", "[pruner] stall_factor: must lie in [0, 10]"),
         ("pruner.type=ashaa", "'ashaa' is not one of asha, median"),
+        ("pruner.brackets=0", "[pruner] brackets: must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_budget_and_stall_settings_are_refused(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_study(BASE, "p.toml", overrides=[override])
     assert message in str(info.value)
+
+
+def test_brackets_belong_to_asha_alone() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_study(BASE, "p.toml", overrides=["pruner.type=median", "pruner.brackets=3"])
+    assert str(info.value).endswith(
+        "[pruner] brackets: only type = \"asha\" has brackets (type = 'median' here)"
+    )
+    assert parse_study(BASE, "p.toml", overrides=["pruner.brackets=3"]).pruner.brackets == 3
 
 
 # --------------------------------------------------------------------------------------------
