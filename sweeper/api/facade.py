@@ -206,8 +206,8 @@ def tune(
             ``{"type": "tpe", "n_startup_trials": 10}`` [default: tpe].
         pruner: [pruner]: a type (``"asha"``, ``"median"``, ``"successive_halving"``,
             ``"hyperband"``, ``"none"``) or a mapping with ``type``, ``min_resource``,
-            ``reduction_factor``, ``brackets``, ``n_startup_trials``, ``n_warmup_steps``, ``stall_factor``
-            [default: asha].
+            ``reduction_factor``, ``brackets``, ``n_startup_trials``, ``n_warmup_steps``,
+            ``stall_factor`` [default: asha].
         baselines: the [[baselines]] tables, run first: a list of mappings such as
             ``{"name": "constant 0.01", "schedule": "constant", "initial_lr": 0.01}``.
         seed: [study] seed, for the sampler and training [default: 0].
