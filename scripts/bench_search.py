@@ -18,7 +18,7 @@ Arms:
   KerasPruningCallback, trials of 9 epochs, objective = last val_accuracy, in-memory study;
 * ``sweeper``: ``sweeper.study.runner.tune`` with the study file's default [sampler] and [pruner];
 * ``sweeper-previous``: the same with the former defaults, TPE (10 start-up trials) + median
-  pruner (4 start-up trials, 1 warm-up epoch).
+  pruner (4 start-up trials, 1 warm-up epoch), no reference configuration.
 
 Shared by every arm: the real MNIST test set of studies/data/mnist-t10k, loaded once with
 sweeper's loader (7,900 train / 2,000 validation images, the split printed); sweeper's
@@ -90,6 +90,7 @@ PREVIOUS_DEFAULTS = [  # sweeper's [sampler] and [pruner] defaults before the ch
     "pruner.type=median",
     "pruner.n_startup_trials=4",
     "pruner.n_warmup_steps=1",
+    "sampler.reference=none",
 ]
 
 

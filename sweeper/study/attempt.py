@@ -7,7 +7,8 @@ any other exception → FAIL with its traceback stored, except an error of this 
 cannot be written, a model that cannot be imported: :class:`EnvironmentFailed`), which the
 worker puts back in the queue. After each epoch (:meth:`Attempt.decide`): the last epoch
 completes; a spent epoch budget pauses; a baseline goes on; a tuned trial at chance level stops
-(stalled); under ``asha`` a trial below its rung's cut pauses (:mod:`sweeper.study.promotion`).
+(stalled); under ``asha`` a trial below its rung's cut pauses (:mod:`sweeper.study.promotion`),
+except the reference configuration (``[sampler] reference``), which no pruner stops.
 
 Each attempt checkpoints its training state at every epoch end in one folder per configuration,
 so a retry after a crash, or a continuation after a pause, resumes from its last finished epoch.
@@ -180,6 +181,7 @@ class Attempt:
         trial.set_user_attr(promo.CONFIG_ATTR, self.config)
         self.parent = stored.user_attrs.get(promo.PROMOTED_FROM_ATTR)
         self.baseline = promo.is_baseline(stored)
+        self.reference = bool(stored.user_attrs.get(space_mod.REFERENCE_ATTR))
         # one checkpoint folder per configuration: retries and continuations resume from it
         self.backup = ctx.checkpoints / f"trial-{self.config}"
         resumable = (
@@ -210,7 +212,7 @@ class Attempt:
                     schedule,
                     optimizer,
                     ctx.settings,
-                    trial=None if self.baseline else trial,
+                    trial=None if self.baseline or self.reference else trial,
                     on_epoch=self.on_epoch,
                     backup_dir=str(self.backup),
                     decide=self.decide,
@@ -256,8 +258,8 @@ class Attempt:
     def on_epoch(self, record: EpochRecord) -> None:
         ctx, trial = self.ctx, self.trial
         ctx.store.add_epoch(ctx.name, self.trial_id, trial.number, record.to_dict(), ctx.run_id)
-        if self.baseline and record.val_accuracy is not None:
-            # reported here, not by the pruning callback: a baseline is never pruned
+        if (self.baseline or self.reference) and record.val_accuracy is not None:
+            # reported here, not by the pruning callback: neither is ever pruned
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*already reported.*")
                 trial.report(record.val_accuracy, record.epoch)
@@ -299,7 +301,10 @@ class Attempt:
         return None
 
     def rungs(self, rules: Rules) -> tuple[int, ...]:
-        """The rungs this configuration is compared at: those of its bracket."""
+        """The rungs this configuration is compared at: those of its bracket; none for the
+        reference configuration, which trains its full length."""
+        if self.reference:
+            return ()
         skip = promo.bracket_of(self.config, rules.brackets, len(rules.rungs), rules.factor)
         return rules.rungs[skip:]
 

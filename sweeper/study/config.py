@@ -269,10 +269,18 @@ def _study_head(
 
 def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
     sampler_t = r.table(raw, "sampler")
-    r.known(sampler_t, "[sampler]", ("type", "n_startup_trials"))
+    r.known(sampler_t, "[sampler]", ("type", "n_startup_trials", "reference"))
+    reference = sampler_t.get("reference", "cosine")
+    if not isinstance(reference, str) or not reference.strip():
+        raise r.fail(
+            "[sampler] reference",
+            f'must be a schedule family of [space] schedules or "none", got {reference!r}',
+        )
     return SamplerSpec(
         kind=r.choice(sampler_t, "type", "[sampler]", "tpe", SAMPLERS),
         n_startup_trials=r.integer(sampler_t, "n_startup_trials", "[sampler]", 10, 0),
+        reference=reference.strip(),
+        reference_given="reference" in sampler_t,
     )
 
 
@@ -328,6 +336,15 @@ def _check_sampler_fits(r: Reader, sampler: SamplerSpec, space: SpaceSpec) -> No
                 f"'grid' needs a list of choices for every searched dimension; "
                 f"{', '.join(searched)} {'is a range' if len(searched) == 1 else 'are ranges'}",
             )
+    ref = sampler.reference
+    if sampler.reference_given and ref != "none" and ref not in space.families():
+        raise r.fail(
+            "[sampler] reference",
+            f"{ref!r} is not in [space] schedules ({', '.join(space.families())}); name one of "
+            'them, or "none"',
+        )
+    if sampler.reference_given and ref != "none" and sampler.kind == "grid":
+        raise r.fail("[sampler] reference", 'a grid tries every point: set it to "none"')
     if sampler.kind in SAMPLER_NEEDS:
         module, how = SAMPLER_NEEDS[sampler.kind]
         if importlib.util.find_spec(module) is None:

@@ -198,6 +198,11 @@ def child_of(parent: FrozenTrial, epochs_done: int) -> FrozenTrial:
             CONFIG_ATTR: config_of(parent),
             PROMOTED_FROM_ATTR: parent.number,
             PROMOTED_AT_ATTR: epochs_done,
+            **{
+                k: parent.user_attrs[k]
+                for k in (space_mod.REFERENCE_ATTR,)
+                if k in parent.user_attrs
+            },
         },
         intermediate_values={
             s: v for s, v in parent.intermediate_values.items() if s < epochs_done

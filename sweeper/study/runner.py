@@ -100,6 +100,27 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
         faults.point("baselines")
 
 
+def _enqueue_reference(
+    study: optuna.Study, spec: StudySpec, target: int, ranges: dict[str, tuple[float, float]]
+) -> None:
+    """Queue the reference configuration (``[sampler] reference``) once, before the first tuned
+    trial: a new study gets it, a study that has tuned trials already is left as it is."""
+    family = spec.sampler.reference
+    if family == "none" or spec.sampler.kind == "grid":
+        return
+    trials = study.get_trials(deepcopy=False)
+    if any(not t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials):
+        return  # it is queued, or the study was tuned before (and without one)
+    counts = count_states(trials)
+    taken = sum(counts[k] for k in ("complete", "pruned", "paused", "failed", "running", "waiting"))
+    found = space_mod.reference_params(spec.space, family, ranges)
+    if found is None or taken >= target:
+        return
+    params, described = found
+    study.enqueue_trial(params, user_attrs={space_mod.REFERENCE_ATTR: described})
+    log.info("reference configuration queued: %s", described)
+
+
 def open_study(spec: StudySpec, store: Store, study_name: str) -> optuna.Study:
     """Open the study, creating it if needed, to prepare it (its file, attributes, baselines).
 
@@ -155,6 +176,7 @@ def prepare_study(
         ranges = lr_ranges(spec, store, name)
     if ranges:
         study.set_user_attr("initial_lr_ranges", {k: list(v) for k, v in ranges.items()})
+    _enqueue_reference(study, spec, target, ranges)
     return study
 
 

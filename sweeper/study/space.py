@@ -39,6 +39,7 @@ from sweeper.training.schedules import Schedule, from_dimensions
 SCHEDULE_PARAM = "schedule"
 BASELINE_ATTR = "baseline"  # user attr: the baseline's name
 BASELINE_VALUES_ATTR = "baseline_values"  # user attr: every value the baseline sets
+REFERENCE_ATTR = "reference"  # user attr: the reference configuration's one-line description
 
 # Dimensions a baseline's step-based settings replace.
 _COVERED_BY = {
@@ -199,3 +200,42 @@ def baseline_params(values: Mapping[str, Any], space: SpaceSpec) -> dict[str, An
         if name in values and distribution(dim) is not None and _recordable(dim, values[name]):
             params[name] = values[name]
     return params
+
+
+def reference_params(
+    space: SpaceSpec,
+    family: str,
+    lr_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[dict[str, Any], str] | None:
+    """The Optuna params of the reference configuration and its description: schedule
+    ``family`` from the top of the searched initial rate (the range test's narrowed range when
+    there is one, the declared one otherwise), the first optimizer choice when the optimizer is
+    searched; every other dimension it uses is sampled as usual. None when the family is not in
+    the space or the rate has no top to start from (an ``"auto"`` range not measured yet)."""
+    if family not in space.families():
+        return None
+    params: dict[str, Any] = {}
+    if isinstance(space.schedules, Choices):
+        params[SCHEDULE_PARAM] = family
+    opt_dim = space.dims["optimizer"]
+    optimizer = opt_dim.values[0] if isinstance(opt_dim, Choices) else getattr(opt_dim, "value", "")
+    if isinstance(opt_dim, Choices):
+        params["optimizer"] = optimizer
+    dim = space.dims["initial_lr"]
+    bounds = (lr_ranges or {}).get(str(optimizer))
+    top: float | None
+    if isinstance(dim, Fixed):
+        top = None
+        rate = f"initial_lr={dim.value:.4g}"
+    elif isinstance(dim, Choices):
+        top = float(max(dim.values))
+    elif isinstance(dim, Auto):
+        top = bounds[1] if bounds else None
+        if top is None:
+            return None
+    else:
+        top = bounds[1] if bounds else float(dim.high)
+    if top is not None:
+        params["initial_lr"] = top
+        rate = f"initial_lr={top:.4g}, the top of the searched range"
+    return params, f"{family} from {rate}, trained its full length"

@@ -32,6 +32,11 @@ class SpaceSpec:
 class SamplerSpec:
     kind: str = "tpe"
     n_startup_trials: int = 10
+    # the schedule family trained first, from the top of the searched initial_lr range, its full
+    # length with no rung (a strong configuration early, and an anchor for the sampler);
+    # "none": off. The default is skipped where the space has no such family.
+    reference: str = "cosine"
+    reference_given: bool = False  # named in the study file (then it must be in the space)
 
 
 @dataclass(frozen=True)

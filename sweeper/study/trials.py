@@ -91,7 +91,7 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
     `` + adam`` for an optimizer other than SGD.
 
     ``baseline``: a baseline's name goes first, ``[baseline: name] ...`` (the progress display;
-    the read side shows it apart). A trial whose schedule is not stored yet is its family, or
+    the read side shows it apart), and the reference configuration is ``[reference] ...``. A trial whose schedule is not stored yet is its family, or
     ``unknown`` where that is not known either.
     """
     schedule = trial.user_attrs.get("schedule")
@@ -109,4 +109,6 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
     name = trial.user_attrs.get(space_mod.BASELINE_ATTR)
     if baseline and name:
         text = f"[baseline: {name}] {text}"
+    elif baseline and trial.user_attrs.get(space_mod.REFERENCE_ATTR):
+        text = f"[reference] {text}"
     return text

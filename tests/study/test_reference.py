@@ -1,0 +1,136 @@
+"""The reference configuration (``[sampler] reference``): cosine from the top of the searched
+initial rate, queued once before the first tuned trial and trained its full length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweeper.errors import ConfigError
+from sweeper.study import promotion as promo
+from sweeper.study import space as space_mod
+from sweeper.study.config import parse_study
+from sweeper.study.runner import tune
+
+TEXT = """
+[study]
+name = "r"
+seed = 0
+
+[data]
+dataset = "digits"
+subset = 400
+
+[train]
+model = "mnist-cnn"
+batch_size = 64
+epochs = 2
+
+[pruner]
+type = "asha"
+stall_factor = 0
+
+[space]
+schedules = ["constant", "cosine"]
+initial_lr = { low = 0.02, high = 0.3, log = true }
+"""
+
+
+def spec_of(*overrides: str, text: str = TEXT):  # type: ignore[no-untyped-def]
+    return parse_study(text, "r.toml", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ['sampler.reference="step"'],
+            "[sampler] reference: 'step' is not in [space] schedules (constant, cosine); name one "
+            'of them, or "none"',
+        ),
+        (['sampler.reference=""'], '[sampler] reference: must be a schedule family'),
+        (
+            ['sampler.type="grid"', 'sampler.reference="cosine"', "space.initial_lr=[0.1, 0.3]"],
+            '[sampler] reference: a grid tries every point: set it to "none"',
+        ),
+    ],
+)
+def test_a_reference_the_space_cannot_hold_is_one_line(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        spec_of(*overrides)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_default_reference_is_cosine_and_skipped_where_the_space_has_none() -> None:
+    assert spec_of().sampler.reference == "cosine"
+    constant_only = spec_of('space.schedules=["constant"]')  # no error: the default is skipped
+    assert space_mod.reference_params(constant_only.space, "cosine") is None
+    assert spec_of('sampler.reference="none"').sampler.reference == "none"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "ranges", "params"),
+    [
+        ([], None, {"schedule": "cosine", "initial_lr": 0.3}),  # the declared top
+        ([], {"sgd": (0.05, 0.2)}, {"schedule": "cosine", "initial_lr": 0.2}),  # range test
+        (["space.initial_lr=[0.01, 0.1, 0.05]"], None, {"schedule": "cosine", "initial_lr": 0.1}),
+        (["space.initial_lr=0.07"], None, {"schedule": "cosine"}),  # pinned: not a param
+        (['space.initial_lr="auto"'], None, None),  # not measured yet: no top to start from
+        (
+            ['space.optimizer=["adam", "sgd"]'],
+            {"adam": (1e-4, 1e-2), "sgd": (0.05, 0.2)},
+            {"schedule": "cosine", "optimizer": "adam", "initial_lr": 1e-2},
+        ),
+    ],
+)
+def test_the_reference_starts_from_the_top_of_the_searched_rate(
+    overrides: list[str], ranges: dict[str, tuple[float, float]] | None, params: object
+) -> None:
+    found = space_mod.reference_params(spec_of(*overrides).space, "cosine", ranges)
+    assert (found[0] if found else None) == params
+
+
+def run(tmp_path: Path, n_trials: int, *overrides: str) -> list[optuna.trial.FrozenTrial]:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    tune(spec_of(*overrides), storage=url, checkpoint_dir=str(tmp_path / "ckpt"), n_trials=n_trials)
+    return optuna.load_study(study_name="r", storage=url).get_trials()
+
+
+def test_the_reference_trains_first_in_full_once_and_competes(tmp_path: Path) -> None:
+    trials = run(tmp_path, 3)
+    first = trials[0]
+    assert first.params == {"schedule": "cosine", "initial_lr": 0.3}
+    assert first.user_attrs[space_mod.REFERENCE_ATTR].startswith("cosine from initial_lr=0.3")
+    # the first configuration at a rung is never in its best third: without the reference it
+    # pauses after epoch 1; the reference has no rung and trains both epochs at once
+    assert first.state == TrialState.COMPLETE and promo.PAUSED_ATTR not in first.user_attrs
+    assert sorted(first.intermediate_values) == [0, 1]
+    assert any(promo.is_paused(t) for t in trials[1:])  # the rung still decides for the rest
+    # a rerun with a larger target queues no second one
+    trials = run(tmp_path, 5)
+    assert sum(space_mod.REFERENCE_ATTR in t.user_attrs for t in trials) == 1
+
+
+def test_without_a_reference_the_first_trial_is_sampled_and_pauses(tmp_path: Path) -> None:
+    (first, *_) = run(tmp_path, 2, 'sampler.reference="none"')
+    assert space_mod.REFERENCE_ATTR not in first.user_attrs
+    assert first.params != {"schedule": "cosine", "initial_lr": 0.3}
+    assert promo.is_paused(first)
+
+
+def test_a_continued_reference_is_still_the_reference() -> None:
+    # a reference paused because the epoch budget ran out continues with no rung either
+    parent = optuna.trial.create_trial(
+        state=TrialState.PRUNED,
+        params={"initial_lr": 0.3},
+        distributions={"initial_lr": optuna.distributions.FloatDistribution(0.02, 0.3, log=True)},
+        user_attrs={space_mod.REFERENCE_ATTR: "cosine from ...", promo.PAUSED_ATTR: 1},
+        intermediate_values={0: 0.5},
+    )
+    child = promo.child_of(parent, 1)
+    assert child.user_attrs[space_mod.REFERENCE_ATTR] == "cosine from ..."
+    plain = promo.child_of(optuna.trial.create_trial(state=TrialState.PRUNED, value=None), 1)
+    assert space_mod.REFERENCE_ATTR not in plain.user_attrs
