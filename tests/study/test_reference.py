@@ -51,7 +51,7 @@ def spec_of(*overrides: str, text: str = TEXT):  # type: ignore[no-untyped-def]
             "[sampler] reference: 'step' is not in [space] schedules (constant, cosine); name one "
             'of them, or "none"',
         ),
-        (['sampler.reference=""'], '[sampler] reference: must be a schedule family'),
+        (['sampler.reference=""'], "[sampler] reference: must be a schedule family"),
         (
             ['sampler.type="grid"', 'sampler.reference="cosine"', "space.initial_lr=[0.1, 0.3]"],
             '[sampler] reference: a grid tries every point: set it to "none"',
