@@ -188,6 +188,12 @@ def next_promotion(
     return None
 
 
+def _reference_of(parent: FrozenTrial) -> dict[str, object]:
+    """The reference marker a continuation keeps (it trains on with no rung either)."""
+    ref = parent.user_attrs.get(space_mod.REFERENCE_ATTR)
+    return {} if ref is None else {space_mod.REFERENCE_ATTR: ref}
+
+
 def child_of(parent: FrozenTrial, epochs_done: int) -> FrozenTrial:
     """The WAITING trial that continues ``parent``: same parameters, its reported values."""
     return optuna.trial.create_trial(
@@ -198,11 +204,7 @@ def child_of(parent: FrozenTrial, epochs_done: int) -> FrozenTrial:
             CONFIG_ATTR: config_of(parent),
             PROMOTED_FROM_ATTR: parent.number,
             PROMOTED_AT_ATTR: epochs_done,
-            **{
-                k: parent.user_attrs[k]
-                for k in (space_mod.REFERENCE_ATTR,)
-                if k in parent.user_attrs
-            },
+            **_reference_of(parent),
         },
         intermediate_values={
             s: v for s, v in parent.intermediate_values.items() if s < epochs_done

@@ -40,6 +40,12 @@ from sweeper.training.models import check_model
 log = logging.getLogger(__name__)
 
 
+def _taken(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Trials that take a place of the study's target: finished, running or queued."""
+    counts = count_states(trials)
+    return sum(counts[k] for k in ("complete", "pruned", "paused", "failed", "running", "waiting"))
+
+
 def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> None:
     """Queue the study file's baselines that are not in the study yet, as many as ``target`` has
     room for (the rest are queued when a later run raises the target).
@@ -69,10 +75,7 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
     trials = study.get_trials(deepcopy=False)
     present = {t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials}
     missing = [w for w in wanted if w[0] not in present]
-    counts = count_states(trials)
-    room = target - sum(
-        counts[k] for k in ("complete", "pruned", "paused", "failed", "running", "waiting")
-    )
+    room = target - _taken(trials)
     if missing and room < len(missing):
         CONSOLE.warning(
             "warning: %d trial%s leave%s room for %d of the %d baselines not yet run and for no "
@@ -111,10 +114,8 @@ def _enqueue_reference(
     trials = study.get_trials(deepcopy=False)
     if any(not t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials):
         return  # it is queued, or the study was tuned before (and without one)
-    counts = count_states(trials)
-    taken = sum(counts[k] for k in ("complete", "pruned", "paused", "failed", "running", "waiting"))
     found = space_mod.reference_params(spec.space, family, ranges)
-    if found is None or taken >= target:
+    if found is None or _taken(trials) >= target:
         return
     params, described = found
     study.enqueue_trial(params, user_attrs={space_mod.REFERENCE_ATTR: described})

@@ -91,8 +91,9 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
     `` + adam`` for an optimizer other than SGD.
 
     ``baseline``: a baseline's name goes first, ``[baseline: name] ...`` (the progress display;
-    the read side shows it apart), and the reference configuration is ``[reference] ...``. A trial whose schedule is not stored yet is its family, or
-    ``unknown`` where that is not known either.
+    the read side shows it apart), and the reference configuration is ``[reference] ...``. A
+    trial whose schedule is not stored yet is its family, or ``unknown`` where that is not known
+    either.
     """
     schedule = trial.user_attrs.get("schedule")
     text = str(trial.params.get(space_mod.SCHEDULE_PARAM, unknown))
