@@ -33,7 +33,9 @@ Printed per budget b: each arm's best within b (mean +- std over the seeds), the
 it tried within b, then the epochs each arm took to reach X = kt-hyperband's mean best within 75
 epochs (or the budget, if smaller): their mean, each seed's, and the first budget b at which the
 seeds' mean best within b reaches X (defined even when a seed never reaches it); the wall time and
-the epochs trained.
+the epochs trained; per budget (and at 40 epochs), sweeper's mean against kt-hyperband's and, over
+the seeds both ran, the mean and standard error of the paired difference. ``--reach-x`` sets X
+instead, to hold runs of other seeds (or without kt-hyperband) to a known X.
 
 Targets (sweeper's defaults against kt-hyperband): a mean best >= kt-hyperband's at every budget;
 ahead at 75 epochs by more than one standard error of the difference; X reached in <= 40 epochs.
@@ -43,6 +45,7 @@ ahead at 75 epochs by more than one standard error of the difference; X reached 
     python scripts/bench_search.py --arms sweeper,kt-hyperband --seeds 0,1,2,3,4 --out runs.json
     python scripts/bench_search.py --from-json runs.json   # the tables again, from saved curves
     python scripts/bench_search.py --from-json a.json,b.json   # runs of other seeds together
+    python scripts/bench_search.py --from-json c.json --reach-x 0.9837   # X known from a.json
 
 Needs the peers (the ``bench`` extra, pinned in .ci/constraints.txt):
 ``python3 -m pip install -c .ci/constraints.txt keras-tuner==1.4.8 tensorboard==2.21.0``.
@@ -400,8 +403,17 @@ def mean_curve_reach(curves: list[list[float]], x: float) -> int | None:
     return None
 
 
-def report(runs: list[Run], arms: list[str], budget: int) -> None:
-    budgets = sorted({b for b in BUDGETS if b <= budget} | {budget})
+def paired(c: dict[int, float], r: dict[int, float]) -> tuple[float, float, int] | None:
+    """Mean and standard error of ``c - r`` over the seeds both hold (None below 2 seeds)."""
+    diffs = [c[s] - r[s] for s in sorted(c.keys() & r.keys())]
+    if len(diffs) < 2:
+        return None
+    return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs)), len(diffs)
+
+
+def report(runs: list[Run], arms: list[str], budget: int, reach_x: float | None = None) -> None:
+    targets = sorted({b for b in BUDGETS if b <= budget} | {budget})
+    budgets = sorted(set(targets) | {b for b in (REACH_TARGET,) if b <= budget})
     by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
     n_seeds = len({r.seed for r in runs})
 
@@ -422,7 +434,10 @@ def report(runs: list[Run], arms: list[str], budget: int) -> None:
         print()
 
     x: float | None = None
-    if by_arm.get(REFERENCE):
+    if reach_x is not None:
+        x = reach_x
+        print(f"X = {x:.4f} (--reach-x)")
+    elif by_arm.get(REFERENCE):
         at = min(REACH_AT, budget)
         x = statistics.fmean(bests(REFERENCE, at))
         print(f"X = {REFERENCE}'s mean best within {at} epochs = {x:.4f}")
@@ -475,10 +490,22 @@ def report(runs: list[Run], arms: list[str], budget: int) -> None:
     for b in budgets:
         c, r = bests(CANDIDATE, b), bests(REFERENCE, b)
         ok = statistics.fmean(c) >= statistics.fmean(r)
-        verdicts.append(ok)
+        if b in targets:
+            verdicts.append(ok)
+        pair = paired(
+            {run.seed: best_within(run.curve, b) for run in by_arm[CANDIDATE]},
+            {run.seed: best_within(run.curve, b) for run in by_arm[REFERENCE]},
+        )
+        same_seeds = (
+            ""
+            if pair is None
+            else (f"; paired over {pair[2]} seeds {pair[0]:+.4f}, standard error {pair[1]:.4f}")
+        )
         print(
             f"RESULT {b} epochs: {CANDIDATE} {statistics.fmean(c):.4f} vs {REFERENCE} "
-            f"{statistics.fmean(r):.4f} (target >=: {'yes' if ok else 'no'})"
+            f"{statistics.fmean(r):.4f}"
+            + (f" (target >=: {'yes' if ok else 'no'})" if b in targets else "")
+            + same_seeds
         )
     if budget >= REACH_AT:
         c, r = bests(CANDIDATE, REACH_AT), bests(REFERENCE, REACH_AT)
@@ -541,7 +568,7 @@ def parse_arms(text: str) -> list[str]:
     return list(dict.fromkeys(arms))
 
 
-def from_json(paths: str) -> int:
+def from_json(paths: str, reach_x: float | None = None) -> int:
     """The tables of one or more saved ``--out`` files (comma separated), their runs together:
     the same budget and data, other seeds (a run of the same arm and seed counts once)."""
     runs: dict[tuple[str, int], Run] = {}
@@ -559,7 +586,7 @@ def from_json(paths: str) -> int:
     if len(budgets) > 1 or len(sources) > 1:
         raise SystemExit("--from-json: the files hold runs of different budgets or data")
     print()
-    report(list(runs.values()), arms, budgets.pop())
+    report(list(runs.values()), arms, budgets.pop(), reach_x)
     return 0
 
 
@@ -601,6 +628,15 @@ def main(argv: list[str] | None = None) -> int:
         help="print the tables of saved --out files (comma separated: their runs together)",
     )
     parser.add_argument(
+        "--reach-x",
+        type=float,
+        default=None,
+        metavar="X",
+        help="the accuracy X of 'epochs to reach X' [default: kt-hyperband's mean best within 75 "
+        "epochs in these runs]; set it to check other seeds, or runs without that arm, against "
+        "a known X",
+    )
+    parser.add_argument(
         "--sweeper-set",
         action="append",
         default=[],
@@ -610,8 +646,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     SWEEPER_SET[:] = args.sweeper_set
+    if args.reach_x is not None and not 0.0 < args.reach_x <= 1.0:
+        raise SystemExit(f"--reach-x must be an accuracy in (0, 1], got {args.reach_x}")
     if args.from_json:
-        return from_json(args.from_json)
+        return from_json(args.from_json, args.reach_x)
     arms = parse_arms(args.arms)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if args.quick:
@@ -676,10 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"all runs: {time.perf_counter() - t_all:.0f} s")
     print(f"load average at end (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
-    report(runs, arms, args.budget)
+    report(runs, arms, args.budget, args.reach_x)
     if args.out:
         print(f"anytime curves written to {args.out}")
-    return 0
     return 0
 
 
