@@ -163,7 +163,8 @@ def draw_learning_curves(d: LearningCurves, title: str = "") -> Figure:
     ax.set_ylabel("validation accuracy (fraction)")
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "Validation accuracy per epoch")
-    ax.legend(fontsize=8, loc="lower right")
+    if ax.get_legend_handles_labels()[1]:  # nothing labelled (no trial has epochs): no legend
+        ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
