@@ -413,7 +413,7 @@ def paired(c: dict[int, float], r: dict[int, float]) -> tuple[float, float, int]
 
 def report(runs: list[Run], arms: list[str], budget: int, reach_x: float | None = None) -> None:
     targets = sorted({b for b in BUDGETS if b <= budget} | {budget})
-    budgets = sorted(set(targets) | {b for b in (REACH_TARGET,) if b <= budget})
+    budgets = sorted(set(targets) | ({REACH_TARGET} if budget >= REACH_TARGET else set()))
     by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
     n_seeds = len({r.seed for r in runs})
 

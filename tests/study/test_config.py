@@ -745,32 +745,28 @@ def test_the_later_families_and_their_dimensions_read_from_a_study_file() -> Non
         assert DIMENSIONS[name].doc
 
 
-def test_gp_and_cmaes_samplers_are_study_file_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
+def _torch_found(monkeypatch: pytest.MonkeyPatch, found: bool) -> None:
+    """Parsing only asks ``importlib.util.find_spec`` whether PyTorch (gp's package, an extra CI
+    does not install) is there: answer as told, whether or not it is installed."""
     import importlib.machinery
     import importlib.util
 
-    # Parsing only asks whether the sampler's package is there (PyTorch for gp is an extra that CI
-    # does not install): have it found, so the study file is read the same with or without it.
     real = importlib.util.find_spec
+    torch = importlib.machinery.ModuleSpec("torch", None) if found else None
     monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: (
-            importlib.machinery.ModuleSpec(name, None) if name == "torch" else real(name, *a)
-        ),
+        importlib.util, "find_spec", lambda name, *a: torch if name == "torch" else real(name, *a)
     )
+
+
+def test_gp_and_cmaes_samplers_are_study_file_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
+    _torch_found(monkeypatch, True)
     for kind in ("gp", "cmaes"):
         spec = parse_study(f'[sampler]\ntype = "{kind}"\nn_startup_trials = 2\n', "s.toml")
         assert spec.sampler == SamplerSpec(kind=kind, n_startup_trials=2)
 
 
 def test_a_sampler_whose_package_is_missing_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
-    )
+    _torch_found(monkeypatch, False)
     with pytest.raises(ConfigError) as info:
         parse_study('[sampler]\ntype = "gp"\n', "s.toml")
     message = str(info.value)
