@@ -31,6 +31,7 @@ __all__ = [
     "WorkerRun",
     "__version__",
     "join",
+    "keras_objects",
     "load",
     "tune",
 ]
@@ -38,7 +39,17 @@ __all__ = [
 # Loaded from sweeper.api.facade on first access (PEP 562). Not imported here: sweeper.api.facade uses the
 # package's modules, which import this package first, so a static import would be a cycle and
 # would make `import sweeper` load the whole library. sweeper/__init__.pyi types them.
-API_NAMES = ("Best", "Study", "TuneInterrupted", "TuneResult", "WorkerRun", "join", "load", "tune")
+API_NAMES = (
+    "Best",
+    "Study",
+    "TuneInterrupted",
+    "TuneResult",
+    "WorkerRun",
+    "join",
+    "keras_objects",
+    "load",
+    "tune",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,7 @@ from sweeper.api.facade import TuneInterrupted as TuneInterrupted
 from sweeper.api.facade import TuneResult as TuneResult
 from sweeper.api.facade import WorkerRun as WorkerRun
 from sweeper.api.facade import join as join
+from sweeper.api.facade import keras_objects as keras_objects
 from sweeper.api.facade import load as load
 from sweeper.api.facade import tune as tune
 
@@ -17,6 +18,7 @@ __all__ = [
     "WorkerRun",
     "__version__",
     "join",
+    "keras_objects",
     "load",
     "tune",
 ]

@@ -45,11 +45,13 @@ from sweeper.analysis.study_data import copy_study as copy_study
 from sweeper.errors import SweeperError
 from sweeper.study import space as space_mod
 from sweeper.study.tables import EpochRow
-from sweeper.study.trials import count_states
+from sweeper.study.trials import count_states, tuned_of
 from sweeper.study.trials import describe as describe_trial
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
+
+    from sweeper.training.handover import Tuned
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,24 @@ def describe(trial: FrozenTrial) -> str:
     """The trial's schedule in one line, e.g. ``cosine(initial_lr=0.1, ...)``: the study's
     :func:`sweeper.study.trials.describe` without the baseline's name (shown apart here)."""
     return describe_trial(trial, baseline=False, unknown="?")
+
+
+def trial_by_number(data: StudyData, number: int) -> FrozenTrial:
+    """Trial ``number`` of the study; one line naming the study's range when it has none."""
+    for t in data.trials:
+        if t.number == number:
+            return t
+    span = f"0 to {len(data.trials) - 1}" if data.trials else "none yet"
+    raise SweeperError(f"study {data.name!r} has no trial {number}; its trials: {span}")
+
+
+def tuned(data: StudyData, trial: FrozenTrial) -> Tuned | None:
+    """What ``trial`` trained with, ready to hand over (:mod:`sweeper.training.handover`); None
+    for a trial that never started or a store without the run's length."""
+    epochs = data.epochs
+    if epochs is None or not trial.user_attrs.get("schedule"):
+        return None
+    return tuned_of(trial, epochs, data.steps_per_epoch)
 
 
 def duration_of(trial: FrozenTrial) -> float | None:

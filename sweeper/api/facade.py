@@ -41,6 +41,7 @@ from sweeper.api.settings import Data, Model, StudySettings
 from sweeper.api.study import Study, TuneInterrupted
 from sweeper.api.study import header_line as header_line
 from sweeper.study.config import StudySpec
+from sweeper.training.handover import keras_objects
 
 __all__ = [
     "Best",
@@ -51,6 +52,7 @@ __all__ = [
     "WorkerRun",
     "default_data_dir",
     "join",
+    "keras_objects",
     "load",
     "same_definition",
     "tune",

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sweeper.analysis.queries import ImportanceReport, StudyData
     from sweeper.study.evaluate import EvalRun, Evaluation
     from sweeper.study.summary import TuneSummary
+    from sweeper.training.handover import Tuned
 
 
 class RanStudy(Protocol):
@@ -39,13 +40,67 @@ class RanStudy(Protocol):
 
 @dataclass(frozen=True)
 class Best:
-    """The best complete trial of a study."""
+    """A trial of a study: the best complete one (:attr:`TuneResult.best`), or any asked for
+    by number (:meth:`TuneResult.trial`), and what it trained with, ready to leave sweeper.
+
+    :meth:`learning_rate`, :meth:`optimizer` and :meth:`code` give its schedule and optimizer
+    for your own training; with no argument exactly as the trial trained, else rebuilt for a
+    run of ``epochs`` epochs of ``steps_per_epoch`` updates under ``rule`` (``"fraction"``,
+    the default: every warm-up, drop and decay end at the same share of the run; ``"epochs"``:
+    what was tuned in epochs stays in epochs, a decay over the run still spans the run).
+    """
 
     number: int
-    value: float  # its validation accuracy
+    value: float | None  # its validation accuracy (None for a trial that did not complete)
     params: dict[str, Any]  # the searched parameters, as Optuna stores them
     schedule: str  # the schedule it trained with, e.g. "cosine(initial_lr=0.1, ...)"
     baseline: str | None = None  # the baseline's name when it is one
+    tuned: Tuned | None = field(default=None, repr=False, compare=False)
+
+    def _tuned(self) -> Tuned:
+        if self.tuned is None:
+            raise SweeperError(f"trial {self.number} has no stored schedule to hand over")
+        return self.tuned
+
+    def learning_rate(
+        self, steps_per_epoch: int | None = None, epochs: int | None = None, rule: str | None = None
+    ) -> Any:
+        """The trial's Keras ``LearningRateSchedule`` (a float for a constant rate), for a run
+        of ``epochs`` epochs of ``steps_per_epoch`` batches (default: the trial's own run).
+
+        Give it to any Keras optimizer; a model compiled with it saves with ``model.save`` and
+        loads back with ``keras.models.load_model`` where sweeper is installed."""
+        return self._tuned().learning_rate(steps_per_epoch, epochs, rule)
+
+    def optimizer(
+        self, steps_per_epoch: int | None = None, epochs: int | None = None, rule: str | None = None
+    ) -> Any:
+        """A new Keras optimizer with every tuned setting (family, rate and schedule, momentum,
+        Nesterov, a schedule-free optimizer's warm-up), for a run of ``epochs`` epochs of
+        ``steps_per_epoch`` batches (default: the trial's own run)::
+
+            model.compile(optimizer=best.optimizer(epochs=30, steps_per_epoch=len(x) // 64 + 1),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        """
+        return self._tuned().optimizer(steps_per_epoch, epochs, rule)
+
+    def code(
+        self, steps_per_epoch: int | None = None, epochs: int | None = None, rule: str | None = None
+    ) -> str:
+        """Python code building the same ``learning_rate`` and ``optimizer`` with Keras alone,
+        to paste into a training script without sweeper (as ``sweeper best STUDY --code``)."""
+        mark = f" [baseline: {self.baseline}]" if self.baseline else ""
+        value = "" if self.value is None else f" (val_accuracy {self.value:.4f})"
+        title = f"tuned by sweeper: trial {self.number}{value}{mark}"
+        return self._tuned().code(steps_per_epoch, epochs, rule, title=title)
+
+    def length(
+        self, steps_per_epoch: int | None = None, epochs: int | None = None, rule: str | None = None
+    ) -> str:
+        """In one line, what the schedule becomes for that run: ``cosine over 27 epochs of 34
+        steps (tuned over 9 epochs of 34 steps, rule 'fraction'): decay_steps 272 -> 816``."""
+        tuned = self._tuned()
+        return tuned.length_line(tuned.horizon(epochs, steps_per_epoch, rule))
 
 
 class TuneResult:
@@ -84,30 +139,60 @@ class TuneResult:
         return an.load(self._url, self.study_name)
 
     @staticmethod
-    def _best_of(trial: Any) -> Best:
+    def _best_of(trial: Any, data: StudyData) -> Best:
         from sweeper.analysis import queries as an
 
         return Best(
             number=trial.number,
-            value=float(trial.value),
+            value=None if trial.value is None else float(trial.value),
             params=dict(trial.params),
             schedule=an.describe(trial),
             baseline=an.baseline_of(trial),
+            tuned=an.tuned(data, trial),
         )
 
     @property
     def best(self) -> Best | None:
         """The best complete trial (baselines included), or None before one completed."""
-        ranked = self.data().ranked()
-        return self._best_of(ranked[0]) if ranked else None
+        data = self.data()
+        ranked = data.ranked()
+        return self._best_of(ranked[0], data) if ranked else None
 
     @property
     def best_baseline(self) -> Best | None:
         """The best complete baseline trial, or None."""
         from sweeper.analysis import queries as an
 
-        found = an.best_trials(self.data(), 1).best_baseline
-        return self._best_of(found) if found is not None else None
+        data = self.data()
+        found = an.best_trials(data, 1).best_baseline
+        return self._best_of(found, data) if found is not None else None
+
+    def trial(self, number: int) -> Best:
+        """Trial ``number`` of the study and what it trained with (as :attr:`best`): any trial
+        that started training, paused or complete."""
+        from sweeper.analysis import queries as an
+
+        data = self.data()
+        return self._best_of(an.trial_by_number(data, number), data)
+
+    def best_model(self, checkpoint_dir: str | os.PathLike[str] | None = None) -> Any:
+        """The trained network of the study's best complete configuration, as the study kept
+        it (a compiled ``keras.Model``: imports Keras).
+
+        It is the network the trial trained: on the training split alone, for the trials'
+        length. Use it to predict, or to fine-tune. For a final model, retrain with the tuned
+        schedule at your own length on all your data: ``result.best.optimizer(epochs=...)``.
+        ``checkpoint_dir``: where the study's checkpoints were, should the recorded folder
+        have moved (default: ``$SWEEPER_CHECKPOINTS`` or ``sweeper-checkpoints``). Raises a
+        one-line :class:`~sweeper.study.best_model.BestModelError` when there is none here.
+        """
+        from sweeper.study.best_model import kept_model, load_kept
+        from sweeper.study.worker import checkpoint_root
+
+        data = self.data()
+        root = checkpoint_root(None if checkpoint_dir is None else str(checkpoint_dir))
+        kept = kept_model(data.user_attrs, root, self.study_name, completed=len(data.complete()))
+        return load_kept(kept.path)
 
     @property
     def gain(self) -> float | None:
@@ -247,8 +332,8 @@ class TuneResult:
         if not found.top:
             lines.append("no complete trial yet")
         else:
-            best = self._best_of(found.top[0])
-            lines += best_lines(best.number, best.value, best.schedule, best.params)
+            best = self._best_of(found.top[0], data)
+            lines += best_lines(best.number, float(best.value or 0.0), best.schedule, best.params)
         if found.best_baseline is not None:
             gain = f"; tuning gains {found.gain:+.4f}" if found.gain is not None else ""
             lines.append(

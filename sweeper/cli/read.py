@@ -123,21 +123,119 @@ def _params_text(params: dict[str, Any]) -> str:
     )
 
 
+RULES = ("fraction", "epochs")  # checked against sweeper.training.schedule_base.RESCALE_RULES
+
+
 @click.command()
 @click.argument("study")
-@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many of the best trials to list.",
+)
+@click.option(
+    "--code",
+    is_flag=True,
+    help="Print the best trial's schedule and optimizer as Python code that needs "
+    "Keras alone, for your own training script.",
+)
+@click.option(
+    "--save-model",
+    "model_file",
+    metavar="FILE",
+    help="Write the trained network of the study's best complete configuration to "
+    "FILE (.keras), as kept by 'sweeper tune'.",
+)
+@click.option(
+    "--trial",
+    "number",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Hand over trial N instead of the best (--code and the rebuilt schedule).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    metavar="E",
+    help="Rebuild the schedule for a run of E epochs [default: the trials' length].",
+)
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(min=1),
+    metavar="S",
+    help="... of S batches per epoch [default: the trials' own].",
+)
+@click.option(
+    "--examples",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="... of N training examples per epoch (with --batch-size), instead of -S.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), metavar="B", help="The batch size of --examples."
+)
+@click.option(
+    "--rule",
+    type=click.Choice(RULES),
+    default=None,
+    help="How the schedule is rebuilt for another run: 'fraction' keeps every warm-up, "
+    "drop and decay end at the same share of the run (the default); 'epochs' keeps "
+    "what was tuned in epochs in epochs.",
+)
 @_storage
 @_verbose
-def best(study: str, top: int, storage: str | None, verbose: int) -> None:
-    """The best trials of STUDY, baselines beside them.
+def best(
+    study: str,
+    top: int,
+    code: bool,
+    model_file: str | None,
+    number: int | None,
+    epochs: int | None,
+    steps_per_epoch: int | None,
+    examples: int | None,
+    batch_size: int | None,
+    rule: str | None,
+    storage: str | None,
+    verbose: int,
+) -> None:
+    """The best trials of STUDY, baselines beside them, and the winner handed over.
 
     Each with its value, schedule and searched parameters; then every baseline trial with its
     rank, and the gain of the best tuned trial over the best baseline.
+
+    \b
+    Use what you tuned:
+      sweeper best digits --code > schedule.py       Keras code: learning_rate, optimizer
+      sweeper best digits --code --epochs 30 --examples 60000 --batch-size 64
+      sweeper best digits --epochs 30                what the schedule becomes over 30 epochs
+      sweeper best digits --save-model best.keras    the best configuration's trained network
+
+    The kept model is the network the study trained, on the training split only, for the
+    trials' length: use it as it is to predict or to fine-tune. For your final model, retrain
+    with the tuned schedule for your own length and data (--code, or from Python
+    result.best.optimizer(epochs=...)): the rule keeps the schedule's shape; 'sweeper evaluate'
+    measures such retraining on the test split.
     """
+    handover = (
+        code
+        or model_file is not None
+        or any(v is not None for v in (number, epochs, steps_per_epoch, examples, batch_size, rule))
+    )
     with _errors(verbose):
         from sweeper.analysis import queries as an
 
         data = an.load(storage, study)
+        if handover:
+            _hand_over(
+                data,
+                code,
+                model_file,
+                number,
+                (epochs, steps_per_epoch, examples, batch_size, rule),
+            )
+            return
         result = an.best_trials(data, top)
     ranked = data.ranked()
     rank = {t.number: i + 1 for i, t in enumerate(ranked)}
@@ -167,6 +265,92 @@ def best(study: str, top: int, storage: str | None, verbose: int) -> None:
             f"baseline {result.best_baseline.value:.4f} ({an.baseline_of(result.best_baseline)}): "
             f"gain {result.gain:+.4f}"
         )
+
+
+def _hand_over(
+    data: Any,
+    code: bool,
+    model_file: str | None,
+    number: int | None,
+    run: tuple[int | None, int | None, int | None, int | None, str | None],
+) -> None:
+    """``best``'s hand-over: the code, the kept model, or the schedule rebuilt for a run."""
+    from sweeper.analysis import queries as an
+    from sweeper.training.handover import steps_for
+
+    epochs, spe, examples, batch_size, rule = run
+    if (examples is None) != (batch_size is None):
+        raise SweeperError("give --examples and --batch-size together (or --steps-per-epoch)")
+    if examples is not None and spe is not None:
+        raise SweeperError("give --steps-per-epoch or --examples with --batch-size, not both")
+    if examples is not None and batch_size is not None:
+        spe = steps_for(examples, batch_size)
+    if model_file is not None:
+        if number is not None or code or any(v is not None for v in (epochs, spe, rule)):
+            raise SweeperError(
+                "--save-model writes the kept model of the best configuration as it was "
+                "trained; give it alone"
+            )
+        _save_model(data, model_file)
+        return
+    if number is None:
+        ranked = data.ranked()
+        if not ranked:
+            raise SweeperError(
+                f"study {data.name!r} has no complete trial yet: nothing to hand over; "
+                "tune on with 'sweeper tune' (or name a paused trial with --trial N)"
+            )
+        trial = ranked[0]
+    else:
+        trial = an.trial_by_number(data, number)
+    tuned = an.tuned(data, trial)
+    if tuned is None:
+        raise SweeperError(
+            f"trial {trial.number} of study {data.name!r} has no stored schedule or run length "
+            "to hand over"
+        )
+    value = "" if trial.value is None else f" (val_accuracy {trial.value:.4f})"
+    name = an.baseline_of(trial)
+    title = f"tuned by sweeper: study {data.name!r}, trial {trial.number}{value}" + (
+        f" [baseline: {name}]" if name else ""
+    )
+    if code:
+        click.echo(tuned.code(spe, epochs, rule, title=title), nl=False)
+        return
+    horizon = tuned.horizon(epochs, spe, rule)
+    click.echo(title)
+    click.echo(f"  {tuned.length_line(horizon)}")
+    click.echo(f"  schedule: {tuned.schedule_for(horizon).describe()}")
+    click.echo(f"  optimizer: {tuned.optimizer_spec_for(horizon).describe()}")
+    click.echo("  as code: add --code (same options)")
+
+
+def _save_model(data: Any, model_file: str) -> None:
+    """Copy the study's kept best model to ``model_file`` (no Keras needed: a file copy)."""
+    import shutil
+
+    from sweeper.study.best_model import kept_model
+    from sweeper.study.worker import checkpoint_root
+
+    target = Path(model_file)
+    if target.suffix != ".keras":
+        raise SweeperError(f"cannot write {model_file}: name the file .keras")
+    if target.is_dir():
+        raise SweeperError(f"cannot write {model_file}: it is a folder")
+    kept = kept_model(
+        data.user_attrs, checkpoint_root(None), data.name, completed=len(data.complete())
+    )
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        shutil.copyfile(kept.path, partial)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise SweeperError(f"cannot write {model_file}: {exc.strerror or exc}") from None
+    click.echo(
+        f"wrote {model_file}: the trained network of trial {kept.trial} (val_accuracy "
+        f"{kept.value:.4f}); load it with keras.models.load_model (sweeper installed)"
+    )
 
 
 def _image_format(path: str) -> str:

@@ -12,6 +12,8 @@ except the reference configuration (``[sampler] reference``), which no pruner st
 
 Each attempt checkpoints its training state at every epoch end in one folder per configuration,
 so a retry after a crash, or a continuation after a pause, resumes from its last finished epoch.
+A trial that completes keeps its trained model as the study's best when it beats the one kept
+(:meth:`Attempt.keep_model`, :mod:`sweeper.study.best_model`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 import shutil
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.study import faults, optuna_ids
+from sweeper.study import best_model, faults, optuna_ids
 from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
 from sweeper.study.recovery import mark_worker
@@ -157,6 +160,7 @@ class Attempt:
         self.trial_id = optuna_ids.trial_id(trial)
         self.first = -1  # the first and last epoch this attempt trained (-1: none yet)
         self.last = -1
+        self.value: float | None = None  # val accuracy after the last epoch trained
         self.pause_reason = ""
 
     def prepare(self) -> tuple[Schedule, OptimizerSpec]:
@@ -216,6 +220,7 @@ class Attempt:
                     on_epoch=self.on_epoch,
                     backup_dir=str(self.backup),
                     decide=self.decide,
+                    on_complete=lambda model: self.keep_model(model.save),
                 )
         except (SweepInterrupted, KeyboardInterrupt):
             raise  # keep the checkpoint: the trial is queued again and resumes from it
@@ -268,6 +273,29 @@ class Attempt:
             if record.epoch > 0:  # resumed from a checkpoint
                 trial.set_user_attr("resumed_from_epoch", record.epoch)
         self.last = record.epoch
+        self.value = record.val_accuracy
+
+    def keep_model(self, save: Callable[[Path], None]) -> None:
+        """The trial completed: keep its model (written by ``save(path)``) as the study's best if
+        it beats the one kept. Nothing is saved otherwise; a model that cannot be saved is
+        logged and the trial goes on."""
+        value, trial = self.value, self.trial
+        if value is None or not math.isfinite(value):
+            return
+        try:
+            best_model.keep_best(
+                self.ctx.checkpoints,
+                save,
+                trial=trial.number,
+                value=value,
+                config=self.config,
+                epochs=self.last + 1,
+                study=self.ctx.study,
+            )
+        except Exception as exc:
+            log.warning(
+                "trial %d: its model is not kept as the best: %s", trial.number, error_line(exc)
+            )
 
     def decide(self, record: EpochRecord) -> Decision:
         from sweeper.training.trial import TrialStatus

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from sweeper.study.config import SpaceSpec, StudySpec
     from sweeper.study.space import TrialConfig
     from sweeper.training.data import Dataset
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.schedules import Schedule
     from sweeper.training.trial import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -201,24 +203,25 @@ def train_and_test(
     x_train: np.ndarray,
     y_train: np.ndarray,
     dataset: Dataset,
-    config: TrialConfig,
+    run: tuple[Schedule, OptimizerSpec],
     settings: TrainSettings,
     seed: int,
 ) -> tuple[float, float | None]:
-    """Train a fresh model on ``x_train`` (no validation) and return its test (accuracy, loss)."""
+    """Train a fresh model on ``x_train`` (no validation) for ``settings.epochs`` epochs with
+    ``run``'s schedule (built for that run) and optimizer; its test (accuracy, loss)."""
 
     from sweeper.training.models import build_model
     from sweeper.training.trial import reset_keras, steps_per_epoch
 
     reset_keras(seed)
     spe = steps_per_epoch(len(x_train), settings.batch_size)
-    schedule = config.schedule(spe, settings.epochs)
+    schedule, optimizer = run
     try:
         model = build_model(
             settings.model, dataset.input_shape, dataset.num_classes, settings.model_dir
         )
         model.compile(
-            optimizer=config.optimizer.build(schedule.keras(), total_steps=spe * settings.epochs),
+            optimizer=optimizer.build(schedule.keras(), total_steps=spe * settings.epochs),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=settings.jit_compile,
@@ -313,12 +316,16 @@ def _retrain(
 ) -> ConfigEvaluation:
     """The configuration retrained once per seed on ``data`` (x_train, y_train, the dataset
     whose test split scores it), each run stored and passed to ``progress``."""
+    from sweeper.training.trial import steps_per_epoch
+
     x_train, y_train, dataset = data
     trial = job.trial
     runs: list[EvalRun] = []
+    spe = steps_per_epoch(len(x_train), job.settings.batch_size)
+    training = (job.config.schedule(spe, job.settings.epochs), job.config.optimizer)
     for seed in seeds:
         t0 = time.perf_counter()
-        accuracy, loss = train_and_test(x_train, y_train, dataset, job.config, job.settings, seed)
+        accuracy, loss = train_and_test(x_train, y_train, dataset, training, job.settings, seed)
         run = EvalRun(
             trial.number, job.label, job.is_baseline, seed, accuracy, loss, time.perf_counter() - t0
         )

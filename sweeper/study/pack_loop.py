@@ -17,7 +17,9 @@ batches, then each copy's record goes to its own trial.
   trains on with what it has, where a single-trial worker would wait.
 * **Checkpoints**: after every epoch but the last, each copy's state is written to its trial's
   checkpoint folder in the format of Keras's ``BackupAndRestore`` (:func:`~sweeper.training.packing.
-  save_copy`), so a requeued or promoted trial resumes from it in a pack or alone.
+  save_copy`), so a requeued or promoted trial resumes from it in a pack or alone. A copy that
+  completes is kept as the study's best model when it beats it, saved as the trial alone would
+  be (:meth:`~sweeper.training.packing.Pack.save_model`, :meth:`Attempt.keep_model`).
 * **Heartbeats**: ``study.optimize`` beats one trial's heartbeat; here a thread beats every trial
   in the pack, so other workers see them alive and see them stale once this process dies.
 * **A stop** (Ctrl-C, SIGTERM) ends the epoch in progress after its batch; every trial in the pack
@@ -208,6 +210,7 @@ def _after_epoch(ctx: Context, pack: Pack, slot: Slot, record: EpochRecord) -> _
     if decision is not None:
         return _told(slot, _result(slot, decision[0], decision[1]))
     if final:
+        attempt.keep_model(lambda path: pack.save_model(copy, path))
         return _told(slot, _result(slot, TrialStatus.COMPLETE, None))
     return None
 

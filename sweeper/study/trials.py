@@ -5,12 +5,17 @@ Read by the runner, the workers and the progress display; no Keras, no store of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.errors import SweeperError
 from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
+
+if TYPE_CHECKING:
+    from sweeper.training.handover import Tuned
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -113,3 +118,31 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
     elif baseline and trial.user_attrs.get(space_mod.REFERENCE_ATTR):
         text = f"[reference] {text}"
     return text
+
+
+class NotTrainedError(SweeperError):
+    """A trial asked for by number has no schedule to hand over: it never started training."""
+
+
+def tuned_of(trial: FrozenTrial, epochs: int, steps_per_epoch: int | None = None) -> Tuned:
+    """What ``trial`` trained with, for :mod:`sweeper.training.handover`: its stored schedule,
+    its optimizer (a searched momentum or warm-up exactly as sampled) and the run it was built
+    for: ``epochs`` (the study's) of its stored steps per epoch (``steps_per_epoch``, the
+    study's, for a trial that stored none)."""
+    from sweeper.training.handover import Tuned
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.schedules import from_dict
+
+    schedule = trial.user_attrs.get("schedule")
+    spe = trial.user_attrs.get("steps_per_epoch", steps_per_epoch)
+    if not schedule or spe is None:
+        raise NotTrainedError(
+            f"trial {trial.number} has no stored schedule: it never started training"
+        )
+    spec = OptimizerSpec.parse(str(trial.user_attrs.get("optimizer", "sgd")))
+    exact: dict[str, Any] = {}
+    if spec.momentum and "momentum" in trial.params:
+        exact["momentum"] = float(trial.params["momentum"])
+    if spec.warmup and "schedule_free_warmup" in trial.params:
+        exact["warmup"] = float(trial.params["schedule_free_warmup"])
+    return Tuned(from_dict(schedule), replace(spec, **exact), int(spe), int(epochs))

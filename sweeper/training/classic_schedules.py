@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sweeper.errors import ConfigError
-from sweeper.training.schedule_base import Schedule, check_in_unit, check_positive
+from sweeper.training.schedule_base import Horizon, Schedule, check_in_unit, check_positive
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,13 @@ class TimeDecay(Schedule):
 
     def _rates(self, steps: np.ndarray) -> np.ndarray:
         return self.initial_lr / (1.0 + self.time_decay * steps)
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        # a rate per step, as the study states it: per step under 'epochs', per share of the
+        # run under 'fraction'
+        if horizon.rule == "fraction":
+            return {"time_decay": self.time_decay * horizon.tuned_steps / horizon.steps}
+        return {}
 
     def keras(self) -> Any:
         import keras
@@ -89,6 +96,9 @@ class StepDecay(Schedule):
         epoch = np.floor(steps / self.steps_per_epoch)
         return self.initial_lr * self.decay_rate ** np.floor((1.0 + epoch) / self.drop_every)
 
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"drop_every": horizon.in_epochs(self.drop_every), "steps_per_epoch": horizon.spe}
+
     def keras(self) -> Any:
         from sweeper.training.keras_schedules import EpochStepDecay
 
@@ -117,6 +127,9 @@ class Exponential(Schedule):
         if self.staircase:
             p = np.floor(p)
         return self.initial_lr * self.decay_rate**p
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"decay_steps": horizon.interval(self.decay_steps)}
 
     def keras(self) -> Any:
         import keras
@@ -161,6 +174,14 @@ class Piecewise(Schedule):
         index = np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), steps, side="left")
         return np.asarray(self.values, dtype=np.float64)[index]
 
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        # each drop at the same share of the run (or epoch); drops that would fall on one step
+        # of a much shorter run are one step apart
+        bounds: list[int] = []
+        for b in self.boundaries:
+            bounds.append(max(horizon.boundary(b), bounds[-1] + 1 if bounds else 0))
+        return {"boundaries": tuple(bounds)}
+
     def keras(self) -> Any:
         import keras
 
@@ -195,6 +216,9 @@ class Polynomial(Schedule):
         p = np.minimum(steps, self.decay_steps) / self.decay_steps
         return (self.initial_lr - self.end_lr) * (1.0 - p) ** self.power + self.end_lr
 
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"decay_steps": horizon.to_end(self.decay_steps)}
+
     def keras(self) -> Any:
         import keras
 
@@ -226,6 +250,9 @@ class InverseTime(Schedule):
         if self.staircase:
             p = np.floor(p)
         return self.initial_lr / (1.0 + self.decay_rate * p)
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"decay_steps": horizon.interval(self.decay_steps)}
 
     def keras(self) -> Any:
         import keras
@@ -266,6 +293,13 @@ class Cosine(Schedule):
             warm = steps < self.warmup_steps
             out = np.where(warm, self.initial_lr * steps / self.warmup_steps, out)
         return out
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        warmup = horizon.interval(self.warmup_steps)
+        end = horizon.to_end(self.warmup_steps + self.decay_steps)
+        if end - warmup < 1:
+            end = horizon.interval(self.warmup_steps + self.decay_steps)
+        return {"warmup_steps": warmup, "decay_steps": max(end - warmup, 1.0)}
 
     def keras(self) -> Any:
         import keras
@@ -326,6 +360,9 @@ class CosineRestarts(Schedule):
             frac = (frac - start(i)) / t**i
         cosine = 0.5 * self.m_mul**i * (1.0 + np.cos(np.pi * frac))
         return self.initial_lr * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"first_decay_steps": horizon.interval(self.first_decay_steps)}
 
     def keras(self) -> Any:
         import keras

@@ -44,6 +44,26 @@ class OptimizerSpec:
             return self.name
         return f"sgd(momentum={self.momentum:g}{', nesterov' if self.nesterov else ''})"
 
+    @classmethod
+    def parse(cls, text: str) -> OptimizerSpec:
+        """The spec :meth:`describe` wrote as ``text`` (``sgd(momentum=0.9, nesterov)``,
+        ``adam``, ``sgd_schedule_free(warmup=0.05)``); its numbers carry ``describe``'s 6
+        significant digits."""
+        name, _, rest = text.strip().partition("(")
+        fields: dict[str, Any] = {"name": name.strip()}
+        for part in filter(None, (p.strip() for p in rest.rstrip(")").split(","))):
+            key, eq, value = part.partition("=")
+            if key == "nesterov" and not eq:
+                fields["nesterov"] = True
+            elif key in ("momentum", "warmup") and eq:
+                try:
+                    fields[key] = float(value)
+                except ValueError:
+                    raise ConfigError(f"optimizer {text!r}: {key} is not a number") from None
+            else:
+                raise ConfigError(f"optimizer {text!r}: unknown setting {part!r}")
+        return cls(**fields)
+
     def build(self, learning_rate: Any, total_steps: int | None = None) -> Any:
         """A Keras optimizer applying ``learning_rate`` (a float or a LearningRateSchedule).
 

@@ -262,6 +262,27 @@ class Pack:
 
         save_copy(copy, *self.twin(copy), folder)
 
+    def save_model(self, copy: PackedCopy, path: str | Path) -> None:
+        """Save ``copy`` as the trial alone would be saved (``model.save``, a ``.keras`` file):
+        its twin (the network built alone) with the copy's weights, compiled as ``run_trial``
+        compiles it, with an optimizer built as the trial alone builds its own (its schedule,
+        not the pack's rate table) holding the copy's optimizer state. A schedule-free copy
+        is saved as it stands after its last epoch: at its averaged point x."""
+        from sweeper.training.packed_keras import transfer_state
+
+        twin, optimizer = self.twin(copy)
+        twin.set_weights(copy.model.get_weights())
+        if not copy.optimizer.built:
+            copy.optimizer.build(copy.model.trainable_variables)
+        transfer_state(copy.optimizer, optimizer)
+        twin.compile(
+            optimizer=optimizer,
+            loss=LOSS,
+            metrics=["accuracy"],
+            jit_compile=self.settings.jit_compile,
+        )
+        twin.save(str(path))
+
     def restore(self, copy: PackedCopy, folder: str | Path) -> int:
         """Resume ``copy`` from the checkpoint in ``folder``; its epochs done (0: none there)."""
         from sweeper.training.pack_checkpoint import restore_copy

@@ -2,8 +2,9 @@
 
 :class:`Schedule` is a frozen dataclass over optimizer steps that gives its rate in NumPy
 (``rates``, ``lr_at``, ``curve``), builds its Keras schedule (``keras``) and describes itself
-(``to_dict``, ``describe``); the ``check_*`` functions are the one-line checks the families'
-fields go through.
+(``to_dict``, ``describe``) and rebuilds itself for another run (``rescaled``, through a
+:class:`Horizon`); the ``check_*`` functions are the one-line checks the families' fields go
+through.
 """
 
 from __future__ import annotations
@@ -18,6 +19,105 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sweeper.errors import ConfigError
+
+RESCALE_RULES: tuple[str, ...] = ("fraction", "epochs")
+"""How a tuned schedule is carried to a run of another length or another data size.
+
+``fraction``: every point of the schedule keeps its share of the run: a warm-up, a drop, a
+restart, a decay's end fall at the same fraction of training (time decay's rate per step is
+scaled so that the rate at each fraction is the same). ``epochs``: what the study file states in
+epochs stays in epochs (warm-ups, drop intervals, decay intervals, restart periods, in steps of
+the new data size), what it states per step stays per step (time decay), and a decay that ended
+where the tuned run ended still ends where the new run ends; what is declared as a share (a
+cooldown's, 1cycle's warm-up, ``shape``'s fractions) stays a share. This is the study's own
+rebuild: ``from_dimensions`` at the new length gives the same schedule (piecewise excepted: no
+drop is invented past the tuned run's)."""
+
+
+class RescaleError(ConfigError):
+    """A tuned schedule cannot be rebuilt for the run asked for (a length of 0, an unknown rule,
+    a warm-up that no longer fits)."""
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """The run a schedule was tuned for and the run it is rebuilt for, and the rule between.
+
+    Lengths are in optimizer steps: ``tuned_steps = tuned_epochs * tuned_spe`` updates, the
+    first at step 0 and the last at ``tuned_steps - 1``.
+    """
+
+    tuned_spe: int
+    tuned_epochs: int
+    spe: int
+    epochs: int
+    rule: str = "fraction"
+
+    def __post_init__(self) -> None:
+        for name in ("tuned_spe", "tuned_epochs", "spe", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                what = {"spe": "steps per epoch", "tuned_spe": "the tuned steps per epoch"}
+                raise RescaleError(
+                    f"{what.get(name, name.replace('_', ' '))} must be a whole number >= 1, "
+                    f"got {value!r}"
+                )
+        if self.rule not in RESCALE_RULES:
+            raise RescaleError(
+                f"unknown rescaling rule {self.rule!r}; choose one of: {', '.join(RESCALE_RULES)}"
+            )
+
+    @property
+    def tuned_steps(self) -> int:
+        return self.tuned_epochs * self.tuned_spe
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.spe
+
+    @property
+    def same(self) -> bool:
+        """The run the schedule was tuned for: nothing to rebuild."""
+        return (self.spe, self.epochs) == (self.tuned_spe, self.tuned_epochs)
+
+    @property
+    def factor(self) -> float:
+        """What an interval in steps is multiplied by under the rule."""
+        if self.rule == "fraction":
+            return self.steps / self.tuned_steps
+        return self.spe / self.tuned_spe
+
+    def interval(self, steps: float) -> float:
+        """An interval in steps (a warm-up, a decay period, a restart period) under the rule."""
+        return steps * self.factor
+
+    def in_epochs(self, epochs: float) -> float:
+        """An interval in epochs: kept under ``epochs``, a share of the run under ``fraction``."""
+        if self.rule == "fraction":
+            return epochs * self.epochs / self.tuned_epochs
+        return epochs
+
+    def _ends_run(self, value: float, end: int) -> bool:
+        return abs(value - end) < 0.5
+
+    def to_end(self, steps: float) -> float:
+        """A length counted from step 0 (a decay over ``tuned_steps`` updates): one that spanned
+        the tuned run spans the new run; any other is an interval."""
+        if self._ends_run(steps, self.tuned_steps):
+            return float(self.steps)
+        return self.interval(steps)
+
+    def to_last(self, step: float) -> float:
+        """A last step (a decay ending at the run's last update, ``tuned_steps - 1``): the new
+        run's last update when it ended the tuned run; otherwise an interval from step 0."""
+        if self._ends_run(step, self.tuned_steps - 1):
+            return float(max(self.steps - 1, 1))
+        return self.interval(step)
+
+    def boundary(self, step: int) -> int:
+        """A boundary step (the last update at the old value): its count of updates before the
+        change, ``step + 1``, is an interval."""
+        return max(round((step + 1) * self.factor) - 1, 0)
 
 
 def check_positive(family: str, **values: float) -> None:
@@ -64,6 +164,17 @@ class Schedule:
     def keras(self) -> Any:
         """The Keras object the optimizer takes as ``learning_rate`` (imports Keras)."""
         raise NotImplementedError  # pragma: no cover - every family overrides it
+
+    def rescaled(self, horizon: Horizon) -> Schedule:
+        """This schedule rebuilt for ``horizon``'s run under its rule (itself for the same run)."""
+        if horizon.same:
+            return self
+        changes = self._rescale(horizon)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        """The fields that change for ``horizon``'s run (a different run than the tuned one)."""
+        return {}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly description; ``from_dict(s.to_dict()) == s``."""

@@ -13,7 +13,9 @@ How a training run ends is decided here (the worker maps it onto the Optuna tria
 * with an Optuna trial, validation accuracy is reported after every epoch and the pruner may stop
   the trial: ``optuna.TrialPruned`` propagates to the caller, after the epoch was recorded;
 * a ``decide`` hook may end training after an epoch, as ``PAUSED`` (its checkpoint kept, so a
-  later run continues it: see :mod:`sweeper.study.promotion`) or ``STALLED`` (it learns nothing).
+  later run continues it: see :mod:`sweeper.study.promotion`) or ``STALLED`` (it learns nothing);
+* a run that completes hands its trained model to ``on_complete`` (the study keeps the best one:
+  :mod:`sweeper.study.best_model`).
 """
 
 from __future__ import annotations
@@ -270,6 +272,7 @@ def run_trial(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     backup_dir: str | None = None,
     decide: Callable[[EpochRecord], Decision] | None = None,
+    on_complete: Callable[[Any], None] | None = None,
     verbose: int = 0,
 ) -> TrialResult:
     """Train ``settings.model`` on ``dataset`` with ``schedule`` and return the outcome.
@@ -284,6 +287,12 @@ def run_trial(
 
     ``decide`` is asked after every epoch (recorded, backed up and shown to the pruner) whether
     to stop there; the result then has the status it answered and its reason.
+
+    ``on_complete`` is called with the trained ``keras.Model`` (compiled, its optimizer's state
+    with it) when training completes, neither diverged, paused, stalled, pruned nor interrupted.
+    A schedule-free optimizer's model stands at its averaged point x then (``fit`` ends with the
+    optimizer's ``finalize_variable_values``), the point its last validation was taken at. What
+    ``on_complete`` raises propagates.
     """
     load_keras()
     import keras
@@ -336,6 +345,8 @@ def run_trial(
     seconds = time.perf_counter() - start
     if outcome:
         return TrialResult(outcome[0][0], records, reason=outcome[0][1], seconds=seconds)
+    if on_complete is not None:
+        on_complete(model)
     return TrialResult(TrialStatus.COMPLETE, records, seconds=seconds)
 
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from sweeper.errors import ConfigError
 from sweeper.training.schedule_base import (
+    Horizon,
+    RescaleError,
     Schedule,
     check_end_lr,
     check_in_unit,
@@ -81,6 +83,21 @@ def warmup_hold_decay(
     return out
 
 
+def _warmup_within(
+    family: str, horizon: Horizon, warmup: float, last: float
+) -> tuple[float, float]:
+    """A warm-up and the decay's last step for ``horizon``'s run; a warm-up that would no
+    longer end before the decay does is refused in one line."""
+    new_warmup, new_last = horizon.interval(warmup), horizon.to_last(last)
+    if new_warmup >= new_last:
+        raise RescaleError(
+            f"schedule '{family}': its warm-up of {new_warmup:g} steps does not fit a run of "
+            f"{horizon.steps} steps under the '{horizon.rule}' rule; use the 'fraction' rule or "
+            "a longer run"
+        )
+    return new_warmup, new_last
+
+
 @dataclass(frozen=True)
 class Linear(Schedule):
     """Linear warm-up from 0 over ``warmup_steps`` (0: none), then linear decay to ``end_lr`` at
@@ -118,6 +135,10 @@ class Linear(Schedule):
             end_lr=self.end_lr,
             profile="linear",
         )
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        warmup, last = _warmup_within(self.family, horizon, self.warmup_steps, self.decay_steps)
+        return {"warmup_steps": warmup, "decay_steps": last}
 
     def keras(self) -> Any:
         # Keras's PolynomialDecay(power=1) is this schedule without a warm-up, but it computes
@@ -180,6 +201,12 @@ class WarmupStableDecay(Schedule):
             end_lr=self.end_lr,
             profile=self.cooldown,
         )
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        # the cooldown keeps its share of the decay's span, as the study file declares it
+        warmup, last = _warmup_within(self.family, horizon, self.warmup_steps, self.decay_steps)
+        start = max(last * self.decay_start / self.decay_steps, warmup)
+        return {"warmup_steps": warmup, "decay_steps": last, "decay_start": start}
 
     def keras(self) -> Any:
         from sweeper.training.keras_schedules import WarmupStableDecay as KerasWSD
@@ -252,6 +279,9 @@ class OneCycle(Schedule):
         down = end + (self.initial_lr - end) * np.sin(0.5 * np.pi * q) ** 2
         return np.where(steps <= e1, up, down)
 
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"total_steps": horizon.to_end(self.total_steps)}  # pct_start: a share
+
     def keras(self) -> Any:
         from sweeper.training.keras_schedules import OneCycle as KerasOneCycle
 
@@ -291,6 +321,9 @@ class Rex(Schedule):
             end_lr=0.0,
             profile="rex",
         )
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"decay_steps": horizon.to_last(self.decay_steps)}
 
     def keras(self) -> Any:
         from sweeper.training.keras_schedules import WarmupStableDecay as KerasWSD
@@ -360,6 +393,9 @@ class Shape(Schedule):
             profile="polynomial",
             exponent=self.decay_exponent,
         )
+
+    def _rescale(self, horizon: Horizon) -> dict[str, Any]:
+        return {"decay_steps": horizon.to_last(self.decay_steps)}  # its fractions: shares
 
     def keras(self) -> Any:
         from sweeper.training.keras_schedules import WarmupStableDecay as KerasWSD

@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from process_helpers import claim_queue_concurrently, sweeper_env
 
 from sweeper.errors import SweeperError
+from sweeper.study.best_model import BEST_MODEL_ATTR, LOCK_FILE, MODEL_FILE, RECORD_FILE
 from sweeper.study.config import load_study_file
 
 pytestmark = pytest.mark.slow
@@ -304,8 +305,18 @@ def test_three_workers_share_one_study(pg: PgServer, tmp_path: Path) -> None:
         for t in finished
         if t.state == TrialState.PRUNED and "paused_at_epoch" in t.user_attrs
     )
-    left = sorted(p.name for p in (ckpt / name).iterdir()) if (ckpt / name).exists() else []
+    folder = ckpt / name
+    left = sorted(p.name for p in folder.iterdir() if p.name.startswith("trial-"))
     assert left == kept, (left, kept)
+    # the four processes kept one model, the best complete trial's (of equal values the earliest)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = max(complete, key=lambda t: (float(t.value or 0.0), -t.number))
+    study = optuna.load_study(study_name=name, storage=pg.url)
+    assert study.user_attrs[BEST_MODEL_ATTR]["trial"] == best.number
+    assert json.loads((folder / RECORD_FILE).read_text())["trial"] == best.number
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("trial-")) == sorted(
+        [MODEL_FILE, RECORD_FILE, LOCK_FILE]
+    )  # and no temporary left
     engine = sa.create_engine(pg.url)
     with engine.connect() as con:
         runs = con.execute(
