@@ -17,6 +17,8 @@ import sweeper
 digits = load_digits()
 x = (digits.images / 16.0).astype(np.float32)  # 1,797 images of 8x8, values in [0, 1]
 y = digits.target  # class indices 0..9
+# your own test split, kept for the final model; sweeper carves its validation split from the rest
+x_train, x_test, y_train, y_test = x[:1500], x[1500:], y[:1500], y[1500:]
 
 
 # %%
@@ -32,10 +34,11 @@ def build(input_shape, num_classes):
 # %% A progress bar in a notebook, one line per trial in a terminal
 result = sweeper.tune(
     model=build,
-    data=(x, y),  # a test split is held out, validation is carved from the rest
+    data=((x_train, y_train), (x_test, y_test)),  # validation is carved from the first pair
     study_name="digits-quickstart",
     n_trials=8,
     epochs=2,
+    batch_size=32,
     pruner="none",  # 2 epochs leave nothing to prune
     space={
         "schedules": ["constant", "exponential", "cosine"],
@@ -60,6 +63,27 @@ result.plot("history")
 # %% Which parameter mattered, and one HTML page with all of it
 print(result.importance().overall.values)
 print("wrote", result.report("."))
+
+# %% Use what you tuned: the winner's schedule and optimizer as Keras objects, rebuilt for a
+# longer run on all the training data (the 'fraction' rule keeps every drop and decay end at its
+# share of the run; result.best.length(...) says what changed)
+EPOCHS, BATCH = 6, 32
+steps = -(-len(x_train) // BATCH)  # batches per epoch of the final run
+print(result.best.length(steps_per_epoch=steps, epochs=EPOCHS))
+final = build(x_train.shape[1:], 10)
+final.compile(
+    optimizer=result.best.optimizer(steps_per_epoch=steps, epochs=EPOCHS),
+    loss="sparse_categorical_crossentropy",
+    metrics=["accuracy"],
+)
+final.fit(x_train, y_train, batch_size=BATCH, epochs=EPOCHS, verbose=0)
+print(f"final model: test accuracy {final.evaluate(x_test, y_test, verbose=0)[1]:.4f}")
+
+# %% The same as Keras code to paste into a script without sweeper, and the network the study
+# trained for the best configuration (on the training split, for the trials' length)
+print(result.best.code(steps_per_epoch=steps, epochs=EPOCHS))
+kept = result.best_model()
+print(f"kept model: test accuracy {kept.evaluate(x_test, y_test, verbose=0)[1]:.4f}")
 
 # %% The same study as a study file: `sweeper tune`, workers and other machines read it
 study = sweeper.Study(model="mnist-cnn", data="digits", epochs=2, subset=600)

@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--top", type=int, default=2, help="the short study's best K configurations (rules)"
     )
+    parser.add_argument(
+        "--per-family",
+        action="store_true",
+        help="instead: the best configuration of each family whose schedule the rules rebuild "
+        "differently, both rules, the choose seeds only",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", help="write every run as JSON")
     args = parser.parse_args(argv)
@@ -107,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for line in machine_lines():
         print(line)
+    if args.per_family:
+        return per_family(choose, lengths, args.short, args.out)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-horizon-") as tmp_name:
         tmp = Path(tmp_name)
@@ -174,6 +182,85 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(runs, indent=1))
     summarize(runs, lengths, {"choose": choose, "report": report})
+    return 0
+
+
+def per_family(seeds: list[int], lengths: list[int], short_epochs: int, out: str | None) -> int:
+    """The rules on every family of the short study: its best complete configuration of each
+    family the two rules rebuild differently (a decay over the whole run is rebuilt the same by
+    both), trained at each length on ``seeds``."""
+    import numpy as np
+
+    from sweeper.study.evaluate import train_and_test
+    from sweeper.study.trials import tuned_of
+    from sweeper.training.data import load_dataset
+    from sweeper.training.trial import steps_per_epoch
+
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-horizon-") as tmp_name:
+        spec, (tops, _), attrs = tune_study(Path(tmp_name), short_epochs)
+    dataset = load_dataset(spec.data)
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    spe = steps_per_epoch(len(x), spec.train.batch_size)
+    best: dict[str, Any] = {}
+    for t in tops:  # best first
+        tuned = tuned_of(t, int(attrs["epochs"]), int(attrs["steps_per_epoch"]))
+        best.setdefault(tuned.schedule.family, (t, tuned))
+    for length in lengths:
+        for family, (t, tuned) in best.items():
+            built = {rule: tuned.schedule_for(tuned.horizon(length, spe, rule)) for rule in RULES}
+            if built["fraction"] == built["epochs"]:
+                continue
+            print(f"{family}: trial {t.number}, val {t.value:.4f}", flush=True)
+            for rule in RULES:
+                horizon = tuned.horizon(length, spe, rule)
+                print("  " + tuned.length_line(horizon), flush=True)
+                settings = replace(spec.train, epochs=length)
+                optimizer = tuned.optimizer_spec_for(horizon)
+                for seed in seeds:
+                    acc, _ = train_and_test(x, y, dataset, (built[rule], optimizer), settings, seed)
+                    runs.append(
+                        {
+                            "family": family,
+                            "arm": rule,
+                            "length": length,
+                            "seed": seed,
+                            "test_accuracy": acc,
+                            "schedule": built[rule].describe(),
+                        }
+                    )
+                    print(
+                        f"    {rule:<9} {length:>3} epochs seed {seed}: test {acc:.4f}", flush=True
+                    )
+    if out:
+        Path(out).write_text(json.dumps(runs, indent=1))
+    print(f"\ntest accuracy, mean +- s.e., seeds {','.join(map(str, seeds))}, per family")
+    rows = []
+    for length in lengths:
+        diffs: list[float] = []
+        for family in best:
+            scores = {
+                (r["arm"], r["seed"]): r["test_accuracy"]
+                for r in runs
+                if r["family"] == family and r["length"] == length
+            }
+            if not scores:
+                continue
+            pairs = [scores[("fraction", s)] - scores[("epochs", s)] for s in seeds]
+            diffs += pairs
+            rows.append(
+                [
+                    f"{family} {length} epochs",
+                    mean_se([scores[("fraction", s)] for s in seeds]),
+                    mean_se([scores[("epochs", s)] for s in seeds]),
+                    mean_se(pairs),
+                ]
+            )
+        print(
+            f"RESULT per-family {length}: fraction - epochs {mean_se(diffs)} over {len(diffs)} pairs"
+        )
+    print_table(["family, length", "fraction", "epochs", "fraction - epochs"], rows)
     return 0
 
 

@@ -492,3 +492,6 @@ def test_the_notebook_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "best: trial" in out
     assert (tmp_path / "sweeper.db").is_file() and list(tmp_path.glob("*report.html"))
+    final = re.search(r"final model: test accuracy (0\.\d+)", out)
+    assert final and float(final.group(1)) > 0.5  # the tuned optimizer, 6 epochs: it learns
+    assert "optimizer = keras.optimizers" in out and "kept model: test accuracy" in out

@@ -177,7 +177,7 @@ def test_longer_run_follows_the_rule(study: dict[str, Any]) -> None:
     assert f"(tuned over {EPOCHS} epochs of {spe} steps, rule 'fraction')" in line
     long = keras_curve(best.learning_rate(epochs=3 * EPOCHS), 3 * EPOCHS * spe)
     short = keras_curve(best.learning_rate(), EPOCHS * spe)
-    # the rebuilt schedule (rules: tests/training/test_handover.py), ending where the run ends
+    # the rebuilt schedule (rules: tests/training/test_rescale.py), ending where the run ends
     rebuilt = best.tuned.schedule_for(best.tuned.horizon(3 * EPOCHS, None, "fraction"))
     np.testing.assert_allclose(long, rebuilt.curve(len(long)), rtol=2e-6, atol=1e-9)
     assert long[0] == short[0] and long[-1] == pytest.approx(short[-1], abs=1e-7)
@@ -324,33 +324,52 @@ def test_a_study_without_a_kept_model_says_how_to_get_one(tmp_path: Path) -> Non
 
 
 def test_a_saved_model_loads_in_a_fresh_process_with_keras_objects(tmp_path: Path) -> None:
-    """sweeper's own schedules (step decay, warm-up-stable-decay) and a schedule-free optimizer
-    in a saved model: plain ``keras.models.load_model`` with ``sweeper.keras_objects()``."""
-    import keras
+    """Every schedule family, and the schedule-free optimizers, in a saved model: plain
+    ``keras.models.load_model`` with ``sweeper.keras_objects()`` in a fresh process gives the
+    same rate at every step."""
+    from sweeper.training.optimizers import SCHEDULE_FREE, OptimizerSpec
+    from sweeper.training.schedules import FAMILIES, from_dimensions
 
-    from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.schedules import from_dimensions
-
-    for i, (family, optimizer) in enumerate(
-        [("step", OptimizerSpec()), ("wsd", OptimizerSpec("adamw_schedule_free", warmup=0.1))]
-    ):
+    n = 50
+    cases = [(family, OptimizerSpec()) for family in FAMILIES]
+    cases += [("constant", OptimizerSpec(name, warmup=0.1)) for name in SCHEDULE_FREE]
+    expected = []
+    for i, (family, optimizer) in enumerate(cases):
         schedule = from_dimensions(
             family, {"initial_lr": 0.1, "warmup_epochs": 1}, steps_per_epoch=10, epochs=5
         )
         model = build((8, 8), 10)
-        model.compile(optimizer=optimizer.build(schedule.keras(), total_steps=50), loss="mse")
+        model.compile(optimizer=optimizer.build(schedule.keras(), total_steps=n), loss="mse")
         model.optimizer.build(model.trainable_variables)
         model.save(tmp_path / f"m{i}.keras")
+        expected.append((type(model.optimizer).__name__, keras_curve(schedule.keras(), n).tolist()))
     probe = (
-        "import keras, sweeper\n"
-        "for i in range(2):\n"
+        "import json, keras, sweeper\n"
+        "out = []\n"
+        f"for i in range({len(cases)}):\n"
         f"    m = keras.models.load_model({str(tmp_path)!r} + f'/m{{i}}.keras', "
         "custom_objects=sweeper.keras_objects())\n"
-        "    print(type(m.optimizer).__name__, float(m.optimizer.learning_rate))\n"
+        "    lr = m.optimizer._learning_rate\n"
+        f"    rates = [float(keras.ops.convert_to_numpy(lr(s))) if callable(lr) else float(lr) "
+        f"for s in range({n})]\n"
+        "    out.append((type(m.optimizer).__name__, rates))\n"
+        "print(json.dumps(out))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=180
     )
-    lines = out.stdout.strip().splitlines()[-2:]
-    assert lines[0].startswith("SGD ") and lines[1].startswith("AdamWScheduleFree ")
-    assert keras.saving.get_registered_name(type(model.optimizer)).startswith("sweeper>")
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    for (family, _), (name, rates), (want_name, want) in zip(cases, loaded, expected, strict=True):
+        assert name == want_name, family
+        # in float32, the precision the optimizer holds its rate in
+        np.testing.assert_array_equal(
+            np.float32(rates), np.float32(want), err_msg=f"{family} {name}"
+        )
+
+
+def test_the_cli_offers_the_rules_declared_with_the_schedules() -> None:
+    from sweeper.cli.read import RULES
+    from sweeper.training.handover import DEFAULT_RULE
+    from sweeper.training.schedule_base import RESCALE_RULES
+
+    assert RULES == RESCALE_RULES and DEFAULT_RULE in RESCALE_RULES

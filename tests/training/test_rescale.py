@@ -75,13 +75,19 @@ def curve_at_shares(schedule: Schedule, total: int, shares: np.ndarray) -> np.nd
     return schedule.rates(np.floor(shares * total))
 
 
-@pytest.mark.parametrize(("family", "seed"), CASES)
-def test_fraction_rule_keeps_the_rate_at_each_share_of_the_run(family: str, seed: int) -> None:
+def fraction_case(family: str, seed: int) -> tuple[Schedule, Schedule, Horizon]:
+    """The tuned schedule of draw ``seed``, rebuilt under the fraction rule, and the runs."""
     spe0, epochs0, spe1, epochs1 = runs(seed)
     tuned = tuned_schedule(family, spe0, epochs0)
     horizon = Horizon(spe0, epochs0, spe1, epochs1, "fraction")
-    new = tuned.rescaled(horizon)
+    return tuned, tuned.rescaled(horizon), horizon
+
+
+@pytest.mark.parametrize(("family", "seed"), CASES)
+def test_fraction_rule_keeps_the_rate_at_each_share_of_the_run(family: str, seed: int) -> None:
+    tuned, new, horizon = fraction_case(family, seed)
     t0, t1 = horizon.tuned_steps, horizon.steps
+    spe0, spe1 = horizon.tuned_spe, horizon.spe
     shares = np.linspace(0.0, 1.0, 401, endpoint=False)
     got = curve_at_shares(new, t1, shares)
     # the tuned rate around the same share: within one step of it on the tuned run (one epoch
@@ -101,10 +107,7 @@ def test_fraction_rule_keeps_the_rate_at_each_share_of_the_run(family: str, seed
 
 @pytest.mark.parametrize(("family", "seed"), CASES)
 def test_fraction_rule_puts_warmup_and_decay_ends_at_their_share(family: str, seed: int) -> None:
-    spe0, epochs0, spe1, epochs1 = runs(seed)
-    tuned = tuned_schedule(family, spe0, epochs0)
-    horizon = Horizon(spe0, epochs0, spe1, epochs1, "fraction")
-    new = tuned.rescaled(horizon)
+    tuned, new, horizon = fraction_case(family, seed)
     t0, t1 = horizon.tuned_steps, horizon.steps
     warmup = getattr(tuned, "warmup_steps", 0.0)
     if family == "shape":  # its warm-up and hold are shares of its decay by definition
