@@ -197,7 +197,7 @@ def families_data(data: an.StudyData) -> list[FamilyStats]:
                 family,
                 np.asarray(tuned, dtype=np.float64),
                 len(trials),
-                sum(o in ("pruned", "diverged") for o in outcomes),
+                sum(o in ("paused", "pruned", "stalled", "diverged") for o in outcomes),
                 outcomes.count("failed"),
                 None if best is None else float(best.value or 0.0),
                 None if best is None else best.number,

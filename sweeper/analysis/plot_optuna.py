@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 def _pruned_markers(ax: Any, pruned: list[PrunedPoint], size: float, few: bool) -> None:
     """The pruned and diverged trials of ``history``, at their last reported value."""
     styles = {
+        "paused": ("^", "tab:olive", "paused trial (resumable), last reported value"),
         "pruned": ("v", "0.45", "pruned trial, last reported value"),
+        "stalled": ("v", "0.25", "stalled trial, last reported value"),
         "diverged": ("X", "tab:red", "diverged trial, last finite value"),
     }
     for outcome, (marker, color, label) in styles.items():

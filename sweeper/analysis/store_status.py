@@ -26,11 +26,22 @@ from sweeper.analysis.read_store import (
     open_store,
     reading,
 )
+from sweeper.study import promotion as promo
+from sweeper.study.configurations import ConfigState, latest, state_of
 from sweeper.study.store import GRACE_PERIOD
 from sweeper.study.tables import LedgerRow
 
 if TYPE_CHECKING:
     pass
+
+# the user attributes that say where a configuration stands (sweeper.study.configurations)
+_CONFIG_KEYS = (
+    promo.CONFIG_ATTR,
+    promo.PAUSED_ATTR,
+    promo.PAUSE_REASON_ATTR,
+    promo.OUTCOME_ATTR,
+    promo.PROMOTED_FROM_ATTR,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class StudyStatus:
     running: tuple[RunningTrial, ...] = ()
     epochs_spent: int = 0  # epochs trained for the study (its ledger)
     budget_epochs: int | None = None  # the epoch budget of its last run, if it had one
+    configs: dict[str, int] | None = None  # configurations by ConfigState (chains of trials)
 
     @property
     def n_trials(self) -> int:
@@ -90,6 +102,42 @@ def _counts(conn: sa.Connection) -> dict[int, dict[str, int]]:
             "waiting": c.get("WAITING", 0),
             "retried": n_retried,
         }
+    return out
+
+
+def _configs(conn: sa.Connection) -> dict[int, dict[str, int]]:
+    """Per study, configurations by state (:mod:`sweeper.study.configurations`), from the few
+    attributes that decide it: one query per table, no trial built."""
+    from optuna.trial import TrialState
+
+    rows = conn.execute(
+        sa.select(TRIALS.c.study_id, TRIALS.c.trial_id, TRIALS.c.number, STATE)
+    ).all()
+    attrs: dict[int, dict[str, object]] = defaultdict(dict)
+    q = sa.select(USER_ATTRS.c.trial_id, USER_ATTRS.c.key, USER_ATTRS.c.value_json).where(
+        USER_ATTRS.c.key.in_(_CONFIG_KEYS)
+    )
+    for tid, key, raw in conn.execute(q):
+        attrs[tid][str(key)] = json.loads(raw)
+    q = sa.select(SYSTEM_ATTRS.c.trial_id, SYSTEM_ATTRS.c.value_json).where(
+        SYSTEM_ATTRS.c.key == "failed_trial"
+    )
+    retry_of: dict[int, int] = {}
+    for row in conn.execute(q):
+        retry_of[int(row[0])] = int(json.loads(row[1]))
+    chains: dict[tuple[int, int], list[tuple[int, TrialState, int]]] = defaultdict(list)
+    continued: dict[int, set[int]] = defaultdict(set)
+    for sid, tid, number, state in rows:
+        a = attrs.get(tid, {})
+        config = a.get(promo.CONFIG_ATTR, retry_of.get(tid, number))
+        chains[(sid, int(str(config)))].append((int(number), TrialState[str(state)], tid))
+        if a.get(promo.PROMOTED_FROM_ATTR) is not None:
+            continued[sid].add(int(str(a[promo.PROMOTED_FROM_ATTR])))
+    out: dict[int, dict[str, int]] = defaultdict(lambda: {str(c): 0 for c in ConfigState})
+    for (sid, _), chain in chains.items():
+        which = latest((n, st) for n, st, _ in chain)
+        number, state, tid = next(c for c in chain if c[0] == which)
+        out[sid][str(state_of(state, attrs.get(tid, {}), number, continued[sid]))] += 1
     return out
 
 
@@ -175,6 +223,7 @@ def status(url: str | None = None) -> list[StudyStatus]:
         q = sa.select(DIRECTIONS.c.study_id, DIRECTIONS.c.direction)
         directions = dict(conn.execute(q.where(DIRECTIONS.c.objective == 0)).all())
         counts = _counts(conn)
+        configs = _configs(conn)
         last = sa.select(
             TRIALS.c.study_id,
             sa.func.max(TRIALS.c.datetime_start),
@@ -202,6 +251,7 @@ def status(url: str | None = None) -> list[StudyStatus]:
                     running=tuple(running.get(sid, ())),
                     epochs_spent=spent.get(str(name), 0),
                     budget_epochs=budgets.get(sid),
+                    configs=configs.get(sid, {str(c): 0 for c in ConfigState}),
                 )
             )
         return out

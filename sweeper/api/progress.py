@@ -149,22 +149,18 @@ def summary_lines(summary: TuneSummary, *, python: bool = False) -> list[str]:
     """What a run did, as ``sweeper tune`` ends: trials, epochs, the best trial, the gain over
     the best baseline, throughput and what to do next. ``python`` words the advice for the
     Python API (keywords and calls) instead of the command line (options and commands)."""
+    from sweeper.study.configurations import counts_text
+
     c = summary.counts
-    stopped = c["pruned"] + c["paused"]  # Optuna's PRUNED: stopped early, paused or for good
-    finished = c["complete"] + stopped + c["failed"]
+    finished = c["complete"] + c["pruned"] + c["paused"] + c["failed"]
+    finished -= summary.configs.get("budget", 0)  # a larger budget continues them
     budget_option = "budget_epochs=" if python else "--budget-epochs"
     rerun = "call it again with the same arguments" if python else "rerun the same command"
     lines = [
-        f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} finished "
-        f"trials ({c['complete']} complete, {stopped} pruned, {c['failed']} failed); "
-        f"{summary.ran} run now in {summary.seconds:.0f} s"
+        f"study {summary.study_name!r} in {summary.storage}: {finished}/{summary.target} "
+        f"configurations finished ({counts_text(summary.configs)}); {summary.ran} "
+        f"trial{'' if summary.ran == 1 else 's'} run now in {summary.seconds:.0f} s"
     ]
-    if c["paused"] or c["promoted"]:
-        lines.append(
-            f"{c['paused']} of the pruned paused (checkpoint kept, to be continued); "
-            f"{c['promoted']} trial{'' if c['promoted'] == 1 else 's'} continued by later "
-            "ones (counted through them)"
-        )
     budget = f" of a budget of {summary.budget_epochs}" if summary.budget_epochs else ""
     lines.append(f"epochs trained: {summary.epochs_spent}{budget}")
     spent = bool(summary.budget_epochs) and summary.epochs_spent >= (summary.budget_epochs or 0)

@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeper.study import space as space_mod
+from sweeper.study.configurations import configurations, count_configurations
 from sweeper.study.trials import count_states, describe
 
 
@@ -32,6 +33,7 @@ class TuneSummary:
     tuned_complete: int = 0  # completed trials that are not baselines
     epochs_spent: int = 0  # epochs trained for the study, by every run and worker
     budget_epochs: int | None = None
+    configs: dict[str, int] = field(default_factory=dict)  # configurations by ConfigState
 
     @property
     def trials_per_hour(self) -> float | None:
@@ -53,6 +55,7 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
         counts=count_states(trials),
         ran=0,
         seconds=0.0,
+        configs=count_configurations(configurations(trials)),
     )
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if complete:

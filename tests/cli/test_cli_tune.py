@@ -37,7 +37,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_process")]
 SMALL = ("--set", "train.epochs=2", "--set", "data.subset=400")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SUMMARY_COUNTS = re.compile(
-    r"(\d+)/(\d+) finished trials \((\d+) complete, (\d+) pruned, (\d+) failed\); (\d+) run now"
+    r"(\d+)/(\d+) configurations finished \((\d+) complete, (\d+) paused \(resumable\), "
+    r"(\d+) stopped(?: \([^)]*\))?, (\d+) failed[^)]*\); (\d+) trials? run now"
 )
 RESUME_HINT = "rerun the same command to resume"
 
@@ -86,8 +87,16 @@ def rows_by_trial(db: Path) -> dict[int, list[dict[str, Any]]]:
 def summary_counts(output: str) -> dict[str, int]:
     m = SUMMARY_COUNTS.search(output)
     assert m, f"no summary line in:\n{output}"
-    keys = ("finished", "target", "complete", "pruned", "failed", "ran")
-    return dict(zip(keys, map(int, m.groups()), strict=True))
+    finished, target, complete, paused, stopped, failed, ran = map(int, m.groups())
+    # "pruned": Optuna's PRUNED, paused or stopped for good
+    return {
+        "finished": finished,
+        "target": target,
+        "complete": complete,
+        "pruned": paused + stopped,
+        "failed": failed,
+        "ran": ran,
+    }
 
 
 def file_digest(path: Path) -> str:

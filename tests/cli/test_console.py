@@ -128,8 +128,11 @@ def test_a_shipped_study_runs_by_name_in_an_empty_folder(
             signal.signal(sig, handler)
     assert result.exit_code == 0, result.output
     assert "tuning 'mnist-t10k'" in result.stderr
-    assert "1/1 finished trials (1 complete" in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweeper.db"]
+    assert "1/1 configurations finished (1 complete" in result.stdout
+    # the store, and the study's kept best model: no trial checkpoint left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "sweeper.db"]
+    kept = sorted(p.name for p in (tmp_path / "ckpt" / "mnist-t10k").iterdir())
+    assert kept == ["best-model.json", "best-model.keras", "best-model.lock"]
 
 
 def test_readme_quotes_the_studies_listing_as_it_is() -> None:

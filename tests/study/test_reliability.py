@@ -262,7 +262,7 @@ def test_an_unwritable_checkpoint_folder_is_one_line_before_any_trial(
     assert not (tmp_path / "sweeper.db").exists()
     fixed = run("tune", "s.toml", "--n-trials", "2", "--checkpoint-dir", "ckpt")
     assert fixed.exit_code == 0, fixed.output
-    assert "2/2 finished trials (2 complete" in fixed.stdout
+    assert "2/2 configurations finished (2 complete" in fixed.stdout
 
 
 @pytest.mark.parametrize(
@@ -400,7 +400,7 @@ def test_a_kill_at_any_point_then_the_same_command_finishes_the_exact_count(
         cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert again.returncode == 0, again.stderr
-    assert "4/4 finished trials" in again.stdout, again.stdout
+    assert "4/4 configurations finished" in again.stdout, again.stdout
     trials = optuna.load_study(study_name="rel", storage=url).get_trials()
     states = [t.state for t in trials]
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states, states
@@ -488,4 +488,4 @@ def test_a_trial_failing_for_the_machine_stops_the_sweep_and_is_not_counted(
     module.write_text(USER_MODEL)  # the fix
     fixed = sweep()
     assert fixed.returncode == 0, fixed.stderr
-    assert "2/2 finished trials (2 complete, 0 pruned, 0 failed)" in fixed.stdout
+    assert "2/2 configurations finished (2 complete, 0 paused (resumable), 0 stopped, 0 failed)" in fixed.stdout

@@ -59,7 +59,7 @@ STORAGE_ERRORS = re.compile(
     r"malformed|StorageError|cannot use storage",
     re.IGNORECASE,
 )
-SUMMARY = re.compile(r"(\d+)/(\d+) finished trials \((\d+) complete, (\d+) pruned, (\d+) failed\)")
+SUMMARY = re.compile(r"(\d+)/(\d+) configurations finished \((\d+) complete")
 ABORT = re.compile(r"(\d+) of the last (\d+) trials failed")
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -304,8 +304,9 @@ def paused_checkpoints(trials: list[FrozenTrial]) -> list[str]:
 
 
 def checkpoint_dirs(ckpt: Path, study: str) -> list[str]:
+    """The trials' checkpoint folders (the study's kept best model lies beside them)."""
     folder = ckpt / study
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    return sorted(p.name for p in folder.glob("trial-*")) if folder.is_dir() else []
 
 
 def assert_sweep_finished(
