@@ -54,7 +54,7 @@ print(result.best.schedule, f"val_accuracy {result.best.value:.4f}")
 trials = result.trials
 trials  # noqa: B018  (a cell's last value is shown)
 
-# %% Figures: history, importance, lr-curves, learning-curves, families, parallel, slice, contour
+# %% Figures: history, anytime, importance, lr-curves, learning-curves, families, parallel, slice, contour
 result.plot("lr-curves")
 
 # %%

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     from sweeper.analysis.queries import baseline_of
-    from sweeper.study.evaluate import train_and_test, trial_config
+    from sweeper.study.retrain import train_and_test, trial_config
     from sweeper.study.trials import tuned_of
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import steps_per_epoch
@@ -191,7 +191,7 @@ def per_family(seeds: list[int], lengths: list[int], short_epochs: int, out: str
     both), trained at each length on ``seeds``."""
     import numpy as np
 
-    from sweeper.study.evaluate import train_and_test
+    from sweeper.study.retrain import train_and_test
     from sweeper.study.trials import tuned_of
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import steps_per_epoch

@@ -2,8 +2,9 @@
 
 Our own kinds (``lr-curves``, ``learning-curves``, ``families``, ``importance``, and the curves of
 ``sweeper schedules``) are computed by the ``*_data`` functions and drawn by the ``draw_*``
-functions. ``history``, ``parallel``, ``slice`` and ``contour`` are drawn by
-``optuna.visualization.matplotlib`` on an in-memory copy of the study's trials, then retouched
+functions; ``anytime`` (one study or several on one figure) is computed by
+:mod:`sweeper.analysis.anytime`. ``history``, ``parallel``, ``slice`` and ``contour`` are drawn
+by ``optuna.visualization.matplotlib`` on an in-memory copy of the study's trials, then retouched
 (size, labels, units, colours, log-axis ticks); ``history`` adds the pruned trials (at their last
 reported value, from ``pruned_points``). Parallel coordinates, slices and contours show one
 schedule family at a time: its parameters exist only inside it.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from sweeper.analysis import queries as an
+from sweeper.analysis.anytime import AnytimeCurve, Source, anytime_data, load_curves, read_ledger
 from sweeper.analysis.plot_axes import DPI as DPI
 from sweeper.analysis.plot_axes import LOG_TICKS as LOG_TICKS
 from sweeper.analysis.plot_axes import epoch_axis, figure, horizontal, log_floor, positive_rates
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 
 KINDS = (
     "history",
+    "anytime",
     "importance",
     "lr-curves",
     "learning-curves",
@@ -119,7 +122,9 @@ def draw_learning_curves(d: LearningCurves, title: str = "") -> Figure:
     alpha = float(np.clip(60.0 / min(n, MAX_LINES), 0.06, 0.7))
     groups = {
         "complete": ("tab:blue", "complete"),
+        "paused": ("tab:olive", "paused (resumable)"),
         "pruned": ("0.6", "pruned"),
+        "stalled": ("0.45", "stalled"),
         "diverged": ("tab:red", "diverged"),
         "failed": ("0.3", "failed"),
         "running": ("tab:green", "running"),
@@ -131,7 +136,7 @@ def draw_learning_curves(d: LearningCurves, title: str = "") -> Figure:
             if c.outcome == outcome and not c.baseline
         ]
         if lines:
-            a = alpha if outcome in ("complete", "pruned") else min(1.0, alpha * 2)
+            a = alpha if outcome in ("complete", "paused", "pruned") else min(1.0, alpha * 2)
             shown = lines
             if n > MAX_LINES:  # the same random share of each outcome, to draw in time
                 k = max(1, round(len(lines) * MAX_LINES / n))
@@ -256,6 +261,11 @@ def _trials(n: int) -> str:
     return f"{n} trial" if n == 1 else f"{n} trials"
 
 
+def importance_title(study: str, report: an.ImportanceReport) -> str:
+    """``digits: parameter importance at epoch 4, 14 configurations (ped-anova)``."""
+    return f"{study}: parameter {report.heading} ({report.evaluator})"
+
+
 def draw_importance(report: an.ImportanceReport, title: str = "") -> Figure:
     panels = [report.overall, *report.families]
     ncols = min(len(panels), 4)
@@ -270,10 +280,10 @@ def draw_importance(report: an.ImportanceReport, title: str = "") -> Figure:
         ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
         ax.set_xlim(0, 1.15)
         sampled = f"{imp.n_trials} of {imp.n_available}" if imp.n_trials < imp.n_available else ""
-        ax.set_title(f"{imp.scope} ({sampled or imp.n_trials} trials)", fontsize=9)
+        ax.set_title(f"{imp.scope} ({sampled or imp.n_trials} configurations)", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.set_xlabel("importance (share of total)", fontsize=8)
-    fig.suptitle(title or f"Parameter importance ({report.evaluator})")
+    fig.suptitle(title or f"Parameter {report.heading} ({report.evaluator})")
     if report.skipped:
         notes = "; ".join(f"{f}: {why}" for f, why in report.skipped.items())
         width, height = fig.get_size_inches()
@@ -302,6 +312,71 @@ def draw_schedules(d: ScheduleCurves, title: str = "") -> Figure:
     return fig
 
 
+ANYTIME_COLORS = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:cyan")
+
+
+def draw_anytime(curves: Sequence[AnytimeCurve], title: str = "") -> Figure:
+    """The search's best so far as a step line per study, each study's best baseline as a
+    dashed level, the baselines' epochs shaded (several studies: a strip each at the bottom),
+    and a diamond where the reference configuration completed."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = figure(10, 5.5)
+    ax = fig.add_subplot()
+    one = len(curves) == 1
+    for i, c in enumerate(curves):
+        color = ANYTIME_COLORS[i % len(ANYTIME_COLORS)]
+        of = "" if one else f", {c.label}"
+        final = c.best_after(c.epochs)
+        found = "no tuned epoch yet" if final is None else f"{final:.4f} after {c.epochs} epochs"
+        ax.plot(
+            np.arange(c.epochs + 1),
+            np.concatenate([[np.nan], c.best]),
+            drawstyle="steps-post",
+            color=color,
+            lw=2.0,
+            label=f"best of the search ({found})" if one else f"{c.label}: {found}",
+        )
+        if c.best_baseline is not None:
+            ax.axhline(
+                c.best_baseline,
+                ls="--",
+                lw=1.2,
+                color="tab:orange" if one else color,
+                label=f"best baseline{of}: {c.best_baseline:.4f}",
+            )
+        for k, (first, last) in enumerate(c.baseline_spans()):
+            label = f"baseline epochs{of} ({c.baseline_epochs})" if k == 0 else None
+            if one:
+                ax.axvspan(first - 1, last, color="tab:orange", alpha=0.12, lw=0, label=label)
+            else:
+                band = (i * 0.025, (i + 1) * 0.025)
+                ax.axvspan(first - 1, last, *band, color=color, alpha=0.45, lw=0, label=label)
+        if c.reference_epochs is not None and c.reference_value is not None:
+            ax.scatter(
+                [c.reference_epochs],
+                [c.reference_value],
+                marker="D",
+                s=42,
+                color=color,
+                ec="black",
+                zorder=5,
+                label=f"reference completed{of}: {c.reference_value:.4f} at epoch "
+                f"{c.reference_epochs}",
+            )
+    ax.set_xlim(0, max(max(c.epochs for c in curves), 1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not one:  # room for the baseline strips under the curves
+        low, high = ax.get_ylim()
+        ax.set_ylim(low - 0.03 * len(curves) * (high - low), high)
+    ax.set_xlabel("epochs trained (every trial's, the baselines' included, in training order)")
+    ax.set_ylabel("best validation accuracy so far (fraction)")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Best validation accuracy against epochs trained")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
 def save(fig: Figure, path: Path, fmt: str = "png") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format=fmt, dpi=DPI)
@@ -324,14 +399,17 @@ def draw(
     evaluator: str = "ped-anova",
     importance: an.ImportanceReport | None = None,
     epoch_rows: Sequence[Mapping[str, Any]] | None = None,
+    ledger: Sequence[Mapping[str, Any]] | None = None,
 ) -> Figure:
-    """One figure of ``kind`` for the study."""
+    """One figure of ``kind`` for the study (``anytime`` from its ``ledger`` rows)."""
     metric = "validation accuracy (fraction)"
     if kind == "history":
         return draw_history(data, metric)
+    if kind == "anytime":
+        return draw_anytime([anytime_data(data, ledger or [])], anytime_title([data.name]))
     if kind == "importance":
         report = importance or an.importances(data, evaluator)
-        return draw_importance(report, f"Parameter importance in {data.name} ({report.evaluator})")
+        return draw_importance(report, importance_title(data.name, report))
     if kind == "lr-curves":
         return draw_lr_curves(
             lr_curves_data(data, top), f"Learning rate of the {top} best trials of {data.name}"
@@ -374,10 +452,19 @@ def write_plots(
         raise SweeperError(f"unknown image format {fmt!r}; choose from: {', '.join(FORMATS)}")
     data = an.load(url, study_name)
     rows = an.read_epochs(url, study_name) if "learning-curves" in kinds else None
+    ledger = read_ledger(url, study_name) if "anytime" in kinds else None
     result = PlotFiles([], {})
     for kind in kinds:
         try:
-            fig = draw(data, kind, top=top, family=family, evaluator=evaluator, epoch_rows=rows)
+            fig = draw(
+                data,
+                kind,
+                top=top,
+                family=family,
+                evaluator=evaluator,
+                epoch_rows=rows,
+                ledger=ledger,
+            )
         except (PlotUnavailableError, an.TooFewTrialsError) as exc:
             log.info("%s plot skipped: %s", kind, exc)
             result.skipped[kind] = str(exc)
@@ -386,3 +473,23 @@ def write_plots(
         log.info("wrote %s", path)
         result.paths.append(path)
     return result
+
+
+def anytime_title(labels: Sequence[str]) -> str:
+    return f"Best validation accuracy against epochs trained, {' vs '.join(labels)}"
+
+
+def write_anytime(sources: Sequence[Source], out_dir: str | Path = ".", fmt: str = "png") -> Path:
+    """Draw the anytime curves of several studies (``(url, name)`` each, from one store or
+    several) on one figure: ``out_dir/<A>-vs-<B>-anytime.<fmt>``.
+
+    Raises :class:`PlotUnavailableError` when one of them has no trained epoch yet.
+    """
+    if fmt not in FORMATS:
+        raise SweeperError(f"unknown image format {fmt!r}; choose from: {', '.join(FORMATS)}")
+    curves = load_curves(sources)
+    names = "-vs-".join(file_stem(name) for _, name in sources)
+    fig = draw_anytime(curves, anytime_title([c.label for c in curves]))
+    path = save(fig, Path(out_dir) / f"{names}-anytime.{fmt}", fmt)
+    log.info("wrote %s", path)
+    return path

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from optuna.trial import TrialState
 
 from sweeper.analysis.read_store import DIRECTIONS, STUDY_ATTRS, find_study_id, read_trials
 from sweeper.analysis.read_store import StoreNotFoundError as StoreNotFoundError
@@ -43,7 +44,11 @@ from sweeper.analysis.study_data import TrialsStorage as TrialsStorage
 from sweeper.analysis.study_data import admissible as admissible
 from sweeper.analysis.study_data import copy_study as copy_study
 from sweeper.errors import SweeperError
+from sweeper.study import optuna_ids
+from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
+from sweeper.study.config import DEFAULT_STUDY
+from sweeper.study.configurations import ConfigState, Configuration, configurations
 from sweeper.study.tables import EpochRow
 from sweeper.study.trials import count_states, tuned_of
 from sweeper.study.trials import describe as describe_trial
@@ -133,9 +138,12 @@ def baseline_of(trial: FrozenTrial) -> str | None:
 
 
 def outcome_of(trial: FrozenTrial) -> str:
-    """complete | pruned | diverged | failed | running | waiting."""
-    if trial.user_attrs.get("outcome") == "diverged":
-        return "diverged"
+    """How this trial (one segment of a configuration) ended: complete | paused (at a rung or
+    for the epoch budget: its configuration may go on) | pruned | stalled | diverged | failed |
+    running | waiting."""
+    outcome = trial.user_attrs.get(promo.OUTCOME_ATTR)
+    if trial.state == TrialState.PRUNED and outcome in ("diverged", "stalled", "paused"):
+        return str(outcome)
     name = trial.state.name.lower()
     return "failed" if name == "fail" else name
 
@@ -200,11 +208,15 @@ def best_trials(data: StudyData, top: int = 5) -> BestTrials:
 
 
 # -- parameter importance -------------------------------------------------------------------------
+# Optuna's evaluators read COMPLETE trials only, and under ASHA most configurations end paused
+# at a rung. So the importance is taken at one fidelity (an epoch count): every tuned
+# configuration that trained that many epochs, once, as a read-only in-memory COMPLETE trial
+# carrying its parameters and its validation accuracy after those epochs (:func:`at_epoch_trials`).
 @dataclass(frozen=True)
 class Importance:
     scope: str  # "all families" or a family name
-    n_trials: int  # trials the evaluator saw
-    n_available: int  # complete tuned trials in the scope
+    n_trials: int  # configurations the evaluator saw
+    n_available: int  # tuned configurations of the scope at the report's epoch
     values: dict[str, float]  # parameter -> importance (sums to 1), most important first
 
 
@@ -214,7 +226,14 @@ class ImportanceReport:
     overall: Importance
     families: list[Importance]
     skipped: dict[str, str]  # family -> why it has no ranking
-    baselines_excluded: int
+    baselines_excluded: int  # baseline and reference configurations at that epoch, left out
+    epoch: int  # the epoch count the configurations are compared at
+    configurations: int  # tuned configurations that trained ``epoch`` epochs
+
+    @property
+    def heading(self) -> str:
+        """``importance at epoch 3, 14 configurations``."""
+        return f"importance at epoch {self.epoch}, {_configurations(self.configurations)}"
 
 
 def make_evaluator(name: str, seed: int = 0) -> Any:
@@ -266,28 +285,144 @@ def _importance(
     return Importance(scope, len(used), len(trials), values)
 
 
+def _configurations(n: int) -> str:
+    return f"{n} configuration" if n == 1 else f"{n} configurations"
+
+
+def _epoch_values(data: StudyData) -> list[tuple[Configuration, dict[int, float]]]:
+    """Every configuration with its finite validation accuracy per epoch count trained; a
+    complete one's value after its last epoch is its final value (the trial's, as before)."""
+    out = []
+    for c in configurations(data.trials):
+        values = {e: v for e, v in c.values.items() if math.isfinite(v)}
+        full = c.epochs or data.epochs
+        final = c.value if c.state is ConfigState.COMPLETE else None
+        if full and final is not None and math.isfinite(final):
+            values[full] = final
+        out.append((c, values))
+    return out
+
+
+def importance_epochs(data: StudyData) -> dict[int, int]:
+    """Per epoch count (ascending), the tuned configurations that trained it (with a value)."""
+    return _reached(_epoch_values(data))
+
+
+def _reached(folded: list[tuple[Configuration, dict[int, float]]]) -> dict[int, int]:
+    reached: dict[int, int] = defaultdict(int)
+    for c, values in folded:
+        if c.tuned:
+            for e in values:
+                reached[e] += 1
+    return dict(sorted(reached.items()))
+
+
+def at_epoch_trials(data: StudyData, epoch: int) -> list[FrozenTrial]:
+    """Per tuned configuration that trained ``epoch`` epochs, a read-only COMPLETE trial with its
+    first trial's parameters and distributions and, as its value, its validation accuracy after
+    ``epoch`` epochs: what Optuna's evaluators read (a continued configuration counts once)."""
+    return _at(_epoch_values(data), epoch)
+
+
+def _at(folded: list[tuple[Configuration, dict[int, float]]], epoch: int) -> list[FrozenTrial]:
+    return [_frozen_at(c, values[epoch]) for c, values in folded if c.tuned and epoch in values]
+
+
+def _frozen_at(config: Configuration, value: float) -> FrozenTrial:
+    from optuna.trial import FrozenTrial, TrialState
+
+    first = config.first
+    return FrozenTrial(
+        number=config.number,
+        trial_id=optuna_ids.trial_id(first),
+        state=TrialState.COMPLETE,
+        value=value,
+        values=None,
+        datetime_start=first.datetime_start,
+        datetime_complete=config.last.datetime_complete or first.datetime_start,
+        params=first.params,
+        distributions=first.distributions,
+        user_attrs=first.user_attrs,
+        system_attrs={},
+        intermediate_values={},
+    )
+
+
+def _importance_epoch(
+    data: StudyData, folded: list[tuple[Configuration, dict[int, float]]], at_epoch: int | None
+) -> int:
+    """The epoch to rank at: ``at_epoch``, else the deepest with enough configurations; one line
+    naming the epochs there are when it cannot be."""
+    reached = _reached(folded)
+    enough = {e: n for e, n in reached.items() if n >= MIN_IMPORTANCE_TRIALS}
+    if at_epoch is None and enough:
+        return max(enough)
+    if at_epoch is None:
+        raise TooFewTrialsError(_too_few(data, folded, reached))
+    if at_epoch in enough:
+        return at_epoch
+    have = reached.get(at_epoch, 0)
+    what = (
+        f"at epoch {at_epoch} only {_configurations(have)}"
+        if have
+        else f"no tuned configuration trained {at_epoch} epoch{'s' if at_epoch != 1 else ''}"
+    )
+    if not enough:
+        raise TooFewTrialsError(f"{what}; {_too_few(data, folded, reached)}")
+    listed = ", ".join(f"{e} ({n})" for e, n in enough.items())
+    raise TooFewTrialsError(f"{what}; epochs with enough: {listed}")
+
+
+def _too_few(
+    data: StudyData, folded: list[tuple[Configuration, dict[int, float]]], reached: dict[int, int]
+) -> str:
+    """Why no epoch can be ranked, and the command that adds configurations: ``--n-trials``
+    counts configurations (a continuation is its configuration's), every one in the study takes
+    a place, queued ones included, and a study of baselines only queues the reference first."""
+    most = max(reached.values(), default=0)
+    need = MIN_IMPORTANCE_TRIALS - most
+    reference = all(c.baseline for c, _ in folded)
+    n_trials = len(folded) + reference + need
+    file = "" if data.name == DEFAULT_STUDY.stem else "STUDY_FILE "
+    epochs = ", ".join(f"{e} ({n})" for e, n in reached.items()) or "none"
+    budget = (
+        " (and a larger --budget-epochs if its budget is spent)"
+        if data.user_attrs.get("budget_epochs")
+        else ""
+    )
+    return (
+        f"importance needs at least {MIN_IMPORTANCE_TRIALS} tuned configurations (baselines and "
+        f"the reference left out) that trained the same number of epochs; study {data.name!r} "
+        f"has at most {most} (epochs: {epochs}): add {need} or more configurations with "
+        f"`sweeper tune {file}--n-trials {n_trials}`{budget}"
+    )
+
+
 def importances(
     data: StudyData,
     evaluator: str = "ped-anova",
     *,
+    at_epoch: int | None = None,
     max_trials: int | None = None,
     seed: int = 0,
 ) -> ImportanceReport:
-    """Importance of the searched parameters over all tuned trials, then within each family.
+    """Importance of the searched parameters over the tuned configurations at one epoch count,
+    overall, then within each family.
 
-    Baseline trials are left out: their values are fixed by hand (some outside the searched
-    ranges) rather than sampled. Conditional parameters only exist inside a family, so each
-    family is also ranked on its own trials. Each scope is sampled down to ``max_trials`` trials
-    (default: :data:`IMPORTANCE_SAMPLE` of the evaluator).
+    Every configuration that trained ``at_epoch`` epochs (default: the deepest epoch count with
+    at least :data:`MIN_IMPORTANCE_TRIALS` of them) counts once, with its validation accuracy
+    after those epochs: paused, stopped and complete ones alike (:func:`at_epoch_trials`).
+    Baselines and the reference configuration are left out: their values are fixed by hand
+    (some outside the searched ranges) rather than sampled. Conditional parameters only exist
+    inside a family, so each family is also ranked on its own configurations. Each scope is
+    sampled down to ``max_trials`` (default: :data:`IMPORTANCE_SAMPLE` of the evaluator). With
+    no pruner, at the last epoch, this is the importance over the complete tuned trials.
     """
-    complete = data.complete()
-    tuned = [t for t in complete if not baseline_of(t)]
-    if len(tuned) < MIN_IMPORTANCE_TRIALS:
-        raise TooFewTrialsError(
-            f"importance needs at least {MIN_IMPORTANCE_TRIALS} complete trials besides the "
-            f"baselines; study {data.name!r} has {len(tuned)}: run more trials with `sweeper tune`"
-        )
     make_evaluator(evaluator)
+    folded = _epoch_values(data)
+    epoch = _importance_epoch(data, folded, at_epoch)
+    tuned = _at(folded, epoch)
+    left_out = sum(1 for c, v in folded if not c.tuned and epoch in v)
     max_trials = max_trials or IMPORTANCE_SAMPLE[evaluator]
     overall = _importance(tuned, "all families", evaluator, data.direction, max_trials, seed)
     by_family: dict[str, list[FrozenTrial]] = defaultdict(list)
@@ -297,7 +432,7 @@ def importances(
     for family in sorted(by_family, key=lambda f: (-len(by_family[f]), f)):
         trials = by_family[family]
         if len(trials) < MIN_IMPORTANCE_TRIALS:
-            skipped[family] = f"{len(trials)} complete trial(s), {MIN_IMPORTANCE_TRIALS} needed"
+            skipped[family] = f"{_configurations(len(trials))}, {MIN_IMPORTANCE_TRIALS} needed"
             continue
         common = set.intersection(*(set(t.params) for t in trials))
         params = sorted(common - {space_mod.SCHEDULE_PARAM})
@@ -310,4 +445,4 @@ def importances(
             )
         except TooFewTrialsError as exc:
             skipped[family] = str(exc)
-    return ImportanceReport(evaluator, overall, families, skipped, len(complete) - len(tuned))
+    return ImportanceReport(evaluator, overall, families, skipped, left_out, epoch, len(tuned))

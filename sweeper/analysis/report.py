@@ -21,13 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.analysis import plots
 from sweeper.analysis import queries as an
+from sweeper.analysis.anytime import anytime_data, read_ledger
+from sweeper.analysis.confirmed import confirmed
 from sweeper.errors import SweeperError
 from sweeper.study import optuna_ids
+from sweeper.study import promotion as promo
+from sweeper.study.confirmation import winner_text
 from sweeper.study.names import file_stem
 from sweeper.study.tables import EPOCH_FIELDS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
+
+    from sweeper.study.confirmation import Confirmation
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +48,24 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def trial_record(trial: FrozenTrial) -> dict[str, Any]:
-    """One trial as plain JSON-friendly values."""
+def config_states(data: an.StudyData) -> dict[int, str]:
+    """Configuration number -> where it stands (:mod:`sweeper.study.configurations`)."""
+    from sweeper.study.configurations import configurations
+
+    return {c.number: str(c.state) for c in configurations(data.trials)}
+
+
+def trial_record(
+    trial: FrozenTrial, config_states: Mapping[int, str] | None = None
+) -> dict[str, Any]:
+    """One trial as plain JSON-friendly values: ``state`` is how this trial (a segment of
+    training) ended, ``config`` the configuration it belongs to and ``config_state`` where that
+    configuration stands (from ``config_states``: configuration number -> state, when given)."""
+    config = promo.config_of(trial)
     return {
         "number": trial.number,
+        "config": config,
+        "config_state": (config_states or {}).get(config),
         "state": an.outcome_of(trial),
         "value": _finite(trial.value) if trial.values else None,
         "family": an.family_of(trial),
@@ -64,6 +84,8 @@ def trial_record(trial: FrozenTrial) -> dict[str, Any]:
 
 _TRIAL_COLUMNS = (
     "number",
+    "config",
+    "config_state",
     "state",
     "value",
     "family",
@@ -92,7 +114,8 @@ def export_text(
         raise SweeperError(
             f"unknown export format {fmt!r}; choose from: {', '.join(EXPORT_FORMATS)}"
         )
-    records = [trial_record(t) for t in data.trials]
+    states = config_states(data)
+    records = [trial_record(t, states) for t in data.trials]
     by_trial: dict[int, list[dict[str, Any]]] = {}
     if epoch_rows is not None:
         number_of = {optuna_ids.trial_id(t): t.number for t in data.trials}
@@ -146,6 +169,9 @@ figcaption { color: #555; font-size: 0.9em; } code { font-size: 0.95em; }
 """
 
 _CAPTIONS = {
+    "anytime": "Best validation accuracy of the search after each epoch trained (every trial's, "
+    "in training order); shaded: the baselines' epochs; dashed: the best baseline; diamond: "
+    "where the reference configuration completed.",
     "history": "Final validation accuracy of every complete trial, best so far in red; pruned and diverged trials at their last reported value.",
     "families": "Final validation accuracy by schedule family; star: best, diamond: baseline.",
     "lr-curves": "Learning rate applied at each optimizer step by the best trials (dashed: the "
@@ -236,10 +262,15 @@ def _summary_html(data: an.StudyData) -> str:
         "epochs": data.epochs or "-",
         "steps per epoch": data.steps_per_epoch or "-",
     }
+    from sweeper.study.configurations import configurations, count_configurations, counts_text
+
+    configs = configurations(data.trials)
     parts = [
+        f"<p>{len(configs)} configurations: {_e(counts_text(count_configurations(configs)))}.</p>",
         _table(list(summary), [list(summary.values())]),
-        "<p class='muted'>diverged: pruned because the loss became NaN or infinite; "
-        "retried: failed, then queued again with the same parameters.</p>",
+        "<p class='muted'>Trials are segments of training: a configuration paused at a rung "
+        "and continued later is several trials. diverged: pruned because the loss became NaN "
+        "or infinite; retried: failed, then queued again with the same parameters.</p>",
     ]
     ranked = data.ranked()
     if ranked:
@@ -279,6 +310,35 @@ def _trials_html(data: an.StudyData, top: int) -> str:
     return "\n".join(parts)
 
 
+def _confirmed_html(c: Confirmation | None) -> str:
+    """``sweeper confirm``'s verdict: each configuration's mean ± standard error over its seeds,
+    the winner and the probability that it beats the runner-up; or how to get one."""
+    if c is None:
+        return "<p class='muted'>No complete configuration besides the baselines yet.</p>"
+    parts = [f"<p>{_e(winner_text(c))}</p>"]
+    if not any(x.runs for x in c.configs):
+        parts.append(
+            "<p class='muted'>The study's ranking rests on one validation run per "
+            "configuration; <code>sweeper confirm</code> retrains the best few with several "
+            "seeds (on the training split, scored on validation) and names the best mean.</p>"
+        )
+        return "\n".join(parts)
+    head = ["rank", "trial", "schedule", METRIC, f"confirmed ({c.seeds} seeds)", "runs"]
+    rows = [
+        [
+            x.rank,
+            x.trial_number,
+            x.label,
+            _num(x.study_value),
+            "-" if x.mean is None else _num(x.mean) + ("" if x.se is None else f" ± {x.se:.4f}"),
+            len(x.runs),
+        ]
+        for x in c.configs
+    ]
+    parts.append(_table(head, rows))
+    return "\n".join(parts)
+
+
 def build_report(
     url: str | None, study_name: str, *, top: int = 10, evaluator: str = "ped-anova"
 ) -> str:
@@ -294,17 +354,22 @@ def build_report(
         "<h2>Summary</h2>",
         _summary_html(data),
         _trials_html(data, top),
-        f"<h2>Parameter importance ({_e(evaluator)})</h2>",
+        "<h2>Confirmed winner</h2>",
+        _confirmed_html(confirmed(url, data)),
+        "<h2>Anytime curve</h2>",
+        _anytime_html(data, read_ledger(url, study_name)),
     ]
     report: an.ImportanceReport | None = None
     try:
         report = an.importances(data, evaluator)
+        parts.append(f"<h2>Parameter {_e(report.heading)} ({_e(evaluator)})</h2>")
         parts.append(_importance_html(report))
     except an.TooFewTrialsError as exc:
+        parts.append(f"<h2>Parameter importance ({_e(evaluator)})</h2>")
         parts.append(f"<p class='muted'>{_e(exc)}</p>")
 
     parts.append("<h2>Plots</h2>")
-    for kind in plots.KINDS:
+    for kind in (k for k in plots.KINDS if k != "anytime"):  # anytime: a section of its own
         if kind == "importance" and report is None:
             continue
         try:
@@ -324,6 +389,33 @@ def build_report(
     return "\n".join(parts)
 
 
+def _anytime_html(data: an.StudyData, ledger: Sequence[Mapping[str, Any]]) -> str:
+    """The anytime curve's section: the search's best after each quarter of the epochs
+    trained, the best baseline, the reference's completion, and the figure."""
+    try:
+        curve = anytime_data(data, ledger)
+    except plots.PlotUnavailableError as exc:
+        return f"<p class='muted'>{_e(exc)}</p>"
+    n = curve.epochs
+    marks = sorted({max(1, round(n * share)) for share in (0.25, 0.5, 0.75, 1.0)})
+    found = [(m, v) for m in marks if (v := curve.best_after(m)) is not None]
+    after = ", ".join(f"{_num(v)} after {m}" for m, v in found) + " epochs"
+    text = (
+        f"<p>{n} epochs trained, {curve.baseline_epochs} of them by the baselines. Best "
+        f"{METRIC} of the search (any epoch of any configuration, paused and stopped ones "
+        f"included): {after if found else 'none yet'}."
+    )
+    if curve.best_baseline is not None:
+        text += f" Best baseline: {_num(curve.best_baseline)}."
+    if curve.reference_epochs is not None:
+        text += (
+            f" The reference configuration completed at epoch {curve.reference_epochs} with "
+            f"{_num(curve.reference_value)}."
+        )
+    fig = plots.draw_anytime([curve], plots.anytime_title([data.name]))
+    return f"{text}</p>\n{_figure_html('anytime', _png(fig))}"
+
+
 def _importance_html(report: an.ImportanceReport) -> str:
     scopes = [report.overall, *report.families]
     names = list(report.overall.values)
@@ -331,8 +423,11 @@ def _importance_html(report: an.ImportanceReport) -> str:
     rows = [[n, *(f"{s.values[n]:.1%}" if n in s.values else "" for s in scopes)] for n in names]
     head = ["parameter", *(f"{s.scope} ({s.n_trials})" for s in scopes)]
     out = [
-        f"<p>Complete tuned trials only ({report.baselines_excluded} baseline trial(s) left "
-        "out); studies larger than the sample size are sampled. Column: scope (trials used).</p>",
+        f"<p>Every tuned configuration that trained {report.epoch} epochs, once, with its "
+        f"{_e(METRIC)} after them, whether it completed, paused or stopped later "
+        f"({report.baselines_excluded} baseline or reference configuration(s) left out; another "
+        "epoch count: <code>sweeper importance STUDY --at-epoch N</code>). Scopes larger than the "
+        "sample size are sampled. Column: scope (configurations used).</p>",
         _table(head, rows),
     ]
     if report.skipped:

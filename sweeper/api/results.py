@@ -1,14 +1,14 @@
 """The results of a study in the store, as the Python API returns them (:class:`TuneResult`).
 
 Everything is read from the store when asked for; nothing here imports Keras except
-:meth:`TuneResult.evaluate`, which trains.
+:meth:`TuneResult.evaluate` and :meth:`TuneResult.confirm`, which train.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     import pandas
     from matplotlib.figure import Figure
 
+    from sweeper.analysis.anytime import AnytimeCurve
     from sweeper.analysis.queries import ImportanceReport, StudyData
+    from sweeper.study.confirmation import Confirmation, ConfirmedConfig, ConfirmRun
     from sweeper.study.evaluate import EvalRun, Evaluation
     from sweeper.study.summary import TuneSummary
     from sweeper.training.handover import Tuned
@@ -56,6 +58,9 @@ class Best:
     schedule: str  # the schedule it trained with, e.g. "cosine(initial_lr=0.1, ...)"
     baseline: str | None = None  # the baseline's name when it is one
     tuned: Tuned | None = field(default=None, repr=False, compare=False)
+    confirmed: ConfirmedConfig | None = field(default=None, repr=False, compare=False)
+    """When :attr:`TuneResult.best` is the confirmed winner: its runs of ``confirm``
+    (``.mean``, ``.se``, ``.runs``); else None."""
 
     def _tuned(self) -> Tuned:
         if self.tuned is None:
@@ -153,10 +158,34 @@ class TuneResult:
 
     @property
     def best(self) -> Best | None:
-        """The best complete trial (baselines included), or None before one completed."""
+        """The confirmed winner (:meth:`confirm`: the best mean over several seeds, its
+        ``.confirmed`` set) once the study has one; until then the best complete trial by its
+        single validation run (baselines included). None before a trial completed."""
         data = self.data()
         ranked = data.ranked()
-        return self._best_of(ranked[0], data) if ranked else None
+        if not ranked:
+            return None
+        from dataclasses import replace
+
+        from sweeper.analysis import queries as an
+        from sweeper.analysis.confirmed import confirmed
+
+        found = confirmed(self._url, data)
+        winner = found.winner if found is not None else None
+        if winner is None:
+            return self._best_of(ranked[0], data)
+        trial = an.trial_by_number(data, winner.trial_number)
+        return replace(self._best_of(trial, data), confirmed=winner)
+
+    @property
+    def confirmation(self) -> Confirmation | None:
+        """What :meth:`confirm` has stored, judged against the study now: ``.winner`` (None
+        while runs are missing), ``.configs`` (mean ± ``.se`` each), ``.comparison``
+        (``.probability`` that the winner beats the runner-up), ``.missing``; None when the
+        study has no complete configuration besides its baselines. Reads only."""
+        from sweeper.analysis.confirmed import confirmed
+
+        return confirmed(self._url, self.data())
 
     @property
     def best_baseline(self) -> Best | None:
@@ -203,14 +232,19 @@ class TuneResult:
 
     @property
     def trials(self) -> pandas.DataFrame | list[dict[str, Any]]:
-        """One row per trial: number, state, value, family, schedule, baseline, optimizer,
+        """One row per trial (a segment of training): number, config (its configuration: a
+        paused configuration continued later is several trials), config_state (where that
+        configuration stands: complete, paused, pruned, stalled, …), state (how this trial
+        ended: complete, paused, pruned, …), value, family, schedule, baseline, optimizer,
         duration_s, times, reason, epochs (reported) and ``param_<name>`` per parameter; a
         pandas DataFrame when pandas is installed, else a list of dicts."""
-        from sweeper.analysis.report import trial_record
+        from sweeper.analysis.report import config_states, trial_record
 
         rows = []
-        for trial in self.data().trials:
-            row = trial_record(trial)
+        data = self.data()
+        states = config_states(data)
+        for trial in data.trials:
+            row = trial_record(trial, states)
             params = row.pop("params")
             row["epochs"] = len(trial.intermediate_values)
             row.update({f"param_{k}": v for k, v in params.items()})
@@ -222,17 +256,25 @@ class TuneResult:
         return pd.DataFrame(rows)
 
     def importance(
-        self, evaluator: str = "ped-anova", *, max_trials: int | None = None
+        self,
+        evaluator: str = "ped-anova",
+        *,
+        at_epoch: int | None = None,
+        max_trials: int | None = None,
     ) -> ImportanceReport:
-        """Parameter importance over the tuned trials, overall (``.overall.values``, a dict
-        parameter -> share) and per family (``.families``), as ``sweeper importance``.
+        """Parameter importance over the tuned configurations at one epoch count, overall
+        (``.overall.values``, a dict parameter -> share) and per family (``.families``), as
+        ``sweeper importance``: every configuration that trained ``at_epoch`` epochs (default:
+        the deepest epoch count with at least 4 of them; ``.epoch``, ``.configurations``), once,
+        with its validation accuracy after them, paused and stopped ones included.
 
         ``evaluator``: ``ped-anova``, ``fanova`` or ``mean-decrease-impurity``. Raises
-        :class:`~sweeper.analysis.queries.TooFewTrialsError` below 4 complete tuned trials.
+        :class:`~sweeper.analysis.queries.TooFewTrialsError` when no epoch count (or not
+        ``at_epoch``) has 4 tuned configurations, naming those that have.
         """
         from sweeper.analysis import queries as an
 
-        return an.importances(self.data(), evaluator, max_trials=max_trials)
+        return an.importances(self.data(), evaluator, at_epoch=at_epoch, max_trials=max_trials)
 
     def plot(
         self,
@@ -241,29 +283,63 @@ class TuneResult:
         top: int = 5,
         family: str | None = None,
         evaluator: str = "ped-anova",
+        others: Sequence[TuneResult] = (),
     ) -> Figure:
         """One figure of the study, as ``sweeper plot`` draws it: a matplotlib ``Figure``,
         shown inline when it is the last value of a notebook cell.
 
-        ``kind``: history, importance, lr-curves (the ``top`` best trials), learning-curves,
-        families, parallel, slice or contour (one schedule ``family``, default the best).
+        ``kind``: history, anytime (the best validation accuracy against the epochs trained),
+        importance, lr-curves (the ``top`` best trials), learning-curves, families, parallel,
+        slice or contour (one schedule ``family``, default the best). ``others``: results of
+        other studies (of any store) whose anytime curves go on the same figure, to compare
+        them at equal epochs: ``a.plot("anytime", others=[b])``.
         Raises :class:`~sweeper.analysis.plots.PlotUnavailableError` when the study cannot show it yet.
         """
         from sweeper.analysis import plots
         from sweeper.analysis import queries as an
+        from sweeper.analysis.anytime import load_curves, read_ledger
 
         if kind not in plots.KINDS:
             raise plots.UnknownPlotKindError(
                 f"unknown plot kind {kind!r}; choose one of: {', '.join(plots.KINDS)}"
             )
+        if others:
+            if kind != "anytime":
+                raise SweeperError(
+                    f"others: only the anytime plot draws several studies on one figure, not "
+                    f"{kind!r}"
+                )
+            curves = load_curves([(r._url, r.study_name) for r in (self, *others)])
+            with figures():
+                fig = plots.draw_anytime(curves, plots.anytime_title([c.label for c in curves]))
+                plots.close(fig)
+            return fig
         data = self.data()
         rows = an.read_epochs(self._url, self.study_name) if kind == "learning-curves" else None
+        ledger = read_ledger(self._url, self.study_name) if kind == "anytime" else None
         with figures():
             fig = plots.draw(
-                data, kind, top=top, family=family, evaluator=evaluator, epoch_rows=rows
+                data,
+                kind,
+                top=top,
+                family=family,
+                evaluator=evaluator,
+                epoch_rows=rows,
+                ledger=ledger,
             )
             plots.close(fig)  # not kept by pyplot: the figure is the caller's
         return fig
+
+    def anytime(self) -> AnytimeCurve:
+        """The study's anytime curve, as ``plot("anytime")`` draws it: ``.best[i]`` the best
+        validation accuracy of the search after ``i + 1`` epochs trained (every trial's, the
+        baselines' included and marked in ``.baseline``), ``.best_after(n)``, ``.epochs``,
+        ``.best_baseline``, ``.reference_epochs`` (when the reference configuration completed).
+        Raises :class:`~sweeper.analysis.plots.PlotUnavailableError` before an epoch is trained.
+        """
+        from sweeper.analysis.anytime import load_curves
+
+        return load_curves([(self._url, self.study_name)])[0]
 
     def report(
         self, path: str | os.PathLike[str] = ".", *, top: int = 10, evaluator: str = "ped-anova"
@@ -312,6 +388,34 @@ class TuneResult:
                 progress=callback,
             )
 
+    def confirm(
+        self,
+        *,
+        top: int = 3,
+        seeds: int = 3,
+        progress: bool | Callable[[ConfirmRun], None] | None = True,
+    ) -> Confirmation:
+        """A winner that survives noise: retrain the ``top`` best complete configurations
+        (baselines excluded) ``seeds`` times each (at least 2) on the training split, score them
+        on the validation split, and name the best mean, as ``sweeper confirm`` (every run
+        stored; a second call trains only the runs missing; its epochs count in the study's
+        budget). ``.winner``, ``.configs`` (mean ± ``.se``), ``.comparison.probability`` (the
+        winner beats the runner-up, paired t over the seeds); :attr:`best` then names the
+        winner. ``progress`` prints one line per run (or is called with each run)."""
+        from sweeper.study.confirm import confirm
+
+        callback: Callable[[ConfirmRun], None] | None
+        callback = _print_confirm_run if progress is True else (progress or None)
+        study = self.study
+        with (
+            study.registered() if study is not None else nothing(),
+            trusted(study.hash) if study is not None else nothing(),
+            console(callback is not None),
+        ):
+            return confirm(
+                self.study_name, storage=self._url, top=top, seeds=seeds, progress=callback
+            )
+
     def __repr__(self) -> str:
         try:
             return self._describe()
@@ -320,13 +424,13 @@ class TuneResult:
 
     def _describe(self) -> str:
         from sweeper.analysis import queries as an
+        from sweeper.study.configurations import configurations, count_configurations, counts_text
 
         data = self.data()
-        c = an.counts(data)
+        configs = configurations(data.trials)
         lines = [
-            f"study {self.study_name!r} in {self.storage}: {len(data.trials)} trials "
-            f"({c['complete']} complete, {c['pruned']} pruned, {c['paused']} paused, "
-            f"{c['failed']} failed)"
+            f"study {self.study_name!r} in {self.storage}: {len(configs)} configurations "
+            f"({counts_text(count_configurations(configs))}) in {len(data.trials)} trials"
         ]
         found = an.best_trials(data, 1)
         if not found.top:
@@ -334,6 +438,12 @@ class TuneResult:
         else:
             best = self._best_of(found.top[0], data)
             lines += best_lines(best.number, float(best.value or 0.0), best.schedule, best.params)
+            from sweeper.analysis.confirmed import confirmed
+            from sweeper.study.confirmation import winner_text
+
+            confirmation = confirmed(self._url, data)
+            if confirmation is not None:
+                lines.append(winner_text(confirmation))
         if found.best_baseline is not None:
             gain = f"; tuning gains {found.gain:+.4f}" if found.gain is not None else ""
             lines.append(
@@ -348,6 +458,16 @@ def _print_run(run: EvalRun) -> None:
     print(
         f"  trial {run.trial_number:<4} seed {run.seed:<3} test_acc={run.test_accuracy:.4f}  "
         f"{loss}  {run.seconds:5.1f}s  {run.label}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _print_confirm_run(run: ConfirmRun) -> None:
+    loss = "diverged" if run.val_loss is None else f"loss {run.val_loss:.4f}"
+    print(
+        f"  trial {run.trial_number:<4} seed {run.seed:<3} val_acc={run.val_accuracy:.4f}  "
+        f"{loss}  {run.seconds:5.1f}s",
         file=sys.stderr,
         flush=True,
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sweeper.cli.common import setup_logging, user_errors
-from sweeper.errors import SweeperError
+from sweeper.errors import ConfigError, SweeperError
 from sweeper.study.names import shown
 
 if TYPE_CHECKING:
@@ -74,16 +74,36 @@ def _print_status(studies: list[StudyStatus], storage: str) -> None:
         click.echo(f"{storage}: no study yet")
         return
     click.echo(f"{storage}: {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
-    head = ("study", "trials", "complete", "pruned", "failed", "running", "waiting", "best")
+    head = ("study", "configs", "complete", "paused", "stopped", "failed", "running", "waiting")
     names = max(len(shown(s.name)) for s in studies)
     width = max(names, 5)
-    click.echo(f"{head[0]:<{width}} " + " ".join(f"{h:>8}" for h in head[1:-1]) + "  best")
+    click.echo(f"{head[0]:<{width}} " + " ".join(f"{h:>8}" for h in head[1:]) + "  best")
     for s in studies:
         c = s.counts
+        k = s.configs or {}
         best = "-" if s.best_value is None else f"{s.best_value:.4f} (trial {s.best_number})"
-        numbers = (s.n_trials, c["complete"], c["pruned"], c["failed"], c["running"], c["waiting"])
+        stopped = k.get("pruned", 0) + k.get("stalled", 0) + k.get("diverged", 0)
+        paused = k.get("paused", 0) + k.get("budget", 0)
+        numbers = (
+            sum(k.values()),
+            k.get("complete", 0),
+            paused,
+            stopped,
+            k.get("failed", 0),
+            k.get("running", 0),
+            k.get("waiting", 0),
+        )
         name = shown(s.name)  # a name from another tool may hold newlines or terminal escapes
         click.echo(f"{name:<{width}} " + " ".join(f"{n:>8}" for n in numbers) + f"  {best}")
+        if paused or stopped:
+            from sweeper.study.configurations import counts_text
+
+            click.echo(f"{'':<{width}}   configurations: {counts_text(k)}")
+        click.echo(
+            f"{'':<{width}}   {s.n_trials} trials (a configuration paused and continued is "
+            f"several): {c['complete']} complete, {c['pruned']} pruned or paused, "
+            f"{c['failed']} failed"
+        )
         extra = f", {c['retried']} retried" if c["retried"] else ""
         if s.epochs_spent:
             budget = f" of {s.budget_epochs}" if s.budget_epochs else ""
@@ -203,7 +223,9 @@ def best(
     """The best trials of STUDY, baselines beside them, and the winner handed over.
 
     Each with its value, schedule and searched parameters; then every baseline trial with its
-    rank, and the gain of the best tuned trial over the best baseline.
+    rank, the gain of the best tuned trial over the best baseline, and the confirmed winner of
+    'sweeper confirm' (the best mean over several seeds; --code hands it over), or the command
+    that confirms one.
 
     \b
     Use what you tuned:
@@ -234,17 +256,29 @@ def best(
                 model_file,
                 number,
                 (epochs, steps_per_epoch, examples, batch_size, rule),
+                url=storage,
             )
             return
         result = an.best_trials(data, top)
+    from sweeper.study.configurations import (
+        RESUMABLE,
+        STOPPED,
+        configurations,
+        count_configurations,
+    )
+    from sweeper.study.configurations import counts_text as configs_text
+
     ranked = data.ranked()
     rank = {t.number: i + 1 for i, t in enumerate(ranked)}
+    configs = configurations(data.trials)
+    of_trial = {t.number: c for c in configs for t in c.trials}
     click.echo(
-        f"study {study!r} in {data.storage}: {len(ranked)} complete of {len(data.trials)} trials, "
+        f"study {study!r} in {data.storage}: {len(configs)} configurations "
+        f"({configs_text(count_configurations(configs))}) in {len(data.trials)} trials, "
         f"val_accuracy ({data.direction})"
     )
     if not result.top:
-        click.echo("no complete trial yet")
+        click.echo("no complete configuration yet")
     for t in result.top:
         mark = f"  [baseline: {an.baseline_of(t)}]" if an.baseline_of(t) else ""
         click.echo(
@@ -252,7 +286,29 @@ def best(
         )
         duration = an.duration_of(t)
         seconds = "" if duration is None else f"  ({duration:.1f} s)"
-        click.echo(f"      {_params_text(t.params) or '(no searched parameter)'}{seconds}")
+        c = of_trial.get(t.number)
+        chain = f"  {c.epochs} epochs, trials {c.chain}" if c and len(c.trials) > 1 else ""
+        click.echo(f"      {_params_text(t.params) or '(no searched parameter)'}{seconds}{chain}")
+    unfinished = sorted(
+        (
+            c
+            for c in configs
+            if c.state in (*RESUMABLE, *STOPPED) and c.value is not None and c.tuned
+        ),
+        key=lambda c: (-(c.value or 0.0), c.number),
+    )[:top]
+    if unfinished:
+        resumes = any(c.state in RESUMABLE for c in unfinished)
+        click.echo(
+            "best configurations that did not complete"
+            + (" (a paused one resumes when promoted):" if resumes else ":")
+        )
+        for c in unfinished:
+            where = c.state_text() if c.state in RESUMABLE else f"{c.state} after epoch {c.epochs}"
+            click.echo(
+                f"      trial {c.last.number:<5} {c.value:.4f}  {where}  {an.describe(c.last)}"
+                + (f"  (trials {c.chain})" if len(c.trials) > 1 else "")
+            )
     if result.baselines:
         click.echo("baselines:")
         for t in result.baselines:
@@ -265,6 +321,13 @@ def best(
             f"baseline {result.best_baseline.value:.4f} ({an.baseline_of(result.best_baseline)}): "
             f"gain {result.gain:+.4f}"
         )
+    with user_errors():
+        from sweeper.analysis.confirmed import confirmed
+        from sweeper.study.confirmation import winner_text
+
+        confirmation = confirmed(storage, data)
+    if confirmation is not None:
+        click.echo(winner_text(confirmation))
 
 
 def _hand_over(
@@ -273,8 +336,12 @@ def _hand_over(
     model_file: str | None,
     number: int | None,
     run: tuple[int | None, int | None, int | None, int | None, str | None],
+    *,
+    url: str | None = None,
 ) -> None:
-    """``best``'s hand-over: the code, the kept model, or the schedule rebuilt for a run."""
+    """``best``'s hand-over: the code, the kept model, or the schedule rebuilt for a run; of
+    the confirmed winner (``sweeper confirm``) when the study in the store at ``url`` has one,
+    else of the best complete trial."""
     from sweeper.analysis import queries as an
     from sweeper.training.handover import steps_for
 
@@ -294,13 +361,17 @@ def _hand_over(
         _save_model(data, model_file)
         return
     if number is None:
+        from sweeper.analysis.confirmed import confirmed
+
         ranked = data.ranked()
         if not ranked:
             raise SweeperError(
                 f"study {data.name!r} has no complete trial yet: nothing to hand over; "
                 "tune on with 'sweeper tune' (or name a paused trial with --trial N)"
             )
-        trial = ranked[0]
+        confirmation = confirmed(url, data)  # the confirmed winner when there is one
+        winner = confirmation.winner if confirmation is not None else None
+        trial = ranked[0] if winner is None else an.trial_by_number(data, winner.trial_number)
     else:
         trial = an.trial_by_number(data, number)
     tuned = an.tuned(data, trial)
@@ -366,8 +437,15 @@ def _image_format(path: str) -> str:
 @click.option(
     "--max-trials",
     type=click.IntRange(min=2),
-    help="Evaluate on a random sample of at most N trials per scope "
+    help="Evaluate on a random sample of at most N configurations per scope "
     "[default: ped-anova 5000, fanova 100, mean-decrease-impurity 2000].",
+)
+@click.option(
+    "--at-epoch",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Rank the configurations that trained N epochs, each with its accuracy after N "
+    "[default: the deepest epoch count that at least 4 configurations trained].",
 )
 @click.option("--plot", "plot_file", metavar="FILE", help="Also draw the importances (.png/.svg).")
 @_storage
@@ -376,45 +454,87 @@ def importance(
     study: str,
     evaluator: str,
     max_trials: int | None,
+    at_epoch: int | None,
     plot_file: str | None,
     storage: str | None,
     verbose: int,
 ) -> None:
-    """Parameter importance in STUDY, overall and per family.
+    """Parameter importance in STUDY at one epoch count, overall and per family.
 
-    Over the complete tuned trials of all schedule families, then within each family (its own
-    parameters exist only there). Baseline trials are left out.
+    Every tuned configuration that trained that many epochs counts once, with its validation
+    accuracy after them, whether it completed, paused at a rung or was stopped later: over all
+    schedule families, then within each family (its own parameters exist only there). Baselines
+    and the reference configuration are left out.
     """
     with _errors(verbose):
         from sweeper.analysis import queries as an
 
         data = an.load(storage, study)
-        report = an.importances(data, evaluator, max_trials=max_trials)
+        report = an.importances(data, evaluator, at_epoch=at_epoch, max_trials=max_trials)
+        epochs = an.importance_epochs(data)
         if plot_file:
             from sweeper.analysis import plots
 
             fmt = _image_format(plot_file)
-            title = f"Parameter importance in {study} ({evaluator})"
-            plots.save(plots.draw_importance(report, title), Path(plot_file), fmt)
+            plots.save(
+                plots.draw_importance(report, plots.importance_title(study, report)),
+                Path(plot_file),
+                fmt,
+            )
     click.echo(
-        f"parameter importance in {study!r} ({evaluator}): complete trials without the "
-        f"{report.baselines_excluded} baseline(s)"
+        f"{report.heading} (study {study!r}, {evaluator}; "
+        f"{report.baselines_excluded} baseline or reference configuration(s) left out)"
     )
     for imp in [report.overall, *report.families]:
         sample = f", a sample of {imp.n_available}" if imp.n_trials < imp.n_available else ""
-        click.echo(f"{imp.scope} ({imp.n_trials} trials{sample})")
+        click.echo(f"{imp.scope} ({imp.n_trials} configurations{sample})")
         width = max(len(n) for n in imp.values) if imp.values else 0
         for name, value in imp.values.items():
             click.echo(f"  {name:<{width}}  {value:6.1%}  {'#' * round(value * 40)}")
     for family, why in report.skipped.items():
         click.echo(f"{family}: not ranked, {why}")
+    others = [
+        f"{e} ({n})"
+        for e, n in epochs.items()
+        if e != report.epoch and n >= an.MIN_IMPORTANCE_TRIALS
+    ]
+    if others:
+        click.echo(f"other epochs (--at-epoch N), configurations: {', '.join(others)}")
     if plot_file:
         click.echo(f"wrote {plot_file}")
 
 
+STUDY_IN_STORE = "::"  # URL::STUDY, a study of another store than --storage
+
+
+def _plot_sources(
+    args: tuple[str, ...], storage: str | None
+) -> tuple[list[tuple[str | None, str]], list[str]]:
+    """``plot``'s arguments: the studies (the first argument, and every one before the first
+    kind), each as (store URL, name), then the kinds."""
+    from sweeper.analysis.plots import KINDS
+
+    if len(args) < 2:
+        raise ConfigError(
+            f"name a plot kind after the study, e.g. 'sweeper plot {args[0] if args else 'STUDY'} "
+            f"history'; kinds: {', '.join(KINDS)} (or all)"
+        )
+    known = {*KINDS, "all"}
+    first = next((i for i in range(1, len(args)) if args[i] in known), len(args) - 1)
+    sources = []
+    for text in args[:first]:
+        url, sep, name = text.rpartition(STUDY_IN_STORE)
+        if sep and not (url and name):
+            raise ConfigError(
+                f"{text!r}: write a study of another store as URL::STUDY, e.g. "
+                "sqlite:///runs/b.db::digits"
+            )
+        sources.append((url, name) if sep else (storage, text))
+    return sources, list(args[first:])
+
+
 @click.command()
-@click.argument("study")
-@click.argument("kinds", nargs=-1, required=True, metavar="KIND...")
+@click.argument("args", nargs=-1, required=True, metavar="STUDY... KIND...")
 @click.option("--out", "out_dir", metavar="DIR", default=".", show_default=True)
 @click.option(
     "--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True
@@ -435,8 +555,7 @@ def importance(
 @_storage
 @_verbose
 def plot(
-    study: str,
-    kinds: tuple[str, ...],
+    args: tuple[str, ...],
     out_dir: str,
     fmt: str,
     top: int,
@@ -447,16 +566,47 @@ def plot(
 ) -> None:
     """Draw plots of STUDY into DIR/STUDY-KIND.FORMAT.
 
-    KIND: history, importance, lr-curves, learning-curves, families, parallel, slice, contour,
-    or all. A kind the study cannot show yet is skipped with its reason (exit status 1 unless
-    it came from "all").
+    KIND: history, anytime, importance, lr-curves, learning-curves, families, parallel, slice,
+    contour, or all. A kind the study cannot show yet is skipped with its reason (exit status 1
+    unless it came from "all"). anytime: the best validation accuracy against the epochs
+    trained, baselines and the reference configuration marked.
+
+    Several studies before the kind draw their anytime curves on one figure, to compare them at
+    equal epochs: DIR/A-vs-B-anytime.FORMAT. A study of another store than --storage is
+    written URL::STUDY.
+
+    \b
+      sweeper plot digits all --out plots
+      sweeper plot digits-sgd digits-adamw anytime
+      sweeper plot digits sqlite:///runs/b.db::digits anytime
     """
     with _errors(verbose):
-        from sweeper.analysis.plots import write_plots
-
-        result = write_plots(
-            storage, study, kinds, out_dir, fmt, top=top, family=family, evaluator=evaluator
+        from sweeper.analysis.plots import (
+            PlotFiles,
+            PlotUnavailableError,
+            check_kinds,
+            write_anytime,
+            write_plots,
         )
+
+        sources, kinds = _plot_sources(args, storage)
+        if len(sources) == 1:
+            url, study = sources[0]
+            result = write_plots(
+                url, study, kinds, out_dir, fmt, top=top, family=family, evaluator=evaluator
+            )
+        else:
+            others = [k for k in check_kinds(kinds) if k != "anytime"]
+            if others:
+                raise ConfigError(
+                    f"several studies are drawn on one figure by the anytime kind only; plot "
+                    f"{', '.join(others)} of one study at a time"
+                )
+            result = PlotFiles([], {})
+            try:
+                result.paths.append(write_anytime(sources, out_dir, fmt))
+            except PlotUnavailableError as exc:
+                result.skipped["anytime"] = str(exc)
     for path in result.paths:
         click.echo(f"wrote {path}")
     for kind, why in result.skipped.items():

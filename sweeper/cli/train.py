@@ -1,7 +1,9 @@
-"""Commands that train outside a study: ``sweeper evaluate`` and ``sweeper lr-find``.
+"""Commands that train outside a study's search: ``sweeper evaluate``, ``sweeper confirm`` and
+``sweeper lr-find``.
 
-Thin click layer: parse, call :mod:`sweeper.study.evaluate` or :mod:`sweeper.study.lrfind`, print. Both
-modules, and Keras, are imported only when a command runs.
+Thin click layer: parse, call :mod:`sweeper.study.evaluate`, :mod:`sweeper.study.confirm` or
+:mod:`sweeper.study.lrfind` (through the API), print. Those modules, and Keras, are imported
+only when a command runs.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def _print_evaluation(ev: Any) -> None:
     click.echo(f"{'trial':>5}  {'label':<{width}}  {acc_head:<22}  val accuracy (study)")
     for c in ev.configs:
         label = c.label if len(c.label) <= width else c.label[: width - 3] + "..."
-        acc = f"{c.mean:.4f} ± {c.std:.4f}"
+        acc = f"{c.mean:.4f} ± {c.std:.4f}" if len(c.runs) > 1 else f"{c.mean:.4f} (1 run)"
         tag = " (baseline)" if c.is_baseline else ""
         click.echo(f"{c.trial_number:>5}  {label:<{width}}  {acc:<22}  {c.val_accuracy:.4f}{tag}")
     best, base = ev.best_tuned, ev.baseline
@@ -59,6 +61,11 @@ def _print_evaluation(ev: Any) -> None:
         click.echo("no complete tuned trial yet: only the baseline was evaluated")
     elif base is None:
         click.echo("the study has no complete baseline trial: nothing to compare with")
+    elif len(best.runs) < 2 or len(base.runs) < 2:
+        click.echo(
+            f"best tuned (trial {best.trial_number}) minus baseline (trial {base.trial_number}): "
+            f"{ev.difference:+.4f} test accuracy (one run each: no spread; --repeats 3 for one)"
+        )
     else:
         click.echo(
             f"best tuned (trial {best.trial_number}) minus baseline (trial {base.trial_number}): "
@@ -103,6 +110,90 @@ def evaluate_command(
             top=top, repeats=repeats, epochs=epochs, progress=_print_run
         )
     _print_evaluation(ev)
+
+
+# --------------------------------------------------------------------------------------------
+# sweeper confirm
+# --------------------------------------------------------------------------------------------
+
+
+def _print_confirm_run(run: Any) -> None:
+    loss = "diverged" if run.val_loss is None else f"loss {run.val_loss:.4f}"
+    click.echo(
+        f"  trial {run.trial_number:<4} seed {run.seed:<3} val_acc={run.val_accuracy:.4f}  "
+        f"{loss}  {run.seconds:5.1f}s",
+        err=True,
+    )
+
+
+def _print_confirmation(c: Any) -> None:
+    from sweeper.study.confirmation import summary_lines
+
+    width = min(max((len(x.label) for x in c.configs), default=5), 60)
+    click.echo(
+        f"study {c.study_name!r}: the {c.top} best configuration{'s' if c.top > 1 else ''}, "
+        f"{c.seeds} seeds each, {c.epochs} epochs on the training split, scored on validation"
+    )
+    head = f"confirmed ({c.seeds} seeds)"
+    click.echo(f"{'rank':>4}  {'trial':>5}  {'label':<{width}}  {'study':<6}  {head}")
+    for x in c.configs:
+        label = x.label if len(x.label) <= width else x.label[: width - 3] + "..."
+        mean = "-" if x.mean is None else f"{x.mean:.4f}"
+        spread = "" if x.se is None else f" ± {x.se:.4f}"
+        click.echo(
+            f"{x.rank:>4}  {x.trial_number:>5}  {label:<{width}}  {x.study_value:.4f}  "
+            f"{mean}{spread}"
+        )
+    for line in summary_lines(c):
+        click.echo(line)
+    if c.epochs_spent is not None:
+        budget = f" of its budget of {c.budget_epochs}" if c.budget_epochs else ""
+        now = (
+            f"{c.epochs_trained} epochs trained now ({c.trained} run{'s' if c.trained != 1 else ''})"
+            if c.epochs_trained
+            else "nothing trained now: every run was stored already"
+        )
+        click.echo(f"{now}; the study has spent {c.epochs_spent} epochs{budget}")
+
+
+@click.command("confirm")
+@click.argument("study")
+@click.option(
+    "--top",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Confirm this many best complete configurations (baselines excluded).",
+)
+@click.option(
+    "--seeds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Runs per configuration, at least 2 (seeds study seed + 1, 2, ...).",
+)
+@_storage_option
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def confirm_command(study: str, top: int, seeds: int, storage: str | None, verbose: int) -> None:
+    """A winner that survives noise: retrain the best configurations of STUDY with several
+    seeds each on the training split, score them on the validation split, and name the best
+    mean.
+
+    Prints each configuration's mean ± standard error and the probability that the winner
+    beats the runner-up, paired over the seeds (the paired t-test's). Every run is stored: the
+    same command again, after Ctrl-C or a crash, trains only the runs missing. Its epochs count
+    in the study's epoch budget. 'sweeper best', the report and result.best then name the
+    confirmed winner.
+    """
+    _setup(verbose)
+    from sweeper.api.facade import TuneResult
+    from sweeper.study.storage_url import resolve_url
+
+    with user_errors():
+        confirmation = TuneResult(study, resolve_url(storage)).confirm(
+            top=top, seeds=seeds, progress=_print_confirm_run
+        )
+    _print_confirmation(confirmation)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +297,7 @@ def lr_find_command(
 
 
 def register(group: click.Group) -> None:
-    """Add ``evaluate`` and ``lr-find`` to the ``sweeper`` command group."""
+    """Add ``evaluate``, ``confirm`` and ``lr-find`` to the ``sweeper`` command group."""
     group.add_command(evaluate_command)
+    group.add_command(confirm_command)
     group.add_command(lr_find_command)

@@ -11,8 +11,13 @@ completes; a spent epoch budget pauses; a baseline goes on; a tuned trial at cha
 except the reference configuration (``[sampler] reference``), which no pruner stops.
 
 Each attempt checkpoints its training state at every epoch end in one folder per configuration,
-so a retry after a crash, or a continuation after a pause, resumes from its last finished epoch.
-A trial that completes keeps its trained model as the study's best when it beats the one kept
+so a retry after a crash, or a continuation after a pause, resumes from its last finished epoch;
+a checkpoint is read only once its manifest verifies (:mod:`sweeper.training.checkpoints`: what
+does not verify is set aside). A continuation, retry or requeued trial that had trained epochs
+but finds no checkpoint to resume from restarts from epoch 0 and says why in its ``restarted``
+attribute. The checkpoint is removed only once Optuna was told how the trial ended
+(:func:`discard_checkpoint`, paused trials excepted), so a process killed at any moment before
+resumes from it. A trial that completes keeps its trained model as the study's best when it beats the one kept
 (:meth:`Attempt.keep_model`, :mod:`sweeper.study.best_model`).
 """
 
@@ -39,7 +44,10 @@ from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
 from sweeper.study.recovery import mark_worker
 from sweeper.study.store import Store
-from sweeper.study.trials import finished_count
+from sweeper.study.trials import FINISHED, finished_count
+from sweeper.training import checkpoints
+from sweeper.training.backend import CONSOLE
+from sweeper.training.checkpoints import Checkpoint
 
 if TYPE_CHECKING:
     from sweeper.study.config import StudySpec
@@ -51,6 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
+RESUMED_ATTR = "resumed_from_epoch"  # user attr: the epoch training resumed at, from a checkpoint
+# user attr: why a continuation, retry or requeued trial trained again from epoch 0
+RESTARTED_ATTR = "restarted"
 
 
 class EnvironmentFailed(BaseException):
@@ -187,7 +198,8 @@ class Attempt:
         self.baseline = promo.is_baseline(stored)
         self.reference = bool(stored.user_attrs.get(space_mod.REFERENCE_ATTR))
         # one checkpoint folder per configuration: retries and continuations resume from it
-        self.backup = ctx.checkpoints / f"trial-{self.config}"
+        self.backup = checkpoint_folder(ctx, self.config)
+        self.checkpoint = Checkpoint(self.backup, trial.number, self.config)
         resumable = (
             self.parent is not None  # a continuation
             or self.origin != trial.number  # a retry of a trial whose process died
@@ -200,7 +212,35 @@ class Attempt:
                 "trial %d: checkpoint folder %s is not its own, removed", trial.number, self.backup
             )
             shutil.rmtree(self.backup, ignore_errors=True)
+        elif resumable:
+            self.resume_point(stored)
         return schedule, config.optimizer
+
+    def resume_point(self, stored: FrozenTrial) -> None:
+        """A continuation, retry or requeued trial: leave in its folder a checkpoint that
+        verifies, or none (:func:`checkpoints.recover` sets aside what does not verify); when it
+        had trained epochs it cannot resume from, it restarts from epoch 0, and says why."""
+        found = checkpoints.recover(self.checkpoint)
+        done = max(stored.intermediate_values, default=-1) + 1  # epochs reported, parent's too
+        at = int(stored.user_attrs.get(promo.PROMOTED_AT_ATTR) or 0)
+        # the final epoch is never checkpointed: a trial killed after it resumes before it
+        expected = min(max(done, at), self.ctx.rules.epochs - 1)
+        if found.epoch or expected <= 0:
+            return
+        if found.set_aside is not None:  # recover said so in its line
+            why = (
+                f"checkpoint of configuration {self.config} did not verify ({found.problem}), "
+                f"set aside in {found.set_aside}"
+            )
+        else:
+            why = f"checkpoint of configuration {self.config} not found here"
+            CONSOLE.warning(
+                "trial %d restarts configuration %d from epoch 0: %s",
+                self.trial.number,
+                self.config,
+                why,
+            )
+        self.trial.set_user_attr(RESTARTED_ATTR, why)
 
     def run(self) -> float:
         from sweeper.training.trial import run_trial
@@ -218,7 +258,7 @@ class Attempt:
                     ctx.settings,
                     trial=None if self.baseline or self.reference else trial,
                     on_epoch=self.on_epoch,
-                    backup_dir=str(self.backup),
+                    backup_dir=self.checkpoint,
                     decide=self.decide,
                     on_complete=lambda model: self.keep_model(model.save),
                 )
@@ -249,7 +289,7 @@ class Attempt:
 
         trial = self.trial
         paused = result.status is TrialStatus.PAUSED
-        self.finish(keep=paused)
+        self.finish()
         if paused:
             trial.set_user_attr(promo.PAUSED_ATTR, self.last + 1)
             trial.set_user_attr(promo.PAUSE_REASON_ATTR, self.pause_reason)
@@ -271,7 +311,7 @@ class Attempt:
         if self.first < 0:
             self.first = record.epoch
             if record.epoch > 0:  # resumed from a checkpoint
-                trial.set_user_attr("resumed_from_epoch", record.epoch)
+                trial.set_user_attr(RESUMED_ATTR, record.epoch)
         self.last = record.epoch
         self.value = record.val_accuracy
 
@@ -336,13 +376,12 @@ class Attempt:
         skip = promo.bracket_of(self.config, rules.brackets, len(rules.rungs), rules.factor)
         return rules.rungs[skip:]
 
-    def finish(self, *, keep: bool = False) -> None:
-        """The attempt is over: drop its checkpoint (kept when it pauses); a continuation or a
-        retry copy that resumed gets the rows of the epochs done before it; rows an earlier,
-        longer attempt left beyond the epoch this one ended at are dropped."""
+    def finish(self) -> None:
+        """The attempt is over, Optuna not told yet: a continuation or a retry copy that resumed
+        gets the rows of the epochs done before it; rows an earlier, longer attempt left beyond
+        the epoch this one ended at are dropped. Its checkpoint stays until Optuna is told
+        (:func:`discard_checkpoint`)."""
         ctx, trial = self.ctx, self.trial
-        if not keep:
-            shutil.rmtree(self.backup, ignore_errors=True)
         if self.first > 0:
             sources = [int(self.parent)] if self.parent is not None else []
             if self.origin != trial.number:
@@ -352,3 +391,44 @@ class Attempt:
                 ctx.store.copy_epochs(ctx.name, source_id, self.trial_id, trial.number, self.first)
         if self.last >= 0:
             ctx.store.trim_epochs(self.trial_id, self.last)
+
+
+def checkpoint_folder(ctx: Context, config: int) -> Path:
+    """The checkpoint folder of configuration ``config`` (its trials share it)."""
+    return ctx.checkpoints / f"trial-{config}"
+
+
+def discard_checkpoint(ctx: Context, told: FrozenTrial) -> None:
+    """Optuna was told how ``told`` ended: its checkpoint goes, unless it paused (a later trial
+    continues it). Until here, a process killed resumes from it."""
+    faults.point("after-tell")
+    if told.state in FINISHED and not promo.is_paused(told):
+        checkpoints.remove(checkpoint_folder(ctx, promo.config_of(told)))
+
+
+def remove_leftover_checkpoints(ctx: Context) -> int:
+    """Remove the checkpoints of configurations whose newest trial ended for good (complete,
+    stopped, or failed for its configuration; not paused): a process killed between telling
+    Optuna and :func:`discard_checkpoint` left them. Folders no trial of this study claims are
+    left alone (a new trial of that number removes its stale folder). How many went."""
+    if not ctx.checkpoints.is_dir():
+        return 0
+    newest: dict[int, FrozenTrial] = {}
+    for t in ctx.study.get_trials(deepcopy=False):
+        config = promo.config_of(t)
+        if config not in newest or t.number > newest[config].number:
+            newest[config] = t
+    removed = 0
+    for folder in ctx.checkpoints.glob("trial-*"):
+        number = folder.name.removeprefix("trial-")
+        last = newest.get(int(number)) if number.isdigit() else None
+        if last is None or promo.is_paused(last):
+            continue
+        # a failure without an error line is a stale heartbeat's: its retry resumes from here
+        if last.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            last.state == TrialState.FAIL and "error" in last.user_attrs
+        ):
+            log.info("checkpoint %s of finished trial %d removed", folder, last.number)
+            checkpoints.remove(folder)
+            removed += 1
+    return removed

@@ -17,7 +17,6 @@ import logging
 import math
 import statistics
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -26,17 +25,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from sweeper.errors import SweeperError
+from sweeper.study.retrain import train_and_test, trial_config
 from sweeper.study.store import Store
 from sweeper.study.tables import Base, EvaluationRow
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from sweeper.study.config import SpaceSpec, StudySpec
+    from sweeper.study.config import StudySpec
     from sweeper.study.space import TrialConfig
     from sweeper.training.data import Dataset
-    from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.schedules import Schedule
     from sweeper.training.trial import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -134,7 +132,7 @@ class Evaluation:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_store_exists(store: Store) -> None:
+def check_store_exists(store: Store) -> None:
     file = store.sqlite_file
     if file is not None and not file.is_file():
         raise EvaluationError(
@@ -168,21 +166,7 @@ def select_trials(
     return tuned, baseline
 
 
-def trial_config(trial: FrozenTrial, space: SpaceSpec) -> TrialConfig:
-    """The configuration ``trial`` trained with, sampled again from its parameters."""
-    from optuna.trial import FixedTrial
-
-    from sweeper.study.space import sample
-
-    fixed = FixedTrial(dict(trial.params), number=trial.number)
-    for key, value in trial.user_attrs.items():
-        fixed.set_user_attr(key, value)
-    with warnings.catch_warnings():  # a baseline's value may lie outside the searched range
-        warnings.filterwarnings("ignore", message=r"The value .* is out of the range")
-        return sample(fixed, space)  # type: ignore[arg-type]
-
-
-def _label(trial: FrozenTrial, config: TrialConfig, spe: int, epochs: int) -> str:
+def label_of(trial: FrozenTrial, config: TrialConfig, spe: int, epochs: int) -> str:
     from sweeper.study.space import BASELINE_ATTR
 
     baseline = trial.user_attrs.get(BASELINE_ATTR)
@@ -192,57 +176,6 @@ def _label(trial: FrozenTrial, config: TrialConfig, spe: int, epochs: int) -> st
     if config.optimizer.describe() != "sgd":
         text += f" + {config.optimizer.describe()}"
     return text
-
-
-# --------------------------------------------------------------------------------------------
-# Training and testing one configuration
-# --------------------------------------------------------------------------------------------
-
-
-def train_and_test(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    dataset: Dataset,
-    run: tuple[Schedule, OptimizerSpec],
-    settings: TrainSettings,
-    seed: int,
-) -> tuple[float, float | None]:
-    """Train a fresh model on ``x_train`` (no validation) for ``settings.epochs`` epochs with
-    ``run``'s schedule (built for that run) and optimizer; its test (accuracy, loss)."""
-
-    from sweeper.training.models import build_model
-    from sweeper.training.trial import reset_keras, steps_per_epoch
-
-    reset_keras(seed)
-    spe = steps_per_epoch(len(x_train), settings.batch_size)
-    schedule, optimizer = run
-    try:
-        model = build_model(
-            settings.model, dataset.input_shape, dataset.num_classes, settings.model_dir
-        )
-        model.compile(
-            optimizer=optimizer.build(schedule.keras(), total_steps=spe * settings.epochs),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=settings.jit_compile,
-        )
-        model.fit(
-            x_train,
-            y_train,
-            batch_size=settings.batch_size,
-            epochs=settings.epochs,
-            shuffle=True,
-            verbose=0,
-        )
-        scores = model.evaluate(
-            dataset.x_test, dataset.y_test, batch_size=256, verbose=0, return_dict=True
-        )
-    finally:
-        model = None
-        reset_keras()
-    loss = float(scores["loss"])
-    accuracy = float(scores["accuracy"])
-    return (accuracy if math.isfinite(accuracy) else 0.0), (loss if math.isfinite(loss) else None)
 
 
 def _ensure_table(store: Store) -> None:
@@ -265,7 +198,7 @@ def _save_run(store: Store, study_name: str, run: EvalRun, epochs: int) -> None:
         )
 
 
-def _load_study(store: Store, study_name: str) -> Any:
+def load_study(store: Store, study_name: str) -> Any:
     """The Optuna study ``study_name`` of ``store``; an EvaluationError naming the studies there
     when it has none of that name."""
     import optuna
@@ -285,8 +218,8 @@ def _chosen_trials(
 ) -> tuple[list[FrozenTrial], FrozenTrial | None]:
     """The study's ``top`` best complete tuned trials and its best baseline; an EvaluationError
     when the store, the study or any complete trial is missing."""
-    _check_store_exists(store)
-    study = _load_study(store, study_name)
+    check_store_exists(store)
+    study = load_study(store, study_name)
     tuned, baseline = select_trials(study.get_trials(deepcopy=False), top)
     if not tuned and baseline is None:
         raise EvaluationError(
@@ -383,7 +316,7 @@ def evaluate(
     seeds = range(spec.seed, spec.seed + repeats)
     for trial in [*tuned, *([baseline] if baseline is not None else [])]:
         config = trial_config(trial, spec.space)
-        label = _label(trial, config, spe, n_epochs)
+        label = label_of(trial, config, spe, n_epochs)
         job = _Retraining(store, study_name, trial, label, trial is baseline, config, settings)
         configs.append(_retrain(job, (x_train, y_train, dataset), seeds, progress))
     result = Evaluation(

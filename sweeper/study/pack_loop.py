@@ -16,8 +16,10 @@ batches, then each copy's record goes to its own trial.
   new trace unless its optimizer settings differ or a slot stays empty. With the slots full and the rest of the study running elsewhere the pack
   trains on with what it has, where a single-trial worker would wait.
 * **Checkpoints**: after every epoch but the last, each copy's state is written to its trial's
-  checkpoint folder in the format of Keras's ``BackupAndRestore`` (:func:`~sweeper.training.packing.
-  save_copy`), so a requeued or promoted trial resumes from it in a pack or alone. A copy that
+  checkpoint folder in the format of Keras's ``BackupAndRestore`` with its manifest
+  (:func:`~sweeper.training.pack_checkpoint.save_copy`), so a requeued or promoted trial resumes
+  from it in a pack or alone; it is read only once it verifies, and removed once Optuna was told
+  how its trial ended (:func:`~sweeper.study.attempt.discard_checkpoint`), paused ones excepted. A copy that
   completes is kept as the study's best model when it beats it, saved as the trial alone would
   be (:meth:`~sweeper.training.packing.Pack.save_model`, :meth:`Attempt.keep_model`).
 * **Heartbeats**: ``study.optimize`` beats one trial's heartbeat; here a thread beats every trial
@@ -54,6 +56,7 @@ from sweeper.study.attempt import (
     Context,
     EnvironmentFailed,
     caused_by_environment,
+    discard_checkpoint,
     error_line,
 )
 from sweeper.study.recovery import requeue
@@ -153,7 +156,7 @@ def _start(ctx: Context, pack: Pack, trial: optuna.Trial) -> Slot:
     copy = None
     try:
         copy = pack.add(schedule, optimizer, seed=ctx.settings.seed)
-        pack.restore(copy, attempt.backup)
+        pack.restore(copy, attempt.checkpoint)
     except BaseException as exc:
         if copy is not None:
             pack.stop(copy)  # never trained: its slot is free again
@@ -196,7 +199,7 @@ def _after_epoch(ctx: Context, pack: Pack, slot: Slot, record: EpochRecord) -> _
         return _told(slot, _result(slot, TrialStatus.DIVERGED, reason))
     final = copy.epoch >= ctx.rules.epochs
     if not final:
-        pack.save(copy, attempt.backup)
+        pack.save(copy, attempt.checkpoint)
     if not attempt.baseline and record.val_accuracy is not None:
         # what optuna_integration's KerasPruningCallback does for a trial trained alone
         with warnings.catch_warnings():
@@ -346,6 +349,7 @@ class _PackRun:
                 frozen = self.study.tell(trial, outcome.value)
             else:
                 frozen = self.study.tell(trial, state=outcome.state)
+            discard_checkpoint(self.ctx, frozen)  # told: nothing resumes from it now
         if outcome.error is not None:
             log.warning("trial %d failed: %s", trial.number, error_line(outcome.error))
         self.beats.remove(optuna_ids.trial_id(trial))

@@ -316,6 +316,21 @@ class Store:
                 )
             )
 
+    def add_spent_epoch(self, study_name: str, trial_number: int, epoch: int) -> None:
+        """Write one epoch trained outside a trial (``confirm``'s retraining of trial
+        ``trial_number``) to the ledger alone: it counts in the budget, and carries no
+        validation accuracy (it is no search result for the anytime curve)."""
+        with self.session() as s:
+            s.add(
+                LedgerRow(
+                    study_name=study_name,
+                    trial_number=trial_number,
+                    epoch=epoch,
+                    val_accuracy=None,
+                    run_id=None,
+                )
+            )
+
     def epochs_spent(self, study_name: str) -> int:
         """Epochs trained for the study so far, by every process and run."""
         if not self._has_ledger():

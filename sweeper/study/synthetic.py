@@ -3,7 +3,8 @@
 One study of N trials shaped like a real sweeper study of the embedded ``digits`` study file:
 baselines first, then every schedule family with its conditional dimensions, complete / pruned /
 diverged / failed / running / waiting trials, the per-trial user attributes the tuner writes,
-val_accuracy as intermediate values, and one ``sweeper_epochs`` row per finished epoch. Trials go
+val_accuracy as intermediate values, one ``sweeper_epochs`` row per finished epoch and its
+``sweeper_ledger`` row (trials trained one after the other, in number order). Trials go
 in through ``optuna.create_trial`` and ``study.add_trials``; epoch rows through a bulk ORM insert.
 No training, no Keras: ``scripts/bench_analysis.py`` times the read-only commands on it and the
 read-only side's tests read it.
@@ -29,7 +30,7 @@ from sweeper.study.config import load_study_file
 from sweeper.study.optuna_ids import trial_id
 from sweeper.study.store import Store
 from sweeper.study.study_spec import StudySpec
-from sweeper.study.tables import EpochRow
+from sweeper.study.tables import EpochRow, LedgerRow
 from sweeper.training.schedules import from_dimensions
 
 STUDY = "synthetic"
@@ -143,6 +144,7 @@ def build_synthetic_store(
     rows = _epoch_rows(stored, curves, rng, study_name, steps_per_epoch)
     with store.session() as s:
         s.execute(sa.insert(EpochRow), rows)
+        s.execute(sa.insert(LedgerRow), _ledger_rows(rows))
     store.close()
     return url
 
@@ -287,3 +289,9 @@ def _epoch_rows(
                 }
             )
     return rows
+
+
+def _ledger_rows(epoch_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ledger of ``epoch_rows``: every epoch trained once, trial after trial."""
+    keys = ("study_name", "trial_number", "epoch", "val_accuracy", "run_id")
+    return [{k: r[k] for k in keys} for r in epoch_rows]

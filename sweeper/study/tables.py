@@ -7,10 +7,14 @@ no place for. Every table is declared here, and nowhere else.
 * ``sweeper_runs`` — one row per ``tune``/``worker`` process: host, pid, start/end and the
   environment (package versions, Keras backend, devices);
 * ``sweeper_ledger`` — one row per epoch actually trained, in training order, never copied nor
-  deleted: the study's spent epochs (its budget) and its anytime curve;
+  deleted: the study's spent epochs (its budget) and its anytime curve; an epoch of ``confirm``'s
+  retraining has no ``val_accuracy`` (it is spent, but no search result);
 * ``sweeper_promotions`` — one row per paused trial a worker has claimed to continue
   (:mod:`sweeper.study.promotion`), so no two workers continue the same one;
 * ``sweeper_evaluations`` — test accuracies of retrained configurations (:mod:`sweeper.study.evaluate`);
+* ``sweeper_confirmations`` — validation accuracies of the best configurations retrained with
+  several seeds (:mod:`sweeper.study.confirm`), one row per complete run, never two for one
+  (configuration, repeat, epochs);
 * ``sweeper_lr_finds`` — LR range tests and the ranges they gave (:mod:`sweeper.study.lrfind`).
 """
 
@@ -123,6 +127,29 @@ class EvaluationRow(Base):
     test_accuracy: Mapped[float | None]
     test_loss: Mapped[float | None]
     epochs: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConfirmationRow(Base):
+    __tablename__ = "sweeper_confirmations"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "study_name", "config_number", "repeat", "epochs", name="uq_sweeper_confirmation"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    config_number: Mapped[int]  # the configuration (its first trial's number)
+    trial_number: Mapped[int]  # its complete trial, the one retrained
+    repeat: Mapped[int]  # 0-based: the run's seed is the study's seed + 1 + repeat
+    seed: Mapped[int]
+    val_accuracy: Mapped[float]  # 0 when the run diverged
+    val_loss: Mapped[float | None]  # None when the run diverged
+    epochs: Mapped[int]
+    seconds: Mapped[float]
+    request_top: Mapped[int]  # the request that trained it: --top and --seeds
+    request_seeds: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.errors import SweepAborted
 from sweeper.interrupts import INTERRUPTS
 from sweeper.study import promotion as promo
-from sweeper.study.attempt import Context, budget_spent
+from sweeper.study.attempt import RESTARTED_ATTR, RESUMED_ATTR, Context, budget_spent
 from sweeper.study.recovery import reap_dead_local_trials
 from sweeper.study.trials import TrialEvent, describe, finished_count
 
@@ -124,11 +124,7 @@ def trial_event(t: FrozenTrial, seconds: float, done: int, target: int) -> Trial
         TrialState.PRUNED: "pruned",
         TrialState.FAIL: "failed",
     }.get(t.state, t.state.name.lower())
-    description = describe(t)
-    parent = t.user_attrs.get(promo.PROMOTED_FROM_ATTR)
-    if parent is not None:
-        at = t.user_attrs.get(promo.PROMOTED_AT_ATTR)
-        description += f" (continues trial {parent} after epoch {at})"
+    description = describe(t) + _continuation(t)
     outcome = t.user_attrs.get(promo.OUTCOME_ATTR)
     if t.state == TrialState.PRUNED and outcome in ("diverged", "paused", "stalled"):
         state = str(outcome)
@@ -136,6 +132,21 @@ def trial_event(t: FrozenTrial, seconds: float, done: int, target: int) -> Trial
     elif t.state == TrialState.FAIL:
         description += f" ({failure_reason(t)})"
     return TrialEvent(t.number, state, t.value, description, seconds, done, target)
+
+
+def _continuation(t: FrozenTrial) -> str:
+    """What the line says of a continuation, retry or requeued trial: the epoch it resumed
+    after, or that it restarted from epoch 0 and why (never that it continues what it
+    restarted)."""
+    parent = t.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+    restarted = t.user_attrs.get(RESTARTED_ATTR)
+    if restarted:
+        what = f"restarts trial {parent}" if parent is not None else "restarted"
+        return f" ({what} from epoch 0: {restarted})"
+    if parent is None:
+        return ""
+    at = t.user_attrs.get(RESUMED_ATTR, t.user_attrs.get(promo.PROMOTED_AT_ATTR))
+    return f" (continues trial {parent} after epoch {at})"
 
 
 def worker_wants_more(

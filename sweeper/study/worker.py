@@ -29,7 +29,14 @@ from optuna.trial import FrozenTrial
 from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.study import faults, optuna_ids
-from sweeper.study.attempt import Attempt, Context, EnvironmentFailed, Rules
+from sweeper.study.attempt import (
+    Attempt,
+    Context,
+    EnvironmentFailed,
+    Rules,
+    discard_checkpoint,
+    remove_leftover_checkpoints,
+)
 from sweeper.study.lrfind import lr_ranges
 from sweeper.study.names import file_stem
 from sweeper.study.recovery import requeue
@@ -123,6 +130,7 @@ def run_worker(
             spec, store, name, dataset, checkpoint_dir, worker_index, budget, target, run_id, pack
         )
         try:
+            remove_leftover_checkpoints(ctx)  # of trials told before a kill let them be removed
             if ctx.settings.pack > 1:
                 from sweeper.study.pack_loop import packed_trial_loop
 
@@ -207,6 +215,7 @@ def _trial_loop(
 
     def remember(_study: optuna.Study, frozen: FrozenTrial) -> None:
         last.append(frozen)
+        discard_checkpoint(ctx, frozen)  # Optuna calls back once it was told
 
     start = time.monotonic()
     ran = 0

@@ -2,8 +2,9 @@
 ``BackupAndRestore`` writes for a model trained alone.
 
 The network's weights and its optimizer's state go in one ``.weights.h5`` file, the epochs done
-in a JSON file, each with a ``.bkp`` of the previous epoch's, so a trial checkpointed in a pack
-resumes alone (``run_trial`` with the same ``backup_dir``) and the other way round. They are
+in a JSON file, each with a ``.bkp`` of the previous epoch's, and the manifest that verifies them
+(:mod:`sweeper.training.checkpoints`, shared with the trial alone), so a trial checkpointed in a
+pack resumes alone (``run_trial`` with the same ``backup_dir``) and the other way round. They are
 written and read through a *twin* of the copy's network built alone: a network called inside the
 pack (once per rebuild of the pack) is saved by Keras with another layout than the same network
 alone, and its optimizer's state through an optimizer built as a trial alone builds it (a copy
@@ -15,10 +16,11 @@ trains many.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any, Protocol
+
+from sweeper.training import checkpoints
+from sweeper.training.checkpoints import Checkpoint
 
 
 class PackedCopy(Protocol):
@@ -32,55 +34,38 @@ class PackedCopy(Protocol):
     def epoch(self) -> int: ...
 
 
-WEIGHTS_FILE = "latest.weights.h5"
-METADATA_FILE = "training_metadata.json"
-PREVIOUS = ".bkp"
-
-
-def save_copy(copy: PackedCopy, twin: Any, optimizer: Any, folder: str | Path) -> None:
-    """Write ``copy``'s training state (weights, optimizer state, epochs done) to ``folder``,
+def save_copy(copy: PackedCopy, twin: Any, optimizer: Any, where: str | Path | Checkpoint) -> None:
+    """Write ``copy``'s training state (weights, optimizer state, epochs done) to ``where``,
     through ``twin``, the same network built alone, and ``optimizer``, built on the twin's
-    variables as the trial alone builds its own."""
+    variables as the trial alone builds its own; atomically, with its manifest, the previous
+    epoch's checkpoint kept as the ``.bkp`` files (:func:`sweeper.training.checkpoints.save`)."""
     from sweeper.training.packed_keras import transfer_state
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    weights, metadata = folder / WEIGHTS_FILE, folder / METADATA_FILE
-    for path in (weights, metadata):  # the previous epoch's state, should this write be cut
-        if path.exists():
-            shutil.copyfile(path, path.with_name(path.name + PREVIOUS))
     twin.set_weights(copy.model.get_weights())
     if not copy.optimizer.built:
         copy.optimizer.build(copy.model.trainable_variables)
     transfer_state(copy.optimizer, optimizer)
     twin.optimizer = optimizer  # saved with the network, as a compiled model's is
-    twin.save_weights(str(weights), overwrite=True)
-    metadata.write_text(json.dumps({"epoch": copy.epoch, "batch": 0}))
+    checkpoints.save(where, lambda path: twin.save_weights(str(path), overwrite=True), copy.epoch)
 
 
-def restore_copy(copy: PackedCopy, twin: Any, optimizer: Any, folder: str | Path) -> int:
+def restore_copy(
+    copy: PackedCopy, twin: Any, optimizer: Any, where: str | Path | Checkpoint
+) -> int:
     """Load a checkpoint (of a copy, or of the trial trained alone) into ``copy``, which has not
     trained yet, through ``twin`` and ``optimizer`` (see :func:`save_copy`); the epochs it had
-    done (0 when ``folder`` holds none)."""
+    done (0 when ``where`` holds none that verifies: what does not is set aside by
+    :func:`sweeper.training.checkpoints.recover`)."""
     from sweeper.training.packed_keras import transfer_state
 
-    folder = Path(folder)
-    weights, metadata = folder / WEIGHTS_FILE, folder / METADATA_FILE
-    if not weights.exists():
+    found = checkpoints.recover(where)
+    if not found.epoch:
         return 0
     if not copy.optimizer.built:
         copy.optimizer.build(copy.model.trainable_variables)
     twin.optimizer = optimizer  # the checkpoint's optimizer state is loaded into it
-    try:
-        twin.load_weights(str(weights))
-    except OSError:  # cut while written: the previous epoch's state, as BackupAndRestore does
-        previous = weights.with_name(weights.name + PREVIOUS)
-        if not previous.exists():
-            raise
-        twin.load_weights(str(previous))
-        metadata = metadata.with_name(metadata.name + PREVIOUS)
+    twin.load_weights(str(Checkpoint.at(where).folder / checkpoints.WEIGHTS_FILE))
     copy.model.set_weights(twin.get_weights())
     transfer_state(optimizer, copy.optimizer)
-    epoch = int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
-    copy.start = epoch
-    return epoch
+    copy.start = found.epoch
+    return found.epoch

@@ -85,6 +85,7 @@ from sweeper.training.pack_copies import (
 from sweeper.training.trial import EpochRecord, TrainSettings, steps_per_epoch
 
 if TYPE_CHECKING:
+    from sweeper.training.checkpoints import Checkpoint
     from sweeper.training.data import Dataset
     from sweeper.training.schedules import Schedule
 
@@ -256,7 +257,7 @@ class Pack:
             copy.twin_optimizer = optimizer
         return copy.twin, copy.twin_optimizer
 
-    def save(self, copy: PackedCopy, folder: str | Path) -> None:
+    def save(self, copy: PackedCopy, folder: str | Path | Checkpoint) -> None:
         """Checkpoint ``copy`` in ``folder`` (see :func:`sweeper.training.pack_checkpoint.save_copy`)."""
         from sweeper.training.pack_checkpoint import save_copy
 
@@ -283,8 +284,9 @@ class Pack:
         )
         twin.save(str(path))
 
-    def restore(self, copy: PackedCopy, folder: str | Path) -> int:
-        """Resume ``copy`` from the checkpoint in ``folder``; its epochs done (0: none there)."""
+    def restore(self, copy: PackedCopy, folder: str | Path | Checkpoint) -> int:
+        """Resume ``copy`` from the checkpoint in ``folder``; its epochs done (0: none there
+        that verifies)."""
         from sweeper.training.pack_checkpoint import restore_copy
 
         return restore_copy(copy, *self.twin(copy), folder)

@@ -15,7 +15,10 @@ How a training run ends is decided here (the worker maps it onto the Optuna tria
 * a ``decide`` hook may end training after an epoch, as ``PAUSED`` (its checkpoint kept, so a
   later run continues it: see :mod:`sweeper.study.promotion`) or ``STALLED`` (it learns nothing);
 * a run that completes hands its trained model to ``on_complete`` (the study keeps the best one:
-  :mod:`sweeper.study.best_model`).
+  :mod:`sweeper.study.best_model`);
+* with a backup folder, every epoch but the last is checkpointed, atomically and with a manifest
+  (:mod:`sweeper.training.checkpoints`), and the checkpoint is kept however the run ends: the
+  caller removes it once the outcome is stored.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ import enum
 import gc
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.interrupts import INTERRUPTS
+from sweeper.training import checkpoints
 from sweeper.training.backend import load_keras
+from sweeper.training.checkpoints import Checkpoint
 from sweeper.training.optimizers import OptimizerSpec
 
 if TYPE_CHECKING:
@@ -202,13 +207,16 @@ def _make_recorder(
     return EpochRecorder()
 
 
-def _make_backup(keras: Any, backup_dir: str) -> Any:
+def _make_backup(keras: Any, backup: Checkpoint) -> Any:
     class TrialBackup(keras.callbacks.BackupAndRestore):
-        """Keras's ``BackupAndRestore`` at each epoch end, except after the final epoch.
+        """Keras's ``BackupAndRestore``, its files written atomically with a manifest and
+        verified before they are read (:mod:`sweeper.training.checkpoints`); at each epoch end
+        except after the final epoch, and never removed here.
 
         A backup of the final epoch would only matter if the run stopped between that backup and
         the end of training; resuming from it would then train no epoch at all and leave the
-        trial without a result. Without it, such a run trains its final epoch again.
+        trial without a result. Without it, such a run trains its final epoch again. The caller
+        removes the checkpoint once the run's outcome is stored (:func:`checkpoints.remove`).
         """
 
         # Saving by epoch needs no per-batch hook. Keras's own one (it counts batches for
@@ -216,25 +224,20 @@ def _make_backup(keras: Any, backup_dir: str) -> Any:
         # asynchronously only when no callback overrides them, wait for every batch's results.
         on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
 
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            checkpoints.recover(backup)  # what Keras then reads verifies, or is set aside
+            super().on_train_begin(logs)
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if epoch + 1 < int(self.params.get("epochs", epoch + 2)):
-                super().on_epoch_end(epoch, logs)
-
-        keep = False  # set when the trial pauses: it is continued from this backup
-
-        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-            if INTERRUPTS.requested or self.keep:
-                return  # stopped, not finished: the trial resumes from this backup
-            # the epoch to resume at goes first: a removal cut short must not leave it beside
-            # missing weights
-            for name in ("_training_metadata_path", "_prev_training_metadata_path"):
-                path = getattr(self, name, None)
-                if path and os.path.exists(path):
-                    os.remove(path)
-            super().on_train_end(logs)
+                checkpoints.save(
+                    backup,
+                    lambda path: self.model.save_weights(str(path), overwrite=True),
+                    epoch + 1,
+                )
 
     return TrialBackup(
-        backup_dir, save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
+        str(backup.folder), save_freq="epoch", delete_checkpoint=False, double_checkpoint=True
     )
 
 
@@ -242,7 +245,6 @@ def _make_decider(
     keras: Any,
     decide: Callable[[EpochRecord], Decision],
     records: list[EpochRecord],
-    backup: Any,
     outcome: list[tuple[TrialStatus, str]],
 ) -> Any:
     class Decider(keras.callbacks.Callback):
@@ -255,8 +257,6 @@ def _make_decider(
             if decision is None:
                 return
             outcome.append(decision)
-            if decision[0] is TrialStatus.PAUSED and backup is not None:
-                backup.keep = True
             self.model.stop_training = True
 
     return Decider()
@@ -270,7 +270,7 @@ def run_trial(
     *,
     trial: optuna.Trial | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
-    backup_dir: str | None = None,
+    backup_dir: str | Path | Checkpoint | None = None,
     decide: Callable[[EpochRecord], Decision] | None = None,
     on_complete: Callable[[Any], None] | None = None,
     verbose: int = 0,
@@ -280,10 +280,14 @@ def run_trial(
     Keras state is cleared first, so memory does not grow from trial to trial, and the run is
     seeded by ``settings.seed``. Raises ``optuna.TrialPruned`` when ``trial``'s pruner stops it.
 
-    With ``backup_dir``, the training state (weights, optimizer state, epoch) is saved there at
-    every epoch end but the last (Keras ``BackupAndRestore``); a run started again with the same
-    directory resumes after the last saved epoch. The directory is removed when training ends
-    normally, and kept when ``decide`` pauses the trial.
+    With ``backup_dir`` (a folder, or a :class:`~sweeper.training.checkpoints.Checkpoint` naming
+    the trial and configuration its manifest records), the training state (weights, optimizer
+    state, epoch) is saved there at every epoch end but the last (Keras ``BackupAndRestore``'s
+    files, written atomically with a manifest); a run started again with the same directory
+    resumes after the last saved epoch that verifies (what does not verify is set aside:
+    :func:`~sweeper.training.checkpoints.recover`). The directory is kept however training ends:
+    the caller removes it (:func:`~sweeper.training.checkpoints.remove`) once the outcome is
+    stored, so a process killed before that resumes from it.
 
     ``decide`` is asked after every epoch (recorded, backed up and shown to the pruner) whether
     to stop there; the result then has the status it answered and its reason.
@@ -358,22 +362,21 @@ def _callbacks(
     outcome: list[tuple[TrialStatus, str]],
     trial: optuna.Trial | None,
     on_epoch: Callable[[EpochRecord], None] | None,
-    backup_dir: str | None,
+    backup_dir: str | Path | Checkpoint | None,
     decide: Callable[[EpochRecord], Decision] | None,
 ) -> list[Any]:
     """``fit``'s callbacks for a trial. Order matters: record the epoch, then back it up, then
     let the pruner decide (a schedule-free optimizer's callback, first, only swaps its averaged
     point in for validation)."""
     callbacks = [*optimizer.callbacks(), _make_recorder(keras, schedule_obj, on_epoch, records)]
-    backup = _make_backup(keras, backup_dir) if backup_dir is not None else None
-    if backup is not None:
-        callbacks.append(backup)
+    if backup_dir is not None:
+        callbacks.append(_make_backup(keras, checkpoints.Checkpoint.at(backup_dir)))
     if trial is not None:
         from optuna_integration import KerasPruningCallback
 
         callbacks.append(KerasPruningCallback(trial, MONITOR))
     if decide is not None:
-        callbacks.append(_make_decider(keras, decide, records, backup, outcome))
+        callbacks.append(_make_decider(keras, decide, records, outcome))
     return callbacks
 
 

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.analysis import plot_axes, plots
 from sweeper.analysis import queries as an
+from sweeper.analysis.anytime import read_ledger
 from sweeper.errors import SweeperError
 from sweeper.study.synthetic import build_synthetic_store
 from sweeper.training.schedules import FAMILIES, from_dict
@@ -247,7 +248,8 @@ def test_every_kind_draws_a_png(
 ) -> None:
     url, data = synthetic
     rows = an.read_epochs(url, "synthetic") if kind == "learning-curves" else None
-    fig = plots.draw(data, kind, top=3, epoch_rows=rows)
+    ledger = read_ledger(url, "synthetic") if kind == "anytime" else None
+    fig = plots.draw(data, kind, top=3, epoch_rows=rows, ledger=ledger)
     path = plots.save(fig, tmp_path / f"{kind}.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
@@ -266,6 +268,21 @@ def test_write_plots_skips_what_the_study_cannot_show(tmp_path: Path) -> None:
     assert set(result.skipped) == {"contour"}
     with pytest.raises(SweeperError, match="unknown image format"):
         plots.write_plots(url, "synthetic", ["history"], tmp_path, "jpg")
+
+
+def test_importance_of_paused_configurations_is_drawn_and_names_its_epoch(
+    tmp_path: Path,
+) -> None:
+    from conftest import asha_trials, write_store
+
+    url = write_store(tmp_path / "asha.db", asha_trials(), "asha")
+    result = plots.write_plots(url, "asha", ["importance"], tmp_path / "out")
+    assert [p.name for p in result.paths] == ["asha-importance.png"] and not result.skipped
+    fig = plots.draw(an.load(url, "asha"), "importance", evaluator="fanova")
+    title = fig.get_suptitle()
+    assert title == "asha: parameter importance at epoch 4, 4 configurations (fanova)"
+    assert fig.axes[0].get_title() == "all families (4 configurations)"
+    plots.close(fig)
 
 
 # -- drawn artists --------------------------------------------------------------------------------

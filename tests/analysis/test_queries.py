@@ -12,11 +12,13 @@ from typing import Any
 
 import optuna
 import pytest
+from conftest import asha_trials
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.analysis import queries as an
 from sweeper.errors import StorageError, SweeperError
+from sweeper.study.configurations import Configuration, configurations
 from sweeper.study.store import Store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -308,6 +310,7 @@ def test_importances_overall_and_per_family(evaluator: str) -> None:
     trials += [trial("step", 0.99, lr=0.002, baseline="tutorial")]  # left out
     report = an.importances(data_of(trials), evaluator, max_trials=40)
     assert report.evaluator == evaluator and report.baselines_excluded == 1
+    assert report.epoch == 2 and report.configurations == 60
     assert next(iter(report.overall.values)) == "initial_lr"
     assert report.overall.n_available == 60 and report.overall.n_trials == 40
     assert sum(report.overall.values.values()) == pytest.approx(1.0)
@@ -317,19 +320,159 @@ def test_importances_overall_and_per_family(evaluator: str) -> None:
     assert report.skipped == {"constant": "only one searched parameter (initial_lr)"}
 
 
-def test_importances_need_enough_tuned_trials() -> None:
+def test_importances_need_enough_tuned_configurations_and_say_how_to_add_them() -> None:
     trials = [trial("constant", 0.5, baseline=f"b{i}") for i in range(6)] + importance_trials(3)
-    with pytest.raises(an.TooFewTrialsError, match="at least 4 complete trials besides"):
+    with pytest.raises(an.TooFewTrialsError) as caught:
         an.importances(data_of(trials))
+    assert str(caught.value) == (
+        "importance needs at least 4 tuned configurations (baselines and the reference left out) "
+        "that trained the same number of epochs; study 's' has at most 3 (epochs: 1 (3), 2 (3)): "
+        "add 1 or more configurations with `sweeper tune STUDY_FILE --n-trials 10`"
+    )
+    # the default study, its 9 trials its target: a larger --n-trials, not a bare `sweeper tune`
+    attrs = {"epochs": 2, "n_trials": 9, "budget_epochs": 100}
+    digits = an.StudyData("digits", "memory", "maximize", attrs, numbered(trials))
+    with pytest.raises(an.TooFewTrialsError, match=r"`sweeper tune --n-trials 10` \(and a larger"):
+        an.importances(digits)
+    # baselines only: the reference configuration is queued before the first tuned one
+    baselines = [trial("constant", 0.5, baseline=f"b{i}") for i in range(3)]
+    with pytest.raises(an.TooFewTrialsError, match=r"add 4 or more .* --n-trials 8`$"):
+        an.importances(data_of(baselines))
 
 
 def test_small_family_is_skipped_with_its_reason() -> None:
     trials = importance_trials(12)
     trials += [trial("cosine", 0.5, lr=0.05), trial("cosine", 0.6, lr=0.1)]
     report = an.importances(data_of(trials))
-    assert report.skipped["cosine"] == "2 complete trial(s), 4 needed"
+    assert report.skipped["cosine"] == "2 configurations, 4 needed"
 
 
 def test_unknown_evaluator() -> None:
     with pytest.raises(SweeperError, match="unknown importance evaluator 'gini'"):
         an.importances(data_of(importance_trials(10)), "gini")
+
+
+def test_status_counts_configurations_as_the_trials_say(tmp_path: Path) -> None:
+    """The status's aggregate count of configurations (no trial built) equals the
+    configurations folded from the trials themselves."""
+    from sweeper.analysis.store_status import status
+    from sweeper.study.configurations import configurations, count_configurations
+    from sweeper.study.synthetic import build_synthetic_store
+
+    url = build_synthetic_store(tmp_path / "s.db", 300, seed=3)
+    (found,) = status(url)
+    data = an.load(url, found.name)
+    expected = count_configurations(configurations(data.trials))
+    assert found.configs == expected
+    assert sum(expected.values()) < len(data.trials) or not any(
+        t.user_attrs.get("promoted_from") is not None for t in data.trials
+    )
+
+
+# -- importance over configurations at an epoch count (a multi-fidelity study) ---------------------
+def optuna_importance(
+    trials: list[FrozenTrial], evaluator: str, params: list[str] | None = None
+) -> dict[str, float]:
+    """What Optuna's own evaluator (same settings, same seed) says of ``trials``."""
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(trials)
+    return optuna.importance.get_param_importances(
+        study, evaluator=an.make_evaluator(evaluator, 0), params=params
+    )
+
+
+def built_at(configs: list[Configuration], epoch: int) -> list[FrozenTrial]:
+    """By hand: per configuration, a COMPLETE trial with its value after ``epoch`` epochs."""
+    return [
+        optuna.create_trial(
+            state=TrialState.COMPLETE,
+            value=c.values[epoch],
+            params=c.params,
+            distributions=c.first.distributions,
+        )
+        for c in configs
+        if epoch in c.values
+    ]
+
+
+@pytest.mark.parametrize("evaluator", an.EVALUATORS)
+def test_importance_at_a_rung_is_optunas_on_complete_trials_carrying_those_values(
+    evaluator: str,
+) -> None:
+    data = data_of(asha_trials(24))
+    tuned = [c for c in configurations(data.trials) if c.tuned]
+    for epoch in (1, 4):
+        report = an.importances(data, evaluator, at_epoch=epoch)
+        built = built_at(tuned, epoch)
+        assert (report.epoch, report.configurations) == (epoch, len(built))
+        assert report.overall.values == pytest.approx(optuna_importance(built, evaluator))
+    report = an.importances(data, evaluator, at_epoch=1)
+    step = built_at([c for c in tuned if c.params["schedule"] == "step"], 1)
+    (family,) = report.families
+    params = ["decay_rate", "drop_every", "initial_lr"]
+    assert family.scope == "step" and family.n_available == len(step) == 12
+    assert family.values == pytest.approx(optuna_importance(step, evaluator, params))
+
+
+def test_a_configuration_continued_twice_counts_once() -> None:
+    data = data_of(asha_trials())
+    (chain,) = [c for c in configurations(data.trials) if len(c.trials) == 3]
+    assert chain.chain == "2 -> 18 -> 22"
+    at_1 = an.at_epoch_trials(data, 1)
+    assert [t.number for t in at_1] == list(range(2, 18))  # 16 configurations, not 21 segments
+    (mine,) = [t for t in at_1 if t.number == chain.number]
+    assert mine.value == data.trials[2].intermediate_values[0] == chain.values[1]
+    assert all(t.state == TrialState.COMPLETE for t in at_1)
+    assert an.importance_epochs(data) == {1: 16, 2: 4, 3: 4, 4: 4, 5: 1, 6: 1, 7: 1, 8: 1}
+    assert an.importances(data, at_epoch=1).overall.n_available == 16
+
+
+def test_an_asha_study_is_ranked_at_the_deepest_epoch_with_enough_configurations() -> None:
+    data = data_of(asha_trials())
+    # one complete tuned trial: ranking complete trials only cannot work here
+    assert [t.number for t in data.complete() if not an.baseline_of(t)] == [22]
+    report = an.importances(data)
+    assert report.heading == "importance at epoch 4, 4 configurations"
+    assert report.baselines_excluded == 2 and report.overall.n_trials == 4
+    assert {"schedule", "initial_lr"} <= set(report.overall.values)
+    assert sum(report.overall.values.values()) == pytest.approx(1.0)
+    assert report.skipped == {
+        "step": "3 configurations, 4 needed",
+        "constant": "1 configuration, 4 needed",
+    }
+    first = an.importances(data, "fanova", at_epoch=1)
+    assert next(iter(first.overall.values)) == "initial_lr"
+
+
+def test_at_epoch_without_enough_configurations_names_the_epochs_that_have_them() -> None:
+    data = data_of(asha_trials())
+    enough = "epochs with enough: 1 (16), 2 (4), 3 (4), 4 (4)"
+    for epoch, what in (
+        (8, "at epoch 8 only 1 configuration"),
+        (9, "no tuned configuration trained 9 epochs"),
+    ):
+        with pytest.raises(an.TooFewTrialsError) as caught:
+            an.importances(data, at_epoch=epoch)
+        assert str(caught.value) == f"{what}; {enough}"
+
+
+@pytest.mark.parametrize("evaluator", an.EVALUATORS)
+def test_with_no_pruner_the_last_epoch_is_the_importance_over_complete_trials(
+    evaluator: str,
+) -> None:
+    trials = [*importance_trials(30), trial("step", 0.99, lr=0.002, baseline="tutorial")]
+    data = data_of(trials)
+    complete = [t for t in data.complete() if not an.baseline_of(t)]  # what was ranked before
+    report = an.importances(data, evaluator)
+    assert report.epoch == data.epochs == 2 and report.configurations == len(complete) == 30
+    assert report.overall.values == pytest.approx(optuna_importance(complete, evaluator))
+    step = [t for t in complete if t.params["schedule"] == "step"]
+    params = ["decay_rate", "drop_every", "initial_lr"]
+    assert report.families[0].values == pytest.approx(optuna_importance(step, evaluator, params))
+
+
+def test_the_reference_configuration_is_left_out_like_the_baselines() -> None:
+    trials = importance_trials(8)
+    trials[0].set_user_attr("reference", "cosine(initial_lr=0.5)")
+    report = an.importances(data_of(trials))
+    assert report.configurations == 7 and report.baselines_excluded == 1

@@ -319,7 +319,7 @@ def test_tune_in_memory_then_resume_and_read_the_results(
     assert again.summary is not None and again.summary.ran == 0
     err = capsys.readouterr().err
     assert "tuning 'nb' (<sweeper.Study>): __in_process__:build on npz, 1 epoch" in err
-    assert "5/5 finished trials" in err and "epochs trained: 5\n" in err
+    assert "5/5 configurations finished" in err and "epochs trained: 5\n" in err
     # a larger n_trials extends the study, one line per trial
     more = sweeper.tune(build, digits, storage=url, study_name="nb", **{**TINY, "n_trials": 6})  # type: ignore[arg-type]
     assert more.summary is not None and more.summary.ran == 1
@@ -479,6 +479,19 @@ def test_a_figure_is_shown_inline_in_a_notebook(
         plt.uninstall_repl_displayhook()
     assert shown["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert "image/png" not in DisplayFormatter().format(fig)[0]  # plot() set that up
+
+
+def test_importance_of_a_multi_fidelity_study_at_an_epoch(tmp_path: Path) -> None:
+    from conftest import asha_trials, write_store
+
+    from sweeper.analysis.queries import TooFewTrialsError
+
+    result = sweeper.load("asha", write_store(tmp_path / "s.db", asha_trials(), "asha"))
+    report = result.importance()
+    assert (report.epoch, report.configurations) == (4, 4)
+    assert result.importance("fanova", at_epoch=1).overall.n_available == 16
+    with pytest.raises(TooFewTrialsError, match=r"^at epoch 8 only 1 configuration; epochs with"):
+        result.importance(at_epoch=8)
 
 
 # --------------------------------------------------------------------------------------------

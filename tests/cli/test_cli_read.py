@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import asha_trials, write_store
 
 from sweeper.analysis import queries as analysis
 from sweeper.cli.commands import main
@@ -71,25 +72,38 @@ def test_status(real: str) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "1 study" in lines[0]
-    assert re.match(r"digits\s+7\s+6\s+0\s+0\s+0\s+1\s+\d\.\d{4} \(trial \d\)", lines[2])
-    assert "last activity" in lines[3]
+    # configurations: 7, 6 complete, 0 paused, 0 stopped, 0 failed, 0 running, 1 waiting
+    assert re.match(r"digits\s+7\s+6\s+0\s+0\s+0\s+0\s+1\s+\d\.\d{4} \(trial \d\)", lines[2])
+    assert "7 trials (a configuration paused and continued is several)" in lines[3]
+    assert "last activity" in lines[4]
 
 
 def test_best_shows_baselines_beside(real: str) -> None:
     result = run("best", "digits", "--top", "3", "--storage", real)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "6 complete of 7 trials" in out
+    assert (
+        "7 configurations (6 complete, 0 paused (resumable), 0 stopped, 0 failed, 1 waiting)" in out
+    )
     assert out.count("[baseline: ") == 3
     assert "baselines:" in out and "(waiting)" in out
     assert "initial_lr=" in out
 
 
-def test_importance_with_only_baselines_says_so(real: str) -> None:
+def test_importance_with_only_baselines_says_how_to_add_configurations(real: str) -> None:
     result = run("importance", "digits", "--storage", real)
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0
-    assert "importance needs at least 4 complete trials besides the baselines" in result.stderr
+    assert (
+        "importance needs at least 4 tuned configurations (baselines and the reference left "
+        in result.stderr
+    )
+    # its target is taken (6 baselines run, a 7th queued): only a larger --n-trials runs more,
+    # and the reference configuration goes first
+    assert (
+        "has at most 0 (epochs: none): add 4 or more configurations with `sweeper tune --n-trials 12`"
+        in result.stderr
+    )
     assert "Traceback" not in result.output
 
 
@@ -99,7 +113,7 @@ def test_plot_all(real: str, tmp_path: Path) -> None:
     for kind in ("history", "lr-curves", "learning-curves", "families"):
         data = (tmp_path / f"digits-{kind}.png").read_bytes()
         assert data.startswith(PNG) and len(data) > 10_000, kind
-    assert "skipped importance: importance needs at least 4" in result.stderr
+    assert "skipped importance: importance needs at least 4 tuned configurations" in result.stderr
 
 
 def test_report(real: str, tmp_path: Path) -> None:
@@ -147,6 +161,7 @@ def test_importance_table_and_plot(synthetic: str, tmp_path: Path, evaluator: st
     args = ["importance", "synthetic", "--evaluator", evaluator, "--plot", str(png)]
     result = run(*args, "--storage", synthetic)
     assert result.exit_code == 0, result.output
+    assert re.match(r"importance at epoch 8, \d+ configurations \(study 'synthetic'", result.output)
     assert result.output.splitlines()[1].startswith("all families (")
     assert re.search(r"^  initial_lr\s+\d+\.\d%", result.output, re.MULTILINE)
     assert png.read_bytes().startswith(PNG)
@@ -175,8 +190,72 @@ def test_report_with_importance(synthetic: str, tmp_path: Path) -> None:
     result = run("report", "synthetic", "--out", str(tmp_path), "--storage", synthetic)
     assert result.exit_code == 0, result.output
     page = (tmp_path / "synthetic-report.html").read_text()
-    assert page.count("data:image/png;base64,") == 8
+    assert page.count("data:image/png;base64,") == 9  # the anytime curve's and 8 plots
     assert "<th>parameter</th><th>all families (" in page
+    assert re.search(r"<h2>Parameter importance at epoch 8, \d+ configurations \(ped-anova\)", page)
+
+
+# -- a multi-fidelity study: configurations paused at rungs ----------------------------------------
+@pytest.fixture(scope="module")
+def asha(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two baselines, 16 tuned configurations paused at epoch 1, 4 of them continued to a pause at
+    epoch 4, 1 of those continued to complete at epoch 8 (conftest.asha_trials): a single
+    complete tuned trial, as ASHA leaves the default study."""
+    return write_store(tmp_path_factory.mktemp("asha") / "s.db", asha_trials(), "asha")
+
+
+def test_importance_ranks_the_configurations_at_the_deepest_epoch_with_enough(
+    asha: str, tmp_path: Path
+) -> None:
+    png = tmp_path / "imp.png"
+    args = ["importance", "asha", "--evaluator", "fanova", "--plot", str(png), "--storage", asha]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "importance at epoch 4, 4 configurations (study 'asha', fanova; "
+        "2 baseline or reference configuration(s) left out)"
+    )
+    assert lines[1] == "all families (4 configurations)"
+    assert "step: not ranked, 3 configurations, 4 needed" in lines
+    assert lines[-2] == "other epochs (--at-epoch N), configurations: 1 (16), 2 (4), 3 (4)"
+    assert png.read_bytes().startswith(PNG)
+    result = run("importance", "asha", "--at-epoch", "1", "--storage", asha)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("importance at epoch 1, 16 configurations (study 'asha'")
+    assert re.search(r"^step \(8 configurations\)$", result.output, re.MULTILINE)
+    assert re.search(r"^  initial_lr\s+\d+\.\d%", result.output, re.MULTILINE)
+
+
+def test_at_epoch_without_enough_configurations_is_one_line(asha: str) -> None:
+    enough = "epochs with enough: 1 (16), 2 (4), 3 (4), 4 (4)"
+    for epoch, what in (
+        ("8", "at epoch 8 only 1 configuration"),
+        ("9", "no tuned configuration trained 9 epochs"),
+    ):
+        result = run("importance", "asha", "--at-epoch", epoch, "--storage", asha)
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"error: {what}; {enough}\n"
+    assert run("importance", "asha", "--at-epoch", "0", "--storage", asha).exit_code == 2
+
+
+def test_plot_all_and_the_report_rank_the_configurations_and_write_nothing(
+    asha: str, tmp_path: Path
+) -> None:
+    db = Path(asha.removeprefix("sqlite:///"))
+    before = db.read_bytes()
+    assert run("importance", "asha", "--storage", asha).exit_code == 0
+    result = run("plot", "asha", "all", "--out", str(tmp_path), "--storage", asha)
+    assert (tmp_path / "asha-importance.png").read_bytes().startswith(PNG)
+    assert "skipped importance" not in result.stderr
+    result = run("report", "asha", "--out", str(tmp_path), "--storage", asha)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "asha-report.html").read_text()
+    assert "<h2>Parameter importance at epoch 4, 4 configurations (ped-anova)</h2>" in page
+    assert "<th>parameter</th><th>all families (4)</th>" in page
+    assert db.read_bytes() == before
+    wal = db.with_name(db.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 # -- errors ---------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from sweeper.study.evaluate import (
     select_trials,
     stored_evaluations,
     stored_spec,
-    trial_config,
 )
+from sweeper.study.retrain import trial_config
 from sweeper.study.runner import tune
 from sweeper.study.space import BASELINE_ATTR
 from sweeper.study.store import Store
@@ -145,9 +145,10 @@ def test_cli_prints_table_and_difference(study_url: str, evaluation: Evaluation)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "test accuracy (1 run)" in out and "val accuracy (study)" in out
-    assert " ± " in out
+    assert " ± " not in out  # a single run has no spread to show, not a spread of zero
+    assert out.count("(1 run)") == 3  # the heading, the tuned trial and the baseline
     assert "epoch-wise lr/3 from 0.1" in out and "(baseline)" in out
-    assert "minus baseline" in out
+    assert "minus baseline" in out and "one run each: no spread" in out
     assert len(stored_evaluations(Store(study_url), STUDY)) == before + 2
 
 
@@ -188,7 +189,13 @@ def test_study_without_stored_study_file(tmp_path: Path) -> None:
 
 def test_sources_use_keras_3_lazily() -> None:
     root = Path(__file__).resolve().parents[2] / "sweeper"
-    for name in ("study/evaluate.py", "study/lrfind.py", "cli/train.py"):
+    for name in (
+        "study/evaluate.py",
+        "study/retrain.py",
+        "study/confirm.py",
+        "study/lrfind.py",
+        "cli/train.py",
+    ):
         tree = ast.parse((root / name).read_text(encoding="utf-8"))
         for node in tree.body:  # module level: no Keras, no TensorFlow
             if isinstance(node, ast.Import | ast.ImportFrom):

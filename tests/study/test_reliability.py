@@ -488,4 +488,7 @@ def test_a_trial_failing_for_the_machine_stops_the_sweep_and_is_not_counted(
     module.write_text(USER_MODEL)  # the fix
     fixed = sweep()
     assert fixed.returncode == 0, fixed.stderr
-    assert "2/2 configurations finished (2 complete, 0 paused (resumable), 0 stopped, 0 failed)" in fixed.stdout
+    assert (
+        "2/2 configurations finished (2 complete, 0 paused (resumable), 0 stopped, 0 failed)"
+        in fixed.stdout
+    )

@@ -1,0 +1,235 @@
+"""A trial's checkpoint on disk: written atomically, verified by a manifest before it is read.
+
+The files are those of Keras's ``BackupAndRestore`` with ``double_checkpoint=True``, so that a
+trial checkpointed alone resumes in a pack and the other way round: ``latest.weights.h5`` (the
+network's weights and its optimizer's state), ``training_metadata.json`` (the epochs done) and
+a ``.bkp`` copy of each, the previous epoch's. Beside them, ``checkpoint.json`` is the manifest
+(and ``checkpoint.json.bkp`` the previous one's): its format, the trial and configuration it was
+written for, the epochs done and the sha256 of each file.
+
+:func:`save` writes the new weights under a temporary name and fsyncs them, makes the current
+checkpoint the previous one (copies, each under a temporary name, fsynced, renamed), then renames
+the new weights into place and writes the metadata and the manifest the same way, manifest last.
+Whenever the process is killed, one of the two checkpoints verifies: the new one, or the one of
+the epoch before.
+
+:func:`recover` runs before a checkpoint is read: the current one verifies, or it is set aside
+(moved, never deleted, to ``<checkpoint folder>/set-aside/<folder>-<time>/``) with one line to
+the console logger, and the previous one takes its place if it verifies; otherwise everything
+there is set aside and training starts from epoch 0. No Keras here: files, hashes and JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sweeper.training.backend import CONSOLE
+
+log = logging.getLogger(__name__)
+
+FORMAT = "sweeper-checkpoint/1"  # manifest of Keras BackupAndRestore files (double_checkpoint)
+WEIGHTS_FILE = "latest.weights.h5"
+METADATA_FILE = "training_metadata.json"
+MANIFEST_FILE = "checkpoint.json"
+PREVIOUS = ".bkp"
+# Keras saves weights only under a name ending in .weights.h5
+INCOMING_WEIGHTS = ".incoming.weights.h5"
+SET_ASIDE = "set-aside"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint folder and what its manifest says it belongs to (None: not said)."""
+
+    folder: Path
+    trial: int | None = None
+    config: int | None = None
+
+    @classmethod
+    def at(cls, where: str | Path | Checkpoint) -> Checkpoint:
+        return where if isinstance(where, Checkpoint) else cls(Path(where))
+
+
+@dataclass(frozen=True)
+class Found:
+    """What :func:`recover` found: the epochs done of the checkpoint to resume from (0: none,
+    training starts from scratch); where what did not verify went, and why."""
+
+    epoch: int
+    set_aside: Path | None = None
+    problem: str | None = None
+
+
+def save(where: str | Path | Checkpoint, write_weights: Callable[[Path], None], epoch: int) -> None:
+    """Checkpoint ``epoch`` epochs done: ``write_weights(path)`` writes the weights file
+    (``model.save_weights``); the previous checkpoint is kept as the ``.bkp`` files."""
+    ck = Checkpoint.at(where)
+    folder = ck.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    incoming = folder / INCOMING_WEIGHTS
+    write_weights(incoming)
+    _fsync(incoming)
+    weights_sum = _sha256(incoming)
+    current = [folder / name for name in (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE)]
+    if all(p.exists() for p in current):  # the current checkpoint becomes the previous one
+        for path in current:  # the manifest last: the .bkp set verifies only once all are there
+            _copy_atomic(path, path.with_name(path.name + PREVIOUS))
+    os.replace(incoming, folder / WEIGHTS_FILE)
+    metadata = json.dumps({"epoch": int(epoch), "batch": 0}).encode()
+    _write_atomic(folder / METADATA_FILE, metadata)
+    manifest = {
+        "format": FORMAT,
+        "trial": ck.trial,
+        "config": ck.config,
+        "epoch": int(epoch),
+        "sha256": {WEIGHTS_FILE: weights_sum, METADATA_FILE: hashlib.sha256(metadata).hexdigest()},
+    }
+    _write_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
+    _fsync_dir(folder)
+
+
+def verify(where: str | Path | Checkpoint, suffix: str = "") -> tuple[int, str | None]:
+    """(epochs done, None) when the checkpoint (``suffix=".bkp"``: the previous one) verifies
+    against its manifest; (0, why not) otherwise."""
+    ck = Checkpoint.at(where)
+    folder = ck.folder
+    manifest_path = folder / (MANIFEST_FILE + suffix)
+    if not manifest_path.exists():
+        weights = folder / (WEIGHTS_FILE + suffix)
+        return 0, f"{weights.name} has no manifest" if weights.exists() else f"no {weights.name}"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        sums: dict[str, Any] = manifest["sha256"]
+        epoch = int(manifest["epoch"])
+        if manifest.get("format") != FORMAT:
+            return 0, f"{manifest_path.name} is of format {manifest.get('format')!r}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return 0, f"{manifest_path.name} cannot be read ({type(exc).__name__})"
+    written_for = manifest.get("config")
+    if ck.config is not None and written_for is not None and written_for != ck.config:
+        return 0, f"written for configuration {written_for}"
+    for name in (WEIGHTS_FILE, METADATA_FILE):
+        path = folder / (name + suffix)
+        if not path.exists():
+            return 0, f"{path.name} is missing"
+        if _sha256(path) != sums.get(name):
+            return 0, f"{path.name} does not match its checksum"
+    if epoch < 1:
+        return 0, f"{manifest_path.name} says {epoch} epochs"
+    return epoch, None
+
+
+def recover(where: str | Path | Checkpoint) -> Found:
+    """Make the checkpoint in the folder one that verifies, before anything reads it.
+
+    The current checkpoint verifies: nothing to do. Otherwise it is set aside, with the previous
+    one when that does not verify either, and the previous one, verified, takes its place. One
+    line to the console logger names what was set aside and what training does next.
+    """
+    ck = Checkpoint.at(where)
+    folder = ck.folder
+    if not folder.is_dir():
+        return Found(0)
+    epoch, problem = verify(ck)
+    if problem is None:
+        return Found(epoch)
+    present = [p for p in folder.iterdir() if p.is_file()]
+    if not any(p.name.startswith((WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE)) for p in present):
+        return Found(0)  # no checkpoint written yet (a leftover temporary file at most)
+    previous, _ = verify(ck, PREVIOUS)
+    kept = {name + PREVIOUS for name in (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE)}
+    moved = [p for p in present if not (previous and p.name in kept)]
+    dest = _set_aside(folder, moved)
+    if previous:
+        for name in (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE):  # the manifest last
+            _copy_atomic(folder / (name + PREVIOUS), folder / name)
+        _fsync_dir(folder)
+    who = f"configuration {ck.config}" if ck.config is not None else "training"
+    then = (
+        f"{who} continues from the previous checkpoint, after epoch {previous}"
+        if previous
+        else f"{who} restarts from epoch 0"
+    )
+    CONSOLE.warning(
+        "checkpoint %s does not verify (%s): set aside in %s; %s", folder, problem, dest, then
+    )
+    return Found(previous, dest, problem)
+
+
+def remove(where: str | Path | Checkpoint) -> None:
+    """Delete the checkpoint folder (its trial's outcome is stored: nothing resumes from it)."""
+    folder = Checkpoint.at(where).folder
+    # the manifest goes first: a removal cut short leaves files that do not verify, never a
+    # checkpoint that resumes a finished trial
+    try:
+        for name in (MANIFEST_FILE, MANIFEST_FILE + PREVIOUS):
+            (folder / name).unlink(missing_ok=True)
+    except OSError:  # what is left is set aside when something resumes from it
+        log.debug("could not remove the manifests in %s", folder, exc_info=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _set_aside(folder: Path, files: list[Path]) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    base = folder.parent / SET_ASIDE / f"{folder.name}-{stamp}"
+    dest, n = base, 1
+    while dest.exists():
+        n += 1
+        dest = base.with_name(f"{base.name}-{n}")
+    dest.mkdir(parents=True)
+    for path in files:
+        os.replace(path, dest / path.name)
+    _fsync_dir(folder)
+    return dest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = _temporary(path)
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = _temporary(dst)
+    shutil.copyfile(src, tmp)
+    _fsync(tmp)
+    os.replace(tmp, dst)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        _fsync(folder)
+    except OSError:  # a file system that cannot fsync a directory: the renames stand
+        log.debug("could not fsync %s", folder, exc_info=True)
