@@ -17,8 +17,8 @@ does not verify is set aside). A continuation, retry or requeued trial that had 
 but finds no checkpoint to resume from restarts from epoch 0 and says why in its ``restarted``
 attribute. The checkpoint is removed only once Optuna was told how the trial ended
 (:func:`discard_checkpoint`, paused trials excepted), so a process killed at any moment before
-resumes from it. A trial that completes keeps its trained model as the study's best when it beats the one kept
-(:meth:`Attempt.keep_model`, :mod:`sweeper.study.best_model`).
+resumes from it. A trial that completes keeps its trained model as the study's best when it
+beats the one kept (:meth:`Attempt.keep_model`, :mod:`sweeper.study.best_model`).
 """
 
 from __future__ import annotations
@@ -220,7 +220,10 @@ class Attempt:
         """A continuation, retry or requeued trial: leave in its folder a checkpoint that
         verifies, or none (:func:`checkpoints.recover` sets aside what does not verify); when it
         had trained epochs it cannot resume from, it restarts from epoch 0, and says why."""
-        found = checkpoints.recover(self.checkpoint)
+        try:
+            found = checkpoints.recover(self.checkpoint)
+        except OSError as exc:  # the folder cannot be read or moved in: this machine's fault
+            raise EnvironmentFailed(f"trial {self.trial.number}: {error_line(exc)}") from exc
         done = max(stored.intermediate_values, default=-1) + 1  # epochs reported, parent's too
         at = int(stored.user_attrs.get(promo.PROMOTED_AT_ATTR) or 0)
         # the final epoch is never checkpointed: a trial killed after it resumes before it
@@ -275,8 +278,10 @@ class Attempt:
             self.finish()
             self.record_error(exc)
             raise
-        faults.point("before-tell")
-        return self.tell(result)
+        try:
+            return self.tell(result)
+        finally:  # its outcome recorded on the trial, Optuna not told yet
+            faults.point("before-tell")
 
     def record_error(self, exc: BaseException) -> None:
         """Store why the trial fails: its traceback and one line (shown by progress and status)."""

@@ -3,7 +3,8 @@ SIGKILL when it reaches the point ``NAME``; unset (always, outside those tests) 
 
 The points are the moments a crash is hardest to recover from: a trial taken but not yet stamped
 with its worker, stamped but not yet trained, the baselines half queued, a trial trained but not
-yet told to Optuna, a promotion claimed but its trial not yet created. Each is a single call of :func:`point`, so the code around it is what runs.
+yet told to Optuna, told but its checkpoint not yet removed, a promotion claimed but its trial
+not yet created. Each is a single call of :func:`point`, so the code around it is what runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import signal
 
 KILL_ENV = "SWEEPER_KILL_AT"
-POINTS = ("after-ask", "after-stamp", "baselines", "before-tell", "after-claim")
+POINTS = ("after-ask", "after-stamp", "baselines", "before-tell", "after-tell", "after-claim")
 
 
 def point(name: str) -> None:
