@@ -23,6 +23,7 @@ the runner-up (paired t over its seeds, :mod:`sweeper.study.confirmation`).
     python scripts/bench_confirm.py                 # 5 studies, ~30-40 min on 2 shared cores
     python scripts/bench_confirm.py --quick         # 1 study of 12 trials, top 2, 2 seeds
     python scripts/bench_confirm.py --out runs.json
+    python scripts/bench_confirm.py --from-json runs.json   # the tables again, from saved runs
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ TEST_SEED0 = 1000  # the test runs' seeds: 1000, 1001, ... (no study or confirm 
 
 
 def mean_se(values: list[float], fmt: str = ".4f") -> str:
-    """mean +- standard error (no spread for a single value)."""
+    """mean +- standard error (no spread for a single value); ``fmt`` formats the mean."""
     mean = statistics.fmean(values)
     if len(values) < 2:
         return f"{mean:{fmt}}"
     se = statistics.stdev(values) / math.sqrt(len(values))
-    return f"{mean:{fmt}} +- {se:{fmt}}"
+    return f"{mean:{fmt}} +- {se:.4f}"
 
 
 def one_study(
@@ -195,6 +196,11 @@ def summarize(results: list[dict[str, Any]], top: int, seeds: int, test_seeds: i
         f"cost: {confirm_epochs:.0f} epochs per study on top of the search's {tune_epochs:.0f} "
         f"(+{confirm_epochs / tune_epochs:.0%})"
     )
+    optimism = [r["val_best_value"] - statistics.fmean(r["confirmed"][0]["runs"]) for r in results]
+    print(
+        "the val-best's single validation run minus its mean over confirm's seeds (the "
+        f"selection's optimism): {mean_se(optimism, '+.4f')} over {n} studies"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", help="write every study's runs as JSON")
+    parser.add_argument("--from-json", help="print the tables again from a file of --out")
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        summarize(results, args.top, args.seeds, args.test_seeds)
+        return 0
     if args.quick:
         args.study_seeds, args.top, args.seeds, args.test_seeds = "0", 2, 2, 2
         args.overrides = ["study.n_trials=12", *args.overrides]

@@ -391,12 +391,13 @@ class TuneResult:
     def confirm(
         self,
         *,
-        top: int = 3,
+        top: int | None = None,
         seeds: int = 3,
         progress: bool | Callable[[ConfirmRun], None] | None = True,
     ) -> Confirmation:
         """A winner that survives noise: retrain the ``top`` best complete configurations
-        (baselines excluded) ``seeds`` times each (at least 2) on the training split, score them
+        (baselines excluded; default 3, or as many as the study has when fewer) ``seeds``
+        times each (at least 2) on the training split, score them
         on the validation split, and name the best mean, as ``sweeper confirm`` (every run
         stored; a second call trains only the runs missing; its epochs count in the study's
         budget). ``.winner``, ``.configs`` (mean ± ``.se``), ``.comparison.probability`` (the

@@ -161,9 +161,9 @@ def _print_confirmation(c: Any) -> None:
 @click.option(
     "--top",
     type=int,
-    default=3,
-    show_default=True,
-    help="Confirm this many best complete configurations (baselines excluded).",
+    default=None,
+    help="Confirm this many best complete configurations (baselines excluded) "
+    "[default: 3, or all of them when the study has fewer].",
 )
 @click.option(
     "--seeds",
@@ -174,7 +174,9 @@ def _print_confirmation(c: Any) -> None:
 )
 @_storage_option
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def confirm_command(study: str, top: int, seeds: int, storage: str | None, verbose: int) -> None:
+def confirm_command(
+    study: str, top: int | None, seeds: int, storage: str | None, verbose: int
+) -> None:
     """A winner that survives noise: retrain the best configurations of STUDY with several
     seeds each on the training split, score them on the validation split, and name the best
     mean.

@@ -57,9 +57,9 @@ class ConfirmError(EvaluationError):
     exit_code = 1
 
 
-def check_request(top: int, seeds: int) -> None:
+def check_request(top: int | None, seeds: int) -> None:
     """One line for a request no study could satisfy."""
-    if top < 1:
+    if top is not None and top < 1:
         raise ConfirmError(f"--top must be at least 1, got {top}")
     if seeds < MIN_SEEDS:
         raise ConfirmError(
@@ -68,14 +68,17 @@ def check_request(top: int, seeds: int) -> None:
         )
 
 
-def chosen(study_name: str, configs: list[Configuration], top: int) -> list[Configuration]:
-    """The ``top`` best complete candidates; one line when the study has fewer."""
+def chosen(study_name: str, configs: list[Configuration], top: int | None) -> list[Configuration]:
+    """The ``top`` best complete candidates; one line when the study has fewer. ``None``: the
+    default, :data:`~sweeper.study.confirmation.DEFAULT_TOP` or as many as there are."""
     found = candidates(configs)
     if not found:
         raise ConfirmError(
             f"study {study_name!r} has no complete configuration besides the baselines yet; "
             "run 'sweeper tune' first"
         )
+    if top is None:
+        return found[:DEFAULT_TOP]
     if top > len(found):
         n = len(found)
         raise ConfirmError(
@@ -199,11 +202,12 @@ def confirm(
     study_name: str,
     *,
     storage: str | None = None,
-    top: int = DEFAULT_TOP,
+    top: int | None = None,
     seeds: int = DEFAULT_SEEDS,
     progress: Callable[[ConfirmRun], None] | None = None,
 ) -> Confirmation:
-    """Retrain the study's ``top`` best complete configurations ``seeds`` times each on the
+    """Retrain the study's ``top`` best complete configurations (default 3, or as many as it
+    has when fewer) ``seeds`` times each on the
     training split, score each run on the validation split, and store every run; the runs
     already stored (by an earlier, interrupted call) are not trained again.
 
@@ -223,13 +227,14 @@ def confirm(
 def _confirm(
     store: Store,
     study_name: str,
-    top: int,
+    top: int | None,
     seeds: int,
     progress: Callable[[ConfirmRun], None] | None,
 ) -> Confirmation:
     check_store_exists(store)
     study = load_study(store, study_name)
     top_configs = chosen(study_name, configurations(study.get_trials(deepcopy=False)), top)
+    top = len(top_configs)
     spec = stored_spec(store, study_name)  # nothing is written before this line
     epochs = spec.train.epochs
     have = {(r.config_number, r.repeat) for r in stored_runs(store, study_name, epochs)}

@@ -88,6 +88,7 @@ class Comparison:
     runner_up: ConfirmedConfig
     seeds: int  # seeds both ran
     ahead: int  # seeds on which the winner scored higher
+    ties: int  # seeds on which both scored the same
     probability: float | None  # P(winner's mean > runner-up's), paired t; None below 2 seeds
 
     @property
@@ -164,8 +165,8 @@ def _paired(a: ConfirmedConfig, b: ConfirmedConfig) -> tuple[list[float], list[f
 def compare(winner: ConfirmedConfig, runner_up: ConfirmedConfig) -> Comparison:
     a, b = _paired(winner, runner_up)
     diffs = [x - y for x, y in zip(a, b, strict=True)]
-    ahead = sum(d > 0 for d in diffs)
-    return Comparison(winner, runner_up, len(diffs), ahead, paired_probability(diffs))
+    ahead, ties = sum(d > 0 for d in diffs), sum(d == 0 for d in diffs)
+    return Comparison(winner, runner_up, len(diffs), ahead, ties, paired_probability(diffs))
 
 
 def paired_probability(diffs: Sequence[float]) -> float | None:
@@ -321,7 +322,7 @@ def winner_text(c: Confirmation) -> str:
     return (
         text + f"; beats trial {cmp.runner_up.trial_number} with probability "
         f"{probability_text(cmp.probability)}, paired t over {cmp.seeds} seeds, ahead on "
-        f"{cmp.ahead} of them)"
+        f"{cmp.ahead} of them{f', {cmp.ties} tied' if cmp.ties else ''})"
     )
 
 

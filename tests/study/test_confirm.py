@@ -23,7 +23,7 @@ from sweeper.api.facade import load
 from sweeper.cli.commands import main
 from sweeper.study.config import load_study_file
 from sweeper.study.configurations import configurations
-from sweeper.study.confirm import ConfirmError, confirm, stored_runs
+from sweeper.study.confirm import ConfirmError, chosen, confirm, stored_runs
 from sweeper.study.confirmation import (
     ConfirmedConfig,
     ConfirmRun,
@@ -385,3 +385,14 @@ def test_the_api_confirms_and_returns_a_dataclass(confirmed_url: str) -> None:
     assert result.best.confirmed == c.winner  # type: ignore[union-attr]
     with pytest.raises(ConfirmError, match="--seeds must be at least 2"):
         result.confirm(top=2, seeds=1)
+
+
+def test_the_default_top_is_three_or_as_many_as_the_study_has(pristine: Path) -> None:
+    trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{pristine}").get_trials()
+    configs = configurations(trials)
+    found = candidates(configs)
+    assert len(found) == 4 and len(chosen(STUDY, configs, None)) == 3
+    two = [c for c in configs if c.baseline or c in found[:2]]
+    assert [c.number for c in chosen(STUDY, two, None)] == [c.number for c in found[:2]]
+    with pytest.raises(ConfirmError, match=r"has 2 complete configurations .* give --top 2"):
+        chosen(STUDY, two, 3)
