@@ -23,7 +23,7 @@ Every run is scored once on the 2,000 test images, which no trial saw. Seeds: ``
 the choice, report it. Printed: test accuracy mean +- s.e. per arm, length and seed group, and
 the paired difference fraction - epochs (mean +- s.e. over seeds).
 
-    python scripts/bench_horizon.py                     # ~45 min on 2 cores
+    python scripts/bench_horizon.py                     # ~70 min on 2 loaded cores
     python scripts/bench_horizon.py --quick             # one seed, lengths 6, ~5 min
     python scripts/bench_horizon.py --out runs.json     # keep every run
 """

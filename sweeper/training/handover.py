@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_RULE", "Tuned", "keras_objects", "steps_for"]
 
 DEFAULT_RULE = "fraction"
 """The rule used when none is named: measured best by ``scripts/bench_horizon.py``
-(docs/benchmarks.md §8)."""
+(docs/benchmarks.md §11)."""
 
 
 def keras_objects() -> dict[str, Any]:
