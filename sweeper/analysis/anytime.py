@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sweeper.analysis import queries as an
 from sweeper.analysis.plot_data import PlotUnavailableError
 from sweeper.study import space as space_mod
+from sweeper.study.names import shown
 from sweeper.study.tables import LedgerRow
 
 
@@ -129,7 +130,7 @@ def anytime_data(
             at = _completed_at(t.number, max(t.intermediate_values, default=None), ledger)
             if at is not None and (ref_epochs is None or at < ref_epochs):
                 ref_epochs, ref_value = at, float(t.value or 0.0)
-    return AnytimeCurve(label or data.name, best, marked, base, ref_epochs, ref_value)
+    return AnytimeCurve(shown(label or data.name), best, marked, base, ref_epochs, ref_value)
 
 
 def _completed_at(

@@ -17,6 +17,7 @@ from sweeper.analysis.plot_data import (
     family_scope,
     pruned_points,
 )
+from sweeper.study.names import shown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -85,7 +86,8 @@ def draw_history(data: an.StudyData, metric: str = "") -> Figure:
         ax.set_ylabel(target)
         n_pruned = f", {len(pruned)} pruned" if pruned else ""
         ax.set_title(
-            f"Optimization history of {data.name} ({len(complete)} complete{n_pruned} trials)"
+            f"Optimization history of {shown(data.name)} ({len(complete)} complete{n_pruned} "
+            "trials)"
         )
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig = axes_figure(ax)
@@ -134,7 +136,7 @@ def draw_optuna(
                     coll.set_alpha(0.35)
         title = (
             f"{kind.capitalize()} of schedule family {scope.family!r}\n"
-            f"{len(scope.trials)} complete trials of {data.name}"
+            f"{len(scope.trials)} complete trials of {shown(data.name)}"
         )
         if isinstance(axes, np.ndarray):
             fig.suptitle(title)

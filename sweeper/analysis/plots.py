@@ -53,7 +53,7 @@ from sweeper.analysis.plot_data import schedule_curves_data as schedule_curves_d
 from sweeper.analysis.plot_optuna import draw_history as draw_history
 from sweeper.analysis.plot_optuna import draw_optuna
 from sweeper.errors import SweeperError
-from sweeper.study.names import file_stem
+from sweeper.study.names import file_stem, shown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -263,7 +263,7 @@ def _trials(n: int) -> str:
 
 def importance_title(study: str, report: an.ImportanceReport) -> str:
     """``digits: parameter importance at epoch 4, 14 configurations (ped-anova)``."""
-    return f"{study}: parameter {report.heading} ({report.evaluator})"
+    return f"{shown(study)}: parameter {report.heading} ({report.evaluator})"
 
 
 def draw_importance(report: an.ImportanceReport, title: str = "") -> Figure:
@@ -403,24 +403,25 @@ def draw(
 ) -> Figure:
     """One figure of ``kind`` for the study (``anytime`` from its ``ledger`` rows)."""
     metric = "validation accuracy (fraction)"
+    name = shown(data.name)  # a name from another tool may hold control characters
     if kind == "history":
         return draw_history(data, metric)
     if kind == "anytime":
         return draw_anytime([anytime_data(data, ledger or [])], anytime_title([data.name]))
     if kind == "importance":
         report = importance or an.importances(data, evaluator)
-        return draw_importance(report, importance_title(data.name, report))
+        return draw_importance(report, importance_title(name, report))
     if kind == "lr-curves":
         return draw_lr_curves(
-            lr_curves_data(data, top), f"Learning rate of the {top} best trials of {data.name}"
+            lr_curves_data(data, top), f"Learning rate of the {top} best trials of {name}"
         )
     if kind == "learning-curves":
         rows = epoch_rows if epoch_rows is not None else []
         return draw_learning_curves(
-            learning_curves_data(data, rows), f"Validation accuracy per epoch, {data.name}"
+            learning_curves_data(data, rows), f"Validation accuracy per epoch, {name}"
         )
     if kind == "families":
-        return draw_families(families_data(data), f"Schedule families of {data.name}", metric)
+        return draw_families(families_data(data), f"Schedule families of {name}", metric)
     if kind in ("parallel", "slice", "contour"):
         return draw_optuna(data, kind, family, metric)
     raise UnknownPlotKindError(f"unknown plot kind {kind!r}; choose from: {', '.join(KINDS)}")
@@ -476,7 +477,7 @@ def write_plots(
 
 
 def anytime_title(labels: Sequence[str]) -> str:
-    return f"Best validation accuracy against epochs trained, {' vs '.join(labels)}"
+    return f"Best validation accuracy against epochs trained, {' vs '.join(map(shown, labels))}"
 
 
 def write_anytime(sources: Sequence[Source], out_dir: str | Path = ".", fmt: str = "png") -> Path:

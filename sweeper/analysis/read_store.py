@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeper.errors import StorageError, SweeperError
-from sweeper.study.storage_url import SQLITE_TIMEOUT, url_secrets
+from sweeper.study.storage_url import SQLITE_TIMEOUT, check_not_directory, url_secrets
 from sweeper.study.store import Store
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ def parse_distribution(text: str) -> BaseDistribution:
 def open_store(url: str | None = None) -> Store:
     """The store at ``url``; a SQLite file that does not exist is an error, not a new store."""
     store = Store(url)
+    check_not_directory(store.url)
     file = store.sqlite_file
     if file is not None and not file.is_file():
         raise StoreNotFoundError(

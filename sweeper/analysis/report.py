@@ -27,7 +27,7 @@ from sweeper.errors import SweeperError
 from sweeper.study import optuna_ids
 from sweeper.study import promotion as promo
 from sweeper.study.confirmation import winner_text
-from sweeper.study.names import file_stem
+from sweeper.study.names import file_stem, shown
 from sweeper.study.tables import EPOCH_FIELDS
 
 if TYPE_CHECKING:
@@ -185,7 +185,9 @@ _CAPTIONS = {
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value))
+    """``value`` as HTML text: escaped, and its control characters (a study name from another
+    tool may hold ESC) made visible, as on the console."""
+    return html.escape(shown(str(value)))
 
 
 def _num(value: float | None, digits: int = 4) -> str:

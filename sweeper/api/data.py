@@ -18,6 +18,7 @@ import numpy as np
 
 from sweeper.errors import ConfigError, DataError
 from sweeper.training.data import DATASETS
+from sweeper.training.data_sources import check_class_count
 
 DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
@@ -126,11 +127,33 @@ def arrays_of(data: Any) -> dict[str, np.ndarray] | None:
             names = ("x_train", "y_train", "x_test", "y_test")
             return {n: _as_array(v, n) for n, v in zip(names, (*train, *test), strict=True)}
         return {"x": _as_array(first, "x"), "y": _as_array(second, "y")}
-    raise DataError(
+    raise not_data(data)
+
+
+def not_data(data: Any) -> DataError:
+    """The error for ``data`` that is none of the kinds of data the API takes (None included)."""
+    return DataError(
         f"data must be a dataset name ({', '.join(DATASETS)}), an .npz path, (x, y), "
         f"((x, y), (x_test, y_test)), a keras.utils.PyDataset, a pair of them, or a mapping "
         f"of arrays; got {type(data).__name__}"
     )
+
+
+def _check_labels(arrays: Mapping[str, np.ndarray]) -> None:
+    """Refuse class labels no classifier can learn from before the arrays are written (one
+    class, too few examples, labels that are no class indices); labels of another shape or type
+    are left to the loader, which names them."""
+    y, y_test = arrays.get("y", arrays.get("y_train")), arrays.get("y_test")
+    labels = [
+        a.reshape(-1) if a.ndim == 2 and a.shape[1] == 1 else a
+        for a in (y, y_test)
+        if a is not None
+    ]
+    if not labels or any(a.ndim != 1 or a.dtype.kind not in "iu" or a.size == 0 for a in labels):
+        return
+    if min(int(a.min()) for a in labels) < 0:
+        return
+    check_class_count("data", labels[0], max(int(a.max()) for a in labels) + 1)
 
 
 def has_arrays(data: Any) -> bool:
@@ -171,6 +194,7 @@ def data_settings(data: Any, data_path: Any, data_dir: Any) -> list[tuple[str, A
     if arrays is not None:
         if path is not None:
             raise ConfigError("data_path names a dataset's files; it cannot go with arrays")
+        _check_labels(arrays)
         folder = Path(os.fspath(data_dir)) if data_dir is not None else default_data_dir()
         return [("data.dataset", "npz"), ("data.path", str(write_npz(arrays, folder)))]
     name = os.fspath(data)

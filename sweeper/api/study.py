@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from sweeper.api.data import has_arrays
+from sweeper.api.data import has_arrays, not_data
 from sweeper.api.progress import Progress, ProgressLines, reporting, summary_lines
 from sweeper.api.results import TuneResult
 from sweeper.api.run_context import console, optuna_quiet, print_lines
@@ -29,6 +29,7 @@ from sweeper.api.settings import (
 from sweeper.api.study_text import render, toml_value
 from sweeper.errors import StudyChangedError
 from sweeper.study.config import StudySpec, apply_overrides, load_study_file, parse_study
+from sweeper.study.names import check_study_name
 from sweeper.training.data import load_dataset
 from sweeper.training.models import in_process_model
 
@@ -112,6 +113,8 @@ class Study:
             "baselines": baselines,
         }
         ref = model_ref(model)
+        if data is None:
+            raise not_data(data)
         arrays = has_arrays(data)
         if name is None:
             label = ref.name.rpartition(":")[2]
@@ -290,7 +293,7 @@ class Study:
         from sweeper.study.storage_url import resolve_url
 
         url = resolve_url(storage)
-        name = study_name or self.name
+        name = self.name if study_name is None else check_study_name(study_name, "study_name")
         with (
             console(progress is not False and progress is not None),
             optuna_quiet(),
@@ -360,6 +363,7 @@ class Study:
                     f"{', '.join(o.name for o in lrfind.study_optimizers(self.spec.space))}"
                 )
         s = self.spec
+        name = s.name if study_name is None else check_study_name(study_name, "study_name")
         store = Store(storage)
         results = []
         try:
@@ -372,7 +376,7 @@ class Study:
                             f"{steps} steps"
                         )
                     result = lrfind.lr_find(s, opt, start=start, end=end, steps=steps)
-                    results.append(lrfind.save_lr_find(store, result, study_name or s.name, s.hash))
+                    results.append(lrfind.save_lr_find(store, result, name, s.hash))
         finally:
             store.close()
         if plot is not None:

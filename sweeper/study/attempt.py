@@ -42,7 +42,7 @@ from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.study import best_model, faults, optuna_ids
 from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
-from sweeper.study.recovery import mark_worker
+from sweeper.study.recovery import ended_elsewhere, mark_worker
 from sweeper.study.store import Store
 from sweeper.study.trials import FINISHED, finished_count
 from sweeper.training import checkpoints
@@ -275,6 +275,8 @@ class Attempt:
                 raise SweepInterrupted(f"during {type(exc).__name__}") from None
             if caused_by_environment(exc):
                 raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
+            if ended_elsewhere(exc):  # another process ended it: its rows and attributes stay
+                raise
             self.finish()
             self.record_error(exc)
             raise

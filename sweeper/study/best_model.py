@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
+from sweeper.study.liveness import pid_alive, process_scope
 from sweeper.study.names import file_stem
 
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ BEST_MODEL_ATTR = "best_model"
 MODEL_FILE = "best-model.keras"
 RECORD_FILE = "best-model.json"
 LOCK_FILE = "best-model.lock"
-TEMP_PREFIX = ".best-model.tmp-"  # + <host>-<pid>.keras (Keras saves only to a .keras name)
+# + <host>-<scope>-<pid>.keras (Keras saves only to a .keras name); <scope>: a digest of the
+# boot and PID namespace (liveness.process_scope), so only a process that sees the pid judges it
+TEMP_PREFIX = ".best-model.tmp-"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
 
@@ -133,7 +136,8 @@ def temporary(folder: Path, pid: int | None = None) -> Path:
 
 
 def _temporary_prefix() -> str:
-    return f"{TEMP_PREFIX}{_UNSAFE.sub('_', hostname())}-"
+    scope = hashlib.sha256(process_scope().encode()).hexdigest()[:8]
+    return f"{TEMP_PREFIX}{_UNSAFE.sub('_', hostname())}-{scope}-"
 
 
 def study_folder(checkpoint_root: str | Path, name: str) -> Path:
@@ -268,22 +272,13 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
-    """Remove the temporaries of processes of this host that died while saving."""
+    """Remove the temporaries of processes of this host (its boot and PID namespace) that died
+    while saving."""
     prefix = _temporary_prefix()
     for path in folder.glob(f"{prefix}*.keras"):
         pid = path.name[len(prefix) : -len(".keras")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- reading ----------------------------------------------------------------------------------

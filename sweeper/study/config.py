@@ -21,6 +21,7 @@ from typing import Any
 from sweeper.errors import ConfigError, DataError, SweeperError
 from sweeper.study.dimensions import ALL_FAMILIES as ALL_FAMILIES
 from sweeper.study.dimensions import DIMENSIONS as DIMENSIONS
+from sweeper.study.dimensions import MAX_RATE
 from sweeper.study.dimensions import Auto as Auto
 from sweeper.study.dimensions import Choices as Choices
 from sweeper.study.dimensions import Dimension as Dimension
@@ -40,7 +41,7 @@ from sweeper.study.study_spec import PrunerSpec as PrunerSpec
 from sweeper.study.study_spec import SamplerSpec as SamplerSpec
 from sweeper.study.study_spec import SpaceSpec as SpaceSpec
 from sweeper.study.study_spec import StudySpec as StudySpec
-from sweeper.training.data import DATASETS, DataSpec
+from sweeper.training.data import DATASETS, MAX_SEED, DataSpec
 from sweeper.training.models import MODELS, check_model_name
 from sweeper.training.optimizers import SCHEDULE_FREE
 from sweeper.training.schedules import FAMILIES
@@ -84,12 +85,17 @@ def _check_baseline_natives(r: Reader, where: str, values: Mapping[str, Any]) ->
                 raise r.fail(f"{where} {key}", f"must be a list of numbers, got {v!r}")
     if "values" in values and not values["values"]:
         raise r.fail(f"{where} values", "must hold at least one rate")
+    if "values" in values and not all(0 <= x <= MAX_RATE for x in values["values"]):
+        raise r.fail(
+            f"{where} values",
+            f"rates must lie in [0, {MAX_RATE:g}], got {values['values']!r}",
+        )
     if "boundaries" in values and "values" not in values:
         raise r.fail(where, "boundaries need values (one more than boundaries)")
     if "end_lr" in values:
         v = values["end_lr"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise r.fail(f"{where} end_lr", f"must be a number >= 0, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_RATE:
+            raise r.fail(f"{where} end_lr", f"must be a rate in [0, {MAX_RATE:g}], got {v!r}")
 
 
 # steps per epoch of the schedule a baseline is checked with (the data's own is not known yet)
@@ -263,7 +269,7 @@ def _study_head(
     except ConfigError as exc:
         raise r.fail("[study] name", str(exc)) from None
     metric = r.choice(study, "metric", "[study]", "val_accuracy", ("val_accuracy",))
-    seed = r.integer(study, "seed", "[study]", 0, 0)
+    seed = r.integer(study, "seed", "[study]", 0, 0, MAX_SEED)
     return name, metric, seed, max_failure_rate
 
 

@@ -14,6 +14,10 @@ ALL_FAMILIES = frozenset(FAMILIES)
 
 _DROPPING = frozenset({"step", "exponential", "piecewise", "inverse_time"})
 
+# The largest learning rate a study may name (a rate lies in (0, MAX_RATE]): far above any rate
+# that trains, far below one that overflows; also the top of an "auto" range without a test.
+MAX_RATE = 10.0
+
 
 @dataclass(frozen=True)
 class Range:
@@ -58,8 +62,8 @@ Dimension = Range | Choices | Fixed | Auto
 class DimensionInfo:
     families: frozenset[str]  # the schedule families that use it (all for optimizer dims)
     default: Dimension
-    # "positive", "unit" (0, 1], "unit0" [0, 1], "fraction" (0, 1), "ratio" [0, 1), "nonneg",
-    # "epochs", "bool", "optimizer", "cooldown"
+    # "positive", "rate" (0, MAX_RATE], "unit" (0, 1], "unit0" [0, 1], "fraction" (0, 1),
+    # "ratio" [0, 1), "nonneg", "epochs", "bool", "optimizer", "cooldown"
     kind: str
     doc: str
 
@@ -68,7 +72,7 @@ class DimensionInfo:
 # steps-per-epoch when the trial's schedule is built (``schedules.from_dimensions``).
 DIMENSIONS: dict[str, DimensionInfo] = {
     "initial_lr": DimensionInfo(
-        ALL_FAMILIES, Range(1e-3, 0.5, log=True), "positive", "initial (peak) learning rate"
+        ALL_FAMILIES, Range(1e-3, 0.5, log=True), "rate", "initial (peak) learning rate"
     ),
     "time_decay": DimensionInfo(
         frozenset({"time"}),

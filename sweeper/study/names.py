@@ -32,10 +32,12 @@ def check_study_name(name: str, where: str = "study name") -> str:
     elif stripped in (".", ".."):
         problem = "is a path component"
     if problem:
-        raise ConfigError(
-            f"{where} {shown(stripped)!r} {problem}; use printable characters without / or \\, "
-            f"at most {MAX_LENGTH}"
+        fix = (
+            "give a name (or leave it out for the study file's)"
+            if not stripped
+            else f"use printable characters without / or \\, at most {MAX_LENGTH}"
         )
+        raise ConfigError(f"{where} {shown(stripped)!r} {problem}; {fix}")
     return stripped
 
 

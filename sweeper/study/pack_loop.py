@@ -59,7 +59,7 @@ from sweeper.study.attempt import (
     discard_checkpoint,
     error_line,
 )
-from sweeper.study.recovery import requeue
+from sweeper.study.recovery import drop_result, ended_elsewhere, requeue
 from sweeper.study.store import HEARTBEAT_INTERVAL
 from sweeper.study.trial_flow import (
     check_failure_rate,
@@ -219,8 +219,9 @@ def _after_epoch(ctx: Context, pack: Pack, slot: Slot, record: EpochRecord) -> _
 
 
 def _fail(slot: Slot, exc: BaseException) -> _End:
-    slot.attempt.finish()
-    slot.attempt.record_error(exc)
+    if not ended_elsewhere(exc):  # else another process ended it: its rows and attributes stay
+        slot.attempt.finish()
+        slot.attempt.record_error(exc)
     return _End(TrialState.FAIL, error=exc)
 
 
@@ -345,10 +346,18 @@ class _PackRun:
         """Tell Optuna how ``trial`` ended and show it, as the single-trial loop does."""
         faults.point("before-tell")
         with INTERRUPTS.shielded():
-            if outcome.state == TrialState.COMPLETE:
-                frozen = self.study.tell(trial, outcome.value)
-            else:
-                frozen = self.study.tell(trial, state=outcome.state)
+            try:
+                if outcome.state == TrialState.COMPLETE:
+                    frozen = self.study.tell(trial, outcome.value)
+                else:
+                    frozen = self.study.tell(trial, state=outcome.state)
+            except (ValueError, RuntimeError) as exc:
+                if not ended_elsewhere(exc):
+                    raise
+                drop_result(trial.number)
+                self.beats.remove(optuna_ids.trial_id(trial))
+                self.ran += 1
+                return
             discard_checkpoint(self.ctx, frozen)  # told: nothing resumes from it now
         if outcome.error is not None:
             log.warning("trial %d failed: %s", trial.number, error_line(outcome.error))

@@ -2,17 +2,18 @@
 putting a trial back in the queue, and finding the trials no live process owns.
 
 A trial left RUNNING by a process that died is retried with the same parameters: at once when
-that process ran on this host (its pid is gone), after the heartbeat grace period when it died
-before its first heartbeat (:func:`unowned`), otherwise when Optuna's heartbeat marks it stale.
+that process ran where this one sees its pid (same host, boot and PID namespace: its pid is gone;
+see :mod:`sweeper.study.liveness`), after the heartbeat grace period when it died before its
+first heartbeat (:func:`unowned`), otherwise when Optuna's heartbeat marks it stale.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -21,30 +22,19 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.study import optuna_ids
+from sweeper.study.liveness import Owner, process_scope
 from sweeper.study.store import GRACE_PERIOD
 from sweeper.training.backend import CONSOLE
 
 log = logging.getLogger(__name__)
 
 WORKER_ATTR = "worker"  # user attr "host:pid" of the process running the trial
+# user attr: where that pid names the process (liveness.process_scope: boot id, PID namespace);
+# "" or absent: judged by host and pid alone
+WORKER_SCOPE_ATTR = "worker_scope"
 # user attr: the start time of the attempt WORKER_ATTR was written for (a trial put back in the
 # queue keeps the stamp of its last process until the next one overwrites it)
 WORKER_SINCE_ATTR = "worker_since"
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: trust kill()
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
@@ -94,13 +84,15 @@ def _forget_heartbeat(storage: Any, trial_id: int) -> None:
         log.debug("could not delete the heartbeat of trial id %d", trial_id, exc_info=True)
 
 
-def mark_worker(trial: optuna.Trial, worker: str) -> None:
-    """Stamp the running attempt of ``trial`` with its process, ``host:pid``.
+def mark_worker(trial: optuna.Trial, worker: str, scope: str | None = None) -> None:
+    """Stamp the running attempt of ``trial`` with its process, ``host:pid``, and the scope
+    where that pid names it (default: this process's boot and PID namespace).
 
-    The stamp names the attempt by its start time: a trial taken from the queue still carries
-    the stamp of the process that ran it before (dead, or it would not have been queued) until
-    this call, and must not be mistaken for a trial of that dead process meanwhile.
+    The stamp names the attempt by its start time, written last: a trial taken from the queue
+    still carries the stamp of the process that ran it before (dead, or it would not have been
+    queued) until this call, and must not be mistaken for a trial of that dead process meanwhile.
     """
+    trial.set_user_attr(WORKER_SCOPE_ATTR, process_scope() if scope is None else scope)
     trial.set_user_attr(WORKER_ATTR, worker)
     started = trial.datetime_start
     trial.set_user_attr(WORKER_SINCE_ATTR, started.isoformat() if started else "")
@@ -139,16 +131,25 @@ def unowned(trial: FrozenTrial, beating: set[int], now: datetime | None = None) 
     return ((now or datetime.now()) - started).total_seconds() > GRACE_PERIOD
 
 
+def owner_of(trial: FrozenTrial) -> Owner | None:
+    """The process named by the stamp of ``trial``'s running attempt; None when it has none."""
+    if not _stamped_by_this_attempt(trial):
+        return None
+    scope = trial.user_attrs.get(WORKER_SCOPE_ATTR)
+    return Owner.parse(str(trial.user_attrs.get(WORKER_ATTR, "")), str(scope or ""))
+
+
 def reap_dead_local_trials(study: optuna.Study) -> int:
     """Requeue RUNNING trials whose process is known to be gone.
 
-    A trial whose running attempt was stamped by ``mark_worker`` on this host is requeued when
-    that process no longer exists; one just taken from the queue, not yet stamped by its new
-    process, is left alone for the heartbeat grace period, then requeued if it never beat
-    (:func:`unowned`). Trials of dead processes on other hosts are left to Optuna's heartbeat,
-    which notices them after its grace period and queues a copy.
+    A trial whose running attempt was stamped by ``mark_worker`` where this process sees its
+    pid (same host name, boot and PID namespace) is requeued when that process no longer
+    exists; one just taken from the queue, not yet stamped by its new process, is left alone for
+    the heartbeat grace period, then requeued if it never beat (:func:`unowned`). Trials of
+    processes this one cannot see (other hosts, other containers of one host name) are left to
+    Optuna's heartbeat, which notices them after its grace period and queues a copy.
     """
-    host = socket.gethostname()
+    host, scope = socket.gethostname(), process_scope()
     n = 0
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     beating = _beating(optuna_ids.storage_of(study), [optuna_ids.trial_id(t) for t in running])
@@ -166,18 +167,50 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
                     t.number,
                 )
             continue
-        if not _stamped_by_this_attempt(t):
+        owner = owner_of(t)
+        if owner is None or not owner.gone(host, scope):
             continue
-        worker = str(t.user_attrs.get(WORKER_ATTR, ""))
-        w_host, _, w_pid = worker.rpartition(":")
-        if w_host != host or not w_pid.isdigit():
-            continue
-        pid = int(w_pid)
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
+        pid = owner.pid
         if requeue(study, optuna_ids.trial_id(t), f"was left running by process {pid}, which died"):
             n += 1
             CONSOLE.info(
                 "trial %d was left running by process %d, which died: queued again", t.number, pid
             )
     return n
+
+
+def ended_elsewhere(exc: BaseException) -> bool:
+    """Whether ``exc`` says the trial was no longer running when this process reported on it or
+    told Optuna how it ended: another process ended it, or put it back in the queue (Optuna's
+    ``UpdateFinishedTrialError``, or "Cannot tell a PRUNED trial.", maybe under the assertion
+    ``study.optimize`` raises when the trial it told is WAITING)."""
+    if not isinstance(exc, (ValueError, RuntimeError, AssertionError)):
+        return False
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, UpdateFinishedTrialError):
+            return True
+        if isinstance(e, (ValueError, RuntimeError)) and str(e).startswith("Cannot tell a "):
+            return True
+        e = e.__cause__ if e.__cause__ is not None or e.__suppress_context__ else e.__context__
+    return False
+
+
+def drop_result(number: int) -> None:
+    """Say that this process's result of trial ``number`` is dropped: another process ended it."""
+    CONSOLE.warning("trial %d was ended by another worker; this result is dropped", number)
+
+
+@contextmanager
+def dropped_if_ended_elsewhere(asked: list[int]) -> Iterator[None]:
+    """Around training and telling the trial numbered ``asked[0]`` (set once it is asked): when
+    another process ended it meanwhile, one line, its result dropped and ``asked`` emptied; any
+    other error is raised."""
+    try:
+        yield
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        if not asked or not ended_elsewhere(exc):
+            raise
+        drop_result(asked.pop())

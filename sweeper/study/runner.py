@@ -20,14 +20,15 @@ from pathlib import Path
 
 import optuna
 
-from sweeper.errors import StorageError, SweepAborted
+from sweeper.errors import ConfigError, StorageError, SweepAborted
 from sweeper.interrupts import INTERRUPTS
 from sweeper.study import faults
 from sweeper.study import space as space_mod
 from sweeper.study.attempt import budget_spent
-from sweeper.study.config import Choices, StudySpec
+from sweeper.study.config import MAX_TRIALS, Choices, StudySpec
 from sweeper.study.lrfind import lr_ranges
 from sweeper.study.names import check_study_name
+from sweeper.study.storage_url import check_sqlite_dir
 from sweeper.study.store import Store
 from sweeper.study.summary import TuneSummary, summarize
 from sweeper.study.trial_flow import check_failure_rate
@@ -205,7 +206,6 @@ def load_stored_spec(
     source path holding that same text here, ``$SWEEPER_TRUSTED_HASH`` (set by the ``tune`` that
     started this worker) or ``trust_store``.
     """
-    from sweeper.errors import ConfigError
     from sweeper.study.config import load_study_file, parse_study
 
     stored = store.study_file(name)
@@ -284,12 +284,13 @@ def tune(
     """
     from sweeper.training.trial import steps_per_epoch
 
-    name = check_study_name(study_name, "--study-name") if study_name else spec.name
-    target = n_trials or spec.n_trials
-    budget = budget_epochs or spec.budget_epochs
+    name = spec.name if study_name is None else check_study_name(study_name, "--study-name")
+    target = check_count(n_trials, "n_trials") or spec.n_trials
+    budget = check_count(budget_epochs, "budget_epochs") or spec.budget_epochs
+    store = Store(storage)  # a URL that cannot be a store is refused before the data is loaded
+    check_sqlite_dir(store.url)
     dataset = _checked_dataset(spec, name, checkpoint_dir)
     spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
-    store = Store(storage)
     with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
         study = prepare_study(
             spec,
@@ -341,6 +342,19 @@ def tune(
     summary.budget_epochs = budget
     store.close()
     return summary
+
+
+def check_count(value: int | None, what: str) -> int | None:
+    """``value`` (a number of trials or epochs given for this run), or None for the study's; a
+    ConfigError for anything but a whole number from 1 to MAX_TRIALS."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS:
+        raise ConfigError(
+            f"{what} = {value!r} (--{what.replace('_', '-')}): give a whole number from 1 to "
+            f"{MAX_TRIALS:,}, or leave it out for the study file's"
+        )
+    return value
 
 
 def _checked_dataset(spec: StudySpec, name: str, checkpoint_dir: str | None) -> Dataset:
@@ -396,6 +410,9 @@ def join_study(
 
     The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`.
     """
+    if not name.strip():
+        raise ConfigError("--study-name is empty; give the name of a study in the store")
+    check_count(n_trials, "n_trials")
     spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
     check_checkpoint_dir(checkpoint_dir, name)
     with INTERRUPTS.deferred():

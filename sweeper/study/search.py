@@ -8,6 +8,7 @@ from optuna.distributions import CategoricalDistribution
 from sweeper.study import space as space_mod
 from sweeper.study.config import DIMENSIONS, Choices, Fixed, StudySpec
 from sweeper.training.backend import CONSOLE
+from sweeper.training.data import MAX_SEED
 from sweeper.training.optimizers import SCHEDULE_FREE
 
 # the relative samplers: they model the searched dimensions jointly, but only those every trial
@@ -68,7 +69,7 @@ def _warn_independent(spec: StudySpec) -> None:
 
 
 def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    seed = spec.seed + seed_offset
+    seed = (spec.seed + seed_offset) % (MAX_SEED + 1)  # a 32-bit seed, as NumPy's
     if spec.sampler.kind in RELATIVE:
         _warn_independent(spec)  # once: Optuna's own warning would repeat at every trial
     if spec.sampler.kind == "gp":

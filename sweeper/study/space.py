@@ -33,6 +33,7 @@ from sweeper.study.config import (
     Range,
     SpaceSpec,
 )
+from sweeper.study.dimensions import MAX_RATE
 from sweeper.training.optimizers import SCHEDULE_FREE, OptimizerSpec
 from sweeper.training.schedules import Schedule, from_dimensions
 
@@ -64,7 +65,7 @@ class TrialConfig:
 
 # The bounds of an "auto" initial rate when no range test result is at hand (a replay of a
 # stored trial, whose value is fixed anyway, or a listing of the space).
-AUTO_BOUNDS = Range(1e-7, 10.0, log=True)
+AUTO_BOUNDS = Range(1e-7, MAX_RATE, log=True)
 
 
 def distribution(dim: Dimension) -> BaseDistribution | None:

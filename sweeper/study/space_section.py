@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sweeper.study.dimensions import DIMENSIONS, Auto, Choices, Dimension, Fixed, Range
+from sweeper.study.dimensions import DIMENSIONS, MAX_RATE, Auto, Choices, Dimension, Fixed, Range
 from sweeper.study.study_reader import Reader
 from sweeper.study.study_spec import SpaceSpec
 from sweeper.training.optimizers import OPTIMIZERS, SCHEDULE_FREE
@@ -41,6 +41,7 @@ def check_value(r: Reader, name: str, value: Any, where: str) -> None:
         raise r.fail(where, f"must be a number, got {value!r}")
     rules = {
         "positive": (value > 0, "must be > 0"),
+        "rate": (0 < value <= MAX_RATE, f"must be > 0 and at most {MAX_RATE:g} (a learning rate)"),
         "epochs": (value > 0, "must be > 0 epochs"),
         "nonneg": (value >= 0, "must be >= 0"),
         "unit": (0 < value <= 1, "must lie in (0, 1]"),

@@ -23,8 +23,27 @@ SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
 
 
 def resolve_url(url: str | None = None) -> str:
-    """``url``, else ``$SWEEPER_STORAGE``, else ``sqlite:///sweeper.db`` in the working directory."""
-    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
+    """``url``, else ``$SWEEPER_STORAGE``, else ``sqlite:///sweeper.db`` in the working directory.
+
+    An empty one is refused, never taken for the default: an unset variable in ``--storage
+    "$DB_URL"`` would otherwise train in ``./sweeper.db`` without a word.
+    """
+    if url is not None:
+        if not str(url).strip():
+            raise StorageError(
+                "the storage URL is empty (--storage or storage=); give one such as "
+                f"{DEFAULT_URL}, or leave it out for ${ENV_VAR} or the default"
+            )
+        return url
+    env = os.environ.get(ENV_VAR)
+    if env is not None:
+        if not env.strip():
+            raise StorageError(
+                f"${ENV_VAR} is set but empty; give it a storage URL such as {DEFAULT_URL}, "
+                f"or unset it for the default {DEFAULT_URL}"
+            )
+        return env
+    return DEFAULT_URL
 
 
 # query parameters that carry a secret (``?password=...`` is as valid as ``user:password@``)
@@ -75,6 +94,21 @@ def check_url(url: str) -> None:
             "use sqlite:///FILE, postgresql+psycopg://user:password@host/db or another "
             "SQLAlchemy dialect"
         ) from None
+    if is_sqlite(url) and _in_memory(parsed.database or "", parsed.query):
+        raise StorageError(
+            f"storage {url if not url_secrets(url) else mask_url(url)} is an in-memory database: "
+            "a study must persist and its "
+            "workers share it; give a file, e.g. sqlite:///sweeper.db"
+        )
+
+
+def _in_memory(database: str, query: Any) -> bool:
+    """Whether a SQLite URL's database lives in memory only (gone with its connection)."""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or query.get("mode") == "memory"
+    )
 
 
 # -- the engines' settings ------------------------------------------------------------------------
@@ -92,8 +126,20 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database).expanduser()
 
 
+def check_not_directory(url: str) -> None:
+    """Refuse a SQLite URL that names a directory (its store file would have to be in it)."""
+    file = sqlite_file(url)
+    if file is not None and file.is_dir():
+        raise StorageError(
+            f"cannot use storage {mask_url(url)}: {file} is a directory, not a store file; "
+            f"name a file in it, e.g. sqlite:///{file.absolute() / 'sweeper.db'}"
+        )
+
+
 def check_sqlite_dir(url: str) -> None:
-    """Refuse a SQLite URL whose file's directory does not exist (SQLite would fail to open it)."""
+    """Refuse a SQLite URL whose file is a directory, or whose file's directory does not exist
+    (SQLite would fail to open it)."""
+    check_not_directory(url)
     file = sqlite_file(url)
     if file is not None:
         parent = file.absolute().parent

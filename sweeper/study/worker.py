@@ -39,7 +39,7 @@ from sweeper.study.attempt import (
 )
 from sweeper.study.lrfind import lr_ranges
 from sweeper.study.names import file_stem
-from sweeper.study.recovery import requeue
+from sweeper.study.recovery import dropped_if_ended_elsewhere, requeue
 from sweeper.study.search import make_pruner, make_sampler
 from sweeper.study.storage_url import ENV_VAR, resolve_url
 from sweeper.study.store import Store
@@ -203,10 +203,12 @@ def _trial_loop(
     """
     study = ctx.study
     active: list[int] = []  # trial_id of the trial being trained, for Ctrl-C
+    asked: list[int] = []  # number of the trial of this round
     last: list[FrozenTrial] = []
 
     def objective(trial: optuna.Trial) -> float:
         active[:] = [optuna_ids.trial_id(trial)]
+        asked[:] = [trial.number]
         faults.point("after-ask")
         INTERRUPTS.check()
         value = Attempt(ctx, trial).run()
@@ -224,8 +226,11 @@ def _trial_loop(
             t0 = time.monotonic()
             last.clear()
             active.clear()
-            with INTERRUPTS.shielded():
+            asked.clear()
+            with INTERRUPTS.shielded(), dropped_if_ended_elsewhere(asked):
                 study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+            if not asked:  # another process ended it: it is not this worker's to requeue
+                active.clear()
             ran += 1
             if progress is not None and last:
                 done = finished_count(study.get_trials(deepcopy=False))

@@ -36,6 +36,7 @@ from sweeper.training.idx_files import read_idx as read_idx
 
 __all__ = [
     "DATASETS",
+    "MAX_SEED",
     "DataSpec",
     "Dataset",
     "clear_cache",
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 
 _MIN_SUBSET = 10
+# the largest seed (study or data): NumPy's RandomState and keras.utils.set_random_seed take
+# 32-bit seeds
+MAX_SEED = 2**32 - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,8 +122,14 @@ class DataSpec:
                 f"subset = {self.subset!r} is invalid; it must be an integer >= {_MIN_SUBSET} "
                 "or None (all examples)"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise data_error(f"seed = {self.seed!r} is invalid; it must be an integer >= 0")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or not 0 <= self.seed <= MAX_SEED
+        ):
+            raise data_error(
+                f"seed = {self.seed!r} is invalid; it must be an integer in [0, {MAX_SEED}]"
+            )
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -66,6 +66,16 @@ _CIFAR_SIDE = 32
 _NPZ_KEYS = "x and y, or x_train, y_train, x_test and y_test"
 
 
+# the first bytes of a zip archive (an .npz file is one), of one that holds no file
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+# examples the training split of a source must hold, and the most classes labels may name when
+# their count is read from the labels (max label + 1): beyond, a label is no class index
+MIN_EXAMPLES = 10
+MAX_CLASSES = 10_000
+
+
 @dataclass(frozen=True, eq=False)
 class Source:
     x: np.ndarray
@@ -158,16 +168,41 @@ def _make_source(
         if x_test.dtype != x.dtype:
             x, x_test = as_float(x), as_float(x_test)
     top = int(max(y.max(), y_test.max() if y_test is not None else 0)) + 1
+    inferred = num_classes is None
     if num_classes is None:
         num_classes = top
     elif top > num_classes:
         raise data_error(
             f"{where}: a label is {top - 1}; {name} has {num_classes} classes (0..{num_classes - 1})"
         )
+    check_class_count(where, y, num_classes if inferred else None)
     for array in (x, y, x_test, y_test):
         if array is not None:
             array.flags.writeable = False
     return Source(x, y, x_test, y_test, num_classes, origin)
+
+
+def check_class_count(where: str, y: np.ndarray, inferred: int | None) -> None:
+    """Refuse training labels no classifier can learn from: too few examples, one class, or
+    labels that are no class indices (``inferred``: the class count read from the labels, max
+    label + 1, over both splits; None for a dataset of known classes)."""
+    n = len(y)
+    if n < MIN_EXAMPLES:
+        raise data_error(
+            f"{where}: {n} training examples are too few to tune on; give at least {MIN_EXAMPLES}"
+        )
+    present = np.unique(y)
+    if len(present) < 2:
+        raise data_error(
+            f"{where}: every training label is {int(present[0])}, one class; a classifier "
+            "needs examples of at least 2 classes"
+        )
+    if inferred is not None and (inferred > MAX_CLASSES or 2 * inferred > n):
+        raise data_error(
+            f"{where}: labels up to {inferred - 1:,} make {inferred:,} classes for {n:,} training "
+            f"examples; labels must be class indices 0..K-1 with at least 2 examples per "
+            f"class and K <= {MAX_CLASSES:,}"
+        )
 
 
 def _one_of(folder: Path, base: str) -> Path | None:
@@ -229,6 +264,16 @@ def _standard_idx(name: str, folder: Path, num_classes: int | None) -> Source | 
 
 
 def _npz_source(name: str, file: Path, num_classes: int | None) -> Source:
+    try:
+        with file.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise data_error(f"dataset {name!r}: cannot read {file} ({describe_error(exc)})") from None
+    if head not in _ZIP_MAGIC:
+        raise data_error(
+            f"dataset {name!r}: not a .npz archive: {file} (an .npz file is a zip archive, as "
+            f"numpy.savez writes); give a numpy .npz file holding {_NPZ_KEYS}"
+        )
     try:
         with np.load(file, allow_pickle=False) as archive:
             keys = set(archive.files)

@@ -283,6 +283,64 @@ def test_a_notebook_model_function_runs_in_this_process_only(tmp_path: Path) -> 
     assert not db.exists()  # refused before anything was stored
 
 
+# inputs that cannot work (issue 28, F7): one line naming the keyword, nothing written
+API_CASES: dict[str, tuple[dict[str, Any], type[SweeperError], str]] = {
+    "n-trials-negative": ({"n_trials": -1}, ConfigError, r"^n_trials = -1 \(--n-trials\): give"),
+    "n-trials-zero": ({"n_trials": 0}, ConfigError, r"^n_trials = 0 .*from 1 to 10,000,000"),
+    "budget-negative": ({"budget_epochs": -5}, ConfigError, r"^budget_epochs = -5 "),
+    "seed": ({"seed": 2**63 - 1}, ConfigError, r"\[study\] seed: must be at most 4294967295"),
+    "rate": (
+        {"space": {"initial_lr": 1e300}},
+        ConfigError,
+        r"\[space\] initial_lr: must be > 0 and at most 10",
+    ),
+    "data-none": ({"data": None}, DataError, r"^data must be a dataset name .*; got NoneType$"),
+    "storage-empty": ({"storage": ""}, SweeperError, r"^the storage URL is empty"),
+    "storage-memory": ({"storage": "sqlite:///:memory:"}, SweeperError, "in-memory database"),
+    "study-name-empty": ({"study_name": " "}, ConfigError, r"\[study\] name: must be a non-empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_an_argument_that_cannot_work_is_one_clear_error_and_writes_nothing(
+    case: str, tmp_path: Path
+) -> None:
+    given, error, pattern = API_CASES[case]
+    kwargs: dict[str, Any] = {"data": "digits", "storage": f"sqlite:///{tmp_path / 'a.db'}"}
+    kwargs.update(given)
+    data = kwargs.pop("data")
+    with pytest.raises(error, match=pattern) as info:
+        sweeper.tune("mnist-cnn", data, progress=False, **kwargs)
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # no store, no checkpoint folder, no arrays
+
+
+@pytest.mark.parametrize(
+    ("y", "expected"),
+    [
+        (np.zeros(60, np.int64), r"^data: every training label is 0, one class"),
+        (np.arange(3), r"^data: 3 training examples are too few to tune on; give at least 10$"),
+        (np.r_[np.arange(59) % 3, 2_000_000_000], r"^data: labels up to 2,000,000,000 make"),
+    ],
+    ids=["one-class", "three-examples", "huge-label"],
+)
+def test_labels_no_classifier_can_learn_from_are_refused_before_anything_is_written(
+    tmp_path: Path, y: np.ndarray, expected: str
+) -> None:
+    x = np.random.default_rng(0).random((len(y), 8, 8), dtype=np.float32)
+    with pytest.raises(DataError, match=expected):
+        sweeper.Study(dense, (x, y))
+    assert list(tmp_path.iterdir()) == []  # not even the arrays' .npz
+
+
+def test_a_study_run_under_an_empty_name_is_refused(tmp_path: Path) -> None:
+    study = sweeper.Study("mnist-cnn", "digits", epochs=1)
+    for method in (study.tune, study.lr_find):
+        with pytest.raises(ConfigError, match=r"study_name '' is empty; give a name"):
+            method(storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="")  # type: ignore[operator]
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------------------------
 # tune, resume, results
 # --------------------------------------------------------------------------------------------

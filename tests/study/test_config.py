@@ -632,6 +632,45 @@ BAD_CASES: list[tuple[str, str, list[str]]] = [
         'optimizer = "adamw_schedule_free"\n',
         ["[[baselines]] #1 optimizer", "'adamw_schedule_free'", "'constant'", "'cosine'"],
     ),
+    # numeric limits: seeds NumPy and Keras take, rates that can train (F7)
+    (
+        "study-seed-beyond-32-bits",
+        "[study]\nseed = 9223372036854775807\n",
+        ["[study] seed", "at most 4294967295", "9223372036854775807"],
+    ),
+    ("study-seed-negative", "[study]\nseed = -1\n", ["[study] seed", ">= 0", "-1"]),
+    ("data-seed-beyond-32-bits", "[data]\nseed = 4294967296\n", ["[data]", "seed", "4294967295"]),
+    (
+        "initial-lr-absurd",
+        "[space]\ninitial_lr = 1e300\n",
+        ["[space] initial_lr", "at most 10", "1e+300"],
+    ),
+    (
+        "initial-lr-range-absurd",
+        "[space]\ninitial_lr = { low = 1e-3, high = 1e300, log = true }\n",
+        ["[space] initial_lr.high", "at most 10", "1e+300"],
+    ),
+    (
+        "initial-lr-choices-absurd",
+        "[space]\ninitial_lr = [0.1, 11.0]\n",
+        ["[space] initial_lr[1]", "at most 10", "11.0"],
+    ),
+    (
+        "baseline-initial-lr-absurd",
+        '[[baselines]]\nname = "b"\nschedule = "constant"\ninitial_lr = 1e300\n',
+        ["[[baselines]] #1 initial_lr", "at most 10", "1e+300"],
+    ),
+    (
+        "baseline-piecewise-values-absurd",
+        '[[baselines]]\nname = "p"\nschedule = "piecewise"\nboundaries = [10]\n'
+        "values = [0.1, 1e300]\n",
+        ["[[baselines]] #1 values", "[0, 10]", "1e+300"],
+    ),
+    (
+        "baseline-end-lr-absurd",
+        '[[baselines]]\nname = "p"\nschedule = "polynomial"\ninitial_lr = 0.1\nend_lr = 1e300\n',
+        ["[[baselines]] #1 end_lr", "[0, 10]", "1e+300"],
+    ),
     (
         "baseline-one-cycle-warm-up-too-short",
         '[[baselines]]\nname = "1c"\nschedule = "one_cycle"\ninitial_lr = 0.1\n'

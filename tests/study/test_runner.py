@@ -446,3 +446,35 @@ def test_resolve_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "sqlite:///from-env.db")
     assert resolve_url(None) == "sqlite:///from-env.db"
     assert resolve_url("sqlite:///given.db") == "sqlite:///given.db"
+
+
+def test_an_empty_storage_url_is_refused_never_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, "sqlite:///from-env.db")
+    for empty in ("", "  "):
+        with pytest.raises(StorageError, match=r"^the storage URL is empty \(--storage"):
+            resolve_url(empty)
+    monkeypatch.setenv(ENV_VAR, "")
+    with pytest.raises(StorageError, match=rf"^\${ENV_VAR} is set but empty; .* unset it"):
+        resolve_url(None)
+    assert resolve_url("sqlite:///given.db") == "sqlite:///given.db"  # the option still wins
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///file::memory:?cache=shared",
+        "sqlite:///file:x?mode=memory&uri=true",
+    ],
+)
+def test_an_in_memory_store_is_refused(url: str) -> None:
+    with pytest.raises(StorageError, match="is an in-memory database: a study must persist"):
+        Store(url)
+
+
+def test_a_directory_as_store_is_named_a_directory(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}")
+    with pytest.raises(StorageError, match=f"{tmp_path} is a directory, not a store file"):
+        store.optuna_storage()
+    assert list(tmp_path.iterdir()) == []

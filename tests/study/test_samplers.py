@@ -135,3 +135,15 @@ def test_a_shape_study_runs_three_real_trials_proposed_by_the_sampler(
         return any(key.startswith(attr) for key in t.system_attrs)
 
     assert [proposed(t) for t in trials] == [False, False, True]
+
+
+@pytest.mark.parametrize("kind", ["random", "tpe", "grid"])
+def test_the_largest_seed_with_a_worker_offset_is_still_a_32_bit_seed(kind: str) -> None:
+    spec = parse_study(
+        f'[study]\nseed = 4294967295\n[sampler]\ntype = "{kind}"\n'
+        '[space]\nschedules = "constant"\ninitial_lr = [0.01, 0.1]\n',
+        "top.toml",
+    )
+    study = optuna.create_study(sampler=make_sampler(spec, 7919 * 3 + 20), direction="maximize")
+    trial = study.ask()
+    assert trial.suggest_categorical("initial_lr", [0.01, 0.1]) in (0.01, 0.1)

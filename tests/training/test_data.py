@@ -442,6 +442,53 @@ def test_npz_missing_and_corrupt(tmp_path: Path) -> None:
     assert_one_line_error(excinfo, "bad.npz", ".npz")
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"hello, this is a text file\n", b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}", b""],
+    ids=["text", "npy", "empty"],
+)
+def test_a_file_that_is_no_npz_archive_is_one_line(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "t.npz").write_bytes(content)
+    with pytest.raises(DataError) as excinfo:
+        load_dataset(DataSpec("npz", path=str(tmp_path / "t.npz")))
+    message = assert_one_line_error(excinfo, "not a .npz archive: ", "t.npz", "numpy.savez")
+    assert "pickle" not in message
+
+
+LABEL_CASES = {
+    # labels a classifier cannot learn from, refused when the data is read (F7)
+    "one-class": (np.zeros(100, np.int64), ["every training label is 0", "one class", "2 classes"]),
+    "too-few": (np.arange(3) % 2, ["3 training examples", "at least 10"]),
+    "labels-far-beyond": (
+        np.r_[np.arange(99) % 4, 2_000_000_000],
+        ["labels up to 2,000,000,000", "class indices 0..K-1", "K <= 10,000"],
+    ),
+    "more-classes-than-examples": (
+        np.arange(40),
+        ["labels up to 39", "40 classes for 40 training examples", "2 examples per class"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LABEL_CASES))
+def test_labels_no_classifier_can_learn_from_are_one_line(tmp_path: Path, case: str) -> None:
+    y, parts = LABEL_CASES[case]
+    x, _ = small_images(len(y))
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    with pytest.raises(DataError) as excinfo:
+        load_dataset(DataSpec("npz", path=str(tmp_path / "d.npz")))
+    assert_one_line_error(excinfo, "d.npz", *parts)
+
+
+def test_labels_with_a_test_split_count_both_for_the_classes(tmp_path: Path) -> None:
+    x, y = small_images(30, classes=3)
+    xt, _ = small_images(10)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=xt, y_test=np.full(10, 9000))
+    with pytest.raises(DataError) as excinfo:
+        load_dataset(DataSpec("npz", path=str(tmp_path / "d.npz")))
+    assert_one_line_error(excinfo, "labels up to 9,000", "30 training examples")
+
+
 # --- CIFAR-10 -----------------------------------------------------------------------------------
 
 
