@@ -5,6 +5,7 @@ value), and ``parallel``, ``slice`` and ``contour`` of one schedule family.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,7 +99,25 @@ def draw_history(data: an.StudyData, metric: str = "") -> Figure:
 def draw_optuna(
     data: an.StudyData, kind: str, family: str | None = None, metric: str = ""
 ) -> Figure:
-    """``parallel``, ``slice`` or ``contour`` of one family's complete trials."""
+    """``parallel``, ``slice`` or ``contour`` of one family's complete trials; where a study
+    has too few of them (a multi-fidelity study pauses or stops most configurations), of its
+    configurations at the epoch importance reads (the deepest that enough of them trained),
+    each counted once with its value there."""
+    try:
+        return _draw_optuna(data, kind, family, metric, "complete trials")
+    except PlotUnavailableError:
+        reached = an.importance_epochs(data)
+        deep = [e for e, n in reached.items() if n >= an.MIN_IMPORTANCE_TRIALS]
+        if not deep:
+            raise
+        epoch = max(deep)
+        at = dataclasses.replace(data, trials=an.at_epoch_trials(data, epoch))
+        return _draw_optuna(at, kind, family, metric, f"configurations at epoch {epoch}")
+
+
+def _draw_optuna(
+    data: an.StudyData, kind: str, family: str | None, metric: str, what: str
+) -> Figure:
     from matplotlib.collections import LineCollection, PathCollection
     from optuna.visualization import matplotlib as ovm
 
@@ -136,7 +155,7 @@ def draw_optuna(
                     coll.set_alpha(0.35)
         title = (
             f"{kind.capitalize()} of schedule family {scope.family!r}\n"
-            f"{len(scope.trials)} complete trials of {shown(data.name)}"
+            f"{len(scope.trials)} {what} of {shown(data.name)}"
         )
         if isinstance(axes, np.ndarray):
             fig.suptitle(title)

@@ -518,3 +518,26 @@ def test_the_later_families_are_listed_and_drawn(tmp_path: Path) -> None:
     assert drawn.exit_code == 0, drawn.output
     assert "wsd(initial_lr=0.1" in drawn.output and "cooldown=1-sqrt" in drawn.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kind", ["parallel", "slice"])
+def test_a_multi_fidelity_study_draws_its_configurations_at_an_epoch(
+    kind: str, tmp_path: Path
+) -> None:
+    """An ASHA study with one complete tuned trial: parallel and slice draw the configurations
+    that trained the epoch importance reads, each once, and say so in the title."""
+    from conftest import asha_trials, write_store
+
+    url = write_store(tmp_path / "s.db", asha_trials(), "asha")
+    data = an.load(url, "asha")
+    reached = an.importance_epochs(data)
+    epoch = max(e for e, n in reached.items() if n >= an.MIN_IMPORTANCE_TRIALS)
+    fig = plots.draw(data, kind)
+    title = fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title()
+    assert f"configurations at epoch {epoch} of asha" in title
+    n = int(title.split("\n")[1].split()[0])
+    family_n = sum(
+        1 for t in an.at_epoch_trials(data, epoch) if an.family_of(t) == title.split("'")[1]
+    )
+    assert n == family_n > 0
+    plots.close(fig)
