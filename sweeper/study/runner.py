@@ -27,6 +27,7 @@ from sweeper.study import space as space_mod
 from sweeper.study.attempt import budget_spent
 from sweeper.study.config import MAX_TRIALS, Choices, StudySpec
 from sweeper.study.lrfind import lr_ranges
+from sweeper.study.model_identity import WORKER_FIX, check_model_identity, record_model_identity
 from sweeper.study.names import check_study_name
 from sweeper.study.storage_url import check_sqlite_dir
 from sweeper.study.store import Store
@@ -36,6 +37,7 @@ from sweeper.study.trials import TrialEvent, count_states, finished_count
 from sweeper.study.worker import TRUSTED_HASH_ENV, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.training.backend import CONSOLE
 from sweeper.training.data import Dataset, load_dataset
+from sweeper.training.fingerprint import ModelFingerprint
 from sweeper.training.models import check_model
 
 log = logging.getLogger(__name__)
@@ -155,16 +157,19 @@ def prepare_study(
     steps_per_epoch: int,
     target: int,
     budget: int | None = None,
+    model: ModelFingerprint | None = None,
 ) -> optuna.Study:
-    """Open or create the study, record its file, and queue the baselines (once)."""
+    """Open or create the study, record its file and its model's fingerprint, queue baselines."""
     store.check_study_file(
         name, spec.hash, allow_changed=allow_changed, text=spec.text, overrides=spec.overrides
     )
+    check_model_identity(store, name, spec.train.model, model, allow_changed=allow_changed)
     study = open_study(spec, store, name)
     # keep the file's absolute path: workers elsewhere resolve the data path against it
     source = Path(spec.source)
     stored_source = str(source.resolve()) if source.is_file() else spec.source
     store.save_study_file(name, stored_source, spec.text, spec.overrides, spec.hash)
+    record_model_identity(study, spec.train.model, model)
     if study.metric_names != [spec.metric]:  # optuna-dashboard and the CLI name the objective
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -289,17 +294,17 @@ def tune(
     budget = check_count(budget_epochs, "budget_epochs") or spec.budget_epochs
     store = Store(storage)  # a URL that cannot be a store is refused before the data is loaded
     check_sqlite_dir(store.url)
-    dataset = _checked_dataset(spec, name, checkpoint_dir)
-    spe = steps_per_epoch(len(dataset.x_train), spec.train.batch_size)
+    dataset, model = _checked_dataset(spec, name, checkpoint_dir)
     with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
         study = prepare_study(
             spec,
             store,
             name,
             allow_changed=allow_changed,
-            steps_per_epoch=spe,
+            steps_per_epoch=steps_per_epoch(len(dataset.x_train), spec.train.batch_size),
             target=target,
             budget=budget,
+            model=model,
         )
     start = time.monotonic()
     before = finished_count(study.get_trials(deepcopy=False))
@@ -357,16 +362,20 @@ def check_count(value: int | None, what: str) -> int | None:
     return value
 
 
-def _checked_dataset(spec: StudySpec, name: str, checkpoint_dir: str | None) -> Dataset:
-    """The study's data, once its model and checkpoint folder are known to work: what can fail
-    fails here, before the store is touched."""
+def _checked_dataset(
+    spec: StudySpec, name: str, checkpoint_dir: str | None
+) -> tuple[Dataset, ModelFingerprint | None]:
+    """The study's data and its user model's fingerprint, once the model and the checkpoint
+    folder are known to work: what can fail fails here, before the store is touched."""
     dataset = load_dataset(spec.data)
     INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
     # and so does a user model that cannot be imported, called or trained on this data
-    check_model(spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir)
+    model = check_model(
+        spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir
+    )
     check_checkpoint_dir(checkpoint_dir, name)
     INTERRUPTS.check()
-    return dataset
+    return dataset, model
 
 
 def _check_worker_codes(
@@ -408,15 +417,18 @@ def join_study(
 ) -> tuple[int, bool, int]:
     """Run trials of a stored study as one more worker: (trials run, interrupted, target).
 
-    The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`.
+    The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`;
+    its user model must build the network the study was stored with (its fingerprint).
     """
     if not name.strip():
         raise ConfigError("--study-name is empty; give the name of a study in the store")
     check_count(n_trials, "n_trials")
     spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
-    check_checkpoint_dir(checkpoint_dir, name)
+    dataset, model = _checked_dataset(spec, name, checkpoint_dir)
+    check_model_identity(store, name, spec.train.model, model, allow_changed=False, fix=WORKER_FIX)
     with INTERRUPTS.deferred():
         study = open_study(spec, store, name)
+        record_model_identity(study, spec.train.model, model)
     target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
     stored_budget = study.user_attrs.get("budget_epochs", spec.budget_epochs)
     index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
@@ -428,6 +440,7 @@ def join_study(
         timeout=timeout,
         progress=progress,
         checkpoint_dir=checkpoint_dir,
+        dataset=dataset,
         worker_index=int(index) if index is not None else os.getpid(),
         budget=int(stored_budget) if stored_budget is not None else None,
         pack=pack,

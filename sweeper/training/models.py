@@ -14,6 +14,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from sweeper.errors import ConfigError
+from sweeper.training.fingerprint import ModelFingerprint, fingerprint
 
 MODELS: dict[str, str] = {
     "mnist-cnn": "3 x (Conv 3x3 ReLU + MaxPool) with 16, 32, 64 filters -> Dense softmax",
@@ -152,15 +153,17 @@ def build_model(
 
 def check_model(
     name: str, input_shape: tuple[int, ...], num_classes: int, search_dir: str | None = None
-) -> None:
-    """Build a user model once and check its output, before a study writes anything.
+) -> ModelFingerprint | None:
+    """Build a user model once and check its output, before a study writes anything; return
+    its fingerprint (:mod:`sweeper.training.fingerprint`), the model's part of the study's
+    identity.
 
     Raises ConfigError, one line, when it cannot be imported or called, returns no Keras model,
     or does not map a batch of ``input_shape`` to probabilities over ``num_classes``. Built-in
-    models are not checked (their tests do that).
+    models are not checked (their tests do that) and have no fingerprint (their name is theirs).
     """
     if name in MODELS:
-        return
+        return None
     import keras
     import numpy as np
 
@@ -170,12 +173,14 @@ def check_model(
     model = build_model(name, input_shape, num_classes, search_dir)
     batch = np.random.default_rng(0).random((2, *input_shape), dtype=np.float32)
     try:
-        out = np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)))
-    except Exception as exc:
-        raise ConfigError(
-            f"model {name!r} cannot take a batch of shape {batch.shape} "
-            f"({_first_line(exc)}); it must accept inputs of shape {input_shape}"
-        ) from None
+        try:
+            out = np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)))
+        except Exception as exc:
+            raise ConfigError(
+                f"model {name!r} cannot take a batch of shape {batch.shape} "
+                f"({_first_line(exc)}); it must accept inputs of shape {input_shape}"
+            ) from None
+        identity = fingerprint(model, _resolve_user_model(name, search_dir))
     finally:
         keras.backend.clear_session()
     if out.shape != (2, num_classes):
@@ -190,3 +195,4 @@ def check_model(
             "end it with a softmax activation: sweeper trains with "
             "sparse_categorical_crossentropy on probabilities"
         )
+    return identity

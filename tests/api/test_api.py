@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 import sweeper
 from sweeper.api import facade as api
 from sweeper.api.progress import ProgressBar, ProgressLines, reporting
-from sweeper.errors import ConfigError, DataError, SweeperError
+from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
 from sweeper.study.config import DEFAULT_STUDY, Range, load_study_file, parse_study
 from sweeper.study.trials import TrialEvent
 
@@ -404,6 +404,56 @@ def test_tune_in_memory_then_resume_and_read_the_results(
     # and the stored study reads back from a fresh handle
     loaded = sweeper.load("nb", storage=url)
     assert loaded.best == more.best and len(loaded.trials) == 6
+
+
+@pytest.mark.slow
+def test_a_notebook_model_edited_under_the_same_study_name_is_refused_unless_allowed(
+    digits: Any, tmp_path: Path
+) -> None:
+    def build(input_shape: tuple[int, ...], num_classes: int) -> Any:  # a notebook's cell
+        import keras
+
+        inputs = keras.Input(shape=input_shape)
+        x = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+    db = tmp_path / "nb.db"
+    url = f"sqlite:///{db}"
+    settings = {**TINY, "n_trials": 1, "baselines": [], "progress": False, "study_name": "nb"}
+    first = sweeper.tune(build, digits, storage=url, **settings)  # type: ignore[arg-type]
+    assert first.summary is not None and first.summary.ran == 1
+    again = sweeper.tune(build, digits, storage=url, **settings)  # type: ignore[arg-type]
+    assert again.summary is not None and again.summary.ran == 0  # the same model: it resumes
+
+    # the cell edited: a wider hidden layer, the same function name (the same study settings)
+    def build(input_shape: tuple[int, ...], num_classes: int) -> Any:  # type: ignore[no-redef]
+        import keras
+
+        inputs = keras.Input(shape=input_shape)
+        x = keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+    stored = db.read_bytes()
+    with pytest.raises(StudyChangedError) as info:
+        sweeper.tune(build, digits, storage=url, **{**settings, "n_trials": 2})  # type: ignore[arg-type]
+    line = str(info.value)
+    assert line.startswith("the model '__in_process__:build' changed since study 'nb' in ")
+    assert " was created: layer 3 Dense units 16 -> 32, weight shapes " in line
+    assert line.endswith(
+        "(from Python: the same arguments, another study_name=, or allow_changed=True)"
+    )
+    assert "\n" not in line and db.read_bytes() == stored
+    assert len(trials_of(url, "nb")) == 1
+    attrs = optuna.load_study(study_name="nb", storage=url).user_attrs
+    assert attrs["model_fingerprint"]["layers"][2]["config"]["units"] == 16  # as it was
+
+    allowed = sweeper.tune(build, digits, storage=url, allow_changed=True,
+                           **{**settings, "n_trials": 2})  # type: ignore[arg-type]  # fmt: skip
+    assert allowed.summary is not None and allowed.summary.ran == 1
+    attrs = optuna.load_study(study_name="nb", storage=url).user_attrs
+    assert attrs["model_fingerprint"]["layers"][2]["config"]["units"] == 32  # recorded
+    last = sweeper.tune(build, digits, storage=url, **{**settings, "n_trials": 2})  # type: ignore[arg-type]
+    assert last.summary is not None and last.summary.ran == 0
 
 
 @pytest.mark.slow

@@ -951,6 +951,66 @@ def test_bad_user_model_is_refused_in_one_line_before_anything_is_written(
     assert not (tmp_path / "sweeper.db").exists()
 
 
+HIDDEN_MODEL = """\
+import keras
+
+
+def build(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+"""
+
+
+def test_a_changed_user_model_is_refused_by_tune_and_worker_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    module = tmp_path / "fingerprinted_model.py"
+    module.write_text(HIDDEN_MODEL)
+    (tmp_path / "small.toml").write_text(
+        SMALL_STUDY.replace("[train]\n", '[train]\nmodel = "fingerprinted_model:build"\n')
+    )
+    db = tmp_path / "sweeper.db"
+    first = tune("small.toml", "--n-trials", "1")
+    assert first.exit_code == 0, first.output
+
+    # the module edited (each command is a fresh process for the person who runs it)
+    module.write_text(HIDDEN_MODEL.replace("Dense(16,", "Dense(24,"))
+    monkeypatch.delitem(sys.modules, "fingerprinted_model")
+    digest = file_digest(db)
+    refused = tune("small.toml", "--n-trials", "2")
+    assert refused.exit_code == 2, refused.output
+    line = assert_one_error_line(refused)
+    assert line.startswith("error: the model 'fingerprinted_model:build' changed since study ")
+    assert "layer 3 Dense units 16 -> 24, weight shapes (64, 16) (16,) -> (64, 24) (24,)" in line
+    assert line.endswith("another --study-name, or --allow-changed to continue it with this one")
+    assert file_digest(db) == digest
+    monkeypatch.delitem(sys.modules, "fingerprinted_model")
+    args = ["worker", "--study-name", "small", "--study-file", "small.toml", "--n-trials", "2"]
+    worker = CliRunner().invoke(main, args)
+    assert worker.exit_code == 2, worker.output
+    assert "layer 3 Dense units 16 -> 24" in assert_one_error_line(worker)
+    assert "`sweeper tune STUDY_FILE --allow-changed`" in worker.output
+    assert file_digest(db) == digest
+    assert len(load_trials(sqlite_url(db), "small")) == 1
+
+    monkeypatch.delitem(sys.modules, "fingerprinted_model")
+    allowed = tune("small.toml", "--n-trials", "2", "--allow-changed")
+    assert allowed.exit_code == 0, allowed.output
+    assert "the model 'fingerprinted_model:build' changed since study 'small' was created" in (
+        allowed.output
+    )
+    assert summary_counts(allowed.stdout)["ran"] == 1
+    (attr,) = query(db, "SELECT value_json FROM study_user_attributes WHERE key = ?",
+                    ("model_fingerprint",))  # fmt: skip
+    assert json.loads(attr["value_json"])["layers"][2]["config"]["units"] == 24
+    # the new model is the study's now: the worker joins it (nothing is left to run)
+    monkeypatch.delitem(sys.modules, "fingerprinted_model")
+    joined = CliRunner().invoke(main, args)
+    assert joined.exit_code == 0, joined.output
+
+
 def test_missing_user_module_names_where_it_was_looked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import socket
 import subprocess
@@ -16,13 +18,16 @@ from optuna.distributions import FloatDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import StorageError
+from sweeper.errors import StorageError, StudyChangedError
 from sweeper.study.config import parse_study
+from sweeper.study.model_identity import MODEL_ATTR
 from sweeper.study.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
+from sweeper.study.runner import join_study, prepare_study
 from sweeper.study.search import make_pruner, make_sampler
 from sweeper.study.storage_url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url
 from sweeper.study.store import Store
 from sweeper.study.trials import count_states, finished_count, superseded
+from sweeper.training.fingerprint import ModelFingerprint, fingerprint
 
 HOST = socket.gethostname()
 LR = FloatDistribution(1e-4, 1.0, log=True)
@@ -478,3 +483,113 @@ def test_a_directory_as_store_is_named_a_directory(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=f"{tmp_path} is a directory, not a store file"):
         store.optuna_storage()
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# the model's fingerprint: part of the study's identity
+# --------------------------------------------------------------------------------------------
+
+MODEL_STUDY = """\
+[study]
+name = "s"
+seed = 0
+n_trials = 2
+
+[data]
+dataset = "digits"
+subset = 200
+
+[train]
+model = "tiny_model:dense"
+epochs = 1
+
+[space]
+schedules = ["constant"]
+initial_lr = { low = 1e-3, high = 0.1, log = true }
+"""
+
+
+def network(hidden: int | None = None) -> ModelFingerprint:
+    """The fingerprint of Flatten -> [Dense(hidden)] -> Dense(10) softmax on the digits."""
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = keras.layers.Flatten()(inputs)
+    if hidden is not None:
+        x = keras.layers.Dense(hidden, activation="relu")(x)
+    return fingerprint(keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)))
+
+
+def stored_print(url: str) -> ModelFingerprint | None:
+    attrs = optuna.load_study(study_name="s", storage=url).user_attrs
+    return ModelFingerprint.from_attr(attrs.get(MODEL_ATTR))
+
+
+def digest_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_changed_model_is_refused_before_anything_is_written_unless_allowed(
+    tmp_path: Path, clean_process: None
+) -> None:
+    spec = parse_study(MODEL_STUDY, str(tmp_path / "s.toml"))
+    db = tmp_path / "s.db"
+    store = Store(f"sqlite:///{db}")
+    narrow, wide = network(16), network(32)
+    prepare = functools.partial(prepare_study, spec, store, "s", steps_per_epoch=4, target=2)
+    prepare(allow_changed=False, model=narrow)
+    assert stored_print(store.url) == narrow  # recorded the first time
+    prepare(allow_changed=False, model=network(16))  # the same model again: no word
+    before = digest_of(db)
+    with pytest.raises(StudyChangedError) as info:
+        prepare(allow_changed=False, model=wide)
+    assert str(info.value) == (
+        f"the model 'tiny_model:dense' changed since study 's' in sqlite:///{db} was created: "
+        "layer 3 Dense units 16 -> 32, weight shapes (64, 16) (16,) -> (64, 32) (32,); "
+        "layer 4 Dense weight shapes (16, 10) (10,) -> (32, 10) (10,); use the model the study "
+        "was created with, another --study-name, or --allow-changed to continue it with this one"
+    )
+    assert digest_of(db) == before and stored_print(store.url) == narrow
+    prepare(allow_changed=True, model=wide)
+    assert stored_print(store.url) == wide  # the new fingerprint is the study's now
+    with pytest.raises(StudyChangedError, match="layer 3 Dense units 32 -> 16"):
+        prepare(allow_changed=False, model=narrow)
+    store.close()
+
+
+def test_a_study_stored_before_fingerprints_gets_one_without_a_word(
+    tmp_path: Path, clean_process: None
+) -> None:
+    spec = parse_study(MODEL_STUDY, str(tmp_path / "s.toml"))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    prepare = functools.partial(prepare_study, spec, store, "s", steps_per_epoch=4, target=2)
+    prepare(allow_changed=False)  # as sweeper stored a study before fingerprints
+    assert stored_print(store.url) is None
+    prepare(allow_changed=False, model=network(16))
+    assert stored_print(store.url) == network(16)
+    store.close()
+
+
+def test_a_worker_whose_model_changed_is_refused_before_anything_is_written(
+    tmp_path: Path, clean_process: None
+) -> None:
+    spec = parse_study(MODEL_STUDY, str(tmp_path / "s.toml"))
+    db = tmp_path / "s.db"
+    store = Store(f"sqlite:///{db}")
+    # stored with a hidden layer that tiny_model:dense, as this worker imports it, lacks
+    prepare_study(spec, store, "s", allow_changed=False, steps_per_epoch=4, target=2,
+                  model=network(16))  # fmt: skip
+    store.close()
+    before = digest_of(db)
+    with pytest.raises(StudyChangedError) as info:
+        join_study(Store(f"sqlite:///{db}"), "s", trust_store=True)
+    line = str(info.value)
+    assert line.startswith("the model 'tiny_model:dense' changed since study 's' in ")
+    assert (
+        ": 3 layers instead of 4; layer 3 Dense activation relu -> softmax, units 16 -> 10" in line
+    )
+    assert line.endswith(
+        "; run this worker with the model the study was created with, or continue the study "
+        "with this one by `sweeper tune STUDY_FILE --allow-changed` (`allow_changed=True` "
+        "from Python)"
+    )
+    assert "\n" not in line and digest_of(db) == before
