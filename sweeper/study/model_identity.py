@@ -4,7 +4,8 @@ A user model's fingerprint (:mod:`sweeper.training.fingerprint`: the network bui
 study's data, and the function's source) is stored with the study, in the study user attribute
 ``MODEL_ATTR``, by the first run that has it. A later run whose model differs is refused before
 anything is written, naming what changed, unless it is allowed (``--allow-changed``), which
-records the new fingerprint. A study stored before fingerprints existed gets its first one
+records the new fingerprint, or no epoch of the study was trained yet (a model that never built
+on this machine, then fixed: nothing to guard), which records it too. A study stored before fingerprints existed gets its first one
 without a word. Built-in models have none: the study file names them.
 """
 
@@ -63,6 +64,8 @@ def check_model_identity(
         return
     before = stored_fingerprint(store, name)
     changed = None if before is None else differences(before, now)
+    if changed and store.epochs_spent(name) == 0:
+        return  # nothing was trained with the old model (it never built, say): no result to guard
     if changed:
         raise StudyChangedError(
             f"the model {model!r} changed since study {name!r} in {store.masked_url} was "

@@ -538,6 +538,11 @@ def test_a_changed_model_is_refused_before_anything_is_written_unless_allowed(
     prepare = functools.partial(prepare_study, spec, store, "s", steps_per_epoch=4, target=2)
     prepare(allow_changed=False, model=narrow)
     assert stored_print(store.url) == narrow  # recorded the first time
+    # before any epoch is trained another model replaces it: nothing was trained with the old one
+    prepare(allow_changed=False, model=wide)
+    assert stored_print(store.url) == wide
+    prepare(allow_changed=False, model=narrow)
+    store.add_spent_epoch("s", 0, 0)  # an epoch trained: the model is part of the results now
     prepare(allow_changed=False, model=network(16))  # the same model again: no word
     before = digest_of(db)
     with pytest.raises(StudyChangedError) as info:
@@ -578,6 +583,7 @@ def test_a_worker_whose_model_changed_is_refused_before_anything_is_written(
     # stored with a hidden layer that tiny_model:dense, as this worker imports it, lacks
     prepare_study(spec, store, "s", allow_changed=False, steps_per_epoch=4, target=2,
                   model=network(16))  # fmt: skip
+    store.add_spent_epoch("s", 0, 0)  # an epoch trained with it
     store.close()
     before = digest_of(db)
     with pytest.raises(StudyChangedError) as info:
