@@ -218,7 +218,7 @@ def run_keras_tuner(setup: Setup, seed: int, arm: str) -> Run:
     import keras
     import keras_tuner as kt
 
-    from sweeper.study.config import DIMENSIONS, Choices, Fixed, Range
+    from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed, Range
     from sweeper.study.space import dimensions_for
 
     optimizer_dims = ("optimizer", "momentum", "nesterov")  # pinned: plain SGD
@@ -360,7 +360,8 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
 def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) -> int:
     """The epochs (rounded up) that the study's LR range tests trained: their batches over
     the batches of an epoch."""
-    from sweeper.study.lrfind import latest_lr_find, study_optimizers
+    from sweeper.study.lrfind import study_optimizers
+    from sweeper.study.lrfind_store import latest_lr_find
 
     steps = 0
     for optimizer in study_optimizers(spec.space):
@@ -537,7 +538,7 @@ def report(runs: list[Run], arms: list[str], budget: int, reach_x: float | None 
 
 
 def describe_space(space: Any) -> str:
-    from sweeper.study.config import Auto, Choices, Fixed, Range
+    from sweeper.study.dimensions import Auto, Choices, Fixed, Range
 
     parts = []
     for name, dim in space.dims.items():

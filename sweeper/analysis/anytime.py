@@ -27,6 +27,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from sweeper.analysis import queries as an
+from sweeper.analysis import read_store, study_data
 from sweeper.analysis.plot_data import PlotUnavailableError
 from sweeper.study import space as space_mod
 from sweeper.study.names import shown
@@ -74,9 +75,9 @@ class AnytimeCurve(NamedTuple):
 def read_ledger(url: str | None, name: str) -> list[dict[str, Any]]:
     """The study's ledger rows in training order: trial_number, epoch, val_accuracy (none for a
     store without the table). Read-only, as every read of :mod:`sweeper.analysis.queries`."""
-    store = an.open_store(url)
+    store = read_store.open_store(url)
     table = sa.Table(LedgerRow.__tablename__, LedgerRow.metadata)
-    with an.reading(store) as conn:
+    with read_store.reading(store) as conn:
         if not sa.inspect(conn).has_table(table.name):
             return []
         result = conn.execute(
@@ -95,7 +96,7 @@ def _finite(value: Any) -> float | None:
 
 
 def anytime_data(
-    data: an.StudyData, ledger: Sequence[Mapping[str, Any]], label: str | None = None
+    data: study_data.StudyData, ledger: Sequence[Mapping[str, Any]], label: str | None = None
 ) -> AnytimeCurve:
     """The anytime curve of ``data`` from its ledger rows (:func:`read_ledger`), in their order.
 

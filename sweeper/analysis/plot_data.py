@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from sweeper.analysis import queries as an
+from sweeper.analysis import study_data
 from sweeper.errors import SweeperError
 from sweeper.study import optuna_ids
 from sweeper.training.schedules import FAMILIES, from_dict, from_dimensions
@@ -61,7 +62,7 @@ def _label(trial: FrozenTrial) -> str:
     return f"#{trial.number}{value} " + (f"[baseline] {base}" if base else an.describe(trial))
 
 
-def lr_curves_data(data: an.StudyData, top: int = 5) -> LrCurves:
+def lr_curves_data(data: study_data.StudyData, top: int = 5) -> LrCurves:
     """LR over the run of the ``top`` best trials, plus the best baseline when not among them."""
     best = an.best_trials(data, top)
     chosen = list(best.top)
@@ -103,7 +104,7 @@ class LearningCurves(NamedTuple):
 
 
 def learning_curves_data(
-    data: an.StudyData, epoch_rows: Sequence[Mapping[str, Any]]
+    data: study_data.StudyData, epoch_rows: Sequence[Mapping[str, Any]]
 ) -> LearningCurves:
     """Validation accuracy per epoch of every trial (from ``sweeper_epochs``).
 
@@ -143,7 +144,7 @@ class PrunedPoint(NamedTuple):
     value: float | None  # last finite reported value; None: the trial reported none
 
 
-def pruned_points(data: an.StudyData) -> list[PrunedPoint]:
+def pruned_points(data: study_data.StudyData) -> list[PrunedPoint]:
     """Pruned and diverged trials at their last finite reported value, in number order.
 
     Falls back on the trial's own value (Optuna stores the last intermediate value there).
@@ -176,7 +177,7 @@ class FamilyStats(NamedTuple):
     baselines: list[tuple[str, float]]  # complete baseline trials: name, value
 
 
-def families_data(data: an.StudyData) -> list[FamilyStats]:
+def families_data(data: study_data.StudyData) -> list[FamilyStats]:
     """Per schedule family: the distribution of final values, its best, its baselines.
 
     Families are ordered best first; families without a complete trial come last.
@@ -219,7 +220,11 @@ class FamilyScope(NamedTuple):
 
 
 def family_scope(
-    data: an.StudyData, family: str | None = None, *, min_params: int = 2, numeric: bool = False
+    data: study_data.StudyData,
+    family: str | None = None,
+    *,
+    min_params: int = 2,
+    numeric: bool = False,
 ) -> FamilyScope:
     """The trials and parameters of ``family`` (default: the best family with enough params)."""
     complete = data.ranked()
@@ -320,7 +325,7 @@ def schedule_curves_data(
         raise SweeperError(
             f"unknown schedule family {unknown[0]!r}; choose from: {', '.join(FAMILIES)}"
         )
-    from sweeper.study.config import ALL_FAMILIES, DIMENSIONS
+    from sweeper.study.dimensions import ALL_FAMILIES, DIMENSIONS
 
     takes = {f: {x.name for x in dataclasses.fields(FAMILIES[f])} for f in families}
     # the study file's names (decay_rate, drop_every in epochs, ...), as in [space]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sweeper.analysis import queries as an
+from sweeper.analysis import study_data
 from sweeper.analysis.plot_axes import axes_figure, optuna_style, readable_log_axes, visible_lines
 from sweeper.analysis.plot_data import (
     PlotUnavailableError,
@@ -51,7 +52,7 @@ def _pruned_markers(ax: Any, pruned: list[PrunedPoint], size: float, few: bool) 
         )
 
 
-def draw_history(data: an.StudyData, metric: str = "") -> Figure:
+def draw_history(data: study_data.StudyData, metric: str = "") -> Figure:
     from optuna.visualization.matplotlib import plot_optimization_history
 
     complete = data.complete()
@@ -97,7 +98,7 @@ def draw_history(data: an.StudyData, metric: str = "") -> Figure:
 
 
 def draw_optuna(
-    data: an.StudyData, kind: str, family: str | None = None, metric: str = ""
+    data: study_data.StudyData, kind: str, family: str | None = None, metric: str = ""
 ) -> Figure:
     """``parallel``, ``slice`` or ``contour`` of one family's complete trials; where a study
     has too few of them (a multi-fidelity study pauses or stops most configurations), of its
@@ -116,7 +117,7 @@ def draw_optuna(
 
 
 def _draw_optuna(
-    data: an.StudyData, kind: str, family: str | None, metric: str, what: str
+    data: study_data.StudyData, kind: str, family: str | None, metric: str, what: str
 ) -> Figure:
     from matplotlib.collections import LineCollection, PathCollection
     from optuna.visualization import matplotlib as ovm

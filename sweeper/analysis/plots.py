@@ -28,30 +28,27 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from sweeper.analysis import queries as an
+from sweeper.analysis import study_data
 from sweeper.analysis.anytime import AnytimeCurve, Source, anytime_data, load_curves, read_ledger
-from sweeper.analysis.plot_axes import DPI as DPI
-from sweeper.analysis.plot_axes import LOG_TICKS as LOG_TICKS
-from sweeper.analysis.plot_axes import epoch_axis, figure, horizontal, log_floor, positive_rates
-from sweeper.analysis.plot_axes import shown_tick_labels as shown_tick_labels
-from sweeper.analysis.plot_data import MAX_CURVE_POINTS as MAX_CURVE_POINTS
-from sweeper.analysis.plot_data import FamilyScope as FamilyScope
-from sweeper.analysis.plot_data import FamilyStats as FamilyStats
-from sweeper.analysis.plot_data import LearningCurve as LearningCurve
-from sweeper.analysis.plot_data import LearningCurves as LearningCurves
-from sweeper.analysis.plot_data import LrCurve as LrCurve
-from sweeper.analysis.plot_data import LrCurves as LrCurves
-from sweeper.analysis.plot_data import PlotUnavailableError as PlotUnavailableError
-from sweeper.analysis.plot_data import PrunedPoint as PrunedPoint
-from sweeper.analysis.plot_data import ScheduleCurves as ScheduleCurves
-from sweeper.analysis.plot_data import default_schedule as default_schedule
-from sweeper.analysis.plot_data import families_data as families_data
-from sweeper.analysis.plot_data import family_scope as family_scope
-from sweeper.analysis.plot_data import learning_curves_data as learning_curves_data
-from sweeper.analysis.plot_data import lr_curves_data as lr_curves_data
-from sweeper.analysis.plot_data import pruned_points as pruned_points
-from sweeper.analysis.plot_data import schedule_curves_data as schedule_curves_data
-from sweeper.analysis.plot_optuna import draw_history as draw_history
-from sweeper.analysis.plot_optuna import draw_optuna
+from sweeper.analysis.plot_axes import (
+    DPI,
+    epoch_axis,
+    figure,
+    horizontal,
+    log_floor,
+    positive_rates,
+)
+from sweeper.analysis.plot_data import (
+    FamilyStats,
+    LearningCurves,
+    LrCurves,
+    PlotUnavailableError,
+    ScheduleCurves,
+    families_data,
+    learning_curves_data,
+    lr_curves_data,
+)
+from sweeper.analysis.plot_optuna import draw_history, draw_optuna
 from sweeper.errors import SweeperError
 from sweeper.study.names import file_stem, shown
 
@@ -391,7 +388,7 @@ def close(fig: Figure) -> None:
 
 
 def draw(
-    data: an.StudyData,
+    data: study_data.StudyData,
     kind: str,
     *,
     top: int = 5,

@@ -29,20 +29,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from sweeper.analysis.read_store import DIRECTIONS, STUDY_ATTRS, find_study_id, read_trials
-from sweeper.analysis.read_store import StoreNotFoundError as StoreNotFoundError
-from sweeper.analysis.read_store import StudyNotFoundError as StudyNotFoundError
-from sweeper.analysis.read_store import open_store as open_store
-from sweeper.analysis.read_store import read_engine as read_engine
-from sweeper.analysis.read_store import reading as reading
-from sweeper.analysis.read_store import study_names as study_names
-from sweeper.analysis.store_status import RunningTrial as RunningTrial
-from sweeper.analysis.store_status import StudyStatus as StudyStatus
-from sweeper.analysis.store_status import status as status
-from sweeper.analysis.study_data import StudyData as StudyData
-from sweeper.analysis.study_data import TrialsStorage as TrialsStorage
-from sweeper.analysis.study_data import admissible as admissible
-from sweeper.analysis.study_data import copy_study as copy_study
+from sweeper.analysis.read_store import (
+    DIRECTIONS,
+    STUDY_ATTRS,
+    find_study_id,
+    open_store,
+    read_trials,
+    reading,
+)
+from sweeper.analysis.study_data import StudyData, copy_study
 from sweeper.errors import SweeperError
 from sweeper.study import optuna_ids
 from sweeper.study import promotion as promo

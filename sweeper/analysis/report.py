@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.analysis import plots
+from sweeper.analysis import plot_axes, plot_data, plots, study_data
 from sweeper.analysis import queries as an
 from sweeper.analysis.anytime import anytime_data, read_ledger
 from sweeper.analysis.confirmed import confirmed
@@ -48,7 +48,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def config_states(data: an.StudyData) -> dict[int, str]:
+def config_states(data: study_data.StudyData) -> dict[int, str]:
     """Configuration number -> where it stands (:mod:`sweeper.study.configurations`)."""
     from sweeper.study.configurations import configurations
 
@@ -101,7 +101,7 @@ _EPOCH_FIELDS = EPOCH_FIELDS
 
 
 def export_text(
-    data: an.StudyData,
+    data: study_data.StudyData,
     fmt: str,
     epoch_rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
@@ -250,12 +250,12 @@ def _figure_html(kind: str, png: bytes) -> str:
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=plots.DPI)
+    fig.savefig(buf, format="png", dpi=plot_axes.DPI)
     plots.close(fig)
     return buf.getvalue()
 
 
-def _summary_html(data: an.StudyData) -> str:
+def _summary_html(data: study_data.StudyData) -> str:
     c = an.counts(data)
     summary = {
         "trials": len(data.trials),
@@ -284,7 +284,7 @@ def _summary_html(data: an.StudyData) -> str:
     return "\n".join(parts)
 
 
-def _trials_html(data: an.StudyData, top: int) -> str:
+def _trials_html(data: study_data.StudyData, top: int) -> str:
     best = an.best_trials(data, top)
     rank = {t.number: i + 1 for i, t in enumerate(data.ranked())}
     parts = ["<h2>Baseline comparison</h2>"]
@@ -391,12 +391,12 @@ def build_report(
     return "\n".join(parts)
 
 
-def _anytime_html(data: an.StudyData, ledger: Sequence[Mapping[str, Any]]) -> str:
+def _anytime_html(data: study_data.StudyData, ledger: Sequence[Mapping[str, Any]]) -> str:
     """The anytime curve's section: the search's best after each quarter of the epochs
     trained, the best baseline, the reference's completion, and the figure."""
     try:
         curve = anytime_data(data, ledger)
-    except plots.PlotUnavailableError as exc:
+    except plot_data.PlotUnavailableError as exc:
         return f"<p class='muted'>{_e(exc)}</p>"
     n = curve.epochs
     marks = sorted({max(1, round(n * share)) for share in (0.25, 0.5, 0.75, 1.0)})

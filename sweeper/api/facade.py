@@ -32,15 +32,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sweeper.api.data import DATA_DIR_ENV as DATA_DIR_ENV
 from sweeper.api.data import default_data_dir
 from sweeper.api.progress import Progress
 from sweeper.api.results import Best, TuneResult
-from sweeper.api.settings import SETTINGS as SETTINGS
 from sweeper.api.settings import Data, Model, StudySettings
 from sweeper.api.study import Study, TuneInterrupted
-from sweeper.api.study import header_line as header_line
-from sweeper.study.config import StudySpec
+from sweeper.study.study_spec import StudySpec
 from sweeper.training.handover import keras_objects
 
 __all__ = [

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sweeper.analysis.anytime import AnytimeCurve
-    from sweeper.analysis.queries import ImportanceReport, StudyData
+    from sweeper.analysis.queries import ImportanceReport
+    from sweeper.analysis.study_data import StudyData
     from sweeper.study.confirmation import Confirmation, ConfirmedConfig, ConfirmRun
     from sweeper.study.evaluate import EvalRun, Evaluation
     from sweeper.study.summary import TuneSummary

@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 from sweeper.api.data import data_settings
 from sweeper.api.study_text import plain
 from sweeper.errors import ConfigError
-from sweeper.study.config import Auto, Choices, Fixed, Range
+from sweeper.study.dimensions import Auto, Choices, Fixed, Range
 from sweeper.training.models import IN_PROCESS_MODULE, MODELS, ModelFunction
 
 Model = str | Callable[[tuple[int, ...], int], Any]

@@ -28,13 +28,14 @@ from sweeper.api.settings import (
 )
 from sweeper.api.study_text import render, toml_value
 from sweeper.errors import StudyChangedError
-from sweeper.study.config import StudySpec, apply_overrides, load_study_file, parse_study
+from sweeper.study.config import apply_overrides, load_study_file, parse_study
 from sweeper.study.names import check_study_name
+from sweeper.study.study_spec import StudySpec
 from sweeper.training.data import load_dataset
 from sweeper.training.models import in_process_model
 
 if TYPE_CHECKING:
-    from sweeper.study.lrfind import LrFindResult
+    from sweeper.study.lr_curve import LrFindResult
     from sweeper.study.summary import TuneSummary
 
 
@@ -349,7 +350,7 @@ class Study:
         ``plot`` names an image file to draw the loss against the rate into. ``progress`` is
         called with one line before each test."""
         from sweeper.analysis import lrfind_plot
-        from sweeper.study import lrfind
+        from sweeper.study import lr_curve, lrfind, lrfind_store
         from sweeper.study.store import Store
 
         if plot is not None:
@@ -358,7 +359,7 @@ class Study:
         if optimizer is not None:
             optimizers = [o for o in optimizers if o.name == optimizer]
             if not optimizers:
-                raise lrfind.LrFindError(
+                raise lr_curve.LrFindError(
                     f"optimizer {optimizer!r} is not in the study's space; it has "
                     f"{', '.join(o.name for o in lrfind.study_optimizers(self.spec.space))}"
                 )
@@ -376,7 +377,7 @@ class Study:
                             f"{steps} steps"
                         )
                     result = lrfind.lr_find(s, opt, start=start, end=end, steps=steps)
-                    results.append(lrfind.save_lr_find(store, result, name, s.hash))
+                    results.append(lrfind_store.save_lr_find(store, result, name, s.hash))
         finally:
             store.close()
         if plot is not None:

@@ -155,7 +155,8 @@ def tune(
     Rerunning the same command resumes: only the trials still missing are run.
     """
     setup_logging(verbose)
-    from sweeper.api.facade import Study, header_line
+    from sweeper.api.facade import Study
+    from sweeper.api.study import header_line
 
     with user_errors():
         study = Study.from_file(study_file, overrides)

@@ -22,7 +22,7 @@ from sweeper.errors import ConfigError, SweeperError
 from sweeper.study.names import shown
 
 if TYPE_CHECKING:
-    from sweeper.analysis.queries import StudyStatus
+    from sweeper.analysis.store_status import StudyStatus
 
 EVALUATORS = ("ped-anova", "fanova", "mean-decrease-impurity")
 
@@ -128,7 +128,7 @@ def status(storage: str | None, verbose: int) -> None:
     Trials by state, best value, last activity and the trials running now with their workers.
     """
     with _errors(verbose):
-        from sweeper.analysis.queries import status as read_status
+        from sweeper.analysis.store_status import status as read_status
         from sweeper.study.storage_url import mask_url, resolve_url
 
         studies = read_status(storage)
@@ -581,13 +581,8 @@ def plot(
       sweeper plot digits sqlite:///runs/b.db::digits anytime
     """
     with _errors(verbose):
-        from sweeper.analysis.plots import (
-            PlotFiles,
-            PlotUnavailableError,
-            check_kinds,
-            write_anytime,
-            write_plots,
-        )
+        from sweeper.analysis.plot_data import PlotUnavailableError
+        from sweeper.analysis.plots import PlotFiles, check_kinds, write_anytime, write_plots
 
         sources, kinds = _plot_sources(args, storage)
         if len(sources) == 1:
@@ -717,10 +712,10 @@ def schedules(
     that has it.
     """
     with _errors(verbose):
-        from sweeper.analysis import plots
+        from sweeper.analysis import plot_data, plots
 
         try:
-            data = plots.schedule_curves_data(families, steps, _parse_settings(settings))
+            data = plot_data.schedule_curves_data(families, steps, _parse_settings(settings))
         except (ValueError, TypeError) as exc:
             raise SweeperError(
                 f"--set {' '.join(settings)}: {exc}; give each setting a number, e.g. "

@@ -260,7 +260,7 @@ def lr_find_command(
     """
     _setup(verbose)
     from sweeper.api.facade import Study
-    from sweeper.study.lrfind import union_range
+    from sweeper.study.lrfind_store import union_range
 
     with user_errors():
         results = Study.from_file(study_file, overrides).lr_find(

@@ -50,7 +50,7 @@ from sweeper.training.backend import CONSOLE
 from sweeper.training.checkpoints import Checkpoint
 
 if TYPE_CHECKING:
-    from sweeper.study.config import StudySpec
+    from sweeper.study.study_spec import StudySpec
     from sweeper.training.data import Dataset
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedules import Schedule

@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.errors import ConfigError, DataError, SweeperError
-from sweeper.study.dimensions import ALL_FAMILIES as ALL_FAMILIES
-from sweeper.study.dimensions import DIMENSIONS as DIMENSIONS
-from sweeper.study.dimensions import MAX_RATE
-from sweeper.study.dimensions import Auto as Auto
-from sweeper.study.dimensions import Choices as Choices
-from sweeper.study.dimensions import Dimension as Dimension
-from sweeper.study.dimensions import DimensionInfo as DimensionInfo
-from sweeper.study.dimensions import Fixed as Fixed
-from sweeper.study.dimensions import Range as Range
+from sweeper.study.dimensions import (
+    DIMENSIONS,
+    MAX_RATE,
+    Auto,
+    Range,
+)
 from sweeper.study.names import check_study_name
 from sweeper.study.space_section import (
     check_schedule_free,
@@ -36,11 +33,7 @@ from sweeper.study.space_section import (
     read_space,
 )
 from sweeper.study.study_reader import Reader
-from sweeper.study.study_spec import Baseline as Baseline
-from sweeper.study.study_spec import PrunerSpec as PrunerSpec
-from sweeper.study.study_spec import SamplerSpec as SamplerSpec
-from sweeper.study.study_spec import SpaceSpec as SpaceSpec
-from sweeper.study.study_spec import StudySpec as StudySpec
+from sweeper.study.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
 from sweeper.training.data import DATASETS, MAX_SEED, DataSpec
 from sweeper.training.models import MODELS, check_model_name
 from sweeper.training.optimizers import SCHEDULE_FREE

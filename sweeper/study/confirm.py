@@ -45,7 +45,7 @@ from sweeper.study.tables import ConfirmationRow
 from sweeper.training.backend import CONSOLE
 
 if TYPE_CHECKING:
-    from sweeper.study.config import StudySpec
+    from sweeper.study.study_spec import StudySpec
     from sweeper.training.data import Dataset
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from sweeper.study.tables import Base, EvaluationRow
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from sweeper.study.config import StudySpec
     from sweeper.study.space import TrialConfig
+    from sweeper.study.study_spec import StudySpec
     from sweeper.training.data import Dataset
     from sweeper.training.trial import TrainSettings
 

@@ -35,23 +35,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sweeper.study.config import Choices, Fixed, Range, SpaceSpec
-from sweeper.study.lr_curve import DEFAULT_BETA, DEFAULT_END, DEFAULT_START, DEFAULT_STEPS
-from sweeper.study.lr_curve import Analysis as Analysis
-from sweeper.study.lr_curve import LrFindError as LrFindError
-from sweeper.study.lr_curve import LrFindResult as LrFindResult
-from sweeper.study.lr_curve import analyse as analyse
-from sweeper.study.lr_curve import growth_factor as growth_factor
-from sweeper.study.lr_curve import smooth as smooth
-from sweeper.study.lrfind_store import latest_lr_find as latest_lr_find
-from sweeper.study.lrfind_store import save_lr_find as save_lr_find
-from sweeper.study.lrfind_store import union_range as union_range
+from sweeper.study.dimensions import Choices, Fixed, Range
+from sweeper.study.lr_curve import (
+    DEFAULT_BETA,
+    DEFAULT_END,
+    DEFAULT_START,
+    DEFAULT_STEPS,
+    LrFindError,
+    LrFindResult,
+    analyse,
+    growth_factor,
+)
+from sweeper.study.lrfind_store import latest_lr_find, save_lr_find
 from sweeper.study.store import Store
-from sweeper.study.tables import LrFindRow as LrFindRow
+from sweeper.study.study_spec import SpaceSpec
 from sweeper.training.optimizers import OptimizerSpec
 
 if TYPE_CHECKING:
-    from sweeper.study.config import StudySpec
+    from sweeper.study.study_spec import StudySpec
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +332,7 @@ def lr_ranges(spec: StudySpec, store: Store, name: str) -> dict[str, tuple[float
     The LR range test runs once per study and optimizer; its result is stored, so every worker
     and every resumed run uses the same bounds.
     """
-    from sweeper.study.config import Auto
+    from sweeper.study.dimensions import Auto
 
     dim = spec.space.dims["initial_lr"]
     if not isinstance(dim, Auto):

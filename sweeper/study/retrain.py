@@ -23,8 +23,8 @@ from sweeper.interrupts import INTERRUPTS
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from sweeper.study.config import SpaceSpec
     from sweeper.study.space import TrialConfig
+    from sweeper.study.study_spec import SpaceSpec
     from sweeper.training.data import Dataset
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedules import Schedule

@@ -25,12 +25,14 @@ from sweeper.interrupts import INTERRUPTS
 from sweeper.study import faults
 from sweeper.study import space as space_mod
 from sweeper.study.attempt import budget_spent
-from sweeper.study.config import MAX_TRIALS, Choices, StudySpec
+from sweeper.study.config import MAX_TRIALS
+from sweeper.study.dimensions import Choices
 from sweeper.study.lrfind import lr_ranges
 from sweeper.study.model_identity import WORKER_FIX, check_model_identity, record_model_identity
 from sweeper.study.names import check_study_name
 from sweeper.study.storage_url import check_sqlite_dir
 from sweeper.study.store import Store
+from sweeper.study.study_spec import StudySpec
 from sweeper.study.summary import TuneSummary, summarize
 from sweeper.study.trial_flow import check_failure_rate
 from sweeper.study.trials import TrialEvent, count_states, finished_count

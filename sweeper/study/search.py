@@ -6,7 +6,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 
 from sweeper.study import space as space_mod
-from sweeper.study.config import DIMENSIONS, Choices, Fixed, StudySpec
+from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed
+from sweeper.study.study_spec import StudySpec
 from sweeper.training.backend import CONSOLE
 from sweeper.training.data import MAX_SEED
 from sweeper.training.optimizers import SCHEDULE_FREE

@@ -23,17 +23,9 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweeper.study.config import (
-    BASELINE_NATIVE,
-    DIMENSIONS,
-    Auto,
-    Choices,
-    Dimension,
-    Fixed,
-    Range,
-    SpaceSpec,
-)
-from sweeper.study.dimensions import MAX_RATE
+from sweeper.study.config import BASELINE_NATIVE
+from sweeper.study.dimensions import DIMENSIONS, MAX_RATE, Auto, Choices, Dimension, Fixed, Range
+from sweeper.study.study_spec import SpaceSpec
 from sweeper.training.optimizers import SCHEDULE_FREE, OptimizerSpec
 from sweeper.training.schedules import Schedule, from_dimensions
 

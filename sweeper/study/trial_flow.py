@@ -22,8 +22,8 @@ from sweeper.study.recovery import reap_dead_local_trials
 from sweeper.study.trials import TrialEvent, describe, finished_count
 
 if TYPE_CHECKING:
-    from sweeper.study.config import StudySpec
     from sweeper.study.store import Store
+    from sweeper.study.study_spec import StudySpec
 
 log = logging.getLogger(__name__)
 

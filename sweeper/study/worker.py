@@ -53,7 +53,7 @@ from sweeper.study.trials import TrialEvent, finished_count
 from sweeper.training.backend import CONSOLE, load_keras
 
 if TYPE_CHECKING:
-    from sweeper.study.config import StudySpec
+    from sweeper.study.study_spec import StudySpec
     from sweeper.training.data import Dataset
 
 log = logging.getLogger(__name__)

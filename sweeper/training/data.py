@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeper.training.data_sources import DATASETS, Source, as_float, load_source
-from sweeper.training.idx_files import data_error
-from sweeper.training.idx_files import read_idx as read_idx
+from sweeper.training.idx_files import data_error, read_idx
 
 __all__ = [
     "DATASETS",

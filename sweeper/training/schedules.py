@@ -50,7 +50,6 @@ from sweeper.training.warmup_schedules import (
     Shape,
     WarmupStableDecay,
 )
-from sweeper.training.warmup_schedules import decay_profile as decay_profile
 
 __all__ = [
     "COOLDOWN_SHAPES",

@@ -11,7 +11,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.analysis import plot_axes, plots
+from sweeper.analysis import plot_axes, plot_data, plot_optuna, plots, study_data
 from sweeper.analysis import queries as an
 from sweeper.analysis.anytime import read_ledger
 from sweeper.errors import SweeperError
@@ -27,7 +27,7 @@ RATE = FloatDistribution(0.1, 0.9)
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, an.StudyData]:
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, study_data.StudyData]:
     path = tmp_path_factory.mktemp("plots") / "synthetic.db"
     url = build_synthetic_store(path, 90, seed=3)
     return url, an.load(url, "synthetic")
@@ -66,11 +66,11 @@ def trial(
     )
 
 
-def data_of(trials: list[FrozenTrial]) -> an.StudyData:
+def data_of(trials: list[FrozenTrial]) -> study_data.StudyData:
     study = optuna.create_study(direction="maximize")
     study.add_trials(trials)
     attrs = {"steps_per_epoch": SPE, "epochs": EPOCHS}
-    return an.StudyData("s", "memory", "maximize", attrs, study.trials)
+    return study_data.StudyData("s", "memory", "maximize", attrs, study.trials)
 
 
 SMALL = [
@@ -94,7 +94,7 @@ def test_check_kinds() -> None:
 
 # -- plot data ------------------------------------------------------------------------------------
 def test_lr_curves_data_takes_the_best_trials_and_the_best_baseline() -> None:
-    d = plots.lr_curves_data(data_of(SMALL), top=2)
+    d = plot_data.lr_curves_data(data_of(SMALL), top=2)
     assert (d.steps_per_epoch, d.epochs) == (SPE, EPOCHS)
     assert [c.number for c in d.curves] == [1, 3, 0]
     assert [c.baseline for c in d.curves] == [False, False, True]
@@ -108,14 +108,14 @@ def test_lr_curves_data_takes_the_best_trials_and_the_best_baseline() -> None:
 def test_lr_curves_are_sampled_on_long_runs() -> None:
     data = data_of(SMALL)
     data.user_attrs.update(steps_per_epoch=5000, epochs=10)
-    (curve, *_) = plots.lr_curves_data(data, top=1).curves
-    assert len(curve.steps) <= plots.MAX_CURVE_POINTS
+    (curve, *_) = plot_data.lr_curves_data(data, top=1).curves
+    assert len(curve.steps) <= plot_data.MAX_CURVE_POINTS
     assert curve.steps[0] == 0 and curve.steps[-1] == 49_999
 
 
 def test_lr_curves_need_a_complete_trial() -> None:
-    with pytest.raises(plots.PlotUnavailableError, match="no complete trial"):
-        plots.lr_curves_data(data_of([SMALL[6]]))
+    with pytest.raises(plot_data.PlotUnavailableError, match="no complete trial"):
+        plot_data.lr_curves_data(data_of([SMALL[6]]))
 
 
 def test_learning_curves_from_epoch_rows_else_intermediate_values() -> None:
@@ -125,7 +125,7 @@ def test_learning_curves_from_epoch_rows_else_intermediate_values() -> None:
         for e, v in enumerate([0.3, 0.6, 0.95])
     ]
     rows.append({"trial_id": data.trials[2]._trial_id, "epoch": 0, "val_accuracy": None})
-    d = plots.learning_curves_data(data, rows)
+    d = plot_data.learning_curves_data(data, rows)
     assert d.best_number == 1
     by_number = {c.number: c for c in d.curves}
     np.testing.assert_allclose(by_number[1].val_accuracy, [0.3, 0.6, 0.95])
@@ -136,10 +136,10 @@ def test_learning_curves_from_epoch_rows_else_intermediate_values() -> None:
     assert by_number[6].outcome == "failed"
 
 
-def test_learning_curves_count_epochs_from_0(synthetic: tuple[str, an.StudyData]) -> None:
+def test_learning_curves_count_epochs_from_0(synthetic: tuple[str, study_data.StudyData]) -> None:
     url, data = synthetic
     rows = an.read_epochs(url, "synthetic")
-    curves = plots.learning_curves_data(data, rows).curves
+    curves = plot_data.learning_curves_data(data, rows).curves
     assert min(int(c.epochs[0]) for c in curves) == 0 == min(int(r["epoch"]) for r in rows)
     by_id = {t.number: t._trial_id for t in data.trials}
     for c in curves:
@@ -161,17 +161,17 @@ def test_pruned_points_at_their_last_finite_reported_value() -> None:
         distributions={"schedule": FAMILY, "initial_lr": LR},
     )
     pruned = trial("exponential", 0.3, state=TrialState.PRUNED, lr=0.02)
-    points = plots.pruned_points(data_of([*SMALL, pruned, nan_last, silent]))
+    points = plot_data.pruned_points(data_of([*SMALL, pruned, nan_last, silent]))
     assert points == [
-        plots.PrunedPoint(5, "diverged", 2, pytest.approx(0.2)),
-        plots.PrunedPoint(7, "pruned", 2, pytest.approx(0.3)),
-        plots.PrunedPoint(8, "diverged", 1, 0.25),
-        plots.PrunedPoint(9, "pruned", None, None),
+        plot_data.PrunedPoint(5, "diverged", 2, pytest.approx(0.2)),
+        plot_data.PrunedPoint(7, "pruned", 2, pytest.approx(0.3)),
+        plot_data.PrunedPoint(8, "diverged", 1, 0.25),
+        plot_data.PrunedPoint(9, "pruned", None, None),
     ]
 
 
 def test_families_data() -> None:
-    stats = plots.families_data(data_of(SMALL))
+    stats = plot_data.families_data(data_of(SMALL))
     assert [f.family for f in stats] == ["exponential", "constant", "cosine"]
     exp, const, cos = stats
     np.testing.assert_allclose(sorted(exp.values), [0.7, 0.8, 0.9])
@@ -183,36 +183,36 @@ def test_families_data() -> None:
 
 def test_family_scope_picks_the_best_family_with_enough_parameters() -> None:
     data = data_of(SMALL)
-    scope = plots.family_scope(data)
+    scope = plot_data.family_scope(data)
     assert scope.family == "exponential" and scope.params == ["initial_lr", "decay_rate"]
     assert [t.number for t in scope.trials] == [1, 2, 3]
-    assert plots.family_scope(data, min_params=1).family == "exponential"
-    with pytest.raises(plots.PlotUnavailableError, match="no complete trial of family 'step'"):
-        plots.family_scope(data, "step")
-    with pytest.raises(plots.PlotUnavailableError, match="family 'constant'"):
-        plots.family_scope(data, "constant")
+    assert plot_data.family_scope(data, min_params=1).family == "exponential"
+    with pytest.raises(plot_data.PlotUnavailableError, match="no complete trial of family 'step'"):
+        plot_data.family_scope(data, "step")
+    with pytest.raises(plot_data.PlotUnavailableError, match="family 'constant'"):
+        plot_data.family_scope(data, "constant")
 
 
 def test_schedule_curves_defaults_and_settings() -> None:
-    d = plots.schedule_curves_data([], 500)
+    d = plot_data.schedule_curves_data([], 500)
     assert [label.split("(")[0] for label, _ in d.curves] == list(FAMILIES)
     for label, rates in d.curves:
         assert rates.shape == (500,) and np.all(np.isfinite(rates)), label
         assert rates.max() <= 0.1 + 1e-12, label
-    (label, rates), *_ = plots.schedule_curves_data(
+    (label, rates), *_ = plot_data.schedule_curves_data(
         ["exponential", "constant"], 100, {"initial_lr": 0.5, "decay_rate": 0.1, "decay_steps": 50}
     ).curves
     assert label.startswith("exponential(initial_lr=0.5, decay_steps=50, decay_rate=0.1")
     assert rates[50] == pytest.approx(0.05)
     with pytest.raises(SweeperError, match="no chosen family takes 'power'"):
-        plots.schedule_curves_data(["constant"], 100, {"power": 2})
+        plot_data.schedule_curves_data(["constant"], 100, {"power": 2})
     with pytest.raises(SweeperError, match="unknown schedule family 'cyclic'"):
-        plots.schedule_curves_data(["cyclic"])
+        plot_data.schedule_curves_data(["cyclic"])
 
 
 def test_schedule_curves_take_the_study_files_names() -> None:
     # decay_rate and drop_every (in epochs) as in [space]; the drawn steps are a 10-epoch run
-    (label, rates), *_ = plots.schedule_curves_data(
+    (label, rates), *_ = plot_data.schedule_curves_data(
         ["step"], 1000, {"decay_rate": 0.3, "drop_every": 2}
     ).curves
     assert label == "step(initial_lr=0.1, decay_rate=0.3, drop_every=2, steps_per_epoch=100)"
@@ -221,7 +221,7 @@ def test_schedule_curves_take_the_study_files_names() -> None:
         assert rates[step] == pytest.approx(0.1 * 0.3 ** ((1 + step // 100) // 2), rel=1e-9)
     # the same names as `tune --set space.decay_rate=...`, in the message too
     with pytest.raises(SweeperError, match=r"step: decay_rate, drop_every, initial_lr"):
-        plots.schedule_curves_data(["step"], 100, {"bogus": 1})
+        plot_data.schedule_curves_data(["step"], 100, {"bogus": 1})
     from click.testing import CliRunner
 
     from sweeper.cli.commands import main
@@ -230,13 +230,13 @@ def test_schedule_curves_take_the_study_files_names() -> None:
     assert out.exit_code == 0 and "decay_rate=0.3" in out.output, out.output
 
 
-def test_data_on_a_synthetic_store(synthetic: tuple[str, an.StudyData]) -> None:
+def test_data_on_a_synthetic_store(synthetic: tuple[str, study_data.StudyData]) -> None:
     url, data = synthetic
     rows = an.read_epochs(url, "synthetic")
     assert rows and {r["trial_number"] for r in rows} <= {t.number for t in data.trials}
-    curves = plots.learning_curves_data(data, rows)
+    curves = plot_data.learning_curves_data(data, rows)
     assert {c.outcome for c in curves.curves} >= {"complete", "pruned"}
-    stats = plots.families_data(data)
+    stats = plot_data.families_data(data)
     assert sum(f.n_trials for f in stats) == len(data.trials)
     assert any(f.baselines for f in stats)
 
@@ -244,7 +244,7 @@ def test_data_on_a_synthetic_store(synthetic: tuple[str, an.StudyData]) -> None:
 # -- drawing --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", plots.KINDS)
 def test_every_kind_draws_a_png(
-    kind: str, synthetic: tuple[str, an.StudyData], tmp_path: Path
+    kind: str, synthetic: tuple[str, study_data.StudyData], tmp_path: Path
 ) -> None:
     url, data = synthetic
     rows = an.read_epochs(url, "synthetic") if kind == "learning-curves" else None
@@ -256,7 +256,7 @@ def test_every_kind_draws_a_png(
 
 
 def test_schedules_draw_as_svg(tmp_path: Path) -> None:
-    fig = plots.draw_schedules(plots.schedule_curves_data(["cosine", "step"], 200))
+    fig = plots.draw_schedules(plot_data.schedule_curves_data(["cosine", "step"], 200))
     path = plots.save(fig, tmp_path / "s.svg", "svg")
     assert path.read_text().lstrip().startswith("<?xml")
 
@@ -304,7 +304,7 @@ def test_history_shows_pruned_and_diverged_trials_apart() -> None:
         for i, v in enumerate([0.3, 0.25, 0.15])
     ]
     data = data_of([*SMALL, *pruned])  # 5: diverged at 0.2, 7-9: pruned
-    fig = plots.draw_history(data)
+    fig = plot_optuna.draw_history(data)
     try:
         complete = scattered(fig, "complete trial")
         assert sorted(complete[:, 0]) == [0, 1, 2, 3, 4]
@@ -323,13 +323,13 @@ def test_history_shows_pruned_and_diverged_trials_apart() -> None:
 
 
 def test_history_of_the_synthetic_store_counts_every_pruned_trial(
-    synthetic: tuple[str, an.StudyData],
+    synthetic: tuple[str, study_data.StudyData],
 ) -> None:
     _, data = synthetic
-    points = plots.pruned_points(data)
+    points = plot_data.pruned_points(data)
     n_pruned = sum(t.state == TrialState.PRUNED for t in data.trials)
     assert len(points) == n_pruned > 0
-    fig = plots.draw_history(data)
+    fig = plot_optuna.draw_history(data)
     try:
         shown = len(scattered(fig, "pruned trial")) + len(scattered(fig, "diverged trial"))
         assert shown == sum(p.value is not None for p in points) == n_pruned
@@ -337,7 +337,9 @@ def test_history_of_the_synthetic_store_counts_every_pruned_trial(
         plots.close(fig)
 
 
-def exponential_trials(n: int, *, low: float, high: float, minimize: bool = False) -> an.StudyData:
+def exponential_trials(
+    n: int, *, low: float, high: float, minimize: bool = False
+) -> study_data.StudyData:
     rng = np.random.default_rng(7)
     lrs = np.exp(rng.uniform(np.log(low), np.log(high), n))
     rates = rng.uniform(0.1, 0.9, n)
@@ -400,8 +402,8 @@ def check_log_axes(fig: Any) -> int:
             if scale != "log":
                 continue
             checked += 1
-            labels = plots.shown_tick_labels(axis)
-            assert len(labels) <= plots.LOG_TICKS, [t.get_text() for t in labels]
+            labels = plot_axes.shown_tick_labels(axis)
+            assert len(labels) <= plot_axes.LOG_TICKS, [t.get_text() for t in labels]
             if labels:
                 assert len({t.get_text() for t in labels}) == len(labels)
             boxes = [t.get_window_extent(renderer) for t in labels]
@@ -418,7 +420,7 @@ def test_slice_log_axis_labels_are_few_and_apart(low: float, high: float) -> Non
     try:
         assert check_log_axes(fig) == 1
         (ax,) = [ax for ax in fig.axes if ax.get_xscale() == "log"]
-        labels = plots.shown_tick_labels(ax.xaxis)
+        labels = plot_axes.shown_tick_labels(ax.xaxis)
         assert len(labels) >= 2  # the axis still tells its range
         assert all(float(t.get_text()) > 0 for t in labels)  # plain numbers
     finally:
@@ -432,14 +434,14 @@ def test_contour_log_axes_labels_are_few_and_apart() -> None:
         (axis,) = [
             axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_scale() == "log"
         ]
-        assert len(plots.shown_tick_labels(axis)) >= 2
+        assert len(plot_axes.shown_tick_labels(axis)) >= 2
     finally:
         plots.close(fig)
 
 
 @pytest.mark.parametrize("kind", ["parallel", "slice", "contour"])
 def test_log_axes_of_the_synthetic_store_read(
-    kind: str, synthetic: tuple[str, an.StudyData]
+    kind: str, synthetic: tuple[str, study_data.StudyData]
 ) -> None:
     _, data = synthetic
     fig = plots.draw(data, kind)
@@ -472,9 +474,9 @@ def test_log_ticks_on_a_narrow_range_are_evenly_spaced() -> None:
     assert len(set(np.round(np.diff(ticks), 12))) == 1
 
 
-def test_learning_curves_draw_epochs_from_0(synthetic: tuple[str, an.StudyData]) -> None:
+def test_learning_curves_draw_epochs_from_0(synthetic: tuple[str, study_data.StudyData]) -> None:
     url, data = synthetic
-    d = plots.learning_curves_data(data, an.read_epochs(url, "synthetic"))
+    d = plot_data.learning_curves_data(data, an.read_epochs(url, "synthetic"))
     fig = plots.draw_learning_curves(d)
     try:
         (ax,) = fig.axes
@@ -504,7 +506,7 @@ def test_the_later_families_are_listed_and_drawn(tmp_path: Path) -> None:
     assert listed.exit_code == 0
     names = [line.split()[0] for line in listed.output.splitlines()]
     assert names == list(FAMILIES) and set(later) <= set(names)
-    d = plots.schedule_curves_data(later, 400, {"initial_lr": 0.2})
+    d = plot_data.schedule_curves_data(later, 400, {"initial_lr": 0.2})
     assert [label.split("(")[0] for label, _ in d.curves] == later
     for label, rates in d.curves:
         assert rates.max() == pytest.approx(0.2, rel=1e-3), label

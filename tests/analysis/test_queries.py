@@ -17,6 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.analysis import queries as an
+from sweeper.analysis import read_store, store_status, study_data
 from sweeper.errors import StorageError, SweeperError
 from sweeper.study.configurations import Configuration, configurations
 from sweeper.study.store import Store
@@ -84,16 +85,19 @@ def numbered(trials: list[FrozenTrial], direction: str = "maximize") -> list[Fro
     return study.trials
 
 
-def data_of(trials: list[FrozenTrial], direction: str = "maximize") -> an.StudyData:
+def data_of(trials: list[FrozenTrial], direction: str = "maximize") -> study_data.StudyData:
     attrs = {"steps_per_epoch": 10, "epochs": 2}
-    return an.StudyData("s", "memory", direction, attrs, numbered(trials, direction))
+    return study_data.StudyData("s", "memory", direction, attrs, numbered(trials, direction))
 
 
 # -- opening a store ------------------------------------------------------------------------------
 def test_missing_store_is_an_error_and_no_file_is_created(tmp_path: Path) -> None:
     path = tmp_path / "absent.db"
-    for call in (lambda: an.status(f"sqlite:///{path}"), lambda: an.load(f"sqlite:///{path}", "x")):
-        with pytest.raises(an.StoreNotFoundError, match="does not exist"):
+    for call in (
+        lambda: store_status.status(f"sqlite:///{path}"),
+        lambda: an.load(f"sqlite:///{path}", "x"),
+    ):
+        with pytest.raises(read_store.StoreNotFoundError, match="does not exist"):
             call()
     assert not path.exists()
 
@@ -102,19 +106,19 @@ def test_a_file_without_optuna_tables_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(StorageError, match="not a sweeper store"):
-        an.status(f"sqlite:///{path}")
+        store_status.status(f"sqlite:///{path}")
 
 
 def test_unknown_study_lists_the_studies(tmp_path: Path) -> None:
     url = store_with(tmp_path / "s.db", [trial("constant", 0.5)], name="alpha")
-    with pytest.raises(an.StudyNotFoundError, match=r"no study 'beta'.*its studies: alpha"):
+    with pytest.raises(read_store.StudyNotFoundError, match=r"no study 'beta'.*its studies: alpha"):
         an.load(url, "beta")
 
 
 def test_reading_does_not_write(tmp_path: Path) -> None:
     url = store_with(tmp_path / "s.db", [trial("constant", 0.5)])  # Optuna's tables only
     before = (tmp_path / "s.db").read_bytes()
-    an.status(url)
+    store_status.status(url)
     an.load(url, "s")
     assert an.read_epochs(url, "s") == []
     assert (tmp_path / "s.db").read_bytes() == before
@@ -182,7 +186,7 @@ def test_status_counts_best_and_running_workers(tmp_path: Path) -> None:
     storage.record_heartbeat(running[0]._trial_id)
     storage.engine.dispose()
 
-    one, two = an.status(url)
+    one, two = store_status.status(url)
     assert one.name == "one" and one.direction == "maximize"
     assert one.counts == {
         "complete": 3,
@@ -205,7 +209,7 @@ def test_status_counts_best_and_running_workers(tmp_path: Path) -> None:
 def test_status_of_an_empty_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'e.db'}"
     Store(url).optuna_storage(heartbeat=False).engine.dispose()
-    assert an.status(url) == []
+    assert store_status.status(url) == []
 
 
 # -- trials in words, best trials -----------------------------------------------------------------
@@ -270,17 +274,17 @@ def test_admissible_widens_a_distribution_to_hold_a_baseline_value() -> None:
     t = trial("step", 0.5, lr=0.1)
     t.params["initial_lr"] = 1e-4  # stored like this by a baseline enqueued below the range
     t.params["decay_rate"] = 0.95
-    fixed = an.admissible(t)
+    fixed = study_data.admissible(t)
     assert fixed.distributions["initial_lr"] == FloatDistribution(1e-4, 0.5, log=True)
     assert fixed.distributions["decay_rate"] == FloatDistribution(0.1, 0.95)
     assert fixed.distributions["schedule"] == FAMILY
-    assert an.admissible(trial("step", 0.5)).distributions["initial_lr"] == LR
+    assert study_data.admissible(trial("step", 0.5)).distributions["initial_lr"] == LR
 
 
 def test_copy_study_is_a_read_only_view_keeping_numbers() -> None:
     trials = numbered([trial("constant", 0.1 * i) for i in range(1, 6)], "minimize")
     picked = [trials[4], trials[1]]
-    copy = an.copy_study(picked, "minimize")
+    copy = study_data.copy_study(picked, "minimize")
     assert [t.number for t in copy.get_trials(states=(TrialState.COMPLETE,))] == [1, 4]
     assert copy.best_trial.number == 1 and copy.direction.name == "MINIMIZE"
     assert copy.get_trials(deepcopy=False)[0] is picked[1]
@@ -331,7 +335,7 @@ def test_importances_need_enough_tuned_configurations_and_say_how_to_add_them() 
     )
     # the default study, its 9 trials its target: a larger --n-trials, not a bare `sweeper tune`
     attrs = {"epochs": 2, "n_trials": 9, "budget_epochs": 100}
-    digits = an.StudyData("digits", "memory", "maximize", attrs, numbered(trials))
+    digits = study_data.StudyData("digits", "memory", "maximize", attrs, numbered(trials))
     with pytest.raises(an.TooFewTrialsError, match=r"`sweeper tune --n-trials 10` \(and a larger"):
         an.importances(digits)
     # baselines only: the reference configuration is queued before the first tuned one

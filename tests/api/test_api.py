@@ -27,10 +27,12 @@ import pytest
 from optuna.trial import TrialState
 
 import sweeper
+from sweeper.api import data, settings
 from sweeper.api import facade as api
 from sweeper.api.progress import ProgressBar, ProgressLines, reporting
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
-from sweeper.study.config import DEFAULT_STUDY, Range, load_study_file, parse_study
+from sweeper.study.config import DEFAULT_STUDY, load_study_file, parse_study
+from sweeper.study.dimensions import Range
 from sweeper.study.trials import TrialEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +52,7 @@ def dense(input_shape: tuple[int, ...], num_classes: int) -> Any:
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_process: None) -> None:
     """Work in tmp_path (store, checkpoints, arrays), in a clean process (conftest)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(api.DATA_DIR_ENV, str(tmp_path / "arrays"))
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "arrays"))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +120,7 @@ def test_every_setting_of_the_study_file_reference_is_a_keyword() -> None:
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Study file reference", 1)[1].split("```toml", 1)[1].split("```")[0]
     reference = tomllib.loads(block)
-    keywords = {(s, k): kw for kw, (s, k) in api.SETTINGS.items()}
+    keywords = {(s, k): kw for kw, (s, k) in settings.SETTINGS.items()}
     keywords |= {("train", "model"): "model", ("data", "dataset"): "data"}
     params = set(inspect.signature(sweeper.Study).parameters)
     for section in ("study", "data", "train"):

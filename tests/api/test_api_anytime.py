@@ -9,7 +9,7 @@ import pytest
 from conftest import ledger_store, ledger_study
 
 import sweeper
-from sweeper.analysis.plots import PlotUnavailableError
+from sweeper.analysis.plot_data import PlotUnavailableError
 from sweeper.errors import SweeperError
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeper.study.config import Auto, Range, parse_study
+from sweeper.study.config import parse_study
+from sweeper.study.dimensions import Auto, Range
 from sweeper.study.runner import tune
 
 STUDY = """
@@ -78,7 +79,7 @@ NARROWED = STUDY.replace(
 
 @pytest.mark.slow
 def test_a_declared_range_is_narrowed_to_what_the_range_test_suggests(tmp_path: Path) -> None:
-    from sweeper.study.lrfind import latest_lr_find
+    from sweeper.study.lrfind_store import latest_lr_find
     from sweeper.study.store import Store
     from sweeper.training.optimizers import OptimizerSpec
 

@@ -9,20 +9,13 @@ import pytest
 from sweeper.errors import ConfigError, SweeperError
 from sweeper.study.config import (
     DEFAULT_STUDY,
-    DIMENSIONS,
     STUDIES_DIR,
-    Baseline,
-    Choices,
-    Fixed,
-    PrunerSpec,
-    Range,
-    SamplerSpec,
-    SpaceSpec,
-    StudySpec,
     load_study_file,
     parse_study,
     study_from_text,
 )
+from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed, Range
+from sweeper.study.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
 from sweeper.training.data import DataSpec
 from sweeper.training.schedules import FAMILIES
 from sweeper.training.trial import TrainSettings

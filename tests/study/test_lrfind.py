@@ -15,21 +15,14 @@ from click.testing import CliRunner
 
 from sweeper.analysis.lrfind_plot import draw, plot_data
 from sweeper.cli.commands import main
-from sweeper.study.config import Choices, Fixed, Range, SpaceSpec, StudySpec, parse_study
-from sweeper.study.lrfind import (
-    LrFindError,
-    LrFindResult,
-    LrFindRow,
-    analyse,
-    growth_factor,
-    latest_lr_find,
-    lr_find,
-    save_lr_find,
-    smooth,
-    study_optimizers,
-    suggest_range,
-)
+from sweeper.study.config import parse_study
+from sweeper.study.dimensions import Choices, Fixed, Range
+from sweeper.study.lr_curve import LrFindError, LrFindResult, analyse, growth_factor, smooth
+from sweeper.study.lrfind import lr_find, study_optimizers, suggest_range
+from sweeper.study.lrfind_store import latest_lr_find, save_lr_find
 from sweeper.study.store import Store
+from sweeper.study.study_spec import SpaceSpec, StudySpec
+from sweeper.study.tables import LrFindRow
 from sweeper.training.data import load_dataset
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedules import Constant

@@ -17,16 +17,8 @@ from optuna.distributions import (
 )
 
 from sweeper.errors import ConfigError
-from sweeper.study.config import (
-    STUDIES_DIR,
-    Choices,
-    Dimension,
-    Fixed,
-    Range,
-    SpaceSpec,
-    load_study_file,
-    parse_study,
-)
+from sweeper.study.config import STUDIES_DIR, load_study_file, parse_study
+from sweeper.study.dimensions import Choices, Dimension, Fixed, Range
 from sweeper.study.space import (
     TrialConfig,
     baseline_params,
@@ -36,6 +28,7 @@ from sweeper.study.space import (
     sample,
     search_space,
 )
+from sweeper.study.study_spec import SpaceSpec
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedules import (
     FAMILIES,

@@ -15,14 +15,8 @@ import numpy as np
 import pytest
 
 from sweeper.errors import DataError, SweeperError
-from sweeper.training.data import (
-    DATASETS,
-    Dataset,
-    DataSpec,
-    clear_cache,
-    load_dataset,
-    read_idx,
-)
+from sweeper.training.data import DATASETS, Dataset, DataSpec, clear_cache, load_dataset
+from sweeper.training.idx_files import read_idx
 
 MNIST_T10K = Path(__file__).resolve().parents[2] / "studies" / "data" / "mnist-t10k"
 MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
