@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.study import best_model, faults, optuna_ids
+from sweeper.study import best_model, faults, optuna_ids, reference
 from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
 from sweeper.study.recovery import ended_elsewhere, mark_worker
@@ -197,6 +197,10 @@ class Attempt:
         self.parent = stored.user_attrs.get(promo.PROMOTED_FROM_ATTR)
         self.baseline = promo.is_baseline(stored)
         self.reference = bool(stored.user_attrs.get(space_mod.REFERENCE_ATTR))
+        # the last rate a reference tries is never stopped for stalling (:mod:`reference`)
+        self.reference_last = self.reference and reference.is_last(
+            ctx.spec.space, str(config.optimizer.name), config.values.get("initial_lr"), ctx.ranges
+        )
         # one checkpoint folder per configuration: retries and continuations resume from it
         self.backup = checkpoint_folder(ctx, self.config)
         self.checkpoint = Checkpoint(self.backup, trial.number, self.config)
@@ -303,9 +307,23 @@ class Attempt:
         if result.status is not TrialStatus.COMPLETE:
             trial.set_user_attr(promo.OUTCOME_ATTR, str(result.status))
             trial.set_user_attr("reason", result.reason)
+            if self.reference and result.status in (TrialStatus.STALLED, TrialStatus.DIVERGED):
+                self.step_down(str(result.status))
             raise optuna.TrialPruned(result.reason)
         assert result.value is not None
         return float(result.value)
+
+    def step_down(self, outcome: str) -> None:
+        """The reference stalled or diverged: queue the next one at a lower rate, while the
+        study's target has room (this trial takes its place already)."""
+        ctx = self.ctx
+        trials = ctx.study.get_trials(deepcopy=False)
+        waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
+        room = not no_room(trials, ctx.rules.target - waiting)
+        stored = optuna_ids.frozen(ctx.study, self.trial)
+        reference.step_down(
+            ctx.study, stored, ctx.spec.space, ctx.ranges, room=room, outcome=outcome
+        )
 
     def on_epoch(self, record: EpochRecord) -> None:
         ctx, trial = self.ctx, self.trial
@@ -356,7 +374,11 @@ class Attempt:
         if self.baseline:
             return None  # a reference point: trained its full length
         value = record.val_accuracy or 0.0
-        if record.epoch == rules.stall_epoch and value <= rules.stall_below:
+        if (
+            record.epoch == rules.stall_epoch
+            and value <= rules.stall_below
+            and not self.reference_last
+        ):
             return TrialStatus.STALLED, (
                 f"val_accuracy {value:.3f} after epoch {done}, chance is {rules.chance:.3f}"
             )

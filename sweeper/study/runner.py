@@ -22,7 +22,7 @@ import optuna
 
 from sweeper.errors import ConfigError, StorageError, SweepAborted
 from sweeper.interrupts import INTERRUPTS
-from sweeper.study import faults
+from sweeper.study import faults, reference
 from sweeper.study import space as space_mod
 from sweeper.study.attempt import budget_spent
 from sweeper.study.config import MAX_TRIALS
@@ -119,11 +119,17 @@ def _enqueue_reference(
     trials = study.get_trials(deepcopy=False)
     if any(not t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials):
         return  # it is queued, or the study was tuned before (and without one)
-    found = space_mod.reference_params(spec.space, family, ranges)
+    found = reference.reference_params(spec.space, family, ranges)
     if found is None or _taken(trials) >= target:
         return
     params, described = found
-    study.enqueue_trial(params, user_attrs={space_mod.REFERENCE_ATTR: described})
+    study.enqueue_trial(
+        params,
+        user_attrs={
+            space_mod.REFERENCE_ATTR: described,
+            reference.RATE_ATTR: params.get("initial_lr"),
+        },
+    )
     log.info("reference configuration queued: %s", described)
 
 
