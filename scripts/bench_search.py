@@ -76,7 +76,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # this checkout's sweeper, installed or not
     sys.path.insert(0, str(ROOT))
-ARMS = ("kt-hyperband", "kt-random", "optuna-loop", "sweeper", "sweeper-previous")
+ARMS = (
+    "kt-hyperband",
+    "kt-random",
+    "optuna-loop",
+    "sweeper",
+    "sweeper-previous",
+    "sweeper-top-ref",
+    "dehb",
+    "smac",
+    "optuna-hyperband",
+)
+# the suite's arms, in the order its jobs start (the ones the targets compare first)
+SUITE_ARMS = (
+    "sweeper",
+    "kt-hyperband",
+    "dehb",
+    "smac",
+    "optuna-hyperband",
+    "sweeper-top-ref",
+    "optuna-loop",
+    "kt-random",
+)
+SWEEPER_ARMS = ("sweeper", "sweeper-previous", "sweeper-top-ref")
 REFERENCE = "kt-hyperband"
 CANDIDATE = "sweeper"
 BUDGETS = (25, 75, 225)
@@ -97,10 +119,90 @@ PREVIOUS_DEFAULTS = [  # sweeper's [sampler] and [pruner] defaults before the ch
 ]
 
 
-def study_text(budget_epochs: int | None) -> str:
+@dataclass(frozen=True)
+class Task:
+    """One task of the suite: data, network, optimizer and the searched initial rate. Every arm
+    searches the same five families over it with the same budget."""
+
+    name: str
+    what: str  # what makes a rate good here, in words
+    model: str  # a built-in model or bench_models:FUNCTION (scripts/bench_models.py)
+    dataset: str = "mnist"  # "mnist" (the shipped MNIST test set) or "digits" (scikit-learn)
+    subset: int | None = None  # examples drawn for train + validation (None: all)
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    lr: tuple[float, float] = (1e-4, 0.3)
+    batch: int = BATCH
+
+
+MNIST_SUBSET = 5000  # 4,000 train / 1,000 validation images: an epoch in a second or two
+TASKS = {
+    t.name: t
+    for t in (
+        # §7's benchmark: all 9,900 train and validation images
+        Task("mnist-cnn", "the benchmark of section 7 (all images)", "mnist-cnn"),
+        Task(
+            "cnn-sgd",
+            "mnist-cnn, plain SGD: rates near the top learn best",
+            "mnist-cnn",
+            subset=MNIST_SUBSET,
+        ),
+        Task(
+            "wide-sgd",
+            "no pooling, a wide dense layer: large rates diverge",
+            "bench_models:wide_cnn",
+            subset=MNIST_SUBSET,
+        ),
+        Task(
+            "cnn-momentum",
+            "SGD with momentum 0.9: the good rate is about 10x lower",
+            "mnist-cnn",
+            subset=MNIST_SUBSET,
+            momentum=0.9,
+        ),
+        Task(
+            "cnn-adam",
+            "Adam over 1e-5..1e-1: good rates in the lower half",
+            "mnist-cnn",
+            subset=MNIST_SUBSET,
+            optimizer="adam",
+            lr=(1e-5, 1e-1),
+        ),
+        Task(
+            "mlp-sgd",
+            "a user's MLP (no convolution), plain SGD",
+            "bench_models:mlp",
+            subset=MNIST_SUBSET,
+        ),
+        Task(
+            "digits-sgd",
+            "scikit-learn digits (8x8), mnist-cnn, SGD, batch 16",
+            "mnist-cnn",
+            dataset="digits",
+            batch=16,
+        ),
+    )
+}
+DEFAULT_TASK = "mnist-cnn"
+SUITE = ("cnn-sgd", "wide-sgd", "cnn-momentum", "cnn-adam", "mlp-sgd", "digits-sgd")
+TASK = [TASKS[DEFAULT_TASK]]  # the task this process runs (--task)
+
+
+def study_text(budget_epochs: int | None, task: Task | None = None) -> str:
     """The study file of the sweeper arms (no [sampler], [pruner] or baselines: the defaults)."""
+    task = task or TASK[0]
     budget = f"budget_epochs = {budget_epochs}\n" if budget_epochs is not None else ""
     families = ", ".join(f'"{f}"' for f in FAMILIES)
+    if task.dataset == "mnist":
+        data = (
+            'dataset = "mnist"\npath = "studies/data/mnist-t10k"\nvalidation_fraction = 0.2\n'
+            "test_fraction = 0.01\n"
+        )
+    else:
+        data = f'dataset = "{task.dataset}"\n'
+    if task.subset is not None:
+        data += f"subset = {task.subset}\n"
+    momentum = f"momentum = {task.momentum}\n" if task.momentum else ""
     return f"""\
 [study]
 name = "bench-search"
@@ -108,21 +210,17 @@ seed = 0
 n_trials = 500
 {budget}
 [data]
-dataset = "mnist"
-path = "studies/data/mnist-t10k"
-validation_fraction = 0.2
-test_fraction = 0.01
-
+{data}
 [train]
-model = "mnist-cnn"
-batch_size = {BATCH}
+model = "{task.model}"
+batch_size = {task.batch}
 epochs = {EPOCHS}
 
 [space]
 schedules = [{families}]
-initial_lr = {{ low = 0.0001, high = 0.3, log = true }}
-optimizer = "sgd"
-"""
+initial_lr = {{ low = {task.lr[0]}, high = {task.lr[1]}, log = true }}
+optimizer = "{task.optimizer}"
+{momentum}"""
 
 
 class BudgetSpent(BaseException):
@@ -132,6 +230,7 @@ class BudgetSpent(BaseException):
 
 @dataclass
 class Setup:
+    task: Task
     dataset: Any  # sweeper.training.data.Dataset
     space: Any  # sweeper.study.config.SpaceSpec
     steps_per_epoch: int
@@ -147,6 +246,7 @@ class Run:
     curve: list[float]  # val_accuracy of each trained epoch, in training order (<= budget)
     configs: list[str]  # the configuration each of those epochs trained
     trained: int  # epochs trained in all (the sweeper fallback may overshoot the budget)
+    task: str = DEFAULT_TASK
 
 
 def _finite(value: Any) -> float:
@@ -185,7 +285,7 @@ def make_counter(budget: int) -> Any:
 
 
 def compiled_model(setup: Setup, family: str, values: Any) -> Any:
-    """sweeper's mnist-cnn under sweeper's schedule for these values, plain SGD."""
+    """The task's network under sweeper's schedule for these values, the task's optimizer."""
     from sweeper.training.models import build_model
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedules import from_dimensions
@@ -194,9 +294,10 @@ def compiled_model(setup: Setup, family: str, values: Any) -> Any:
     schedule = from_dimensions(
         family, dict(values), steps_per_epoch=setup.steps_per_epoch, epochs=EPOCHS
     )
-    model = build_model("mnist-cnn", ds.input_shape, ds.num_classes, None)
+    task = setup.task
+    model = build_model(task.model, ds.input_shape, ds.num_classes, None)
     model.compile(
-        optimizer=OptimizerSpec().build(schedule.keras()),
+        optimizer=OptimizerSpec(task.optimizer, task.momentum).build(schedule.keras()),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -206,7 +307,7 @@ def compiled_model(setup: Setup, family: str, values: Any) -> Any:
 def fit_kwargs(setup: Setup) -> dict[str, Any]:
     ds = setup.dataset
     return {
-        "batch_size": BATCH,
+        "batch_size": setup.task.batch,
         "epochs": EPOCHS,
         "validation_data": (ds.x_val, ds.y_val),
         "shuffle": True,
@@ -272,11 +373,15 @@ def run_keras_tuner(setup: Setup, seed: int, arm: str) -> Run:
     with contextlib.suppress(BudgetSpent):
         tuner.search(ds.x_train, ds.y_train, callbacks=[counter], **fit_kwargs(setup))
     seconds = time.perf_counter() - t0
-    return Run(arm, seed, seconds, counter.curve, counter.configs, len(counter.curve))
+    return Run(
+        arm, seed, seconds, counter.curve, counter.configs, len(counter.curve), setup.task.name
+    )
 
 
-def run_optuna_loop(setup: Setup, seed: int) -> Run:
-    """What a user writes by hand: TPE + median pruning, a trial = one 9-epoch fit."""
+def run_optuna_loop(setup: Setup, seed: int, arm: str = "optuna-loop") -> Run:
+    """What a user writes by hand: TPE + median pruning (``optuna-loop``) or Optuna's
+    HyperbandPruner (``optuna-hyperband``: rungs at 1, 3, 9 epochs, factor 3), a trial = one
+    9-epoch fit reporting each epoch."""
     import keras
     import optuna
     from optuna_integration import KerasPruningCallback
@@ -304,12 +409,87 @@ def run_optuna_loop(setup: Setup, seed: int) -> Run:
     study = optuna.create_study(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(),
+        pruner=(
+            optuna.pruners.HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3)
+            if arm == "optuna-hyperband"
+            else optuna.pruners.MedianPruner()
+        ),
     )
     with contextlib.suppress(BudgetSpent):
         study.optimize(objective, n_trials=setup.budget + 1)
     seconds = time.perf_counter() - t0
-    return Run("optuna-loop", seed, seconds, counter.curve, counter.configs, len(counter.curve))
+    return Run(
+        arm, seed, seconds, counter.curve, counter.configs, len(counter.curve), setup.task.name
+    )
+
+
+def peer_dims(setup: Setup) -> list[dict[str, Any]]:
+    """The searched space as the DEHB and SMAC peers take it (scripts/bench_peers.py): the
+    schedule family, then each family's own dimensions, conditional on it."""
+    from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed, Range
+
+    dims: list[dict[str, Any]] = [{"name": "schedule", "kind": "choice", "values": list(FAMILIES)}]
+    for name, dim in setup.space.dims.items():
+        parents = [f for f in FAMILIES if f in DIMENSIONS[name].families]
+        if not parents or name in ("optimizer", "momentum", "nesterov") or isinstance(dim, Fixed):
+            continue
+        if isinstance(dim, Choices):
+            dims.append(
+                {"name": name, "kind": "choice", "values": list(dim.values), "parents": parents}
+            )
+        else:
+            assert isinstance(dim, Range) and not dim.integer, (name, dim)
+            dims.append(
+                {
+                    "name": name,
+                    "kind": "float",
+                    "low": dim.low,
+                    "high": dim.high,
+                    "log": dim.log,
+                    "parents": parents,
+                }
+            )
+    return dims
+
+
+def run_multi_fidelity_peer(setup: Setup, seed: int, arm: str) -> Run:
+    """DEHB or SMAC3's multi-fidelity facade (Hyperband + random forest): fidelities of 1, 3 and 9
+    epochs, every evaluation a fresh model trained from epoch 0 (as both do), every epoch counted."""
+    import bench_peers
+    import keras
+
+    from sweeper.study.dimensions import DIMENSIONS, Fixed
+
+    counter = make_counter(setup.budget)
+    ds = setup.dataset
+    pinned = {
+        name: dim.value
+        for name, dim in setup.space.dims.items()
+        if isinstance(dim, Fixed) and name not in ("optimizer", "momentum", "nesterov")
+    }
+
+    def train(family: str, values: dict[str, Any], epochs: int) -> float:
+        full = dict(values)
+        for name, value in pinned.items():  # a pinned dimension the family uses
+            if family in DIMENSIONS[name].families:
+                full[name] = value
+        counter.config = config_key(family, full)
+        keras.backend.clear_session()
+        model = compiled_model(setup, family, full)
+        kwargs = {**fit_kwargs(setup), "epochs": int(epochs)}
+        history = model.fit(ds.x_train, ds.y_train, callbacks=[counter], **kwargs)
+        return _finite(history.history["val_accuracy"][-1])
+
+    run = bench_peers.run_dehb if arm == "dehb" else bench_peers.run_smac
+    keras.utils.set_random_seed(seed)
+    t0 = time.perf_counter()
+    workdir = setup.tmp / f"{arm}-{seed}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    run(peer_dims(setup), train, seed, 1, EPOCHS, BudgetSpent, workdir)
+    seconds = time.perf_counter() - t0
+    return Run(
+        arm, seed, seconds, counter.curve, counter.configs, len(counter.curve), setup.task.name
+    )
 
 
 def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
@@ -323,22 +503,23 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     overrides = [f"study.seed={seed}"]
     if arm == "sweeper-previous":
         overrides += PREVIOUS_DEFAULTS
-    else:
+    elif arm == "sweeper":
         overrides += SWEEPER_SET
-    text = study_text(setup.budget)
+    text = study_text(setup.budget, setup.task)
     spec = parse_study(text, "<bench_search>", base_dir=ROOT, overrides=overrides)
     n_trials = 500  # the budget stops the study
     name = f"{arm}-{seed}"
     url = f"sqlite:///{setup.tmp / (name + '.db')}"
     keras.utils.set_random_seed(seed)
     t0 = time.perf_counter()
-    tune(
-        spec,
-        storage=url,
-        study_name=name,
-        n_trials=n_trials,
-        checkpoint_dir=str(setup.tmp / f"ckpt-{name}"),
-    )
+    with top_reference_only(arm == "sweeper-top-ref"):
+        tune(
+            spec,
+            storage=url,
+            study_name=name,
+            n_trials=n_trials,
+            checkpoint_dir=str(setup.tmp / f"ckpt-{name}"),
+        )
     seconds = time.perf_counter() - t0
     store = Store(url)
     try:
@@ -354,7 +535,33 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     configs = ["lr range test"] * tested + [
         params.get(int(r["trial_number"]), str(r["trial_number"])) for r in rows
     ]
-    return Run(arm, seed, seconds, curve[: setup.budget], configs[: setup.budget], len(curve))
+    return Run(
+        arm,
+        seed,
+        seconds,
+        curve[: setup.budget],
+        configs[: setup.budget],
+        len(curve),
+        setup.task.name,
+    )
+
+
+@contextlib.contextmanager
+def top_reference_only(on: bool) -> Any:
+    """The defaults before the suite (``sweeper-top-ref``): the reference at the top of the range
+    only, stopped when it stalls like any trial, never tried again lower."""
+    from sweeper.study import reference
+
+    if not on:
+        yield
+        return
+    saved = reference.step_down, reference.is_last
+    reference.step_down = lambda *a, **k: None  # type: ignore[assignment]
+    reference.is_last = lambda *a, **k: False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        reference.step_down, reference.is_last = saved
 
 
 def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) -> int:
@@ -373,8 +580,10 @@ def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) ->
 def run_arm(setup: Setup, seed: int, arm: str) -> Run:
     if arm.startswith("kt-"):
         return run_keras_tuner(setup, seed, arm)
-    if arm == "optuna-loop":
-        return run_optuna_loop(setup, seed)
+    if arm in ("optuna-loop", "optuna-hyperband"):
+        return run_optuna_loop(setup, seed, arm)
+    if arm in ("dehb", "smac"):
+        return run_multi_fidelity_peer(setup, seed, arm)
     return run_sweeper(setup, seed, arm)
 
 
@@ -572,23 +781,217 @@ def parse_arms(text: str) -> list[str]:
 def from_json(paths: str, reach_x: float | None = None) -> int:
     """The tables of one or more saved ``--out`` files (comma separated), their runs together:
     the same budget and data, other seeds (a run of the same arm and seed counts once)."""
-    runs: dict[tuple[str, int], Run] = {}
+    runs: dict[tuple[str, str, int], Run] = {}
     arms: list[str] = []
     budgets, sources = set(), set()
-    for path in paths.split(","):
-        data = json.loads(Path(path).read_text())
+    files = [p for path in paths.split(",") for p in _json_files(path)]
+    for path in files:
+        data = json.loads(path.read_text())
         print(f"bench_search: tables rebuilt from {path}")
         print(f"recorded run: {data['command']} ({data['date']}); {data['data']}")
         budgets.add(int(data["budget"]))
         sources.add(data["data"])
         arms += [a for a in data["arms"] if a not in arms]
         for r in data["runs"]:
-            runs.setdefault((r["arm"], int(r["seed"])), Run(**r))
-    if len(budgets) > 1 or len(sources) > 1:
+            run = Run(**r)
+            runs.setdefault((run.task, run.arm, run.seed), run)
+    tasks = list(dict.fromkeys(r.task for r in runs.values()))
+    if len(budgets) > 1 or (len(sources) > 1 and len(tasks) == 1):
         raise SystemExit("--from-json: the files hold runs of different budgets or data")
     print()
-    report(list(runs.values()), arms, budgets.pop(), reach_x)
+    if len(tasks) > 1:
+        suite_report(list(runs.values()), arms, budgets.pop())
+    else:
+        report(list(runs.values()), arms, budgets.pop(), reach_x)
     return 0
+
+
+def _json_files(path: str) -> list[Path]:
+    """A saved --out file, or every one in a --suite folder."""
+    p = Path(path)
+    return sorted(p.glob("*.json")) if p.is_dir() else [p]
+
+
+# -- the suite ---------------------------------------------------------------------------------
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (0 for one value)."""
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return statistics.fmean(values), se
+
+
+def ranks(means: dict[str, float]) -> dict[str, float]:
+    """Rank 1 = the highest mean; ties share the mean of their ranks."""
+    order = sorted(means, key=lambda a: -means[a])
+    out: dict[str, float] = {}
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and means[order[j + 1]] == means[order[i]]:
+            j += 1
+        for a in order[i : j + 1]:
+            out[a] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def suite_report(runs: list[Run], arms: list[str], budget: int) -> None:
+    """Per budget: the task x arm table of mean +- s.e. best within b, each arm's rank on each
+    task and its mean rank; then the targets at 25 and 75 epochs."""
+    tasks = [t for t in TASKS if any(r.task == t for r in runs)]
+    cells: dict[tuple[str, str], list[float]] = {}
+    budgets = sorted({b for b in (*BUDGETS, REACH_TARGET) if b <= budget} | {budget})
+    mean_ranks: dict[int, dict[str, float]] = {}
+    stats: dict[int, dict[tuple[str, str], tuple[float, float, int]]] = {}
+    for b in budgets:
+        stats[b] = {}
+        for task in tasks:
+            for arm in arms:
+                mine = [r for r in runs if r.task == task and r.arm == arm]
+                if mine:
+                    cells[task, arm] = [best_within(r.curve, b) for r in mine]
+                    m, se = mean_se(cells[task, arm])
+                    stats[b][task, arm] = (m, se, len(mine))
+        present = [a for a in arms if all((t, a) in stats[b] for t in tasks)]
+        per_task = {t: ranks({a: stats[b][t, a][0] for a in present}) for t in tasks}
+        mean_ranks[b] = {a: statistics.fmean(per_task[t][a] for t in tasks) for a in present}
+        print(f"best val_accuracy within {b} trained epochs (mean +- s.e. over seeds; rank):")
+        rows = []
+        for task in tasks:
+            row = [task]
+            for arm in arms:
+                if (task, arm) not in stats[b]:
+                    row.append("-")
+                    continue
+                m, se, n = stats[b][task, arm]
+                rank = per_task[task].get(arm)
+                row.append(f"{m:.4f} +- {se:.4f} ({n})" + (f" #{rank:g}" if rank else ""))
+            rows.append(row)
+        rows.append(
+            ["mean rank"] + [f"{mean_ranks[b][a]:.2f}" if a in mean_ranks[b] else "-" for a in arms]
+        )
+        print_table(["task", *arms], rows)
+        print()
+    if CANDIDATE not in arms:
+        return
+    verdicts: list[bool] = []
+    peers = [a for a in arms if a not in SWEEPER_ARMS]
+    for b in (25, 75):
+        if b not in mean_ranks or CANDIDATE not in mean_ranks[b]:
+            continue
+        best = min(mean_ranks[b].values())
+        ok = mean_ranks[b][CANDIDATE] == best
+        verdicts.append(ok)
+        print(
+            f"RESULT {b} epochs: {CANDIDATE}'s mean rank {mean_ranks[b][CANDIDATE]:.2f}, the best "
+            f"{best:.2f} (target: the best: {'yes' if ok else 'no'})"
+        )
+    at = min(75, budget)
+    for task in tasks:
+        if (task, CANDIDATE) not in stats[at]:
+            continue
+        m, se, _ = stats[at][task, CANDIDATE]
+        there = [a for a in peers if (task, a) in stats[at]]
+        if not there:
+            continue
+        top = max(there, key=lambda a: stats[at][task, a][0])
+        pm, pse, _ = stats[at][task, top]
+        diff, joint = m - pm, math.sqrt(se**2 + pse**2)
+        ok = diff >= -joint
+        verdicts.append(ok)
+        print(
+            f"RESULT {task} at {at}: {CANDIDATE} {m:.4f} vs the best peer {top} {pm:.4f}: "
+            f"{diff:+.4f}, one s.e. {joint:.4f} (target: not behind by more: "
+            f"{'yes' if ok else 'no'})"
+        )
+    if ("wide-sgd", CANDIDATE) in stats[at]:
+        m, se, _ = stats[at]["wide-sgd", CANDIDATE]
+        for peer in ("kt-hyperband", "dehb"):
+            if ("wide-sgd", peer) not in stats[at]:
+                continue
+            pm, pse, _ = stats[at]["wide-sgd", peer]
+            diff, joint = m - pm, math.sqrt(se**2 + pse**2)
+            ok = diff > joint
+            verdicts.append(ok)
+            print(
+                f"RESULT wide-sgd at {at}: {CANDIDATE} ahead of {peer} by {diff:+.4f}, one s.e. "
+                f"{joint:.4f} (target > 1 s.e.: {'yes' if ok else 'no'})"
+            )
+    print(f"RESULT suite targets {'met' if verdicts and all(verdicts) else 'missed'}")
+
+
+def run_suite(args: argparse.Namespace, arms: list[str], tasks: list[str]) -> int:
+    """Every (task, arm) a job of its own: a process of this script writing its curves to
+    ``--out-dir``, ``--jobs`` at a time, in the order of the arms, then the suite's tables."""
+    import subprocess
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(task, arm) for arm in arms for task in tasks]
+    print(
+        f"bench_search --suite: {len(jobs)} jobs ({len(tasks)} tasks x {len(arms)} arms), "
+        f"seeds {args.seeds}, budget {args.budget}, {args.jobs} at a time, into {out}/"
+    )
+    for task in tasks:
+        print(f"  {task}: {TASKS[task].what}")
+    running: list[tuple[subprocess.Popen[bytes], str, float]] = []
+    t0 = time.perf_counter()
+
+    def reap(block: bool) -> None:
+        while running and (block or any(p.poll() is not None for p, _, _ in running)):
+            for item in list(running):
+                proc, label, start = item
+                if proc.poll() is not None:
+                    running.remove(item)
+                    print(
+                        f"  done {label}: rc {proc.returncode}, {time.perf_counter() - start:.0f} s",
+                        flush=True,
+                    )
+            if block and running:
+                time.sleep(2)
+            else:
+                break
+
+    for task, arm in jobs:
+        stem = f"{task}--{arm}"
+        if (out / f"{stem}.json").exists() and not args.rerun:
+            print(f"  kept {stem}.json (--rerun to run it again)")
+            continue
+        while len(running) >= args.jobs:
+            reap(False)
+            time.sleep(2)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--task",
+            task,
+            "--arms",
+            arm,
+            "--seeds",
+            args.seeds,
+            "--budget",
+            str(args.budget),
+            "--out",
+            str(out / f"{stem}.json"),
+        ]
+        with open(out / f"{stem}.log", "w") as log:
+            # SMAC iterates over a set of configurations: a fixed hash seed repeats its runs
+            # one thread per job: --jobs processes share the cores
+            env = {
+                **os.environ,
+                "PYTHONHASHSEED": "0",
+                "TF_NUM_INTRAOP_THREADS": "1",
+                "TF_NUM_INTEROP_THREADS": "1",
+            }
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        running.append((proc, stem, time.perf_counter()))
+        print(f"  started {stem}", flush=True)
+    while running:
+        reap(True)
+    print(f"all jobs: {time.perf_counter() - t0:.0f} s")
+    print()
+    return from_json(str(out))
 
 
 def save(
@@ -645,12 +1048,40 @@ def main(argv: list[str] | None = None) -> int:
         help="override a setting of the 'sweeper' arm's study, to measure another default, e.g. "
         "--sweeper-set sampler.n_startup_trials=5 (repeatable)",
     )
+    parser.add_argument(
+        "--task",
+        default=DEFAULT_TASK,
+        choices=list(TASKS),
+        help=f"the task one run measures [default: {DEFAULT_TASK}, section 7's benchmark]",
+    )
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help=f"every task of the suite ({', '.join(SUITE)}) x the suite's arms, one process per "
+        "task and arm, then the task x arm tables and mean ranks",
+    )
+    parser.add_argument("--tasks", default=",".join(SUITE), help="--suite: the tasks to run")
+    parser.add_argument("--jobs", type=int, default=2, help="--suite: processes at a time")
+    parser.add_argument("--out-dir", default="suite-runs", help="--suite: where the curves go")
+    parser.add_argument(
+        "--rerun", action="store_true", help="--suite: run jobs whose curves are saved again"
+    )
     args = parser.parse_args(argv)
     SWEEPER_SET[:] = args.sweeper_set
+    TASK[0] = TASKS[args.task]
     if args.reach_x is not None and not 0.0 < args.reach_x <= 1.0:
         raise SystemExit(f"--reach-x must be an accuracy in (0, 1], got {args.reach_x}")
     if args.from_json:
         return from_json(args.from_json, args.reach_x)
+    if args.suite:
+        arms = parse_arms(args.arms) if args.arms != ",".join(ARMS) else list(SUITE_ARMS)
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown or not tasks:
+            raise SystemExit(f"--tasks: unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
+        if args.quick:
+            args.seeds, args.budget = args.seeds.split(",")[0], 12
+        return run_suite(args, arms, tasks)
     arms = parse_arms(args.arms)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if args.quick:
@@ -674,7 +1105,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in machine_lines():
         print(line)
     peers = []
-    for pkg in ("keras-tuner", "tensorboard", "optuna-integration"):
+    for pkg in ("keras-tuner", "tensorboard", "optuna-integration", "dehb", "smac", "ConfigSpace"):
         try:
             peers.append(f"{pkg} {metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
@@ -684,10 +1115,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {command}")
     base = parse_study(study_text(None), "<bench_search>", base_dir=ROOT)
     ds = load_dataset(base.data)
-    spe = steps_per_epoch(len(ds.x_train), BATCH)
+    task = TASK[0]
+    spe = steps_per_epoch(len(ds.x_train), task.batch)
+    print(f"task {task.name}: {task.what}")
     print(
         f"data: {ds.summary()} (train {len(ds.y_train):,}, validation {len(ds.y_val):,}); "
-        f"mnist-cnn, SGD, batch {BATCH}, trials of up to {EPOCHS} epochs ({spe} steps each)"
+        f"{task.model}, {task.optimizer}"
+        + (f" (momentum {task.momentum})" if task.momentum else "")
+        + f", batch {task.batch}, trials of up to {EPOCHS} epochs ({spe} steps each)"
     )
     print(f"space: schedule in {{{', '.join(FAMILIES)}}}; {describe_space(base.space)}")
     print(f"budget {args.budget} trained epochs per arm and seed; seeds {seeds}; arms {arms}")
@@ -698,7 +1133,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmpdir:
-        setup = Setup(ds, base.space, spe, args.budget, Path(tmpdir))
+        setup = Setup(task, ds, base.space, spe, args.budget, Path(tmpdir))
         for i, seed in enumerate(seeds):
             k = i % len(arms)
             for arm in arms[k:] + arms[:k]:
