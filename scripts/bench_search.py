@@ -47,8 +47,34 @@ ahead at 75 epochs by more than one standard error of the difference; X reached 
     python scripts/bench_search.py --from-json a.json,b.json   # runs of other seeds together
     python scripts/bench_search.py --from-json c.json --reach-x 0.9837   # X known from a.json
 
-Needs the peers (the ``bench`` extra, pinned in .ci/constraints.txt):
-``python3 -m pip install -c .ci/constraints.txt keras-tuner==1.4.8 tensorboard==2.21.0``.
+More arms, for the suite:
+
+* ``dehb``: DEHB (differential evolution + Hyperband; fidelities 1, 3, 9 epochs, factor 3);
+* ``smac``: SMAC3's multi-fidelity facade (Hyperband + random forest), the same fidelities; both
+  train every evaluation from epoch 0, as they do (scripts/bench_peers.py drives them);
+* ``optuna-hyperband``: the plain Optuna loop with ``HyperbandPruner`` (1 to 9 epochs, factor 3);
+* ``sweeper-top-ref``: sweeper's defaults before the suite: the reference configuration at the top of
+  the range only, stopped like any trial when it stalls (the run patches the step down away).
+
+**The suite** (``--suite``): six tasks that differ in where the good rates are, each a job per arm
+(a process of this script, ``--jobs`` at a time, curves in ``--out-dir``; a job whose curves are
+saved is kept unless ``--rerun``), then per budget a task x arm table of mean +- standard error,
+each arm's rank per task and its mean rank, and the targets: sweeper's defaults have the best mean
+rank at 25 and 75 epochs; on no task behind the best peer by more than one standard error at 75;
+on ``wide-sgd`` ahead of kt-hyperband and DEHB by more than one. Tasks (``--task`` runs one):
+``cnn-sgd`` (mnist-cnn, SGD, rates near 0.3 learn best), ``wide-sgd`` (no pooling and a wide
+dense layer, scripts/bench_models.py: 0.3 stays at chance), ``cnn-momentum`` (SGD momentum 0.9),
+``cnn-adam`` (Adam, initial_lr in [1e-5, 1e-1]), ``mlp-sgd`` (a user's MLP), ``digits-sgd``
+(scikit-learn digits, batch 16); the MNIST ones on 4,000 train / 1,000 validation images of the
+shipped set. ``mnist-cnn`` (the default, all images) is section 7's benchmark.
+
+    python scripts/bench_search.py --suite --seeds 5,6,7 --budget 75 --out-dir suite-runs
+    python scripts/bench_search.py --suite --quick      # one seed, 12 epochs per job (~15 min)
+    python scripts/bench_search.py --from-json suite-runs   # the suite's tables again
+
+Needs the peers (the ``bench`` extra, pinned in .ci/constraints.txt, and DEHB apart):
+``python3 -m pip install -c .ci/constraints.txt -e '.[bench]'`` then
+``python3 -m pip install --no-deps dehb==0.1.2``.
 
 The ``sweeper`` arms stop by ``[study] budget_epochs`` and read their curve from the store's
 ledger of trained epochs (``Store.ledger``).
