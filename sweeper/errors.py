@@ -3,9 +3,22 @@
 ``SweeperError`` is the base of every error a user can fix (bad study file, missing data, bad
 storage URL); the CLI turns it into one line and a non-zero exit status. ``SweepAborted`` stops the
 whole sweep; a trial that fails is recorded FAIL by Optuna and the sweep goes on.
+
+:func:`did_you_mean` is the one hint for a misspelt name (a key, a family, a kind, a keyword).
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+
+
+def did_you_mean(word: object, known: Iterable[str], shown: Callable[[str], str] = repr) -> str:
+    """``"did you mean 'epochs'?"`` for the name of ``known`` closest to ``word`` (difflib's
+    ratio at least 0.6), written by ``shown``; ``""`` when none is close (or ``word`` is not a
+    string)."""
+    close = difflib.get_close_matches(word, list(known), n=1) if isinstance(word, str) else []
+    return f"did you mean {shown(close[0])}?" if close else ""
 
 
 class SweeperError(Exception):
@@ -18,6 +31,11 @@ class ConfigError(SweeperError):
     """A study file (or a value given on the command line) is invalid."""
 
     exit_code = 2
+
+
+class KeywordError(ConfigError, TypeError):
+    """A function of the Python API was called with a keyword it does not take (a
+    ``TypeError`` too, as Python's own)."""
 
 
 class DataError(SweeperError):

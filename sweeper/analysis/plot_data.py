@@ -17,7 +17,7 @@ import numpy as np
 
 from sweeper.analysis import queries as an
 from sweeper.analysis import study_data
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, did_you_mean
 from sweeper.study import optuna_ids
 from sweeper.training.schedules import FAMILIES, from_dict, from_dimensions
 
@@ -322,8 +322,10 @@ def schedule_curves_data(
     families = list(families) or list(FAMILIES)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
+        hint = did_you_mean(unknown[0], FAMILIES)
         raise SweeperError(
-            f"unknown schedule family {unknown[0]!r}; choose from: {', '.join(FAMILIES)}"
+            f"unknown schedule family {unknown[0]!r}; {hint + ' ' if hint else ''}choose from: "
+            f"{', '.join(FAMILIES)}"
         )
     from sweeper.study.dimensions import ALL_FAMILIES, DIMENSIONS
 

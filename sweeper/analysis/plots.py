@@ -49,7 +49,7 @@ from sweeper.analysis.plot_data import (
     lr_curves_data,
 )
 from sweeper.analysis.plot_optuna import draw_history, draw_optuna
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, did_you_mean
 from sweeper.study.names import file_stem, shown
 
 if TYPE_CHECKING:
@@ -83,8 +83,10 @@ def check_kinds(kinds: Sequence[str]) -> list[str]:
         if kind == "all":
             out.extend(k for k in KINDS if k not in out)
         elif kind not in KINDS:
+            hint = did_you_mean(kind, (*KINDS, "all"))
             raise UnknownPlotKindError(
-                f"unknown plot kind {kind!r}; choose from: {', '.join(KINDS)} (or all)"
+                f"unknown plot kind {kind!r}; {hint + ' ' if hint else ''}choose from: "
+                f"{', '.join(KINDS)} (or all)"
             )
         elif kind not in out:
             out.append(kind)

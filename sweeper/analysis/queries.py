@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
+from sweeper.analysis import display
 from sweeper.analysis.read_store import (
     DIRECTIONS,
     STUDY_ATTRS,
@@ -214,6 +215,12 @@ class Importance:
     n_available: int  # tuned configurations of the scope at the report's epoch
     values: dict[str, float]  # parameter -> importance (sums to 1), most important first
 
+    @property
+    def caption(self) -> str:
+        """``all families (12 configurations)``, and the sample when it is one."""
+        sample = f", a sample of {self.n_available}" if self.n_trials < self.n_available else ""
+        return f"{self.scope} ({self.n_trials} configurations{sample})"
+
 
 @dataclass(frozen=True)
 class ImportanceReport:
@@ -229,6 +236,29 @@ class ImportanceReport:
     def heading(self) -> str:
         """``importance at epoch 3, 14 configurations``."""
         return f"importance at epoch {self.epoch}, {_configurations(self.configurations)}"
+
+    def lines(self) -> list[str]:
+        """The report in lines, as ``sweeper importance`` prints it: the heading, each scope's
+        bars, the families not ranked."""
+        return [self._title(), *display.bar_lines(self._scopes()), *self._unranked()]
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text("ImportanceReport(...)" if cycle else "\n".join(self.lines()))
+
+    def _repr_html_(self) -> str:
+        return display.block(self._title(), display.bars_html(self._scopes()), self._unranked())
+
+    def _title(self) -> str:
+        return (
+            f"{self.heading} ({self.evaluator}; {self.baselines_excluded} baseline or reference "
+            "configuration(s) left out)"
+        )
+
+    def _scopes(self) -> list[tuple[str, dict[str, float]]]:
+        return [(imp.caption, imp.values) for imp in [self.overall, *self.families]]
+
+    def _unranked(self) -> list[str]:
+        return [f"{family}: not ranked, {why}" for family, why in self.skipped.items()]
 
 
 def make_evaluator(name: str, seed: int = 0) -> Any:

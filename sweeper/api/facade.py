@@ -35,7 +35,7 @@ from typing import Any
 from sweeper.api.data import default_data_dir
 from sweeper.api.progress import Progress
 from sweeper.api.results import Best, TuneResult
-from sweeper.api.settings import Data, Model, StudySettings
+from sweeper.api.settings import Data, Model, StudySettings, keywords_checked
 from sweeper.api.study import Study, TuneInterrupted
 from sweeper.study.study_spec import StudySpec
 from sweeper.training.handover import keras_objects
@@ -84,6 +84,7 @@ class WorkerRun:
     target: int
 
 
+@keywords_checked
 def join(
     study_name: str,
     *,
@@ -124,6 +125,7 @@ def join(
     return WorkerRun(ran, interrupted, target)
 
 
+@keywords_checked
 def tune(
     model: Model,
     data: Data,
@@ -229,7 +231,7 @@ def tune(
         allow_changed: continue a stored study of the same name whose settings differ.
         checkpoint_dir: where trials keep their per-epoch checkpoints [default:
             ``$SWEEPER_CHECKPOINTS`` or ``./sweeper-checkpoints``].
-        progress: True: a bar in a Jupyter notebook (tqdm), one line per trial elsewhere;
+        progress: True: an HTML block updated in place in a Jupyter notebook, one line per trial elsewhere;
             False: quiet; or a function called with each :class:`~sweeper.study.trials.TrialEvent`.
 
     Returns:

@@ -7,15 +7,15 @@ Everything is read from the store when asked for; nothing here imports Keras exc
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sweeper.analysis import display
 from sweeper.api.progress import best_lines, value_text
-from sweeper.api.run_context import console, figures, nothing, trusted
+from sweeper.api.run_context import console, console_stream, figures, nothing, trusted
 from sweeper.errors import SweeperError
 
 if TYPE_CHECKING:
@@ -107,6 +107,28 @@ class Best:
         steps (tuned over 9 epochs of 34 steps, rule 'fraction'): decay_steps 272 -> 816``."""
         tuned = self._tuned()
         return tuned.length_line(tuned.horizon(epochs, steps_per_epoch, rule))
+
+    def rows(self) -> list[tuple[str, Any]]:
+        """What a notebook shows of it, as (label, value): its value, schedule, baseline name,
+        confirming runs and searched parameters."""
+        rows: list[tuple[str, Any]] = [("val_accuracy", self.value), ("schedule", self.schedule)]
+        if self.baseline:
+            rows.append(("baseline", self.baseline))
+        confirmed = self.confirmed
+        if confirmed is not None and confirmed.mean is not None:
+            spread = "" if confirmed.se is None else f" ± {confirmed.se:.4f}"
+            rows.append(("confirmed", f"{confirmed.mean:.4f}{spread}, {len(confirmed.runs)} runs"))
+        return rows + list(self.params.items())
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        rows = [f"  {label}: {display.cell(value)}" for label, value in self.rows()]
+        p.text(f"Best(trial {self.number})" if cycle else "\n".join([self._title(), *rows]))
+
+    def _repr_html_(self) -> str:
+        return display.block(self._title(), display.table(self.rows()))
+
+    def _title(self) -> str:
+        return f"trial {self.number}" + (f" [baseline: {self.baseline}]" if self.baseline else "")
 
 
 class TuneResult:
@@ -237,8 +259,9 @@ class TuneResult:
         paused configuration continued later is several trials), config_state (where that
         configuration stands: complete, paused, pruned, stalled, …), state (how this trial
         ended: complete, paused, pruned, …), value, family, schedule, baseline, optimizer,
-        duration_s, times, reason, epochs (reported) and ``param_<name>`` per parameter; a
-        pandas DataFrame when pandas is installed, else a list of dicts."""
+        duration_s, times, reason (why it stopped, paused or failed, cut to 60 characters for
+        the table), epochs (reported), ``param_<name>`` per parameter, and reason_full (the
+        whole text); a pandas DataFrame when pandas is installed, else a list of dicts."""
         from sweeper.analysis.report import config_states, trial_record
 
         rows = []
@@ -247,8 +270,11 @@ class TuneResult:
         for trial in data.trials:
             row = trial_record(trial, states)
             params = row.pop("params")
+            reason = row["reason"] or trial.user_attrs.get("error")
+            row["reason"] = display.shorten(reason)
             row["epochs"] = len(trial.intermediate_values)
             row.update({f"param_{k}": v for k, v in params.items()})
+            row["reason_full"] = reason
             rows.append(row)
         try:
             import pandas as pd
@@ -422,37 +448,61 @@ class TuneResult:
         try:
             return self._describe()
         except SweeperError:
-            return f"TuneResult(study {self.study_name!r} in {self.storage})"
+            return self._plain()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._plain() if cycle else repr(self))
+
+    def _repr_html_(self) -> str:
+        try:
+            heading, best, notes = self._overview()
+        except SweeperError:
+            return display.block(self._plain(), "")
+        if best is None:
+            return display.block(heading, "<div>no complete trial yet</div>", notes)
+        return display.block(heading, f"<div>best: {best._repr_html_()}</div>", notes)
+
+    def _plain(self) -> str:
+        return f"TuneResult(study {self.study_name!r} in {self.storage})"
 
     def _describe(self) -> str:
+        heading, best, notes = self._overview()
+        lines = [heading]
+        if best is None:
+            lines.append("no complete trial yet")
+        else:
+            lines += best_lines(best.number, float(best.value or 0.0), best.schedule, best.params)
+        return "\n".join([*lines, *notes])
+
+    def _overview(self) -> tuple[str, Best | None, list[str]]:
+        """What the result says of itself: a heading (configurations, trials), the best
+        complete trial, then the confirmation and the best baseline with the gain."""
         from sweeper.analysis import queries as an
         from sweeper.study.configurations import configurations, count_configurations, counts_text
 
         data = self.data()
         configs = configurations(data.trials)
-        lines = [
+        heading = (
             f"study {self.study_name!r} in {self.storage}: {len(configs)} configurations "
             f"({counts_text(count_configurations(configs))}) in {len(data.trials)} trials"
-        ]
+        )
         found = an.best_trials(data, 1)
-        if not found.top:
-            lines.append("no complete trial yet")
-        else:
-            best = self._best_of(found.top[0], data)
-            lines += best_lines(best.number, float(best.value or 0.0), best.schedule, best.params)
+        best = self._best_of(found.top[0], data) if found.top else None
+        notes = []
+        if best is not None:
             from sweeper.analysis.confirmed import confirmed
             from sweeper.study.confirmation import winner_text
 
             confirmation = confirmed(self._url, data)
             if confirmation is not None:
-                lines.append(winner_text(confirmation))
+                notes.append(winner_text(confirmation))
         if found.best_baseline is not None:
             gain = f"; tuning gains {found.gain:+.4f}" if found.gain is not None else ""
-            lines.append(
+            notes.append(
                 f"best baseline: {an.baseline_of(found.best_baseline)}, val_accuracy "
                 f"{value_text(found.best_baseline.value)}{gain}"
             )
-        return "\n".join(lines)
+        return heading, best, notes
 
 
 def _print_run(run: EvalRun) -> None:
@@ -460,7 +510,7 @@ def _print_run(run: EvalRun) -> None:
     print(
         f"  trial {run.trial_number:<4} seed {run.seed:<3} test_acc={run.test_accuracy:.4f}  "
         f"{loss}  {run.seconds:5.1f}s  {run.label}",
-        file=sys.stderr,
+        file=console_stream(),
         flush=True,
     )
 
@@ -470,6 +520,6 @@ def _print_confirm_run(run: ConfirmRun) -> None:
     print(
         f"  trial {run.trial_number:<4} seed {run.seed:<3} val_acc={run.val_accuracy:.4f}  "
         f"{loss}  {run.seconds:5.1f}s",
-        file=sys.stderr,
+        file=console_stream(),
         flush=True,
     )

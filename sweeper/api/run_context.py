@@ -9,26 +9,33 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 from sweeper.api.progress import in_notebook
 
 
+def console_stream() -> IO[str]:
+    """Where the API's lines for a person go: stderr, or stdout in a notebook (which shows
+    stderr as red text, as if something were wrong)."""
+    return sys.stdout if in_notebook() else sys.stderr
+
+
 def print_lines(lines: list[str]) -> None:
+    out = console_stream()
     for line in lines:
-        print(line, file=sys.stderr, flush=True)
+        print(line, file=out, flush=True)
 
 
 @contextmanager
 def console(show: bool) -> Iterator[None]:
-    """The notices meant for the person at the console as plain lines on stderr, unless the
-    application has given them a handler of its own."""
+    """The notices meant for the person at the console as plain lines (:func:`console_stream`),
+    unless the application has given them a handler of its own."""
     from sweeper.training.backend import CONSOLE
 
     if not show or CONSOLE.handlers:
         yield
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(console_stream())
     handler.setFormatter(logging.Formatter("%(message)s"))
     level, propagate = CONSOLE.level, CONSOLE.propagate
     CONSOLE.addHandler(handler)

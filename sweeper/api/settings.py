@@ -4,20 +4,27 @@ Each keyword is one setting of a study file (``section.key``); :func:`assignment
 keywords given into (``section.key``, value) pairs in the file's order and :func:`nested` into
 the sections ``tomllib`` would read. A model function is named by its import path
 (``module:function``) when it has one, else ``__in_process__:NAME`` (:func:`model_ref`).
+A keyword the API does not take is one line naming the closest one (:func:`keywords_checked`).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, ParamSpec, TypedDict, TypeVar
 
 from sweeper.api.data import data_settings
 from sweeper.api.study_text import plain
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, KeywordError, did_you_mean
 from sweeper.study.dimensions import Auto, Choices, Fixed, Range
+from sweeper.study.study_reader import SECTION_KEYS
 from sweeper.training.models import IN_PROCESS_MODULE, MODELS, ModelFunction
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Model = str | Callable[[tuple[int, ...], int], Any]
 """A built-in model name (``"mnist-cnn"``), ``"module:function"``, or the function itself."""
@@ -47,6 +54,64 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "jit_compile": ("train", "jit_compile"),
     "pack": ("train", "pack"),
 }
+
+
+# other tools' names for a keyword: name -> (sweeper's keyword, whose name it is, what it means)
+FOREIGN_KEYWORDS = {
+    "max_trials": (
+        "n_trials",
+        "KerasTuner's name",
+        "the study runs until it holds N finished trials",
+    ),
+}
+
+
+def unknown_keyword(where: str, keyword: str, known: Sequence[str]) -> KeywordError:
+    """The one-line error for ``keyword`` given to ``where`` (``"tune()"``), which takes
+    ``known``: the keyword meant, when another tool's name or a close spelling tells it."""
+    if keyword in FOREIGN_KEYWORDS and FOREIGN_KEYWORDS[keyword][0] in known:
+        ours, whose, meaning = FOREIGN_KEYWORDS[keyword]
+        return KeywordError(
+            f"{where} takes no keyword {keyword!r} ({whose}); use {ours}=N: {meaning}"
+        )
+    hint = did_you_mean(keyword, known)
+    return KeywordError(
+        f"{where} takes no keyword {keyword!r}; "
+        + (hint if hint else f"its keywords: {', '.join(known)}")
+    )
+
+
+def keywords_checked(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` refusing a keyword it does not take with :func:`unknown_keyword`'s line (a
+    :class:`~sweeper.errors.KeywordError`, a ``TypeError`` too) instead of Python's."""
+    params = inspect.signature(fn).parameters
+    known = [
+        name
+        for name, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self"
+    ]
+    where = f"{fn.__qualname__.removesuffix('.__init__')}()"
+
+    @functools.wraps(fn)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        for keyword in kwargs:
+            if keyword not in params:
+                raise unknown_keyword(where, keyword, known)
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+def check_section_keys(section: str, value: Mapping[str, Any]) -> None:
+    """The keys of a ``space``, ``sampler`` or ``pruner`` mapping are that section's keys."""
+    known = SECTION_KEYS[section]
+    for key in value:
+        if key not in known:
+            hint = did_you_mean(key, known)
+            raise ConfigError(
+                f"{section}: unknown key {key!r}; {hint + ' ' if hint else ''}known keys: "
+                f"{', '.join(sorted(known))}"
+            )
 
 
 class StudySettings(TypedDict, total=False):
@@ -181,12 +246,10 @@ def assignments(
     model: ModelRef | None, data: Any, settings: Mapping[str, Any], data_dir: Any
 ) -> list[tuple[str, Any]]:
     """The study-file settings the keywords make, as (``section.key``, value) in file order."""
-    unknown = set(settings) - set(SETTINGS) - {"space", "sampler", "pruner", "baselines"}
+    known = ["model", "data", *SETTINGS, "space", "sampler", "pruner", "baselines", "data_dir"]
+    unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise ConfigError(
-            f"unknown setting {sorted(unknown)[0]!r}; known: model, data, "
-            f"{', '.join(SETTINGS)}, space, sampler, pruner, baselines, data_dir"
-        )
+        raise unknown_keyword("Study.from_file()", unknown[0], known)
     out: list[tuple[str, Any]] = []
     for keyword, (section, key) in SETTINGS.items():
         if section == "data" and key == "path":
@@ -200,11 +263,14 @@ def assignments(
     if space is not None:
         if not isinstance(space, Mapping):
             raise ConfigError(f"space must be a mapping of dimensions, got {space!r}")
+        check_section_keys("space", space)
         out.extend((f"space.{k}", _dimension(v)) for k, v in space.items())
     for section in ("sampler", "pruner"):
         value = settings.get(section)
         if value is not None:
-            out.extend((f"{section}.{k}", v) for k, v in _section(value, section).items())
+            table = _section(value, section)
+            check_section_keys(section, table)
+            out.extend((f"{section}.{k}", v) for k, v in table.items())
     baselines = settings.get("baselines")
     if baselines is not None:
         if isinstance(baselines, Mapping | str) or not all(

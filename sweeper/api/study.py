@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from sweeper.api.data import has_arrays, not_data
-from sweeper.api.progress import Progress, ProgressLines, reporting, summary_lines
+from sweeper.api.progress import Progress, reporting, summary_lines
 from sweeper.api.results import TuneResult
 from sweeper.api.run_context import console, optuna_quiet, print_lines
 from sweeper.api.settings import (
@@ -23,6 +23,7 @@ from sweeper.api.settings import (
     ModelRef,
     StudySettings,
     assignments,
+    keywords_checked,
     model_ref,
     nested,
 )
@@ -58,6 +59,7 @@ class Study:
     spec: StudySpec
     """The validated study, as :func:`sweeper.study.config.parse_study` reads it."""
 
+    @keywords_checked
     def __init__(
         self,
         model: Model,
@@ -225,6 +227,7 @@ class Study:
             yield
 
     # -- running it ---------------------------------------------------------------------------
+    @keywords_checked
     def run(
         self,
         *,
@@ -241,7 +244,8 @@ class Study:
         pack: int | None = None,
     ) -> TuneSummary:
         """Run the study as ``sweeper tune`` does and return what the run did, printing nothing
-        (``progress`` is called with each finished trial). :meth:`tune` is this plus the
+        (``progress`` is called with each finished trial; its ``epoch`` method, if it has one,
+        with each epoch trained, and its ``clear`` once the trials end). :meth:`tune` is this plus the
         progress, the summary and the notebook's interrupt; the command line calls this.
         ``pack`` trials train at once in each worker (default: the study's ``[train] pack``);
         like ``workers`` it is how the study runs, not part of it.
@@ -271,6 +275,7 @@ class Study:
                 pack=pack,
             )
 
+    @keywords_checked
     def tune(
         self,
         *,
@@ -300,7 +305,7 @@ class Study:
             optuna_quiet(),
             reporting(progress, name) as callback,
         ):
-            lines = isinstance(callback, ProgressLines)
+            lines = progress is True  # sweeper's own display: the header and summary with it
             if lines:
                 print_lines([header_line(name, self.spec)])
             try:
@@ -331,6 +336,7 @@ class Study:
             raise TuneInterrupted(INTERRUPTED, result)
         return result
 
+    @keywords_checked
     def lr_find(
         self,
         *,

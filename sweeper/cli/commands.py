@@ -153,6 +153,13 @@ def tune(
     """Tune the learning-rate schedule of STUDY_FILE (default: the embedded digits study).
 
     Rerunning the same command resumes: only the trials still missing are run.
+
+    \b
+    Examples:
+      sweeper tune                                  the embedded digits study
+      sweeper tune mnist-t10k --n-trials 30         a shipped study by name, 30 trials
+      sweeper tune digits --set train.epochs=2 --set data.subset=500
+      sweeper tune mnist --workers 2 --budget-epochs 200 --storage sqlite:///runs.db
     """
     setup_logging(verbose)
     from sweeper.api.facade import Study
@@ -217,6 +224,12 @@ def worker(
     The study file is read from the store, so no local copy is needed, unless it imports a user
     model (or unpickles data files): then the worker runs it only when --study-file (or the stored
     source path on this machine) holds the same definition, or with --trust-store.
+
+    \b
+    Examples:
+      sweeper worker --study-name mnist             one more worker for `sweeper tune mnist`
+      sweeper worker --study-name mnist --n-trials 200 --timeout 3600
+      sweeper worker --study-name mnist --storage postgresql://user@db-host/sweeper
     """
     setup_logging(verbose)
     from sweeper.api.facade import join
@@ -242,7 +255,13 @@ def worker(
 
 @main.command("studies")
 def studies() -> None:
-    """List the study files that ship with sweeper (run one with `sweeper tune NAME`)."""
+    """List the study files that ship with sweeper (run one with `sweeper tune NAME`).
+
+    \b
+    Examples:
+      sweeper studies
+      sweeper tune fashion-mnist                    run one of them by its name
+    """
     from sweeper.study.config import (
         DEFAULT_STUDY,
         STUDIES_DIR,
@@ -271,7 +290,13 @@ def studies() -> None:
 
 @main.command("families")
 def families() -> None:
-    """List the schedule families with their formulas."""
+    """List the schedule families with their formulas.
+
+    \b
+    Examples:
+      sweeper families
+      sweeper schedules --family wsd --family shape --plot shapes.png   draw two of them
+    """
     from sweeper.training.schedules import FAMILIES
 
     for name, cls in FAMILIES.items():

@@ -7,7 +7,19 @@ or click's "Aborted!".
 
 from __future__ import annotations
 
+import os
 import sys
+
+
+def _exit_past_broken_files(code: object) -> None:
+    """A checkpoint that a full disk cut short leaves HDF5 buffers whose finalizers write again
+    at exit, and can crash the interpreter there (a segmentation fault after the error line):
+    once the command has said its one line, the process ends without running them."""
+    checkpoints = sys.modules.get("sweeper.training.checkpoints")
+    if checkpoints is not None and checkpoints.BROKEN_WRITES:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
 
 
 def main() -> None:
@@ -18,6 +30,9 @@ def main() -> None:
             from sweeper.cli.commands import main as cli
 
             cli()
+        except SystemExit as exc:
+            _exit_past_broken_files(exc.code)
+            raise
         except SweepInterrupted:
             from sweeper.cli.common import EXIT_INTERRUPTED, INTERRUPTED
 

@@ -126,6 +126,12 @@ def status(storage: str | None, verbose: int) -> None:
     """Every study in the store and how far it has got.
 
     Trials by state, best value, last activity and the trials running now with their workers.
+
+    \b
+    Examples:
+      sweeper status                                every study of the default store
+      sweeper status --storage sqlite:///runs/b.db
+      SWEEPER_STORAGE=postgresql://user@db-host/sweeper sweeper status
     """
     with _errors(verbose):
         from sweeper.analysis.store_status import status as read_status
@@ -228,7 +234,7 @@ def best(
     that confirms one.
 
     \b
-    Use what you tuned:
+    Examples (use what you tuned):
       sweeper best digits --code > schedule.py       Keras code: learning_rate, optimizer
       sweeper best digits --code --epochs 30 --examples 60000 --batch-size 64
       sweeper best digits --epochs 30                what the schedule becomes over 30 epochs
@@ -465,6 +471,12 @@ def importance(
     accuracy after them, whether it completed, paused at a rung or was stopped later: over all
     schedule families, then within each family (its own parameters exist only there). Baselines
     and the reference configuration are left out.
+
+    \b
+    Examples:
+      sweeper importance digits
+      sweeper importance digits --evaluator fanova --at-epoch 2
+      sweeper importance digits --plot importance.png
     """
     with _errors(verbose):
         from sweeper.analysis import queries as an
@@ -535,16 +547,28 @@ def _plot_sources(
 
 @click.command()
 @click.argument("args", nargs=-1, required=True, metavar="STUDY... KIND...")
-@click.option("--out", "out_dir", metavar="DIR", default=".", show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True
+    "--out",
+    "out_dir",
+    metavar="DIR",
+    default=".",
+    show_default=True,
+    help="Folder the images are written to (made when missing).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "svg"]),
+    default="png",
+    show_default=True,
+    help="Image format.",
 )
 @click.option(
     "--top",
     type=click.IntRange(min=1),
     default=5,
     show_default=True,
-    help="lr-curves: trials drawn.",
+    help="lr-curves: how many of the best trials are drawn.",
 )
 @click.option(
     "--family",
@@ -576,6 +600,7 @@ def plot(
     written URL::STUDY.
 
     \b
+    Examples:
       sweeper plot digits all --out plots
       sweeper plot digits-sgd digits-adamw anytime
       sweeper plot digits sqlite:///runs/b.db::digits anytime
@@ -612,7 +637,14 @@ def plot(
 
 @click.command()
 @click.argument("study")
-@click.option("--out", "out_dir", metavar="DIR", default=".", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    metavar="DIR",
+    default=".",
+    show_default=True,
+    help="Folder the report is written to (made when missing).",
+)
 @click.option(
     "--top", type=click.IntRange(min=1), default=10, show_default=True, help="Best trials listed."
 )
@@ -626,6 +658,11 @@ def report(
 
     One self-contained page (images embedded) with the summary, best trials, baseline comparison,
     importance and every plot.
+
+    \b
+    Examples:
+      sweeper report digits                         writes ./digits-report.html
+      sweeper report digits --out report --top 20
     """
     with _errors(verbose):
         from sweeper.analysis.report import write_report
@@ -636,7 +673,13 @@ def report(
 
 @click.command()
 @click.argument("study")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    required=True,
+    help="csv: one row per trial (per epoch with --epochs); json: one document of the trials.",
+)
 @click.option("--epochs", is_flag=True, help="The per-epoch records (JSON: nested in each trial).")
 @click.option("--out", "out_file", metavar="FILE", help="Write to FILE [default: stdout].")
 @_storage
@@ -644,7 +687,13 @@ def report(
 def export(
     study: str, fmt: str, epochs: bool, out_file: str | None, storage: str | None, verbose: int
 ) -> None:
-    """Export the trials of STUDY as CSV or JSON."""
+    """Export the trials of STUDY as CSV or JSON.
+
+    \b
+    Examples:
+      sweeper export digits --format csv > trials.csv
+      sweeper export digits --format json --epochs --out digits.json
+    """
     with _errors(verbose):
         from sweeper.analysis import queries as an
         from sweeper.analysis.report import export_text
@@ -710,6 +759,12 @@ def schedules(
 
     Each family takes default parameters suited to --steps; --set overrides one in every family
     that has it.
+
+    \b
+    Examples:
+      sweeper schedules                             every family, 1000 steps
+      sweeper schedules --family step --family cosine --steps 2000 --plot shapes.png
+      sweeper schedules --family exponential --set initial_lr=0.05 --set decay_rate=0.5
     """
     with _errors(verbose):
         from sweeper.analysis import plot_data, plots

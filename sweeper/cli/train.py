@@ -100,7 +100,13 @@ def evaluate_command(
     study: str, top: int, repeats: int, storage: str | None, epochs: int | None, verbose: int
 ) -> None:
     """Did tuning help? Retrain the best trials of STUDY and its best baseline on
-    train + validation, several seeds each, and compare their test accuracy."""
+    train + validation, several seeds each, and compare their test accuracy.
+
+    \b
+    Examples:
+      sweeper evaluate digits                       the 3 best, 3 seeds each
+      sweeper evaluate digits --top 1 --repeats 5 --epochs 10
+    """
     _setup(verbose)
     from sweeper.api.facade import TuneResult
     from sweeper.study.storage_url import resolve_url
@@ -186,6 +192,11 @@ def confirm_command(
     same command again, after Ctrl-C or a crash, trains only the runs missing. Its epochs count
     in the study's epoch budget. 'sweeper best', the report and result.best then name the
     confirmed winner.
+
+    \b
+    Examples:
+      sweeper confirm digits                        the 3 best, 3 seeds each
+      sweeper confirm digits --top 5 --seeds 4
     """
     _setup(verbose)
     from sweeper.api.facade import TuneResult
@@ -257,6 +268,12 @@ def lr_find_command(
     --start to --end; the loss against the rate shows which initial rates to search. The
     suggested range runs from a tenth of the steepest-descent rate to the rate at the lowest
     smoothed loss. Results are stored with the study.
+
+    \b
+    Examples:
+      sweeper lr-find                               the embedded digits study
+      sweeper lr-find mnist-t10k --plot lr.png
+      sweeper lr-find digits --start 1e-5 --end 1 --steps 100 --set data.subset=1000
     """
     _setup(verbose)
     from sweeper.api.facade import Study

@@ -27,6 +27,7 @@ import logging
 import math
 import re
 import shutil
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from sweeper.study import promotion as promo
 from sweeper.study import space as space_mod
 from sweeper.study.recovery import ended_elsewhere, mark_worker
 from sweeper.study.store import Store
-from sweeper.study.trials import FINISHED, finished_count
+from sweeper.study.trials import FINISHED, EpochEvent, finished_count
 from sweeper.training import checkpoints
 from sweeper.training.backend import CONSOLE
 from sweeper.training.checkpoints import Checkpoint
@@ -71,7 +72,16 @@ class EnvironmentFailed(BaseException):
 
 
 def caused_by_environment(exc: BaseException) -> bool:
-    return isinstance(exc, (ConfigError, ImportError, OSError))
+    return isinstance(exc, (ConfigError, ImportError, OSError)) or store_failed(exc)
+
+
+def store_failed(exc: BaseException) -> bool:
+    """A database error (a full disk, a lost server), Optuna's wrapping of one included: the
+    store's fault, never the configuration's."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, (SQLAlchemyError, StorageInternalError))
 
 
 def origin_number(trial: FrozenTrial) -> int:
@@ -160,6 +170,7 @@ class Context:
     worker: str  # host:pid
     run_id: int
     rules: Rules
+    on_epoch: Callable[[EpochEvent], None] | None = None  # the progress display's, if any
 
 
 class Attempt:
@@ -173,6 +184,7 @@ class Attempt:
         self.last = -1
         self.value: float | None = None  # val accuracy after the last epoch trained
         self.pause_reason = ""
+        self.started = time.monotonic()
 
     def prepare(self) -> tuple[Schedule, OptimizerSpec]:
         """Stamp the trial with this worker, sample its configuration and record it on the
@@ -185,6 +197,8 @@ class Attempt:
             config = space_mod.sample(trial, ctx.spec.space, ctx.ranges)
             schedule = config.schedule(ctx.steps_per_epoch, ctx.rules.epochs)
         except Exception as exc:
+            if store_failed(exc):
+                raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
             self.record_error(exc)
             raise
         trial.set_user_attr("schedule", schedule.to_dict())
@@ -253,7 +267,12 @@ class Attempt:
         from sweeper.training.trial import run_trial
 
         ctx, trial = self.ctx, self.trial
-        schedule, optimizer = self.prepare()
+        try:
+            schedule, optimizer = self.prepare()
+        except Exception as exc:
+            if store_failed(exc):  # the store cannot record the trial: not its configuration's
+                raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
+            raise
         try:
             with warnings.catch_warnings():
                 # a resumed trial reports its finished epochs again: Optuna keeps the first
@@ -286,6 +305,10 @@ class Attempt:
             raise
         try:
             return self.tell(result)
+        except Exception as exc:
+            if store_failed(exc):  # the outcome cannot be recorded: the trial is queued again
+                raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
+            raise
         finally:  # its outcome recorded on the trial, Optuna not told yet
             faults.point("before-tell")
 
@@ -339,6 +362,25 @@ class Attempt:
                 trial.set_user_attr(RESUMED_ATTR, record.epoch)
         self.last = record.epoch
         self.value = record.val_accuracy
+        self.show_epoch(record)
+
+    def show_epoch(self, record: EpochRecord) -> None:
+        """Tell the progress display (``Context.on_epoch``) the epoch just trained; a display
+        that fails is logged, never the trial's failure."""
+        show = self.ctx.on_epoch
+        if show is None:
+            return
+        event = EpochEvent(
+            self.trial.number,
+            record.epoch + 1,
+            self.ctx.rules.epochs,
+            record.val_accuracy,
+            time.monotonic() - self.started,
+        )
+        try:
+            show(event)
+        except Exception:
+            log.warning("the progress display failed on trial %d", event.number, exc_info=True)
 
     def keep_model(self, save: Callable[[Path], None]) -> None:
         """The trial completed: keep its model (written by ``save(path)``) as the study's best if

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sweeper.errors import ConfigError, DataError, SweeperError
+from sweeper.errors import ConfigError, DataError, SweeperError, did_you_mean
 from sweeper.study.dimensions import (
     DIMENSIONS,
     MAX_RATE,
@@ -32,7 +32,7 @@ from sweeper.study.space_section import (
     check_warmup_fits,
     read_space,
 )
-from sweeper.study.study_reader import Reader
+from sweeper.study.study_reader import SECTION_KEYS, TOP_LEVEL_KEYS, Reader
 from sweeper.study.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
 from sweeper.training.data import DATASETS, MAX_SEED, DataSpec
 from sweeper.training.models import MODELS, check_model_name
@@ -154,8 +154,7 @@ def _baselines(r: Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baseline
 
 def _data(r: Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
     table = r.table(raw, "data")
-    keys = ("dataset", "path", "subset", "validation_fraction", "test_fraction", "seed")
-    r.known(table, "[data]", keys)
+    r.known(table, "[data]", SECTION_KEYS["data"])
     dataset = r.choice(table, "dataset", "[data]", "digits", DATASETS)
     path = table.get("path")
     if path is not None:
@@ -188,7 +187,7 @@ def _data(r: Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
 
 def _train(r: Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
     table = r.table(raw, "train")
-    r.known(table, "[train]", ("model", "batch_size", "epochs", "jit_compile", "pack"))
+    r.known(table, "[train]", SECTION_KEYS["train"])
     model = table.get("model", "mnist-cnn")
     try:
         check_model_name(model)
@@ -207,6 +206,37 @@ def _train(r: Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
     )
 
 
+def _check_override_path(item: str, parts: list[str], source: str) -> None:
+    """An override's ``section.key`` is one of the study file's (:data:`SECTION_KEYS`); the
+    error blames ``--set`` and says what was probably meant."""
+    places: dict[str, list[str]] = {}  # key -> the section.key paths that have it
+    for name, keys in SECTION_KEYS.items():
+        for key in keys:
+            places.setdefault(key, []).append(f"{name}.{key}")
+    anywhere = {k: " or ".join(v) for k, v in places.items()}
+    section, keys = parts[0], SECTION_KEYS.get(parts[0], ())
+    if section not in TOP_LEVEL_KEYS:
+        rest = ".".join(parts[1:])
+        if rest:
+            hint = did_you_mean(section, SECTION_KEYS, lambda s: f"{s}.{rest}")
+        else:
+            hint = did_you_mean(section, anywhere, anywhere.__getitem__)
+        raise ConfigError(
+            f"--set {item}: unknown key {section!r} at the top level of {source}; "
+            + (hint or "write section.key=value, e.g. train.epochs=1")
+        )
+    if len(parts) > 1 and keys and parts[1] not in keys:
+        hint = (
+            f"did you mean {anywhere[parts[1]]}?"
+            if parts[1] in anywhere
+            else did_you_mean(parts[1], keys, lambda k: f"{section}.{k}")
+        )
+        raise ConfigError(
+            f"--set {item}: unknown key {parts[1]!r} in [{section}] of {source}; "
+            f"{hint + ' ' if hint else ''}known keys: {', '.join(sorted(keys))}"
+        )
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], source: str) -> None:
     """Set each ``section.key=value`` of ``overrides`` in the raw study table ``raw``."""
     for item in overrides:
@@ -216,6 +246,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], source: str) 
             raise ConfigError(
                 f"override {item!r}: write it as section.key=value, e.g. train.epochs=1"
             )
+        _check_override_path(item, parts, source)
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
@@ -234,19 +265,7 @@ def _study_head(
 ) -> tuple[str, str, int, float]:
     """The ``[study]`` keys checked first: its name (not stripped yet), metric, seed and
     max_failure_rate."""
-    r.known(
-        study,
-        "[study]",
-        (
-            "name",
-            "seed",
-            "n_trials",
-            "budget_epochs",
-            "metric",
-            "max_failure_rate",
-            "failure_window",
-        ),
-    )
+    r.known(study, "[study]", SECTION_KEYS["study"])
     max_failure_rate = study.get("max_failure_rate", 0.5)
     if (
         isinstance(max_failure_rate, bool)
@@ -268,7 +287,7 @@ def _study_head(
 
 def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
     sampler_t = r.table(raw, "sampler")
-    r.known(sampler_t, "[sampler]", ("type", "n_startup_trials", "reference"))
+    r.known(sampler_t, "[sampler]", SECTION_KEYS["sampler"])
     reference = sampler_t.get("reference", "cosine")
     if not isinstance(reference, str) or not reference.strip():
         raise r.fail(
@@ -285,19 +304,7 @@ def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
 
 def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
     pruner_t = r.table(raw, "pruner")
-    r.known(
-        pruner_t,
-        "[pruner]",
-        (
-            "type",
-            "n_startup_trials",
-            "n_warmup_steps",
-            "min_resource",
-            "reduction_factor",
-            "stall_factor",
-            "brackets",
-        ),
-    )
+    r.known(pruner_t, "[pruner]", SECTION_KEYS["pruner"])
     stall_factor = pruner_t.get("stall_factor", 1.5)
     if (
         isinstance(stall_factor, bool)
@@ -368,7 +375,7 @@ def parse_study(
         raise ConfigError(f"{source}: not valid TOML: {exc}; fix the syntax") from None
     overrides = list(overrides)
     apply_overrides(raw, overrides, source)
-    r.known(raw, "top level", ("study", "data", "train", "space", "sampler", "pruner", "baselines"))
+    r.known(raw, "top level", TOP_LEVEL_KEYS)
 
     study = r.table(raw, "study")
     name, metric, seed, max_failure_rate = _study_head(r, study, default_name)

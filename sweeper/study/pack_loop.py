@@ -62,12 +62,12 @@ from sweeper.study.attempt import (
 from sweeper.study.recovery import drop_result, ended_elsewhere, requeue
 from sweeper.study.store import HEARTBEAT_INTERVAL
 from sweeper.study.trial_flow import (
+    TrialReporter,
     check_failure_rate,
     environment_aborted,
-    trial_event,
     worker_wants_more,
 )
-from sweeper.study.trials import TrialEvent, finished_count
+from sweeper.study.trials import TrialEvent
 
 if TYPE_CHECKING:
     from sweeper.training.packing import Pack, PackedCopy
@@ -250,12 +250,13 @@ class _PackRun:
         from sweeper.training.trial import reset_keras
 
         self.ctx, self.study, self.target = ctx, ctx.study, target
-        self.timeout, self.progress = timeout, progress
+        self.timeout = timeout
         self.size = ctx.settings.pack
         reset_keras(ctx.settings.seed)
         self.pack = Pack(ctx.dataset, ctx.settings, stop="reuse")  # a freed slot keeps the trace
         self.slots: dict[int, Slot] = {}  # by copy index
         self.start = time.monotonic()
+        self.report = TrialReporter(ctx, progress, target, self.start, timeout)
         self.ran = 0
         self.beats = Heartbeats(self.study)
 
@@ -363,9 +364,7 @@ class _PackRun:
             log.warning("trial %d failed: %s", trial.number, error_line(outcome.error))
         self.beats.remove(optuna_ids.trial_id(trial))
         self.ran += 1
-        if self.progress is not None:
-            done = finished_count(self.study.get_trials(deepcopy=False))
-            self.progress(trial_event(frozen, time.monotonic() - started, done, self.target))
+        self.report(frozen, time.monotonic() - started)
 
     def end(self, slot: Slot, outcome: _End) -> None:
         self.slots.pop(slot.copy.index, None)

@@ -303,58 +303,60 @@ def tune(
     store = Store(storage)  # a URL that cannot be a store is refused before the data is loaded
     check_sqlite_dir(store.url)
     dataset, model = _checked_dataset(spec, name, checkpoint_dir)
-    with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
-        study = prepare_study(
-            spec,
-            store,
-            name,
-            allow_changed=allow_changed,
-            steps_per_epoch=steps_per_epoch(len(dataset.x_train), spec.train.batch_size),
-            target=target,
-            budget=budget,
-            model=model,
-        )
-    start = time.monotonic()
-    before = finished_count(study.get_trials(deepcopy=False))
-    if workers <= 1:
-        ran, interrupted = run_worker(
-            spec,
-            store,
-            name,
-            target=target,
-            timeout=timeout,
-            progress=progress,
-            checkpoint_dir=checkpoint_dir,
-            dataset=dataset,
-            budget=budget,
-            pack=pack,
-        )
-    else:
-        interrupted, codes = spawn_workers(
-            store.url,
-            name,
-            workers=workers,
-            workers_per_gpu=workers_per_gpu,
-            target=target,
-            timeout=timeout,
-            checkpoint_dir=checkpoint_dir,
-            trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
-            pack=pack,
-        )
-        ran = finished_count(study.get_trials(deepcopy=False)) - before
-        if not interrupted:
-            _check_worker_codes(codes, study, spec, store, name, target=target, budget=budget)
-    summary = summarize(study, target, store.masked_url)
-    summary.ran = ran
-    summary.seconds = time.monotonic() - start
-    summary.interrupted = interrupted
-    summary.workers = workers
-    stored_ranges = study.user_attrs.get("initial_lr_ranges", {})
-    summary.lr_ranges = {k: (float(v[0]), float(v[1])) for k, v in stored_ranges.items()}
-    summary.epochs_spent = store.epochs_spent(name)
-    summary.budget_epochs = budget
-    store.close()
-    return summary
+    # a database error anywhere in the run (a full disk, a lost server) is one line
+    with store.writes():
+        with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
+            study = prepare_study(
+                spec,
+                store,
+                name,
+                allow_changed=allow_changed,
+                steps_per_epoch=steps_per_epoch(len(dataset.x_train), spec.train.batch_size),
+                target=target,
+                budget=budget,
+                model=model,
+            )
+        start = time.monotonic()
+        before = finished_count(study.get_trials(deepcopy=False))
+        if workers <= 1:
+            ran, interrupted = run_worker(
+                spec,
+                store,
+                name,
+                target=target,
+                timeout=timeout,
+                progress=progress,
+                checkpoint_dir=checkpoint_dir,
+                dataset=dataset,
+                budget=budget,
+                pack=pack,
+            )
+        else:
+            interrupted, codes = spawn_workers(
+                store.url,
+                name,
+                workers=workers,
+                workers_per_gpu=workers_per_gpu,
+                target=target,
+                timeout=timeout,
+                checkpoint_dir=checkpoint_dir,
+                trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
+                pack=pack,
+            )
+            ran = finished_count(study.get_trials(deepcopy=False)) - before
+            if not interrupted:
+                _check_worker_codes(codes, study, spec, store, name, target=target, budget=budget)
+        summary = summarize(study, target, store.masked_url)
+        summary.ran = ran
+        summary.seconds = time.monotonic() - start
+        summary.interrupted = interrupted
+        summary.workers = workers
+        stored_ranges = study.user_attrs.get("initial_lr_ranges", {})
+        summary.lr_ranges = {k: (float(v[0]), float(v[1])) for k, v in stored_ranges.items()}
+        summary.epochs_spent = store.epochs_spent(name)
+        summary.budget_epochs = budget
+        store.close()
+        return summary
 
 
 def check_count(value: int | None, what: str) -> int | None:
@@ -440,18 +442,19 @@ def join_study(
     target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
     stored_budget = study.user_attrs.get("budget_epochs", spec.budget_epochs)
     index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
-    ran, interrupted = run_worker(
-        spec,
-        store,
-        name,
-        target=target,
-        timeout=timeout,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        dataset=dataset,
-        worker_index=int(index) if index is not None else os.getpid(),
-        budget=int(stored_budget) if stored_budget is not None else None,
-        pack=pack,
-    )
+    with store.writes():  # a database error while trials run (a full disk) is one line
+        ran, interrupted = run_worker(
+            spec,
+            store,
+            name,
+            target=target,
+            timeout=timeout,
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+            dataset=dataset,
+            worker_index=int(index) if index is not None else os.getpid(),
+            budget=int(stored_budget) if stored_budget is not None else None,
+            pack=pack,
+        )
     store.close()
     return ran, interrupted, target

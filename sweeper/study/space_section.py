@@ -5,23 +5,28 @@ optimizers kept to the constant family, and warm-ups that fit in the run."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sweeper.errors import did_you_mean
 from sweeper.study.dimensions import DIMENSIONS, MAX_RATE, Auto, Choices, Dimension, Fixed, Range
-from sweeper.study.study_reader import Reader
+from sweeper.study.study_reader import SECTION_KEYS, Reader
 from sweeper.study.study_spec import SpaceSpec
 from sweeper.training.optimizers import OPTIMIZERS, SCHEDULE_FREE
 from sweeper.training.schedules import COOLDOWN_SHAPES, FAMILIES
+
+
+def _unknown(what: str, value: Any, known: Iterable[str]) -> str:
+    known = tuple(known)
+    hint = did_you_mean(value, known)
+    return f"unknown {what} {value!r}; {hint + ' ' if hint else ''}choose from {', '.join(known)}"
 
 
 def check_value(r: Reader, name: str, value: Any, where: str) -> None:
     kind = DIMENSIONS[name].kind if name in DIMENSIONS else "family"
     if kind == "family":
         if value not in FAMILIES:
-            raise r.fail(
-                where, f"unknown schedule family {value!r}; choose from {', '.join(FAMILIES)}"
-            )
+            raise r.fail(where, _unknown("schedule family", value, FAMILIES))
         return
     if kind == "bool":
         if not isinstance(value, bool):
@@ -29,13 +34,11 @@ def check_value(r: Reader, name: str, value: Any, where: str) -> None:
         return
     if kind == "optimizer":
         if value not in OPTIMIZERS:
-            raise r.fail(where, f"unknown optimizer {value!r}; choose from {', '.join(OPTIMIZERS)}")
+            raise r.fail(where, _unknown("optimizer", value, OPTIMIZERS))
         return
     if kind == "cooldown":
         if value not in COOLDOWN_SHAPES:
-            raise r.fail(
-                where, f"unknown cooldown shape {value!r}; choose from {', '.join(COOLDOWN_SHAPES)}"
-            )
+            raise r.fail(where, _unknown("cooldown shape", value, COOLDOWN_SHAPES))
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise r.fail(where, f"must be a number, got {value!r}")
@@ -121,7 +124,7 @@ def _narrowed(r: Reader, name: str, where: str, low: float, high: float, log: bo
 
 def read_space(r: Reader, raw: Mapping[str, Any]) -> SpaceSpec:
     table = r.table(raw, "space")
-    r.known(table, "[space]", ("schedules", *DIMENSIONS))
+    r.known(table, "[space]", SECTION_KEYS["space"])
     families = table.pop("schedules", list(FAMILIES))
     if isinstance(families, str):
         families = [families]

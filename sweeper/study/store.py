@@ -93,12 +93,38 @@ class Store:
     # -- errors ---------------------------------------------------------------------------
     def as_error(self, exc: BaseException) -> StorageError:
         """``exc`` as a one-line StorageError naming the store (its password masked)."""
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        cause: BaseException | None = exc
+        while cause is not None and getattr(cause, "orig", None) is None:  # Optuna's wrapping
+            cause = cause.__cause__
+        reason = str(getattr(cause, "orig", None) or exc).strip().splitlines()[0]
         for secret in url_secrets(self.url):
             reason = reason.replace(secret, "***")
         if "readonly database" in reason or "read-only" in reason.lower():
             reason += " (the store is read-only for this user: the read-only commands can read it)"
+        elif "disk is full" in reason or "No space left" in reason:
+            where = self.sqlite_file.parent if self.sqlite_file else "the database server"
+            reason += (
+                f"; free space on the disk of {where} and rerun the same command (a trial left "
+                "running is queued again)"
+            )
         return StorageError(f"cannot use storage {self.masked_url}: {reason}")
+
+    @contextmanager
+    def writes(self) -> Iterator[None]:
+        """Database errors of a study's run (Optuna's storage included) become one-line
+        StorageErrors; nothing else is caught (training's own errors pass)."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except SQLAlchemyError as exc:
+            raise self.as_error(exc) from exc
+        except Exception as exc:
+            from optuna.exceptions import StorageInternalError
+
+            if not isinstance(exc, StorageInternalError):
+                raise
+            raise self.as_error(exc) from exc
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -219,7 +245,8 @@ class Store:
         """Refuse a study file whose hash differs from the stored one (before any write).
 
         With the file's ``text`` and ``overrides``, a change of ``--set`` values alone is named
-        as such, with the stored and the new values.
+        as such, with the stored and the new values, and a changed file by the settings that
+        differ, old -> new (:mod:`sweeper.study.study_diff`).
         """
         stored = self.study_file(study_name)
         if stored is None or stored.hash == digest or allow_changed:
@@ -232,10 +259,16 @@ class Store:
                 f"{now}; use the same --set values, another --study-name, or --allow-changed to "
                 "continue it with the new ones"
             )
+        changed = ""
+        if text is not None:
+            from sweeper.study.study_diff import changes_text
+
+            found = changes_text(stored.text, stored.overrides, text, overrides)
+            changed = "" if found is None else f"; the study file changed: {found}"
         raise StudyChangedError(
             f"study {study_name!r} in {self.masked_url} was created from a different study "
-            f"file (stored from {stored.source}); use the same file, another --study-name, "
-            "or --allow-changed to continue it with the new file"
+            f"file (stored from {stored.source}){changed}; use the same file, another "
+            "--study-name, or --allow-changed to continue it with the new file"
         )
 
     def save_study_file(

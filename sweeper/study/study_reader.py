@@ -1,12 +1,41 @@
-"""Walking one parsed study file (:class:`Reader`): its tables, their known keys, integers and
-choices, each error one line naming the file and the key."""
+"""Walking one parsed study file (:class:`Reader`): its tables, their known keys
+(:data:`SECTION_KEYS`), integers and choices, each error one line naming the file and the key."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, did_you_mean
+from sweeper.study.dimensions import DIMENSIONS
+
+# every key of each section of a study file, declared once: each section's reader checks its
+# table against it, and `--set` its paths (sweeper.study.config.apply_overrides)
+SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "study": (
+        "name",
+        "seed",
+        "n_trials",
+        "budget_epochs",
+        "metric",
+        "max_failure_rate",
+        "failure_window",
+    ),
+    "data": ("dataset", "path", "subset", "validation_fraction", "test_fraction", "seed"),
+    "train": ("model", "batch_size", "epochs", "jit_compile", "pack"),
+    "space": ("schedules", *DIMENSIONS),
+    "sampler": ("type", "n_startup_trials", "reference"),
+    "pruner": (
+        "type",
+        "n_startup_trials",
+        "n_warmup_steps",
+        "min_resource",
+        "reduction_factor",
+        "stall_factor",
+        "brackets",
+    ),
+}
+TOP_LEVEL_KEYS = (*SECTION_KEYS, "baselines")
 
 
 class Reader:
@@ -28,8 +57,11 @@ class Reader:
         keys = sorted(keys)
         for key in table:
             if key not in keys:
+                hint = did_you_mean(key, keys)
                 raise self.fail(
-                    where, f"unknown key {key!r}; known keys: {', '.join(keys)} (check spelling)"
+                    where,
+                    f"unknown key {key!r}; {hint + ' ' if hint else ''}known keys: "
+                    f"{', '.join(keys)} (check spelling)",
                 )
 
     def integer(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import optuna
@@ -116,6 +118,50 @@ def wants_more(
         with INTERRUPTS.deferred(), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+
+
+class TrialReporter:
+    """Tells a worker's progress display how each trial ended (a :class:`TrialEvent`), with the
+    study's count and best value, and what is left of the epoch budget and of the timeout.
+
+    ``start`` is when the worker began its trials, the clock its ``timeout`` counts on.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        progress: Callable[[TrialEvent], None] | None,
+        target: int,
+        start: float,
+        timeout: float | None,
+    ) -> None:
+        self.ctx, self.progress, self.target = ctx, progress, target
+        self.start, self.timeout = start, timeout
+        budget = ctx.rules.budget
+        # the epochs spent before this worker began: its rate counts those trained since
+        self.spent = (
+            ctx.store.epochs_spent(ctx.name) if progress is not None and budget is not None else 0
+        )
+
+    def __call__(self, t: FrozenTrial, seconds: float) -> None:
+        if self.progress is None:
+            return
+        trials = self.ctx.study.get_trials(deepcopy=False)
+        event = trial_event(t, seconds, finished_count(trials), self.target)
+        values = [x.value for x in trials if x.state == TrialState.COMPLETE and x.value is not None]
+        elapsed = time.monotonic() - self.start
+        budget = self.ctx.rules.budget
+        spent = self.ctx.store.epochs_spent(self.ctx.name) if budget is not None else 0
+        self.progress(
+            replace(
+                event,
+                best=max(values) if values else None,
+                elapsed=elapsed,
+                epochs_run=max(0, spent - self.spent),
+                epochs_left=None if budget is None else max(0, budget - spent),
+                time_left=None if self.timeout is None else max(0.0, self.timeout - elapsed),
+            )
+        )
 
 
 def trial_event(t: FrozenTrial, seconds: float, done: int, target: int) -> TrialEvent:

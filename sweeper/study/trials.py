@@ -1,4 +1,5 @@
-"""The trial vocabulary: what a finished trial is, how trials are counted and described.
+"""The trial vocabulary: what a finished trial is, how trials are counted and described, and what
+the progress display is told after each trial and each epoch.
 
 Read by the runner, the workers and the progress display; no Keras, no store of its own.
 """
@@ -22,7 +23,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 @dataclass(frozen=True)
 class TrialEvent:
-    """What the progress display is told after each trial."""
+    """What the progress display is told after each trial: the trial, the study's count and best,
+    and what bounds the rest of the run (the display's ETA)."""
 
     number: int
     state: str  # complete | pruned | paused | stalled | diverged | failed
@@ -31,6 +33,23 @@ class TrialEvent:
     seconds: float
     finished: int
     target: int
+    best: float | None = None  # the study's best complete value so far (baselines included)
+    elapsed: float = 0.0  # seconds since this worker began its trials (0: not known)
+    epochs_run: int = 0  # epochs trained for the study since then, by every process
+    epochs_left: int | None = None  # of the epoch budget; None: no budget
+    time_left: float | None = None  # of the timeout, after which no trial starts; None: none
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """What the progress display is told after each epoch a trial trains: epoch ``epoch`` of
+    ``epochs`` (1-based: the trial's full length), ``seconds`` since its attempt began."""
+
+    number: int
+    epoch: int
+    epochs: int
+    val_accuracy: float | None
+    seconds: float
 
 
 def superseded(trials: list[FrozenTrial]) -> set[int]:

@@ -44,12 +44,12 @@ from sweeper.study.search import make_pruner, make_sampler
 from sweeper.study.storage_url import ENV_VAR, resolve_url
 from sweeper.study.store import Store
 from sweeper.study.trial_flow import (
+    TrialReporter,
     check_failure_rate,
     environment_aborted,
-    trial_event,
     worker_wants_more,
 )
-from sweeper.study.trials import TrialEvent, finished_count
+from sweeper.study.trials import EpochEvent, TrialEvent
 from sweeper.training.backend import CONSOLE, load_keras
 
 if TYPE_CHECKING:
@@ -115,19 +115,37 @@ def run_worker(
     epochs have been trained for it in all (every process and run counted). ``pack`` trials
     train at once (default: the study's ``[train] pack``; see :mod:`sweeper.study.pack_loop`).
 
+    ``progress`` is called with each finished trial (a :class:`TrialEvent`); its ``epoch``
+    method, when it has one, with each epoch trained (an :class:`EpochEvent`), and its
+    ``clear`` once the trials end, except in the workers ``tune --workers`` starts, which share
+    one console.
+
     Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
     queue (its checkpoint kept) and returns.
     """
     from sweeper.training.trial import environment
 
     env = environment()  # imports Keras
-    index = f"worker {worker_index}: " if os.environ.get("SWEEPER_WORKER_INDEX") else ""
+    spawned = bool(os.environ.get("SWEEPER_WORKER_INDEX"))  # one of tune --workers' processes
+    index = f"worker {worker_index}: " if spawned else ""
     CONSOLE.info("%s%s", index, load_keras().describe())
+    show = getattr(progress, "epoch", None)
+    on_epoch: Callable[[EpochEvent], None] | None = show if callable(show) and not spawned else None
     with INTERRUPTS.installed():
         with INTERRUPTS.deferred():
             run_id = store.start_run(name, env)
         ctx = _context(
-            spec, store, name, dataset, checkpoint_dir, worker_index, budget, target, run_id, pack
+            spec,
+            store,
+            name,
+            dataset,
+            checkpoint_dir,
+            worker_index,
+            budget,
+            target,
+            run_id,
+            pack,
+            on_epoch=on_epoch,
         )
         try:
             remove_leftover_checkpoints(ctx)  # of trials told before a kill let them be removed
@@ -139,6 +157,9 @@ def run_worker(
         finally:
             with INTERRUPTS.shielded():
                 store.finish_run(run_id)
+            clear = getattr(progress, "clear", None)
+            if on_epoch is not None and callable(clear):
+                clear()  # its epoch line goes, however the trials ended
 
 
 def _context(
@@ -152,6 +173,8 @@ def _context(
     target: int,
     run_id: int,
     pack: int | None = None,
+    *,
+    on_epoch: Callable[[EpochEvent], None] | None = None,
 ) -> Context:
     """What this worker's attempts share; the sampler and the pruner are built once, here."""
     from sweeper.training.data import load_dataset
@@ -185,6 +208,7 @@ def _context(
         worker=worker,
         run_id=run_id,
         rules=Rules.of(spec, dataset.num_classes, spe, budget, target),
+        on_epoch=on_epoch,
     )
 
 
@@ -220,6 +244,7 @@ def _trial_loop(
         discard_checkpoint(ctx, frozen)  # Optuna calls back once it was told
 
     start = time.monotonic()
+    report = TrialReporter(ctx, progress, target, start, timeout)
     ran = 0
     try:
         while worker_wants_more(ctx, target, start, timeout):
@@ -232,9 +257,8 @@ def _trial_loop(
             if not asked:  # another process ended it: it is not this worker's to requeue
                 active.clear()
             ran += 1
-            if progress is not None and last:
-                done = finished_count(study.get_trials(deepcopy=False))
-                progress(trial_event(last[-1], time.monotonic() - t0, done, target))
+            if last:
+                report(last[-1], time.monotonic() - t0)
             INTERRUPTS.check()  # a stop while the outcome was recorded: the trial is done
             check_failure_rate(study, ctx.spec)
     except (SweepInterrupted, KeyboardInterrupt):

@@ -21,11 +21,14 @@ there is set aside and training starts from epoch 0. No Keras here: files, hashe
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,15 +72,79 @@ class Found:
     problem: str | None = None
 
 
-def save(where: str | Path | Checkpoint, write_weights: Callable[[Path], None], epoch: int) -> None:
+class NoSpaceForCheckpoint(OSError):
+    """The checkpoint folder's disk is full: an error of this machine (the trial is queued
+    again, not counted), one line naming the folder and the fix."""
+
+    def __init__(self, folder: Path, free: int | None, needed: int | None) -> None:
+        sizes = (
+            f" ({_size(free)} free, about {_size(needed)} needed)"
+            if free is not None and needed is not None
+            else ""
+        )
+        super().__init__(
+            errno.ENOSPC,
+            f"no space left on the disk of {folder} for the checkpoint{sizes}: free space there "
+            "or give --checkpoint-dir a folder on another disk, then rerun the same command",
+        )
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+# Folders where writing a checkpoint failed for space: the HDF5 file Keras was writing may hold
+# buffers that its finalizers try to flush again at exit (and crash on); the command line ends
+# the process without running them when this is not empty (sweeper.cli.console).
+BROKEN_WRITES: list[Path] = []
+HEADROOM = 1.25  # a checkpoint needs its weights file twice (the new one, the .bkp copy), + 25 %
+MIN_FREE = 64 * 1024  # bytes, whatever the estimate: the metadata, the manifest, HDF5's own
+
+
+def save(
+    where: str | Path | Checkpoint,
+    write_weights: Callable[[Path], None],
+    epoch: int,
+    state_bytes: int | None = None,
+) -> None:
     """Checkpoint ``epoch`` epochs done: ``write_weights(path)`` writes the weights file
-    (``model.save_weights``); the previous checkpoint is kept as the ``.bkp`` files."""
+    (``model.save_weights``); the previous checkpoint is kept as the ``.bkp`` files.
+
+    ``state_bytes`` (the weights' and the optimizer state's size) or the current weights file
+    tells how much room it needs: a disk without it raises :class:`NoSpaceForCheckpoint` before
+    anything is written; one that fills while writing raises it too, the partial file removed."""
     ck = Checkpoint.at(where)
     folder = ck.folder
     folder.mkdir(parents=True, exist_ok=True)
+    _check_space(folder, state_bytes)
     incoming = folder / INCOMING_WEIGHTS
-    write_weights(incoming)
-    _fsync(incoming)
+    try:
+        write_weights(incoming)
+        _fsync(incoming)
+        _install(ck, incoming, epoch)
+    except OSError as exc:
+        if isinstance(exc, NoSpaceForCheckpoint) or not _no_space(exc):
+            raise
+        if not BROKEN_WRITES:
+            _quiet_broken_hdf5()
+        BROKEN_WRITES.append(folder)
+        for partial in (incoming, *folder.glob(".*.tmp")):  # what the full disk cut short
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        raise NoSpaceForCheckpoint(folder, None, None) from None
+
+
+def state_bytes(model: Any) -> int:
+    """The bytes of a Keras model's weights and its optimizer's state: what a checkpoint holds
+    (read off the variables' shapes and dtypes; Keras is not imported here)."""
+    import numpy as np
+
+    variables = [*model.weights, *getattr(getattr(model, "optimizer", None), "variables", [])]
+    return sum(int(np.prod(v.shape)) * np.dtype(str(v.dtype)).itemsize for v in variables)
+
+
+def _install(ck: Checkpoint, incoming: Path, epoch: int) -> None:
+    """The new weights written: they become the checkpoint, the current one the previous."""
+    folder = ck.folder
     weights_sum = _sha256(incoming)
     current = [folder / name for name in (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE)]
     if all(p.exists() for p in current):  # the current checkpoint becomes the previous one
@@ -233,3 +300,50 @@ def _fsync_dir(folder: Path) -> None:
         _fsync(folder)
     except OSError:  # a file system that cannot fsync a directory: the renames stand
         log.debug("could not fsync %s", folder, exc_info=True)
+
+
+def _quiet_broken_hdf5() -> None:
+    """After a write the full disk cut short, h5py's objects of that file report the failure
+    again as they are freed ("Exception ignored in ... __dealloc__", one traceback each): the
+    failure is reported once, by :class:`NoSpaceForCheckpoint`, so those are logged, not shown."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if _no_space(unraisable.exc_value) and "h5py" in repr(unraisable.object):
+            log.debug("after a full disk: %s", unraisable.exc_value)
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def _no_space(exc: BaseException) -> bool:
+    """A write that failed because the disk (or the quota) is full; HDF5 reports the errno
+    only in its message."""
+    text = str(exc)
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+        s in text for s in ("errno = 28", "errno = 122", "No space left on device")
+    )
+
+
+def _check_space(folder: Path, state_bytes: int | None) -> None:
+    """Raise :class:`NoSpaceForCheckpoint` when ``folder``'s disk cannot hold a new checkpoint:
+    twice the weights file (the new one, and the current one copied to ``.bkp``) with headroom."""
+    current = folder / WEIGHTS_FILE
+    size = current.stat().st_size if current.exists() else (state_bytes or 0)
+    needed = int(2 * size * HEADROOM) + MIN_FREE
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # nothing to measure with: the write itself will tell
+    if free < needed:
+        raise NoSpaceForCheckpoint(folder, free, needed)
+
+
+def _size(n: int | None) -> str:
+    value = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

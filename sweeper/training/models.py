@@ -113,6 +113,9 @@ def build_model(
     Keras model whose output is a softmax over ``num_classes``.
     """
     check_model_name(name)
+    from sweeper.training.backend import load_keras
+
+    load_keras()  # when Keras is imported first here, its backend's start-up notices silenced
     import keras
     from keras import layers
 
@@ -164,12 +167,13 @@ def check_model(
     """
     if name in MODELS:
         return None
-    import keras
     import numpy as np
 
     from sweeper.training.backend import load_keras
 
     load_keras()
+    import keras
+
     model = build_model(name, input_shape, num_classes, search_dir)
     batch = np.random.default_rng(0).random((2, *input_shape), dtype=np.float32)
     try:

@@ -46,7 +46,12 @@ def save_copy(copy: PackedCopy, twin: Any, optimizer: Any, where: str | Path | C
         copy.optimizer.build(copy.model.trainable_variables)
     transfer_state(copy.optimizer, optimizer)
     twin.optimizer = optimizer  # saved with the network, as a compiled model's is
-    checkpoints.save(where, lambda path: twin.save_weights(str(path), overwrite=True), copy.epoch)
+    checkpoints.save(
+        where,
+        lambda path: twin.save_weights(str(path), overwrite=True),
+        copy.epoch,
+        checkpoints.state_bytes(twin),
+    )
 
 
 def restore_copy(

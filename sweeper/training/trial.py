@@ -234,6 +234,7 @@ def _make_backup(keras: Any, backup: Checkpoint) -> Any:
                     backup,
                     lambda path: self.model.save_weights(str(path), overwrite=True),
                     epoch + 1,
+                    checkpoints.state_bytes(self.model),
                 )
 
     return TrialBackup(

@@ -18,6 +18,7 @@ import threading
 import time
 import tomllib
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,11 @@ from optuna.trial import TrialState
 import sweeper
 from sweeper.api import data, settings
 from sweeper.api import facade as api
-from sweeper.api.progress import ProgressBar, ProgressLines, reporting
+from sweeper.api.progress import NotebookProgress, ProgressLines, reporting
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
 from sweeper.study.config import DEFAULT_STUDY, load_study_file, parse_study
 from sweeper.study.dimensions import Range
-from sweeper.study.trials import TrialEvent
+from sweeper.study.trials import EpochEvent, TrialEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "studies").glob("*.toml"))
@@ -543,25 +544,60 @@ def _event(n: int, value: float | None) -> TrialEvent:
     return TrialEvent(n, "complete", value, "constant(initial_lr=0.1)", 1.0, n + 1, 3)
 
 
-def test_progress_is_a_bar_in_a_notebook_and_lines_elsewhere(
+def test_progress_is_html_in_a_notebook_and_lines_elsewhere(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with reporting(True) as lines:
         assert isinstance(lines, ProgressLines)
         lines(_event(0, 0.5))
     assert (
-        "[#######.............] 1/3  trial 0   complete val_acc=0.5000" in capsys.readouterr().err
+        "[#######.............] 1/3  trial 0   complete val_acc=0.5000 best 0.5000"
+        in capsys.readouterr().err
     )
     with reporting(False) as nothing:
         assert nothing is None
 
+    # a kernel without IPython's display: plain lines on stdout, never red stderr
     shell = types.SimpleNamespace(kernel=object(), config={})
-    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
-    with reporting(True, "nb") as bar:
-        assert isinstance(bar, ProgressBar)
-        bar(_event(0, 0.5))
-        bar(_event(1, None))
-        assert (bar.bar.n, bar.bar.total, bar.best) == (2, 3, 0.5)
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+        m.setitem(sys.modules, "IPython.display", None)  # not importable
+        with reporting(True, "nb") as plain:
+            assert isinstance(plain, ProgressLines)
+            plain(_event(0, 0.5))
+    seen = capsys.readouterr()
+    assert seen.err == "" and "1/3  trial 0   complete val_acc=0.5000" in seen.out
+
+    # a kernel: one HTML block, shown once and updated in place
+    ipython = pytest.importorskip("IPython")
+    import IPython.display
+
+    shown: list[dict[str, str]] = []
+
+    class Handle:
+        def update(self, data: dict[str, str], raw: bool) -> None:
+            shown.append(data)
+
+    def display(data: dict[str, str], raw: bool, display_id: bool) -> Handle:
+        assert raw and display_id and not shown  # created once
+        shown.append(data)
+        return Handle()
+
+    monkeypatch.setattr(ipython, "get_ipython", lambda: shell)
+    monkeypatch.setattr(IPython.display, "display", display)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no TqdmWarning, no warning at all
+        with reporting(True, "nb") as block:
+            assert isinstance(block, NotebookProgress)
+            block.epoch(EpochEvent(0, 1, 2, 0.4, 1.0))
+            assert "training trial 0 epoch 1/2 val_acc=0.4000 0:01" in shown[-1]["text/plain"]
+            block(_event(0, 0.5))
+            block(_event(1, None))
+    html = shown[-1]["text/html"]
+    assert '<progress value="2" max="3"' in html and "2/3 trials, best 0.5000" in html
+    assert "last: trial 1 complete val_acc=-" in shown[-1]["text/plain"]
+    assert "trial/s" not in html and "training" not in html
+    assert capsys.readouterr() == ("", "")
 
 
 @pytest.mark.slow
