@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from sweeper.analysis.plots import KINDS as PLOT_KINDS
-from sweeper.study.synthetic import STUDY, build_synthetic_store
+from sweeper.testing import STUDY, build_synthetic_store
 
 STATUS_TARGET = 1.0
 COMMAND_TARGET = 10.0

@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
 
-    from sweeper.study.config import load_study_file
+    from sweeper.studyfile.config import load_study_file
     from sweeper.training.data import load_dataset
     from sweeper.training.schedules import Exponential
     from sweeper.training.trial import TrainSettings, run_trial, steps_per_epoch

@@ -6,7 +6,7 @@ per study seed (``study.seed`` = 0 .. 4 by default: each a different search). Fo
 
 * ``val-best``: the complete configuration (baselines excluded) with the best single validation
   run, the one the study picks;
-* ``confirmed``: the winner of ``confirm --top 3 --seeds 3`` (:func:`sweeper.study.confirm.confirm`,
+* ``confirmed``: the winner of ``confirm --top 3 --seeds 3`` (:func:`sweeper.retraining.confirm.confirm`,
   the library call behind the command): the best mean validation accuracy over 3 retraining
   seeds of the top 3.
 
@@ -18,7 +18,7 @@ configurations, their test accuracy (mean +- s.e. over the seeds), their paired 
 epochs the study trained and the epochs confirm added; then over the studies: how often the two
 differ, the mean difference confirmed - val-best (+- s.e. over the studies; 0 where they agree)
 and the cost of confirm in epochs. ``P(beats)``: confirm's probability that its winner beats
-the runner-up (paired t over its seeds, :mod:`sweeper.study.confirmation`).
+the runner-up (paired t over its seeds, :mod:`sweeper.retraining.confirmation`).
 
     python scripts/bench_confirm.py                 # 5 studies, ~30-40 min on 2 shared cores
     python scripts/bench_confirm.py --quick         # 1 study of 12 trials, top 2, 2 seeds
@@ -68,13 +68,13 @@ def one_study(
     import numpy as np
     import optuna
 
-    from sweeper.study.config import load_study_file
-    from sweeper.study.configurations import configurations
-    from sweeper.study.confirm import confirm
-    from sweeper.study.confirmation import candidates
-    from sweeper.study.retrain import train_and_test, trial_config
-    from sweeper.study.runner import tune
-    from sweeper.study.store import Store
+    from sweeper.retraining.confirm import confirm
+    from sweeper.retraining.confirmation import candidates
+    from sweeper.retraining.retrain import train_and_test, trial_config
+    from sweeper.search.configurations import configurations
+    from sweeper.search.runner import tune
+    from sweeper.store.store import Store
+    from sweeper.studyfile.config import load_study_file
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import steps_per_epoch
 

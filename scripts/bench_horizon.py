@@ -55,8 +55,8 @@ def tune_study(tmp: Path, epochs: int) -> tuple[Any, Any, Any]:
     baseline trial, and the study's steps per epoch."""
     import optuna
 
-    from sweeper.study.config import load_study_file
-    from sweeper.study.runner import tune
+    from sweeper.search.runner import tune
+    from sweeper.studyfile.config import load_study_file
 
     spec = load_study_file(STUDY, [f"train.epochs={epochs}"])
     name = f"horizon-{epochs}"
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     from sweeper.analysis.queries import baseline_of
-    from sweeper.study.retrain import train_and_test, trial_config
-    from sweeper.study.trials import tuned_of
+    from sweeper.retraining.retrain import train_and_test, trial_config
+    from sweeper.search.trials import tuned_of
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import steps_per_epoch
 
@@ -191,8 +191,8 @@ def per_family(seeds: list[int], lengths: list[int], short_epochs: int, out: str
     both), trained at each length on ``seeds``."""
     import numpy as np
 
-    from sweeper.study.retrain import train_and_test
-    from sweeper.study.trials import tuned_of
+    from sweeper.retraining.retrain import train_and_test
+    from sweeper.search.trials import tuned_of
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import steps_per_epoch
 

@@ -3,7 +3,7 @@
 Two studies per seed on a shrunk MNIST-t10k study (no baselines), the same trial budget and the
 same sampler seed: one with ``initial_lr = { low = 1e-4, high = 1.0, log = true }``, one with
 ``initial_lr = "auto"``, whose log-uniform bounds come from the LR range test run once at the
-start of the study (``sweeper.study.lrfind``). Printed per arm, over the seeds: the best validation
+start of the study (``sweeper.search.lrfind``). Printed per arm, over the seeds: the best validation
 accuracy, how many trials ended below 50% validation accuracy (diverged trials included), how
 many diverged, the wall time; and the range the test found for each seed.
 
@@ -98,9 +98,9 @@ def run_one(text: str, arm: str, seed: int, tmp: Path) -> Outcome:
     import optuna
     from optuna.trial import TrialState
 
-    import sweeper.study.lrfind as lrfind
-    from sweeper.study.config import parse_study
-    from sweeper.study.runner import tune
+    import sweeper.search.lrfind as lrfind
+    from sweeper.search.runner import tune
+    from sweeper.studyfile.config import parse_study
 
     spent = [0.0]
     original = lrfind.suggest_range

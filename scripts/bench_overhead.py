@@ -3,7 +3,7 @@
 K fixed configurations are written as ``[[baselines]]`` of a study file (random sampler, no
 pruner, ``n_trials = K``, so every trial is one of them) and run
 
-* through ``sweeper.study.runner.tune`` (SQLite store, per-epoch rows, per-epoch checkpoints, pruning
+* through ``sweeper.search.runner.tune`` (SQLite store, per-epoch rows, per-epoch checkpoints, pruning
   callback, everything a real sweep does), and
 * through a bare loop: ``build_model``, compile SGD with the same Keras schedule, ``fit`` with
   ``validation_data``, same epochs, batch size and seed, ``keras.backend.clear_session()`` first,
@@ -222,9 +222,9 @@ def instrumented(variant: str, timers: Timers) -> Iterator[None]:
     import keras
     from optuna_integration import KerasPruningCallback
 
-    import sweeper.study.runner as study_mod
+    import sweeper.search.runner as study_mod
     import sweeper.training.trial as training
-    from sweeper.study.store import Store
+    from sweeper.store.store import Store
 
     original_run_trial = training.run_trial
     skip_checkpoint = variant in ("no-checkpoint", "lean")
@@ -319,7 +319,7 @@ def bare_pass(spec: Any, schedules: list[Any], round_no: int) -> PassResult:
 def sweeper_pass(spec: Any, tmp: Path, variant: str, round_no: int, tag: str) -> PassResult:
     import optuna
 
-    from sweeper.study.runner import tune
+    from sweeper.search.runner import tune
 
     timers = Timers()
     db = tmp / f"{tag}.db"
@@ -345,7 +345,7 @@ def control(spec: Any, schedule: Any, tmp: Path, pairs: int) -> None:
     itself slower inside sweeper, or is a pass-level difference load noise?"""
     import optuna
 
-    from sweeper.study.store import Store
+    from sweeper.store.store import Store
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import TrainSettings
 
@@ -624,12 +624,14 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print("bench_overhead: sweeper.study.runner.tune vs a bare model.fit loop, same configurations")
+    print(
+        "bench_overhead: sweeper.search.runner.tune vs a bare model.fit loop, same configurations"
+    )
     for line in machine_lines():
         print(line)
     print(f"command: python {' '.join(sys.argv)}")
 
-    from sweeper.study.config import parse_study
+    from sweeper.studyfile.config import parse_study
     from sweeper.training.data import load_dataset
     from sweeper.training.schedules import from_dimensions
     from sweeper.training.trial import steps_per_epoch

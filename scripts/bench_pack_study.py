@@ -47,8 +47,8 @@ class Run:
 
 
 def run_one(pack: int, seed: int, overrides: list[str], folder: Path) -> Run:
-    from sweeper.study.config import load_study_file
-    from sweeper.study.runner import tune
+    from sweeper.search.runner import tune
+    from sweeper.studyfile.config import load_study_file
 
     spec = load_study_file(STUDY, [f"study.seed={seed}", f"train.pack={pack}", *overrides])
     url = f"sqlite:///{folder / f'pack{pack}-seed{seed}.db'}"

@@ -67,8 +67,8 @@ def run_one(
 ) -> Outcome:
     import sqlalchemy as sa
 
-    from sweeper.study.config import load_study_file
-    from sweeper.study.runner import tune
+    from sweeper.search.runner import tune
+    from sweeper.studyfile.config import load_study_file
 
     spec = load_study_file(study_file, [*overrides, f"study.seed={seed}", *arm_overrides(arm)])
     tag = f"{arm.replace(':', '_').replace(',', '_').replace('=', '')}-{seed}"
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-    from sweeper.study.config import load_study_file
+    from sweeper.studyfile.config import load_study_file
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print("bench_pruning: epochs trained and best value per pruner, same seeds and budget")
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def split_arms(text: str) -> list[str]:
     """Arms separated by ';', or by ',' where the next item starts with a pruner type."""
-    from sweeper.study.config import PRUNERS
+    from sweeper.studyfile.config import PRUNERS
 
     if ";" in text:
         return [a.strip() for a in text.split(";") if a.strip()]

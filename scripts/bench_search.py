@@ -16,7 +16,7 @@ Arms:
 * ``kt-random``: KerasTuner's RandomSearch, trials of 9 epochs;
 * ``optuna-loop``: a plain Optuna loop, TPESampler(seed) + MedianPruner() +
   KerasPruningCallback, trials of 9 epochs, objective = last val_accuracy, in-memory study;
-* ``sweeper``: ``sweeper.study.runner.tune`` with the study file's default [sampler] and [pruner];
+* ``sweeper``: ``sweeper.search.runner.tune`` with the study file's default [sampler] and [pruner];
 * ``sweeper-previous``: the same with the former defaults, TPE (10 start-up trials) + median
   pruner (4 start-up trials, 1 warm-up epoch), no reference configuration.
 
@@ -258,7 +258,7 @@ class BudgetSpent(BaseException):
 class Setup:
     task: Task
     dataset: Any  # sweeper.training.data.Dataset
-    space: Any  # sweeper.study.config.SpaceSpec
+    space: Any  # sweeper.studyfile.config.SpaceSpec
     steps_per_epoch: int
     budget: int
     tmp: Path
@@ -345,8 +345,8 @@ def run_keras_tuner(setup: Setup, seed: int, arm: str) -> Run:
     import keras
     import keras_tuner as kt
 
-    from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed, Range
-    from sweeper.study.space import dimensions_for
+    from sweeper.search.space import dimensions_for
+    from sweeper.studyfile.dimensions import DIMENSIONS, Choices, Fixed, Range
 
     optimizer_dims = ("optimizer", "momentum", "nesterov")  # pinned: plain SGD
     counter = make_counter(setup.budget)
@@ -412,7 +412,7 @@ def run_optuna_loop(setup: Setup, seed: int, arm: str = "optuna-loop") -> Run:
     import optuna
     from optuna_integration import KerasPruningCallback
 
-    from sweeper.study.space import sample
+    from sweeper.search.space import sample
 
     counter = make_counter(setup.budget)
     ds = setup.dataset
@@ -452,7 +452,7 @@ def run_optuna_loop(setup: Setup, seed: int, arm: str = "optuna-loop") -> Run:
 def peer_dims(setup: Setup) -> list[dict[str, Any]]:
     """The searched space as the DEHB and SMAC peers take it (scripts/bench_peers.py): the
     schedule family, then each family's own dimensions, conditional on it."""
-    from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed, Range
+    from sweeper.studyfile.dimensions import DIMENSIONS, Choices, Fixed, Range
 
     dims: list[dict[str, Any]] = [{"name": "schedule", "kind": "choice", "values": list(FAMILIES)}]
     for name, dim in setup.space.dims.items():
@@ -484,7 +484,7 @@ def run_multi_fidelity_peer(setup: Setup, seed: int, arm: str) -> Run:
     import bench_peers
     import keras
 
-    from sweeper.study.dimensions import DIMENSIONS, Fixed
+    from sweeper.studyfile.dimensions import DIMENSIONS, Fixed
 
     counter = make_counter(setup.budget)
     ds = setup.dataset
@@ -522,9 +522,9 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     import keras
     import optuna
 
-    from sweeper.study.config import parse_study
-    from sweeper.study.runner import tune
-    from sweeper.study.store import Store
+    from sweeper.search.runner import tune
+    from sweeper.store.store import Store
+    from sweeper.studyfile.config import parse_study
 
     overrides = [f"study.seed={seed}"]
     if arm == "sweeper-previous":
@@ -576,7 +576,7 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
 def top_reference_only(on: bool) -> Any:
     """The defaults before the suite (``sweeper-top-ref``): the reference at the top of the range
     only, stopped when it stalls like any trial, never tried again lower."""
-    from sweeper.study import reference
+    from sweeper.search import reference
 
     if not on:
         yield
@@ -593,8 +593,8 @@ def top_reference_only(on: bool) -> Any:
 def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) -> int:
     """The epochs (rounded up) that the study's LR range tests trained: their batches over
     the batches of an epoch."""
-    from sweeper.study.lrfind import study_optimizers
-    from sweeper.study.lrfind_store import latest_lr_find
+    from sweeper.search.lrfind import study_optimizers
+    from sweeper.store.lrfind_store import latest_lr_find
 
     steps = 0
     for optimizer in study_optimizers(spec.space):
@@ -773,7 +773,7 @@ def report(runs: list[Run], arms: list[str], budget: int, reach_x: float | None 
 
 
 def describe_space(space: Any) -> str:
-    from sweeper.study.dimensions import Auto, Choices, Fixed, Range
+    from sweeper.studyfile.dimensions import Auto, Choices, Fixed, Range
 
     parts = []
     for name, dim in space.dims.items():
@@ -1122,7 +1122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-    from sweeper.study.config import parse_study
+    from sweeper.studyfile.config import parse_study
     from sweeper.training.data import load_dataset
     from sweeper.training.trial import steps_per_epoch
 

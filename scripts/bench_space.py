@@ -156,9 +156,9 @@ class Outcome:
 def run_one(
     arm: str, seed: int, args: argparse.Namespace, overrides: list[str], tmp: Path
 ) -> Outcome:
-    from sweeper.study.config import parse_study
-    from sweeper.study.runner import tune
-    from sweeper.study.store import Store
+    from sweeper.search.runner import tune
+    from sweeper.store.store import Store
+    from sweeper.studyfile.config import parse_study
 
     text = study_text(arm, seed, args.budget, args.epochs, args.startup)
     spec = parse_study(text, f"<{arm}>", base_dir=ROOT, overrides=overrides)
@@ -193,7 +193,7 @@ def run_one(
 
 def evaluate_arm(outcomes: list[Outcome], arm: str, repeats: int) -> tuple[str, list[float]]:
     """Retrain the best trial of ``arm`` over its seeds ``repeats`` times: (label, test accuracies)."""
-    from sweeper.study.evaluate import evaluate
+    from sweeper.retraining.evaluate import evaluate
 
     mine = [o for o in outcomes if o.arm == arm and o.best is not None]
     best = max(mine, key=lambda o: o.best or 0.0)

@@ -152,10 +152,10 @@ def one_round(kind: str, delay: float, folder: Path) -> tuple[bool, str]:
 
 def asha_round(delay: float, folder: Path) -> tuple[bool, str]:
     """One SIGKILL of a study whose trials pause and continue, then the same command."""
-    from sweeper.study.attempt import RESTARTED_ATTR, RESUMED_ATTR
-    from sweeper.study.promotion import CONFIG_ATTR, PROMOTED_AT_ATTR, PROMOTED_FROM_ATTR
-    from sweeper.study.store import Store
-    from sweeper.study.trials import finished_count
+    from sweeper.search.attempt import RESTARTED_ATTR, RESUMED_ATTR
+    from sweeper.search.promotion import CONFIG_ATTR, PROMOTED_AT_ATTR, PROMOTED_FROM_ATTR
+    from sweeper.search.trials import finished_count
+    from sweeper.store.store import Store
 
     (folder / "s.toml").write_text(ASHA_STUDY)
     url = f"sqlite:///{folder / 's.db'}"

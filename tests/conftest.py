@@ -21,8 +21,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.study import promotion as promo
-from sweeper.study import space as space_mod
+from sweeper.search import promotion as promo
+from sweeper.search import space as space_mod
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
@@ -129,7 +129,7 @@ def write_store(path: Path, trials: list[FrozenTrial], name: str, epochs: int = 
     its URL."""
     import warnings
 
-    from sweeper.study.store import Store
+    from sweeper.store.store import Store
 
     url = f"sqlite:///{path}"
     storage = Store(url).optuna_storage(heartbeat=False)
@@ -209,8 +209,8 @@ def ledger_store(
     holding each study's trials and its ledger rows (:func:`ledger_study`'s form); its URL."""
     import sqlalchemy as sa
 
-    from sweeper.study.store import Store
-    from sweeper.study.tables import LedgerRow
+    from sweeper.store.store import Store
+    from sweeper.store.tables import LedgerRow
 
     url = f"sqlite:///{path}"
     store = Store(url)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from sweeper.study.store import Store
+from sweeper.store.store import Store
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -32,7 +32,7 @@ def sweeper_env(**extra: str) -> dict[str, str]:
 POPPER = """
 import json, sys, time, warnings
 import optuna
-from sweeper.study.store import Store
+from sweeper.store.store import Store
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.simplefilter("ignore")

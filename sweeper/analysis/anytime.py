@@ -1,7 +1,7 @@
 """The anytime curve of a study: the best validation accuracy found against the epochs trained.
 
 A budgeted search is first asked *how good was the best result after N epochs of training?*
-The ledger (``sweeper_ledger``, :mod:`sweeper.study.tables`) answers it: one row per epoch
+The ledger (``sweeper_ledger``, :mod:`sweeper.store.tables`) answers it: one row per epoch
 actually trained, by any trial, in training order. Epoch ``i`` of the curve is the ``i``-th row;
 its value the best validation accuracy of any epoch the search trained up to there (tuned
 configurations and the reference configuration; every epoch of a paused, continued or stopped one
@@ -29,9 +29,9 @@ import sqlalchemy as sa
 from sweeper.analysis import queries as an
 from sweeper.analysis import read_store, study_data
 from sweeper.analysis.plot_data import PlotUnavailableError
-from sweeper.study import space as space_mod
-from sweeper.study.names import shown
-from sweeper.study.tables import LedgerRow
+from sweeper.search import space as space_mod
+from sweeper.store.tables import LedgerRow
+from sweeper.studyfile.names import shown
 
 
 class AnytimeCurve(NamedTuple):

@@ -1,8 +1,8 @@
 """The confirmed winner of a study, read from its store without writing it.
 
-``sweeper confirm`` (:mod:`sweeper.study.confirm`) stores its runs in ``sweeper_confirmations``;
+``sweeper confirm`` (:mod:`sweeper.retraining.confirm`) stores its runs in ``sweeper_confirmations``;
 here they are read read-only and judged against the study as it is now
-(:func:`sweeper.study.confirmation.confirmation`): the top of the latest request that trained a
+(:func:`sweeper.retraining.confirmation.confirmation`): the top of the latest request that trained a
 run (its ``--top`` and ``--seeds``) among the study's complete configurations today. When every run of that top is
 stored, the confirmation names a winner; when runs are missing (an interrupted ``confirm``, or a
 configuration that entered the top since), it says which command completes it. A study never
@@ -16,8 +16,7 @@ import sqlalchemy as sa
 
 from sweeper.analysis.read_store import open_store, reading
 from sweeper.analysis.study_data import StudyData
-from sweeper.study.configurations import configurations
-from sweeper.study.confirmation import (
+from sweeper.retraining.confirmation import (
     DEFAULT_SEEDS,
     DEFAULT_TOP,
     Confirmation,
@@ -25,7 +24,8 @@ from sweeper.study.confirmation import (
     candidates,
     confirmation,
 )
-from sweeper.study.tables import ConfirmationRow
+from sweeper.search.configurations import configurations
+from sweeper.store.tables import ConfirmationRow
 
 
 def read_runs(

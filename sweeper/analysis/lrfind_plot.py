@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from sweeper.study.lr_curve import LrFindError, LrFindResult
+from sweeper.training.lr_curve import LrFindError, LrFindResult
 
 if TYPE_CHECKING:
     pass

@@ -18,7 +18,7 @@ import numpy as np
 from sweeper.analysis import queries as an
 from sweeper.analysis import study_data
 from sweeper.errors import SweeperError, did_you_mean
-from sweeper.study import optuna_ids
+from sweeper.store import optuna_ids
 from sweeper.training.schedules import FAMILIES, from_dict, from_dimensions
 
 if TYPE_CHECKING:
@@ -327,7 +327,7 @@ def schedule_curves_data(
             f"unknown schedule family {unknown[0]!r}; {hint + ' ' if hint else ''}choose from: "
             f"{', '.join(FAMILIES)}"
         )
-    from sweeper.study.dimensions import ALL_FAMILIES, DIMENSIONS
+    from sweeper.studyfile.dimensions import ALL_FAMILIES, DIMENSIONS
 
     takes = {f: {x.name for x in dataclasses.fields(FAMILIES[f])} for f in families}
     # the study file's names (decay_rate, drop_every in epochs, ...), as in [space]

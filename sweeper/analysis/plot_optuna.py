@@ -19,7 +19,7 @@ from sweeper.analysis.plot_data import (
     family_scope,
     pruned_points,
 )
-from sweeper.study.names import shown
+from sweeper.studyfile.names import shown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -50,7 +50,7 @@ from sweeper.analysis.plot_data import (
 )
 from sweeper.analysis.plot_optuna import draw_history, draw_optuna
 from sweeper.errors import SweeperError, did_you_mean
-from sweeper.study.names import file_stem, shown
+from sweeper.studyfile.names import file_stem, shown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -40,14 +40,14 @@ from sweeper.analysis.read_store import (
 )
 from sweeper.analysis.study_data import StudyData, copy_study
 from sweeper.errors import SweeperError
-from sweeper.study import optuna_ids
-from sweeper.study import promotion as promo
-from sweeper.study import space as space_mod
-from sweeper.study.config import DEFAULT_STUDY
-from sweeper.study.configurations import ConfigState, Configuration, configurations
-from sweeper.study.tables import EpochRow
-from sweeper.study.trials import count_states, tuned_of
-from sweeper.study.trials import describe as describe_trial
+from sweeper.search import promotion as promo
+from sweeper.search import space as space_mod
+from sweeper.search.configurations import ConfigState, Configuration, configurations
+from sweeper.search.trials import count_states, tuned_of
+from sweeper.search.trials import describe as describe_trial
+from sweeper.store import optuna_ids
+from sweeper.store.tables import EpochRow
+from sweeper.studyfile.config import DEFAULT_STUDY
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -114,7 +114,7 @@ def read_epochs(url: str | None, name: str) -> list[dict[str, Any]]:
 
 
 def counts(data: StudyData) -> dict[str, int]:
-    """Trials by outcome: ``sweeper.study.trials.count_states`` plus ``diverged`` (among the pruned)."""
+    """Trials by outcome: ``sweeper.search.trials.count_states`` plus ``diverged`` (among the pruned)."""
     out = count_states(data.trials)
     out["diverged"] = sum(outcome_of(t) == "diverged" for t in data.trials)
     return out
@@ -146,7 +146,7 @@ def outcome_of(trial: FrozenTrial) -> str:
 
 def describe(trial: FrozenTrial) -> str:
     """The trial's schedule in one line, e.g. ``cosine(initial_lr=0.1, ...)``: the study's
-    :func:`sweeper.study.trials.describe` without the baseline's name (shown apart here)."""
+    :func:`sweeper.search.trials.describe` without the baseline's name (shown apart here)."""
     return describe_trial(trial, baseline=False, unknown="?")
 
 

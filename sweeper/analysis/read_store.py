@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeper.errors import StorageError, SweeperError
-from sweeper.study.storage_url import SQLITE_TIMEOUT, check_not_directory, url_secrets
-from sweeper.study.store import Store
+from sweeper.store.storage_url import SQLITE_TIMEOUT, check_not_directory, url_secrets
+from sweeper.store.store import Store
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

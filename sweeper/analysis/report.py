@@ -24,16 +24,16 @@ from sweeper.analysis import queries as an
 from sweeper.analysis.anytime import anytime_data, read_ledger
 from sweeper.analysis.confirmed import confirmed
 from sweeper.errors import SweeperError
-from sweeper.study import optuna_ids
-from sweeper.study import promotion as promo
-from sweeper.study.confirmation import winner_text
-from sweeper.study.names import file_stem, shown
-from sweeper.study.tables import EPOCH_FIELDS
+from sweeper.retraining.confirmation import winner_text
+from sweeper.search import promotion as promo
+from sweeper.store import optuna_ids
+from sweeper.store.tables import EPOCH_FIELDS
+from sweeper.studyfile.names import file_stem, shown
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from sweeper.study.confirmation import Confirmation
+    from sweeper.retraining.confirmation import Confirmation
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def _finite(value: Any) -> Any:
 
 
 def config_states(data: study_data.StudyData) -> dict[int, str]:
-    """Configuration number -> where it stands (:mod:`sweeper.study.configurations`)."""
-    from sweeper.study.configurations import configurations
+    """Configuration number -> where it stands (:mod:`sweeper.search.configurations`)."""
+    from sweeper.search.configurations import configurations
 
     return {c.number: str(c.state) for c in configurations(data.trials)}
 
@@ -264,7 +264,7 @@ def _summary_html(data: study_data.StudyData) -> str:
         "epochs": data.epochs or "-",
         "steps per epoch": data.steps_per_epoch or "-",
     }
-    from sweeper.study.configurations import configurations, count_configurations, counts_text
+    from sweeper.search.configurations import configurations, count_configurations, counts_text
 
     configs = configurations(data.trials)
     parts = [

@@ -26,15 +26,15 @@ from sweeper.analysis.read_store import (
     open_store,
     reading,
 )
-from sweeper.study import promotion as promo
-from sweeper.study.configurations import ConfigState, latest, state_of
-from sweeper.study.store import GRACE_PERIOD
-from sweeper.study.tables import LedgerRow
+from sweeper.search import promotion as promo
+from sweeper.search.configurations import ConfigState, latest, state_of
+from sweeper.store.store import GRACE_PERIOD
+from sweeper.store.tables import LedgerRow
 
 if TYPE_CHECKING:
     pass
 
-# the user attributes that say where a configuration stands (sweeper.study.configurations)
+# the user attributes that say where a configuration stands (sweeper.search.configurations)
 _CONFIG_KEYS = (
     promo.CONFIG_ATTR,
     promo.PAUSED_ATTR,
@@ -106,7 +106,7 @@ def _counts(conn: sa.Connection) -> dict[int, dict[str, int]]:
 
 
 def _configs(conn: sa.Connection) -> dict[int, dict[str, int]]:
-    """Per study, configurations by state (:mod:`sweeper.study.configurations`), from the few
+    """Per study, configurations by state (:mod:`sweeper.search.configurations`), from the few
     attributes that decide it: one query per table, no trial built."""
     from optuna.trial import TrialState
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from sweeper.study import optuna_ids
+from sweeper.store import optuna_ids
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

@@ -2,8 +2,8 @@
 
 A :class:`Study` is a study file in Python: built from keywords (``Study(model, data, ...)``,
 one keyword for every setting of the study file) or read from a file (``Study.from_file``), it
-holds the validated :class:`~sweeper.study.config.StudySpec` and the TOML text that identifies it
-(``to_toml()``). ``Study.tune`` and :func:`tune` run it through :func:`sweeper.study.runner.tune`, the
+holds the validated :class:`~sweeper.studyfile.config.StudySpec` and the TOML text that identifies it
+(``to_toml()``). ``Study.tune`` and :func:`tune` run it through :func:`sweeper.search.runner.tune`, the
 function behind ``sweeper tune``: the same store, resume, baselines, pruning, budgets and
 workers. A second call with the same arguments resumes the study and runs only what is missing.
 
@@ -37,7 +37,7 @@ from sweeper.api.progress import Progress
 from sweeper.api.results import Best, TuneResult
 from sweeper.api.settings import Data, Model, StudySettings, keywords_checked
 from sweeper.api.study import Study, TuneInterrupted
-from sweeper.study.study_spec import StudySpec
+from sweeper.studyfile.study_spec import StudySpec
 from sweeper.training.handover import keras_objects
 
 __all__ = [
@@ -68,7 +68,7 @@ def load(study_name: str, storage: str | None = None) -> TuneResult:
     :class:`~sweeper.errors.SweeperError` when the store or the study does not exist.
     """
     from sweeper.analysis import queries as an
-    from sweeper.study.storage_url import resolve_url
+    from sweeper.store.storage_url import resolve_url
 
     url = resolve_url(storage)
     an.load(url, study_name)
@@ -105,8 +105,8 @@ def join(
     when ``study_file`` (or the stored source path here) holds the same definition, or with
     ``trust_store``.
     """
-    from sweeper.study.runner import join_study
-    from sweeper.study.store import Store
+    from sweeper.search.runner import join_study
+    from sweeper.store.store import Store
     from sweeper.training.backend import quiet_environment
 
     quiet_environment()
@@ -164,7 +164,7 @@ def tune(
 
     Every setting of a study file is a keyword (README, "Study file reference"); one left out
     (None) takes the study file's default. This runs ``Study(model, data, ...).tune(...)``,
-    which runs :func:`sweeper.study.runner.tune` like ``sweeper tune``. A bad setting raises
+    which runs :func:`sweeper.search.runner.tune` like ``sweeper tune``. A bad setting raises
     :class:`~sweeper.errors.SweeperError` (one line) before anything is stored; Ctrl-C or
     Kernel → Interrupt stops after the batch in progress, puts the running trial back in the
     queue and raises ``KeyboardInterrupt``: call again to resume.
@@ -232,7 +232,7 @@ def tune(
         checkpoint_dir: where trials keep their per-epoch checkpoints [default:
             ``$SWEEPER_CHECKPOINTS`` or ``./sweeper-checkpoints``].
         progress: True: an HTML block updated in place in a Jupyter notebook, one line per trial elsewhere;
-            False: quiet; or a function called with each :class:`~sweeper.study.trials.TrialEvent`.
+            False: quiet; or a function called with each :class:`~sweeper.search.trials.TrialEvent`.
 
     Returns:
         A :class:`TuneResult`: ``best``, ``trials``, ``importance()``, ``plot(kind)``,

@@ -1,8 +1,8 @@
 """Progress of a run for the Python API and the command line: lines in a terminal or a log, an
 HTML block updated in place in a notebook (:class:`NotebookProgress`, no widget package needed).
 
-The trial loop reports each finished trial as a :class:`~sweeper.study.trials.TrialEvent`, and
-each epoch trained as an :class:`~sweeper.study.trials.EpochEvent` to a display's ``epoch``
+The trial loop reports each finished trial as a :class:`~sweeper.search.trials.TrialEvent`, and
+each epoch trained as an :class:`~sweeper.search.trials.EpochEvent` to a display's ``epoch``
 method (``clear`` once the trials end). :class:`ProgressLines` writes one line per trial (stderr,
 or stdout in a notebook without IPython's display), each with the best value so far and an ETA;
 on a terminal an epoch rewrites one status line in place (``\r``), in a log only an epoch of a
@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sweeper.study.summary import TuneSummary
-    from sweeper.study.trials import EpochEvent, TrialEvent
+    from sweeper.search.summary import TuneSummary
+    from sweeper.search.trials import EpochEvent, TrialEvent
 
 Progress = Callable[["TrialEvent"], None]
 
@@ -285,7 +285,7 @@ def summary_lines(summary: TuneSummary, *, python: bool = False) -> list[str]:
     """What a run did, as ``sweeper tune`` ends: trials, epochs, the best trial, the gain over
     the best baseline, throughput and what to do next. ``python`` words the advice for the
     Python API (keywords and calls) instead of the command line (options and commands)."""
-    from sweeper.study.configurations import counts_text
+    from sweeper.search.configurations import counts_text
 
     c = summary.counts
     finished = c["complete"] + c["pruned"] + c["paused"] + c["failed"]

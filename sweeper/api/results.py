@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from sweeper.analysis.anytime import AnytimeCurve
     from sweeper.analysis.queries import ImportanceReport
     from sweeper.analysis.study_data import StudyData
-    from sweeper.study.confirmation import Confirmation, ConfirmedConfig, ConfirmRun
-    from sweeper.study.evaluate import EvalRun, Evaluation
-    from sweeper.study.summary import TuneSummary
+    from sweeper.retraining.confirmation import Confirmation, ConfirmedConfig, ConfirmRun
+    from sweeper.retraining.evaluate import EvalRun, Evaluation
+    from sweeper.search.summary import TuneSummary
     from sweeper.training.handover import Tuned
 
 
@@ -149,14 +149,14 @@ class TuneResult:
         self.study_name = study_name
         self._url = storage
         self.summary = summary
-        """What the run did (:class:`sweeper.study.summary.TuneSummary`); None for :func:`load`."""
+        """What the run did (:class:`sweeper.search.summary.TuneSummary`); None for :func:`load`."""
         self.study = study
         """The :class:`Study` that ran; None for :func:`load`."""
 
     @property
     def storage(self) -> str:
         """The store's URL, its password masked."""
-        from sweeper.study.storage_url import mask_url
+        from sweeper.store.storage_url import mask_url
 
         return mask_url(self._url)
 
@@ -236,10 +236,10 @@ class TuneResult:
         schedule at your own length on all your data: ``result.best.optimizer(epochs=...)``.
         ``checkpoint_dir``: where the study's checkpoints were, should the recorded folder
         have moved (default: ``$SWEEPER_CHECKPOINTS`` or ``sweeper-checkpoints``). Raises a
-        one-line :class:`~sweeper.study.best_model.BestModelError` when there is none here.
+        one-line :class:`~sweeper.search.best_model.BestModelError` when there is none here.
         """
-        from sweeper.study.best_model import kept_model, load_kept
-        from sweeper.study.worker import checkpoint_root
+        from sweeper.search.best_model import kept_model, load_kept
+        from sweeper.search.worker import checkpoint_root
 
         data = self.data()
         root = checkpoint_root(None if checkpoint_dir is None else str(checkpoint_dir))
@@ -396,7 +396,7 @@ class TuneResult:
         train + validation, ``repeats`` seeds each, and score them on the held-out test split,
         as ``sweeper evaluate`` (every run stored). ``epochs`` defaults to the study's;
         ``progress`` prints one line per run (or is called with each run)."""
-        from sweeper.study.evaluate import evaluate
+        from sweeper.retraining.evaluate import evaluate
 
         callback: Callable[[EvalRun], None] | None
         callback = _print_run if progress is True else (progress or None)
@@ -430,7 +430,7 @@ class TuneResult:
         budget). ``.winner``, ``.configs`` (mean ± ``.se``), ``.comparison.probability`` (the
         winner beats the runner-up, paired t over the seeds); :attr:`best` then names the
         winner. ``progress`` prints one line per run (or is called with each run)."""
-        from sweeper.study.confirm import confirm
+        from sweeper.retraining.confirm import confirm
 
         callback: Callable[[ConfirmRun], None] | None
         callback = _print_confirm_run if progress is True else (progress or None)
@@ -478,7 +478,7 @@ class TuneResult:
         """What the result says of itself: a heading (configurations, trials), the best
         complete trial, then the confirmation and the best baseline with the gain."""
         from sweeper.analysis import queries as an
-        from sweeper.study.configurations import configurations, count_configurations, counts_text
+        from sweeper.search.configurations import configurations, count_configurations, counts_text
 
         data = self.data()
         configs = configurations(data.trials)
@@ -491,7 +491,7 @@ class TuneResult:
         notes = []
         if best is not None:
             from sweeper.analysis.confirmed import confirmed
-            from sweeper.study.confirmation import winner_text
+            from sweeper.retraining.confirmation import winner_text
 
             confirmation = confirmed(self._url, data)
             if confirmation is not None:

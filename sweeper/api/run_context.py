@@ -65,7 +65,7 @@ def optuna_quiet() -> Iterator[None]:
 @contextmanager
 def trusted(digest: str) -> Iterator[None]:
     """Let this process run the stored definition of hash ``digest``: it built that study."""
-    from sweeper.study.worker import TRUSTED_HASH_ENV
+    from sweeper.search.worker import TRUSTED_HASH_ENV
 
     previous = os.environ.get(TRUSTED_HASH_ENV)
     os.environ[TRUSTED_HASH_ENV] = digest

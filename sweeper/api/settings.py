@@ -19,8 +19,8 @@ from typing import Any, ParamSpec, TypedDict, TypeVar
 from sweeper.api.data import data_settings
 from sweeper.api.study_text import plain
 from sweeper.errors import ConfigError, KeywordError, did_you_mean
-from sweeper.study.dimensions import Auto, Choices, Fixed, Range
-from sweeper.study.study_reader import SECTION_KEYS
+from sweeper.studyfile.dimensions import Auto, Choices, Fixed, Range
+from sweeper.studyfile.study_reader import SECTION_KEYS
 from sweeper.training.models import IN_PROCESS_MODULE, MODELS, ModelFunction
 
 P = ParamSpec("P")

@@ -29,15 +29,15 @@ from sweeper.api.settings import (
 )
 from sweeper.api.study_text import render, toml_value
 from sweeper.errors import StudyChangedError
-from sweeper.study.config import apply_overrides, load_study_file, parse_study
-from sweeper.study.names import check_study_name
-from sweeper.study.study_spec import StudySpec
+from sweeper.studyfile.config import apply_overrides, load_study_file, parse_study
+from sweeper.studyfile.names import check_study_name
+from sweeper.studyfile.study_spec import StudySpec
 from sweeper.training.data import load_dataset
 from sweeper.training.models import in_process_model
 
 if TYPE_CHECKING:
-    from sweeper.study.lr_curve import LrFindResult
-    from sweeper.study.summary import TuneSummary
+    from sweeper.search.summary import TuneSummary
+    from sweeper.training.lr_curve import LrFindResult
 
 
 SOURCE = "<sweeper.Study>"  # the source of a study built from keywords, as the store keeps it
@@ -57,7 +57,7 @@ class Study:
     """
 
     spec: StudySpec
-    """The validated study, as :func:`sweeper.study.config.parse_study` reads it."""
+    """The validated study, as :func:`sweeper.studyfile.config.parse_study` reads it."""
 
     @keywords_checked
     def __init__(
@@ -201,7 +201,7 @@ class Study:
         )
 
     def to_toml(self) -> str:
-        """The study file's text: :func:`~sweeper.study.config.parse_study` reads it back to an equal
+        """The study file's text: :func:`~sweeper.studyfile.config.parse_study` reads it back to an equal
         spec (its own text for a file read as it is, so the same hash).
 
         A study whose model is a notebook's function has no file: it raises
@@ -255,7 +255,7 @@ class Study:
         """
         if workers > 1 and self._model is not None and self._model.why_local is not None:
             raise self._model.refuse("worker processes")
-        from sweeper.study import runner as study_mod
+        from sweeper.search import runner as study_mod
         from sweeper.training.backend import quiet_environment
 
         quiet_environment()
@@ -296,7 +296,7 @@ class Study:
         :class:`TuneResult`; an interrupt raises :class:`TuneInterrupted` (a
         ``KeyboardInterrupt``) with the store left resumable."""
         from sweeper.interrupts import SweepInterrupted
-        from sweeper.study.storage_url import resolve_url
+        from sweeper.store.storage_url import resolve_url
 
         url = resolve_url(storage)
         name = self.name if study_name is None else check_study_name(study_name, "study_name")
@@ -356,8 +356,10 @@ class Study:
         ``plot`` names an image file to draw the loss against the rate into. ``progress`` is
         called with one line before each test."""
         from sweeper.analysis import lrfind_plot
-        from sweeper.study import lr_curve, lrfind, lrfind_store
-        from sweeper.study.store import Store
+        from sweeper.search import lrfind
+        from sweeper.store import lrfind_store
+        from sweeper.store.store import Store
+        from sweeper.training import lr_curve
 
         if plot is not None:
             lrfind_plot.check_plot_path(os.fspath(plot))

@@ -262,7 +262,7 @@ def studies() -> None:
       sweeper studies
       sweeper tune fashion-mnist                    run one of them by its name
     """
-    from sweeper.study.config import (
+    from sweeper.studyfile.config import (
         DEFAULT_STUDY,
         STUDIES_DIR,
         load_study_file,

@@ -19,7 +19,7 @@ import click
 
 from sweeper.cli.common import setup_logging, user_errors
 from sweeper.errors import ConfigError, SweeperError
-from sweeper.study.names import shown
+from sweeper.studyfile.names import shown
 
 if TYPE_CHECKING:
     from sweeper.analysis.store_status import StudyStatus
@@ -96,7 +96,7 @@ def _print_status(studies: list[StudyStatus], storage: str) -> None:
         name = shown(s.name)  # a name from another tool may hold newlines or terminal escapes
         click.echo(f"{name:<{width}} " + " ".join(f"{n:>8}" for n in numbers) + f"  {best}")
         if paused or stopped:
-            from sweeper.study.configurations import counts_text
+            from sweeper.search.configurations import counts_text
 
             click.echo(f"{'':<{width}}   configurations: {counts_text(k)}")
         click.echo(
@@ -135,7 +135,7 @@ def status(storage: str | None, verbose: int) -> None:
     """
     with _errors(verbose):
         from sweeper.analysis.store_status import status as read_status
-        from sweeper.study.storage_url import mask_url, resolve_url
+        from sweeper.store.storage_url import mask_url, resolve_url
 
         studies = read_status(storage)
         _print_status(studies, mask_url(resolve_url(storage)))
@@ -266,13 +266,13 @@ def best(
             )
             return
         result = an.best_trials(data, top)
-    from sweeper.study.configurations import (
+    from sweeper.search.configurations import (
         RESUMABLE,
         STOPPED,
         configurations,
         count_configurations,
     )
-    from sweeper.study.configurations import counts_text as configs_text
+    from sweeper.search.configurations import counts_text as configs_text
 
     ranked = data.ranked()
     rank = {t.number: i + 1 for i, t in enumerate(ranked)}
@@ -329,7 +329,7 @@ def best(
         )
     with user_errors():
         from sweeper.analysis.confirmed import confirmed
-        from sweeper.study.confirmation import winner_text
+        from sweeper.retraining.confirmation import winner_text
 
         confirmation = confirmed(storage, data)
     if confirmation is not None:
@@ -406,8 +406,8 @@ def _save_model(data: Any, model_file: str) -> None:
     """Copy the study's kept best model to ``model_file`` (no Keras needed: a file copy)."""
     import shutil
 
-    from sweeper.study.best_model import kept_model
-    from sweeper.study.worker import checkpoint_root
+    from sweeper.search.best_model import kept_model
+    from sweeper.search.worker import checkpoint_root
 
     target = Path(model_file)
     if target.suffix != ".keras":

@@ -1,8 +1,8 @@
 """Commands that train outside a study's search: ``sweeper evaluate``, ``sweeper confirm`` and
 ``sweeper lr-find``.
 
-Thin click layer: parse, call :mod:`sweeper.study.evaluate`, :mod:`sweeper.study.confirm` or
-:mod:`sweeper.study.lrfind` (through the API), print. Those modules, and Keras, are imported
+Thin click layer: parse, call :mod:`sweeper.retraining.evaluate`, :mod:`sweeper.retraining.confirm` or
+:mod:`sweeper.search.lrfind` (through the API), print. Those modules, and Keras, are imported
 only when a command runs.
 """
 
@@ -109,7 +109,7 @@ def evaluate_command(
     """
     _setup(verbose)
     from sweeper.api.facade import TuneResult
-    from sweeper.study.storage_url import resolve_url
+    from sweeper.store.storage_url import resolve_url
 
     with user_errors():
         ev = TuneResult(study, resolve_url(storage)).evaluate(
@@ -133,7 +133,7 @@ def _print_confirm_run(run: Any) -> None:
 
 
 def _print_confirmation(c: Any) -> None:
-    from sweeper.study.confirmation import summary_lines
+    from sweeper.retraining.confirmation import summary_lines
 
     width = min(max((len(x.label) for x in c.configs), default=5), 60)
     click.echo(
@@ -200,7 +200,7 @@ def confirm_command(
     """
     _setup(verbose)
     from sweeper.api.facade import TuneResult
-    from sweeper.study.storage_url import resolve_url
+    from sweeper.store.storage_url import resolve_url
 
     with user_errors():
         confirmation = TuneResult(study, resolve_url(storage)).confirm(
@@ -277,7 +277,7 @@ def lr_find_command(
     """
     _setup(verbose)
     from sweeper.api.facade import Study
-    from sweeper.study.lrfind_store import union_range
+    from sweeper.store.lrfind_store import union_range
 
     with user_errors():
         results = Study.from_file(study_file, overrides).lr_find(

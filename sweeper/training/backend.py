@@ -72,7 +72,7 @@ class BackendInfo:
         if self.devices:
             where = f"GPU{'s' if len(self.devices) > 1 else ''} " + ", ".join(self.devices)
         else:
-            # a worker among several gets its share of the cores (sweeper.study.worker.worker_env)
+            # a worker among several gets its share of the cores (sweeper.search.worker.worker_env)
             threads = os.environ.get("TF_NUM_INTRAOP_THREADS") or str(os.cpu_count() or 1)
             where = f"CPU ({threads} thread{'' if threads == '1' else 's'})"
         version = f" {self.backend_version}" if self.backend_version else ""

@@ -5,7 +5,7 @@ to dotted keys, plus its dtype policy) and its weights' shapes, in ``model.layer
 model's layers in its place), plus the function's source (its syntax tree, so comments and layout
 do not count) when Python can read it. :func:`differences` names what changed between two of them in
 words ("layer 3 Dense units 64 -> 128"). The fingerprint is plain JSON data, stored with the study
-(:mod:`sweeper.study.model_identity`); this module imports Keras only to take one.
+(:mod:`sweeper.store.model_identity`); this module imports Keras only to take one.
 """
 
 from __future__ import annotations

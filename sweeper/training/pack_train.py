@@ -1,6 +1,6 @@
 """Train K schedules at once to their end (:func:`train_packed`): a pack (:mod:`sweeper.training.packing`)
 with a ``decide`` hook per copy, for benchmarks and tests; the study's trial loop drives a
-:class:`~sweeper.training.packing.Pack` itself (:mod:`sweeper.study.pack_loop`).
+:class:`~sweeper.training.packing.Pack` itself (:mod:`sweeper.search.pack_loop`).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ How a training run ends is decided here (the worker maps it onto the Optuna tria
 * with an Optuna trial, validation accuracy is reported after every epoch and the pruner may stop
   the trial: ``optuna.TrialPruned`` propagates to the caller, after the epoch was recorded;
 * a ``decide`` hook may end training after an epoch, as ``PAUSED`` (its checkpoint kept, so a
-  later run continues it: see :mod:`sweeper.study.promotion`) or ``STALLED`` (it learns nothing);
+  later run continues it: see :mod:`sweeper.search.promotion`) or ``STALLED`` (it learns nothing);
 * a run that completes hands its trained model to ``on_complete`` (the study keeps the best one:
-  :mod:`sweeper.study.best_model`);
+  :mod:`sweeper.search.best_model`);
 * with a backup folder, every epoch but the last is checkpointed, atomically and with a manifest
   (:mod:`sweeper.training.checkpoints`), and the checkpoint is kept however the run ends: the
   caller removes it once the outcome is stored.

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from sweeper.analysis import anytime, plot_data, plots, study_data
 from sweeper.analysis import queries as an
-from sweeper.study.synthetic import build_synthetic_store
+from sweeper.testing import build_synthetic_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -15,7 +15,7 @@ from sweeper.analysis import plot_axes, plot_data, plot_optuna, plots, study_dat
 from sweeper.analysis import queries as an
 from sweeper.analysis.anytime import read_ledger
 from sweeper.errors import SweeperError
-from sweeper.study.synthetic import build_synthetic_store
+from sweeper.testing import build_synthetic_store
 from sweeper.training.schedules import FAMILIES, from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

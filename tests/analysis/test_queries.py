@@ -19,8 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.analysis import queries as an
 from sweeper.analysis import read_store, store_status, study_data
 from sweeper.errors import StorageError, SweeperError
-from sweeper.study.configurations import Configuration, configurations
-from sweeper.study.store import Store
+from sweeper.search.configurations import Configuration, configurations
+from sweeper.store.store import Store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -360,8 +360,8 @@ def test_status_counts_configurations_as_the_trials_say(tmp_path: Path) -> None:
     """The status's aggregate count of configurations (no trial built) equals the
     configurations folded from the trials themselves."""
     from sweeper.analysis.store_status import status
-    from sweeper.study.configurations import configurations, count_configurations
-    from sweeper.study.synthetic import build_synthetic_store
+    from sweeper.search.configurations import configurations, count_configurations
+    from sweeper.testing import build_synthetic_store
 
     url = build_synthetic_store(tmp_path / "s.db", 300, seed=3)
     (found,) = status(url)

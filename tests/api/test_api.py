@@ -32,9 +32,9 @@ from sweeper.api import data, settings
 from sweeper.api import facade as api
 from sweeper.api.progress import NotebookProgress, ProgressLines, reporting
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
-from sweeper.study.config import DEFAULT_STUDY, load_study_file, parse_study
-from sweeper.study.dimensions import Range
-from sweeper.study.trials import EpochEvent, TrialEvent
+from sweeper.search.trials import EpochEvent, TrialEvent
+from sweeper.studyfile.config import DEFAULT_STUDY, load_study_file, parse_study
+from sweeper.studyfile.dimensions import Range
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "studies").glob("*.toml"))

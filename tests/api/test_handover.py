@@ -307,7 +307,7 @@ def test_best_model_is_the_trained_network_of_the_best(study: dict[str, Any]) ->
 
 
 def test_a_study_without_a_kept_model_says_how_to_get_one(tmp_path: Path) -> None:
-    from sweeper.study.synthetic import build_synthetic_store
+    from sweeper.testing import build_synthetic_store
 
     url = build_synthetic_store(tmp_path / "s.db", 12, study_name="old")
     before = (tmp_path / "s.db").read_bytes()

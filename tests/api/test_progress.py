@@ -21,8 +21,8 @@ from optuna.trial import TrialState
 import sweeper
 from sweeper.api import data
 from sweeper.api.progress import ProgressLines, eta, summary_lines
-from sweeper.study.summary import TuneSummary
-from sweeper.study.trials import EpochEvent, TrialEvent
+from sweeper.search.summary import TuneSummary
+from sweeper.search.trials import EpochEvent, TrialEvent
 
 
 @pytest.fixture(autouse=True)

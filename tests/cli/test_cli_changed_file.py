@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from sweeper.cli.commands import main
-from sweeper.study.config import load_study_file
-from sweeper.study.store import Store
+from sweeper.store.store import Store
+from sweeper.studyfile.config import load_study_file
 
 pytestmark = pytest.mark.usefixtures("clean_process")
 

@@ -19,7 +19,7 @@ from conftest import asha_trials, write_store
 from sweeper.analysis import queries as analysis
 from sweeper.cli.commands import main
 from sweeper.cli.read import EVALUATORS
-from sweeper.study.synthetic import build_synthetic_store
+from sweeper.testing import build_synthetic_store
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -32,8 +32,8 @@ def run(*args: str) -> Result:
 def real(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A study tuned for real: the embedded digits study, 6 trials of 2 epochs (the baselines),
     and a 7th baseline waiting."""
-    from sweeper.study.config import load_study_file
-    from sweeper.study.runner import tune
+    from sweeper.search.runner import tune
+    from sweeper.studyfile.config import load_study_file
 
     folder = tmp_path_factory.mktemp("real")
     spec = load_study_file(
@@ -44,8 +44,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> str:
     # the 7th baseline queued, not run (as a run for 7 trials stopped here would leave it)
     import optuna
 
-    from sweeper.study.runner import _enqueue_baselines
-    from sweeper.study.store import Store
+    from sweeper.search.runner import _enqueue_baselines
+    from sweeper.store.store import Store
 
     store = Store(url)
     _enqueue_baselines(
@@ -57,7 +57,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A synthetic study of 100 trials of every family (sweeper.study.synthetic)."""
+    """A synthetic study of 100 trials of every family (sweeper.testing)."""
     url: str = build_synthetic_store(tmp_path_factory.mktemp("syn") / "s.db", 100, seed=5)
     return url
 

@@ -28,8 +28,8 @@ from click.testing import CliRunner, Result
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.cli.commands import main
-from sweeper.study.config import DEFAULT_STUDY, load_study_file
-from sweeper.study.recovery import mark_worker
+from sweeper.search.recovery import mark_worker
+from sweeper.studyfile.config import DEFAULT_STUDY, load_study_file
 from sweeper.training.schedules import from_dict
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_process")]

@@ -85,7 +85,7 @@ def test_studies_lists_every_shipped_study_in_one_line() -> None:
     from click.testing import CliRunner
 
     from sweeper.cli.commands import main
-    from sweeper.study.config import load_study_file, shipped_study_files
+    from sweeper.studyfile.config import load_study_file, shipped_study_files
 
     result = CliRunner().invoke(main, ["studies"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from sweeper.cli.commands import main
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.study.config import DEFAULT_STUDY, parse_study
+from sweeper.studyfile.config import DEFAULT_STUDY, parse_study
 
 pytestmark = pytest.mark.usefixtures("clean_process")
 

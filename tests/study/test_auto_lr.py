@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeper.study.config import parse_study
-from sweeper.study.dimensions import Auto, Range
-from sweeper.study.runner import tune
+from sweeper.search.runner import tune
+from sweeper.studyfile.config import parse_study
+from sweeper.studyfile.dimensions import Auto, Range
 
 STUDY = """
 [study]
@@ -79,8 +79,8 @@ NARROWED = STUDY.replace(
 
 @pytest.mark.slow
 def test_a_declared_range_is_narrowed_to_what_the_range_test_suggests(tmp_path: Path) -> None:
-    from sweeper.study.lrfind_store import latest_lr_find
-    from sweeper.study.store import Store
+    from sweeper.store.lrfind_store import latest_lr_find
+    from sweeper.store.store import Store
     from sweeper.training.optimizers import OptimizerSpec
 
     url = f"sqlite:///{tmp_path / 'narrow.db'}"
@@ -108,7 +108,7 @@ def test_a_declared_range_is_narrowed_to_what_the_range_test_suggests(tmp_path: 
 def test_a_declared_range_the_range_test_misses_is_searched_whole(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from sweeper.study.lrfind import narrow
+    from sweeper.search.lrfind import narrow
     from sweeper.training.optimizers import OptimizerSpec
 
     declared = Range(1e-6, 1e-5, log=True)

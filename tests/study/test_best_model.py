@@ -1,4 +1,4 @@
-"""The best model of a study kept on disk (sweeper.study.best_model): kept and replaced atomically
+"""The best model of a study kept on disk (sweeper.search.best_model): kept and replaced atomically
 under a lock, recorded on the study, found again by the read side.
 
 Real SQLite stores and real Keras training on tiny digits studies; the replacement logic also
@@ -21,9 +21,9 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.study import best_model as bm
-from sweeper.study.config import parse_study
-from sweeper.study.runner import tune
+from sweeper.search import best_model as bm
+from sweeper.search.runner import tune
+from sweeper.studyfile.config import parse_study
 from sweeper.training.data import load_dataset
 
 STUDY = """\
@@ -367,7 +367,7 @@ def test_the_read_side_finds_the_kept_file_or_says_why_not(tmp_path: Path) -> No
 
 def test_the_read_side_imports_no_keras() -> None:
     code = (
-        "import sys, sweeper.study.best_model\n"
+        "import sys, sweeper.search.best_model\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
     )
     done = subprocess.run(

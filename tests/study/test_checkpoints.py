@@ -23,10 +23,10 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from process_helpers import sweeper_env
 
-from sweeper.study.config import parse_study
-from sweeper.study.runner import tune
-from sweeper.study.store import Store
-from sweeper.study.trials import TrialEvent
+from sweeper.search.runner import tune
+from sweeper.search.trials import TrialEvent
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
 from sweeper.training import checkpoints
 from sweeper.training.checkpoints import Checkpoint
 

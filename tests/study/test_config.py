@@ -1,4 +1,4 @@
-"""Tests for sweeper.study.config: study files parsed into typed specs, overrides, one-line errors."""
+"""Tests for sweeper.studyfile.config: study files parsed into typed specs, overrides, one-line errors."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from sweeper.errors import ConfigError, SweeperError
-from sweeper.study.config import (
+from sweeper.studyfile.config import (
     DEFAULT_STUDY,
     STUDIES_DIR,
     load_study_file,
     parse_study,
     study_from_text,
 )
-from sweeper.study.dimensions import DIMENSIONS, Choices, Fixed, Range
-from sweeper.study.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
+from sweeper.studyfile.dimensions import DIMENSIONS, Choices, Fixed, Range
+from sweeper.studyfile.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
 from sweeper.training.data import DataSpec
 from sweeper.training.schedules import FAMILIES
 from sweeper.training.trial import TrainSettings

@@ -1,12 +1,12 @@
-"""Configurations from trial segments (sweeper.study.configurations): chains, states, values."""
+"""Configurations from trial segments (sweeper.search.configurations): chains, states, values."""
 
 from __future__ import annotations
 
 from conftest import frozen_trial, paused_trial
 from optuna.trial import TrialState
 
-from sweeper.study import promotion as promo
-from sweeper.study.configurations import (
+from sweeper.search import promotion as promo
+from sweeper.search.configurations import (
     ConfigState,
     configurations,
     count_configurations,

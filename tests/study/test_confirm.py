@@ -1,4 +1,4 @@
-"""Tests for ``sweeper confirm`` (sweeper.study.confirm, sweeper.study.confirmation and the read
+"""Tests for ``sweeper confirm`` (sweeper.retraining.confirm, sweeper.retraining.confirmation and the read
 side's sweeper.analysis.confirmed): a tiny real study, real retraining, a real store."""
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from sweeper.analysis import queries as an
 from sweeper.analysis.confirmed import confirmed
 from sweeper.api.facade import load
 from sweeper.cli.commands import main
-from sweeper.study.config import load_study_file
-from sweeper.study.configurations import configurations
-from sweeper.study.confirm import ConfirmError, chosen, confirm, stored_runs
-from sweeper.study.confirmation import (
+from sweeper.retraining.confirm import ConfirmError, chosen, confirm, stored_runs
+from sweeper.retraining.confirmation import (
     ConfirmedConfig,
     ConfirmRun,
     candidates,
@@ -33,9 +31,11 @@ from sweeper.study.confirmation import (
     student_t_cdf,
     winner_text,
 )
-from sweeper.study.runner import tune
-from sweeper.study.store import Store
-from sweeper.study.tables import ConfirmationRow
+from sweeper.search.configurations import configurations
+from sweeper.search.runner import tune
+from sweeper.store.store import Store
+from sweeper.store.tables import ConfirmationRow
+from sweeper.studyfile.config import load_study_file
 
 STUDY = "digits"
 BASELINE = 'baselines=[{name = "c01", schedule = "constant", initial_lr = 0.1}]'

@@ -1,4 +1,4 @@
-"""Tests for sweeper.study.evaluate: a tiny real study, retrained on train + validation, real store."""
+"""Tests for sweeper.retraining.evaluate: a tiny real study, retrained on train + validation, real store."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from sweeper.cli.commands import main
-from sweeper.study.config import load_study_file
-from sweeper.study.evaluate import (
+from sweeper.retraining.evaluate import (
     Evaluation,
     EvaluationError,
     evaluate,
@@ -23,10 +22,11 @@ from sweeper.study.evaluate import (
     stored_evaluations,
     stored_spec,
 )
-from sweeper.study.retrain import trial_config
-from sweeper.study.runner import tune
-from sweeper.study.space import BASELINE_ATTR
-from sweeper.study.store import Store
+from sweeper.retraining.retrain import trial_config
+from sweeper.search.runner import tune
+from sweeper.search.space import BASELINE_ATTR
+from sweeper.store.store import Store
+from sweeper.studyfile.config import load_study_file
 from sweeper.training.data import load_dataset
 from sweeper.training.trial import steps_per_epoch
 
@@ -190,10 +190,10 @@ def test_study_without_stored_study_file(tmp_path: Path) -> None:
 def test_sources_use_keras_3_lazily() -> None:
     root = Path(__file__).resolve().parents[2] / "sweeper"
     for name in (
-        "study/evaluate.py",
-        "study/retrain.py",
-        "study/confirm.py",
-        "study/lrfind.py",
+        "retraining/evaluate.py",
+        "retraining/retrain.py",
+        "retraining/confirm.py",
+        "search/lrfind.py",
         "cli/train.py",
     ):
         tree = ast.parse((root / name).read_text(encoding="utf-8"))

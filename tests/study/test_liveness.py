@@ -1,4 +1,4 @@
-"""Who may declare a trial's process dead (sweeper.study.liveness, sweeper.study.recovery): only a
+"""Who may declare a trial's process dead (sweeper.search.liveness, sweeper.search.recovery): only a
 process that sees the owner's pid (same host name, boot and PID namespace); and a result told
 for a trial another process already ended is dropped in one line.
 
@@ -25,10 +25,9 @@ from optuna.trial import TrialState
 from process_helpers import sweeper_env
 
 from sweeper.errors import SweepAborted
-from sweeper.study import worker
-from sweeper.study.config import parse_study
-from sweeper.study.liveness import Owner, pid_alive, process_scope
-from sweeper.study.recovery import (
+from sweeper.search import worker
+from sweeper.search.liveness import Owner, pid_alive, process_scope
+from sweeper.search.recovery import (
     WORKER_ATTR,
     WORKER_SCOPE_ATTR,
     WORKER_SINCE_ATTR,
@@ -36,8 +35,9 @@ from sweeper.study.recovery import (
     mark_worker,
     reap_dead_local_trials,
 )
-from sweeper.study.runner import prepare_study
-from sweeper.study.store import Store
+from sweeper.search.runner import prepare_study
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
 from sweeper.training.data import load_dataset
 
 HOST = socket.gethostname()
@@ -141,7 +141,7 @@ OWNER = """
 import os, socket, sys, time
 from pathlib import Path
 import optuna
-from sweeper.study.recovery import mark_worker
+from sweeper.search.recovery import mark_worker
 
 url, want, ready, done = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 # pid 1 of a fresh PID namespace: fork until a child gets pid `want`, which takes the trial

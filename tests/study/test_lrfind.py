@@ -1,4 +1,4 @@
-"""Tests for sweeper.study.lrfind: the curve analysis as tables, real range tests on real MNIST images."""
+"""Tests for sweeper.search.lrfind: the curve analysis as tables, real range tests on real MNIST images."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from click.testing import CliRunner
 
 from sweeper.analysis.lrfind_plot import draw, plot_data
 from sweeper.cli.commands import main
-from sweeper.study.config import parse_study
-from sweeper.study.dimensions import Choices, Fixed, Range
-from sweeper.study.lr_curve import LrFindError, LrFindResult, analyse, growth_factor, smooth
-from sweeper.study.lrfind import lr_find, study_optimizers, suggest_range
-from sweeper.study.lrfind_store import latest_lr_find, save_lr_find
-from sweeper.study.store import Store
-from sweeper.study.study_spec import SpaceSpec, StudySpec
-from sweeper.study.tables import LrFindRow
+from sweeper.search.lrfind import lr_find, study_optimizers, suggest_range
+from sweeper.store.lrfind_store import latest_lr_find, save_lr_find
+from sweeper.store.store import Store
+from sweeper.store.tables import LrFindRow
+from sweeper.studyfile.config import parse_study
+from sweeper.studyfile.dimensions import Choices, Fixed, Range
+from sweeper.studyfile.study_spec import SpaceSpec, StudySpec
 from sweeper.training.data import load_dataset
+from sweeper.training.lr_curve import LrFindError, LrFindResult, analyse, growth_factor, smooth
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedules import Constant
 from sweeper.training.trial import TrainSettings, run_trial

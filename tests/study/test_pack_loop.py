@@ -1,4 +1,4 @@
-"""Packed trials in a study (sweeper.study.pack_loop): several trials of a worker train at once, each an
+"""Packed trials in a study (sweeper.search.pack_loop): several trials of a worker train at once, each an
 ordinary Optuna trial with its own epochs, pruning, pauses, continuations and checkpoint.
 
 Real Keras training on small digits studies in real SQLite stores; no mocks.
@@ -19,9 +19,9 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.study.config import parse_study
-from sweeper.study.runner import tune
-from sweeper.study.store import Store
+from sweeper.search.runner import tune
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
 from sweeper.training.data import DataSpec, load_dataset
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.packing import Pack

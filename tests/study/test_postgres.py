@@ -31,8 +31,8 @@ from optuna.trial import FrozenTrial, TrialState
 from process_helpers import claim_queue_concurrently, sweeper_env
 
 from sweeper.errors import SweeperError
-from sweeper.study.best_model import BEST_MODEL_ATTR, LOCK_FILE, MODEL_FILE, RECORD_FILE
-from sweeper.study.config import load_study_file
+from sweeper.search.best_model import BEST_MODEL_ATTR, LOCK_FILE, MODEL_FILE, RECORD_FILE
+from sweeper.studyfile.config import load_study_file
 
 pytestmark = pytest.mark.slow
 

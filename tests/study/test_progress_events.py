@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.study.config import parse_study
-from sweeper.study.runner import tune
-from sweeper.study.store import Store
-from sweeper.study.trials import EpochEvent, TrialEvent
+from sweeper.search.runner import tune
+from sweeper.search.trials import EpochEvent, TrialEvent
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_process")]
 

@@ -20,12 +20,12 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
-from sweeper.study import promotion as promo
-from sweeper.study import store as store_mod
-from sweeper.study.config import parse_study
-from sweeper.study.runner import tune
-from sweeper.study.store import Store
-from sweeper.study.trials import count_states, finished_count
+from sweeper.search import promotion as promo
+from sweeper.search.runner import tune
+from sweeper.search.trials import count_states, finished_count
+from sweeper.store import store as store_mod
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
 from sweeper.training import trial as training
 from sweeper.training.schedules import from_dict
 

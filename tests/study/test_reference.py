@@ -10,11 +10,11 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeper.errors import ConfigError
-from sweeper.study import promotion as promo
-from sweeper.study import reference
-from sweeper.study import space as space_mod
-from sweeper.study.config import parse_study
-from sweeper.study.runner import tune
+from sweeper.search import promotion as promo
+from sweeper.search import reference
+from sweeper.search import space as space_mod
+from sweeper.search.runner import tune
+from sweeper.studyfile.config import parse_study
 
 TEXT = """
 [study]

@@ -17,11 +17,11 @@ from optuna.trial import TrialState
 
 from sweeper.cli.commands import main
 from sweeper.errors import DataError
-from sweeper.study.names import check_study_name, file_stem, shown
-from sweeper.study.recovery import reap_dead_local_trials
-from sweeper.study.storage_url import mask_url
-from sweeper.study.store import GRACE_PERIOD, Store
-from sweeper.study.worker import worker_command
+from sweeper.search.recovery import reap_dead_local_trials
+from sweeper.search.worker import worker_command
+from sweeper.store.storage_url import mask_url
+from sweeper.store.store import GRACE_PERIOD, Store
+from sweeper.studyfile.names import check_study_name, file_stem, shown
 from sweeper.training.data import DataSpec, load_dataset
 
 STUDY = """\

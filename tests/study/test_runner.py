@@ -1,4 +1,4 @@
-"""Tests of sweeper.study.runner's helpers on real Optuna storages (SQLite files in tmp_path)."""
+"""Tests of sweeper.search.runner's helpers on real Optuna storages (SQLite files in tmp_path)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import StorageError, StudyChangedError
-from sweeper.study.config import parse_study
-from sweeper.study.model_identity import MODEL_ATTR
-from sweeper.study.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
-from sweeper.study.runner import join_study, prepare_study
-from sweeper.study.search import make_pruner, make_sampler
-from sweeper.study.storage_url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url
-from sweeper.study.store import Store
-from sweeper.study.trials import count_states, finished_count, superseded
+from sweeper.search.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
+from sweeper.search.runner import join_study, prepare_study
+from sweeper.search.search import make_pruner, make_sampler
+from sweeper.search.trials import count_states, finished_count, superseded
+from sweeper.store.model_identity import MODEL_ATTR
+from sweeper.store.storage_url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
 from sweeper.training.fingerprint import ModelFingerprint, fingerprint
 
 HOST = socket.gethostname()
@@ -363,7 +363,7 @@ def test_make_pruner_median() -> None:
 
 
 def test_make_pruner_default_is_asha_which_leaves_optuna_only_recording() -> None:
-    # asha pauses and continues trials itself (sweeper.study.promotion): Optuna's pruner never prunes
+    # asha pauses and continues trials itself (sweeper.search.promotion): Optuna's pruner never prunes
     assert isinstance(make_pruner(spec_from(SPACE)), optuna.pruners.NopPruner)
 
 

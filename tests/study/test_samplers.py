@@ -10,9 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.study import search
-from sweeper.study.config import parse_study
-from sweeper.study.search import independent_dimensions, make_sampler
+from sweeper.search import search
+from sweeper.search.search import independent_dimensions, make_sampler
+from sweeper.studyfile.config import parse_study
 
 SHAPE_STUDY = """
 [study]
@@ -115,7 +115,7 @@ def test_a_space_they_cannot_model_is_warned_about_once(
 def test_a_shape_study_runs_three_real_trials_proposed_by_the_sampler(
     tmp_path: Path, kind: str, attr: str
 ) -> None:
-    from sweeper.study.runner import tune
+    from sweeper.search.runner import tune
 
     spec = parse_study(SHAPE_STUDY.format(kind=kind), str(tmp_path / "shape.toml"))
     url = f"sqlite:///{tmp_path / 'shape.db'}"

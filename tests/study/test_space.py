@@ -1,4 +1,4 @@
-"""Tests for sweeper.study.space: distributions, define-by-run sampling, baselines, grids."""
+"""Tests for sweeper.search.space: distributions, define-by-run sampling, baselines, grids."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ from optuna.distributions import (
 )
 
 from sweeper.errors import ConfigError
-from sweeper.study.config import STUDIES_DIR, load_study_file, parse_study
-from sweeper.study.dimensions import Choices, Dimension, Fixed, Range
-from sweeper.study.space import (
+from sweeper.search.space import (
     TrialConfig,
     baseline_params,
     baseline_values,
@@ -28,7 +26,9 @@ from sweeper.study.space import (
     sample,
     search_space,
 )
-from sweeper.study.study_spec import SpaceSpec
+from sweeper.studyfile.config import STUDIES_DIR, load_study_file, parse_study
+from sweeper.studyfile.dimensions import Choices, Dimension, Fixed, Range
+from sweeper.studyfile.study_spec import SpaceSpec
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedules import (
     FAMILIES,
@@ -547,7 +547,7 @@ def test_baseline_family_outside_the_schedule_choices_is_skipped(
 ) -> None:
     # Overrides such as space.schedules=["constant"] shrink a shipped study; its baselines of
     # other families are then skipped with a warning rather than rejected.
-    from sweeper.study.runner import _enqueue_baselines
+    from sweeper.search.runner import _enqueue_baselines
 
     text = (
         '[space]\nschedules = ["constant", "cosine"]\n'
@@ -556,7 +556,7 @@ def test_baseline_family_outside_the_schedule_choices_is_skipped(
     )
     spec = parse_study(text, "b.toml")
     study = new_study()
-    with caplog.at_level("WARNING", logger="sweeper.study.runner"):
+    with caplog.at_level("WARNING", logger="sweeper.search.runner"):
         _enqueue_baselines(study, spec, 20)
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert [t.user_attrs["baseline"] for t in waiting] == ["c"]

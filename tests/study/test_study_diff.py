@@ -1,5 +1,5 @@
 """A stored study refuses a changed study file naming the settings that differ, old -> new, in
-one line (sweeper.study.study_diff through Store.check_study_file, on real SQLite stores)."""
+one line (sweeper.studyfile.study_diff through Store.check_study_file, on real SQLite stores)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sweeper.errors import StudyChangedError
-from sweeper.study.config import parse_study
-from sweeper.study.runner import prepare_study
-from sweeper.study.store import Store
-from sweeper.study.study_diff import MAX_SHOWN, changes, changes_text
+from sweeper.search.runner import prepare_study
+from sweeper.store.store import Store
+from sweeper.studyfile.config import parse_study
+from sweeper.studyfile.study_diff import MAX_SHOWN, changes, changes_text
 
 pytestmark = pytest.mark.usefixtures("clean_process")
 

@@ -34,8 +34,8 @@ from optuna.trial import FrozenTrial, TrialState
 from process_helpers import claim_queue_concurrently, sweeper_env
 
 from sweeper.errors import SweeperError
-from sweeper.study.attempt import error_line
-from sweeper.study.config import load_study_file
+from sweeper.search.attempt import error_line
+from sweeper.studyfile.config import load_study_file
 
 pytestmark = pytest.mark.slow
 

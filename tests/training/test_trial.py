@@ -261,7 +261,7 @@ def test_run_cut_short_resumes_from_its_backup(small_digits: Dataset, tmp_path: 
     assert [r.epoch for r in result.records] == [2]
     assert result.records[0].step == 3 * seen[0].step  # optimizer state came back too
     assert result.value is not None
-    # kept until the caller has stored the outcome (sweeper.study.attempt.discard_checkpoint)
+    # kept until the caller has stored the outcome (sweeper.search.attempt.discard_checkpoint)
     assert _resume_epoch(backup) == 2
 
 
@@ -462,7 +462,7 @@ def test_only_the_device_listing_names_tensorflow() -> None:
 def test_importing_the_package_loads_no_keras_or_tensorflow() -> None:
     code = (
         "import json, sys\n"
-        "import sweeper, sweeper.training.schedules, sweeper.study.config, sweeper.study.space, sweeper.training.trial, "
+        "import sweeper, sweeper.training.schedules, sweeper.studyfile.config, sweeper.search.space, sweeper.training.trial, "
         "sweeper.training.models, sweeper.training.data\n"
         "print(json.dumps(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('keras', 'tensorflow', 'tf_keras'))))\n"

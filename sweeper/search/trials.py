@@ -1,0 +1,167 @@
+"""The trial vocabulary: what a finished trial is, how trials are counted and described, and what
+the progress display is told after each trial and each epoch.
+
+Read by the runner, the workers and the progress display; no Keras, no store of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.errors import SweeperError
+from sweeper.search import promotion as promo
+from sweeper.search import space as space_mod
+
+if TYPE_CHECKING:
+    from sweeper.training.handover import Tuned
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """What the progress display is told after each trial: the trial, the study's count and best,
+    and what bounds the rest of the run (the display's ETA)."""
+
+    number: int
+    state: str  # complete | pruned | paused | stalled | diverged | failed
+    value: float | None
+    description: str
+    seconds: float
+    finished: int
+    target: int
+    best: float | None = None  # the study's best complete value so far (baselines included)
+    elapsed: float = 0.0  # seconds since this worker began its trials (0: not known)
+    epochs_run: int = 0  # epochs trained for the study since then, by every process
+    epochs_left: int | None = None  # of the epoch budget; None: no budget
+    time_left: float | None = None  # of the timeout, after which no trial starts; None: none
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """What the progress display is told after each epoch a trial trains: epoch ``epoch`` of
+    ``epochs`` (1-based: the trial's full length), ``seconds`` since its attempt began."""
+
+    number: int
+    epoch: int
+    epochs: int
+    val_accuracy: float | None
+    seconds: float
+
+
+def superseded(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that have been queued again (their retry counts instead)."""
+    out: set[int] = set()
+    for t in trials:
+        # the retry callback's "retry_history": every earlier attempt of this trial
+        out.update(t.system_attrs.get("retry_history", ()))
+    return out
+
+
+def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
+    """Trials by outcome; a failed trial that was retried is counted as ``retried``, a paused
+    one as ``paused``, and one that a later trial continues as ``promoted``."""
+    retried = superseded(trials)
+    continued = promo.promoted(trials)
+    counts = {
+        "complete": 0,
+        "pruned": 0,
+        "paused": 0,
+        "failed": 0,
+        "running": 0,
+        "waiting": 0,
+        "retried": 0,
+        "promoted": 0,
+    }
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif t.state == TrialState.PRUNED:
+            if t.number in continued:
+                counts["promoted"] += 1
+            elif promo.is_paused(t):
+                counts["paused"] += 1
+            else:
+                counts["pruned"] += 1
+        elif t.state == TrialState.FAIL:
+            counts["retried" if t.number in retried else "failed"] += 1
+        elif t.state == TrialState.RUNNING:
+            counts["running"] += 1
+        else:
+            counts["waiting"] += 1
+    return counts
+
+
+def finished_count(trials: list[FrozenTrial]) -> int:
+    """Configurations finished: a trial continued by another counts through its continuation,
+    one paused only because the epoch budget ran out does not count (a larger budget goes on)."""
+    c = count_states(trials)
+    continued = promo.promoted(trials)
+    waiting_for_budget = sum(
+        1
+        for t in trials
+        if promo.is_paused(t)
+        and t.user_attrs.get(promo.PAUSE_REASON_ATTR) == "budget"
+        and t.number not in continued
+    )
+    return c["complete"] + c["pruned"] + c["paused"] + c["failed"] - waiting_for_budget
+
+
+def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") -> str:
+    """The trial in one line: its stored schedule (``cosine(initial_lr=0.1, ...)``), then
+    `` + adam`` for an optimizer other than SGD.
+
+    ``baseline``: a baseline's name goes first, ``[baseline: name] ...`` (the progress display;
+    the read side shows it apart), and the reference configuration is ``[reference] ...``. A
+    trial whose schedule is not stored yet is its family, or ``unknown`` where that is not known
+    either.
+    """
+    schedule = trial.user_attrs.get("schedule")
+    text = str(trial.params.get(space_mod.SCHEDULE_PARAM, unknown))
+    if schedule:
+        from sweeper.training.schedules import from_dict
+
+        try:
+            text = from_dict(schedule).describe()
+        except Exception:  # an unreadable attribute must not stop the progress display
+            text = str(schedule.get("family"))
+    optimizer = trial.user_attrs.get("optimizer")
+    if optimizer and optimizer != "sgd":
+        text += f" + {optimizer}"
+    name = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    if baseline and name:
+        text = f"[baseline: {name}] {text}"
+    elif baseline and trial.user_attrs.get(space_mod.REFERENCE_ATTR):
+        text = f"[reference] {text}"
+    return text
+
+
+class NotTrainedError(SweeperError):
+    """A trial asked for by number has no schedule to hand over: it never started training."""
+
+
+def tuned_of(trial: FrozenTrial, epochs: int, steps_per_epoch: int | None = None) -> Tuned:
+    """What ``trial`` trained with, for :mod:`sweeper.training.handover`: its stored schedule,
+    its optimizer (a searched momentum or warm-up exactly as sampled) and the run it was built
+    for: ``epochs`` (the study's) of its stored steps per epoch (``steps_per_epoch``, the
+    study's, for a trial that stored none)."""
+    from sweeper.training.handover import Tuned
+    from sweeper.training.optimizers import OptimizerSpec
+    from sweeper.training.schedules import from_dict
+
+    schedule = trial.user_attrs.get("schedule")
+    spe = trial.user_attrs.get("steps_per_epoch", steps_per_epoch)
+    if not schedule or spe is None:
+        raise NotTrainedError(
+            f"trial {trial.number} has no stored schedule: it never started training"
+        )
+    spec = OptimizerSpec.parse(str(trial.user_attrs.get("optimizer", "sgd")))
+    exact: dict[str, Any] = {}
+    if spec.momentum and "momentum" in trial.params:
+        exact["momentum"] = float(trial.params["momentum"])
+    if spec.warmup and "schedule_free_warmup" in trial.params:
+        exact["warmup"] = float(trial.params["schedule_free_warmup"])
+    return Tuned(from_dict(schedule), replace(spec, **exact), int(spe), int(epochs))
