@@ -16,8 +16,9 @@ followed by the same command, and checks from the store's ledger of trained epoc
 * exactly the target of finished configurations, nothing RUNNING or WAITING, none FAILED;
 * no (configuration, epoch) trained twice, except the one epoch in progress at the kill (a kill
   after an epoch's row was written and before its checkpoint was: at most one per round);
-* every continuation of a paused configuration resumed from its checkpoint at the epoch the
-  configuration paused at (``resumed_from_epoch``), none restarted from epoch 0.
+* every continuation of a paused configuration resumed from a checkpoint (``resumed_from_epoch``)
+  at the epoch the configuration paused at, or later when the continuation itself was killed and
+  requeued; none restarted from epoch 0.
 
 It prints one line per round and a summary. Example (the long loop that no test runs):
 
@@ -195,7 +196,10 @@ def asha_round(delay: float, folder: Path) -> tuple[bool, str]:
     continued = [t for t in trials if t.user_attrs.get(PROMOTED_FROM_ATTR) is not None]
     for t in continued:
         at = int(t.user_attrs.get(PROMOTED_AT_ATTR) or 0)
-        if t.user_attrs.get(RESTARTED_ATTR) or t.user_attrs.get(RESUMED_ATTR) != at:
+        resumed = t.user_attrs.get(RESUMED_ATTR)
+        # at the pause's epoch, or later: a continuation killed and requeued resumes from its
+        # own newer checkpoint
+        if t.user_attrs.get(RESTARTED_ATTR) or resumed is None or int(resumed) < at:
             why = t.user_attrs.get(RESTARTED_ATTR) or f"resumed at {t.user_attrs.get(RESUMED_ATTR)}"
             return False, f"continuation trial {t.number} of a pause at epoch {at}: {why}"
     return True, (

@@ -12,6 +12,10 @@ From Python (a notebook, a script)::
 worker for a stored study) live in :mod:`sweeper.api.facade`; the command line calls the same
 functions.
 
+Every error a user can fix is a :class:`SweeperError` (one line saying what is wrong), each kind
+a name of the package: ``except sweeper.StorageError``, ``except sweeper.ConfigError``. They are
+declared in :mod:`sweeper.errors`.
+
 Importing the package is cheap: the API is loaded on first use, and Keras and TensorFlow are
 only imported by the modules that train (``sweeper.training``: ``trial``, ``models``) and only
 inside their functions.
@@ -25,9 +29,27 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = [
     "Best",
+    "BestModelError",
+    "ConfigError",
+    "ConfirmError",
+    "DataError",
+    "EvaluationError",
+    "KeywordError",
+    "LrFindError",
+    "NotTrainedError",
+    "PlotUnavailableError",
+    "RescaleError",
+    "StorageError",
+    "StoreNotFoundError",
     "Study",
+    "StudyChangedError",
+    "StudyNotFoundError",
+    "SweepAborted",
+    "SweeperError",
+    "TooFewTrialsError",
     "TuneInterrupted",
     "TuneResult",
+    "UnknownPlotKindError",
     "WorkerRun",
     "__version__",
     "join",
@@ -50,15 +72,38 @@ API_NAMES = (
     "load",
     "tune",
 )
+# SweeperError and each of its subclasses (all declared in sweeper/errors.py), for
+# ``except sweeper.StorageError``: loaded the same way, so `import sweeper` imports nothing more.
+ERROR_NAMES = (
+    "SweeperError",
+    "ConfigError",
+    "KeywordError",
+    "DataError",
+    "StorageError",
+    "StudyChangedError",
+    "SweepAborted",
+    "RescaleError",
+    "LrFindError",
+    "NotTrainedError",
+    "BestModelError",
+    "EvaluationError",
+    "ConfirmError",
+    "StoreNotFoundError",
+    "StudyNotFoundError",
+    "TooFewTrialsError",
+    "PlotUnavailableError",
+    "UnknownPlotKindError",
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name in API_NAMES:
-        value = getattr(importlib.import_module("sweeper.api.facade"), name)
+    if name in API_NAMES or name in ERROR_NAMES:
+        module = "sweeper.api.facade" if name in API_NAMES else "sweeper.errors"
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'sweeper' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *API_NAMES})
+    return sorted({*globals(), *API_NAMES, *ERROR_NAMES})

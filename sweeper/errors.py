@@ -4,6 +4,12 @@
 storage URL); the CLI turns it into one line and a non-zero exit status. ``SweepAborted`` stops the
 whole sweep; a trial that fails is recorded FAIL by Optuna and the sweep goes on.
 
+Every subclass of ``SweeperError`` is declared here, whichever layer raises it, and the package
+exports each (``except sweeper.StorageError``); ``tests/test_errors.py`` holds both. The
+exceptions that steer control flow rather than report a mistake stay beside their code
+(:class:`sweeper.interrupts.SweepInterrupted`, ``EnvironmentFailed`` in
+:mod:`sweeper.search.attempt`, ``NoSpaceForCheckpoint`` in :mod:`sweeper.training.checkpoints`).
+
 :func:`did_you_mean` is the one hint for a misspelt name (a key, a family, a kind, a keyword).
 """
 
@@ -60,3 +66,64 @@ class SweepAborted(SweeperError):
     """The sweep must stop (for instance too many failed trials in a row)."""
 
     exit_code = 1
+
+
+# -- raised by the layers above; declared here so that each is one name of the package ----------
+
+
+class RescaleError(ConfigError):
+    """A tuned schedule cannot be rebuilt for the run asked for (a length of 0, an unknown rule,
+    a warm-up that no longer fits)."""
+
+
+class LrFindError(SweeperError):
+    """A range test cannot run as asked (bad bounds, unknown optimizer for the study)."""
+
+    exit_code = 2
+
+
+class NotTrainedError(SweeperError):
+    """A trial asked for by number has no schedule to hand over: it never started training."""
+
+
+class BestModelError(SweeperError):
+    """A study has no kept model that can be read here (none yet, none kept by the version that
+    tuned it, kept on another host, or removed)."""
+
+    exit_code = 1
+
+
+class EvaluationError(SweeperError):
+    """A study cannot be evaluated (unknown, nothing complete, no stored study file)."""
+
+    exit_code = 1
+
+
+class ConfirmError(EvaluationError):
+    """A study cannot be confirmed as asked (bad --top or --seeds, nothing complete)."""
+
+    exit_code = 1
+
+
+class StoreNotFoundError(StorageError):
+    """The store to read does not exist."""
+
+
+class StudyNotFoundError(SweeperError):
+    """No study of that name in the store."""
+
+    exit_code = 2
+
+
+class TooFewTrialsError(SweeperError):
+    """Not enough finished trials for the analysis asked for."""
+
+
+class PlotUnavailableError(SweeperError):
+    """The study lacks what a plot needs (complete trials, a family with two parameters...)."""
+
+
+class UnknownPlotKindError(SweeperError):
+    """A plot kind that is not one of the kinds drawn (``sweeper.analysis.plots.KINDS``)."""
+
+    exit_code = 2

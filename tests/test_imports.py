@@ -1,6 +1,6 @@
 """The package's import graph: arrows only go down (no cycle, and no import from a higher
 sub-package: cli > api > analysis > retraining, testing > search > store > studyfile >
-training > errors, interrupts), and no module
+training > errors, environment, interrupts), and no module
 imports another module's private names. Read from the source with ``ast``, function-level
 imports included. And the read-only side (sweeper.analysis, the read-only commands) imports no
 Keras."""
@@ -85,6 +85,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
 # the sub-packages as layers: a module imports only from its own layer or the ones below
 LAYERS = {
     "sweeper.errors": 0,
+    "sweeper.environment": 0,  # the SWEEPER_* variables, declared once
     "sweeper.interrupts": 0,
     "sweeper.training": 1,
     "sweeper.studyfile": 2,

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from sweeper.analysis import queries as an
 from sweeper.analysis import read_store, study_data
-from sweeper.analysis.plot_data import PlotUnavailableError
+from sweeper.errors import PlotUnavailableError
 from sweeper.search import space as space_mod
 from sweeper.store.tables import LedgerRow
 from sweeper.studyfile.names import shown

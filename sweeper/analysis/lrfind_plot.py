@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from sweeper.training.lr_curve import LrFindError, LrFindResult
+from sweeper.errors import LrFindError
+from sweeper.training.lr_curve import LrFindResult
 
 if TYPE_CHECKING:
     pass

@@ -17,7 +17,7 @@ import numpy as np
 
 from sweeper.analysis import queries as an
 from sweeper.analysis import study_data
-from sweeper.errors import SweeperError, did_you_mean
+from sweeper.errors import PlotUnavailableError, SweeperError, did_you_mean
 from sweeper.store import optuna_ids
 from sweeper.training.schedules import FAMILIES, from_dict, from_dimensions
 
@@ -29,10 +29,6 @@ MAX_CURVE_POINTS = 4000
 
 
 MIN_SCOPE_TRIALS = 3  # complete trials a family needs for parallel / slice / contour
-
-
-class PlotUnavailableError(SweeperError):
-    """The study lacks what a plot needs (complete trials, a family with two parameters...)."""
 
 
 class LrCurve(NamedTuple):

@@ -14,11 +14,11 @@ from sweeper.analysis import queries as an
 from sweeper.analysis import study_data
 from sweeper.analysis.plot_axes import axes_figure, optuna_style, readable_log_axes, visible_lines
 from sweeper.analysis.plot_data import (
-    PlotUnavailableError,
     PrunedPoint,
     family_scope,
     pruned_points,
 )
+from sweeper.errors import PlotUnavailableError
 from sweeper.studyfile.names import shown
 
 if TYPE_CHECKING:

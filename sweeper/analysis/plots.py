@@ -42,14 +42,19 @@ from sweeper.analysis.plot_data import (
     FamilyStats,
     LearningCurves,
     LrCurves,
-    PlotUnavailableError,
     ScheduleCurves,
     families_data,
     learning_curves_data,
     lr_curves_data,
 )
 from sweeper.analysis.plot_optuna import draw_history, draw_optuna
-from sweeper.errors import SweeperError, did_you_mean
+from sweeper.errors import (
+    PlotUnavailableError,
+    SweeperError,
+    TooFewTrialsError,
+    UnknownPlotKindError,
+    did_you_mean,
+)
 from sweeper.studyfile.names import file_stem, shown
 
 if TYPE_CHECKING:
@@ -70,10 +75,6 @@ KINDS = (
 )
 FORMATS = ("png", "svg")
 MAX_LINES = 2500  # learning curves drawn at most (a random share of each outcome beyond)
-
-
-class UnknownPlotKindError(SweeperError):
-    exit_code = 2
 
 
 def check_kinds(kinds: Sequence[str]) -> list[str]:
@@ -465,7 +466,7 @@ def write_plots(
                 epoch_rows=rows,
                 ledger=ledger,
             )
-        except (PlotUnavailableError, an.TooFewTrialsError) as exc:
+        except (PlotUnavailableError, TooFewTrialsError) as exc:
             log.info("%s plot skipped: %s", kind, exc)
             result.skipped[kind] = str(exc)
             continue

@@ -39,7 +39,7 @@ from sweeper.analysis.read_store import (
     reading,
 )
 from sweeper.analysis.study_data import StudyData, copy_study
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, TooFewTrialsError
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
 from sweeper.search.configurations import ConfigState, Configuration, configurations
@@ -62,10 +62,6 @@ MIN_IMPORTANCE_TRIALS = 4  # complete tuned trials needed to rank parameters
 # about a second per scope for 100 trials and 32 trees, and grows faster than linearly.
 IMPORTANCE_SAMPLE = {"ped-anova": 5000, "fanova": 100, "mean-decrease-impurity": 2000}
 FANOVA_TREES = 32
-
-
-class TooFewTrialsError(SweeperError):
-    """Not enough finished trials for the analysis asked for."""
 
 
 def load(url: str | None, name: str) -> StudyData:

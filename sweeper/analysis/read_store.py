@@ -22,23 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweeper.errors import StorageError, SweeperError
+from sweeper.environment import STORAGE_ENV
+from sweeper.errors import StorageError, StoreNotFoundError, StudyNotFoundError
 from sweeper.store.storage_url import SQLITE_TIMEOUT, check_not_directory, url_secrets
 from sweeper.store.store import Store
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
     from optuna.trial import FrozenTrial
-
-
-class StoreNotFoundError(StorageError):
-    """The store to read does not exist."""
-
-
-class StudyNotFoundError(SweeperError):
-    """No study of that name in the store."""
-
-    exit_code = 2
 
 
 # -- Optuna's tables, read with SQLAlchemy Core ---------------------------------------------------
@@ -123,7 +114,7 @@ def open_store(url: str | None = None) -> Store:
     if file is not None and not file.is_file():
         raise StoreNotFoundError(
             f"no store at {store.masked_url}: the file {file} does not exist; run "
-            "`sweeper tune` first or pass --storage (or $SWEEPER_STORAGE) of an existing store"
+            f"`sweeper tune` first or pass --storage (or ${STORAGE_ENV}) of an existing store"
         )
     return store
 

@@ -19,11 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.analysis import plot_axes, plot_data, plots, study_data
+from sweeper.analysis import plot_axes, plots, study_data
 from sweeper.analysis import queries as an
 from sweeper.analysis.anytime import anytime_data, read_ledger
 from sweeper.analysis.confirmed import confirmed
-from sweeper.errors import SweeperError
+from sweeper.errors import PlotUnavailableError, SweeperError, TooFewTrialsError
 from sweeper.retraining.confirmation import winner_text
 from sweeper.search import promotion as promo
 from sweeper.store import optuna_ids
@@ -366,7 +366,7 @@ def build_report(
         report = an.importances(data, evaluator)
         parts.append(f"<h2>Parameter {_e(report.heading)} ({_e(evaluator)})</h2>")
         parts.append(_importance_html(report))
-    except an.TooFewTrialsError as exc:
+    except TooFewTrialsError as exc:
         parts.append(f"<h2>Parameter importance ({_e(evaluator)})</h2>")
         parts.append(f"<p class='muted'>{_e(exc)}</p>")
 
@@ -396,7 +396,7 @@ def _anytime_html(data: study_data.StudyData, ledger: Sequence[Mapping[str, Any]
     trained, the best baseline, the reference's completion, and the figure."""
     try:
         curve = anytime_data(data, ledger)
-    except plot_data.PlotUnavailableError as exc:
+    except PlotUnavailableError as exc:
         return f"<p class='muted'>{_e(exc)}</p>"
     n = curve.epochs
     marks = sorted({max(1, round(n * share)) for share in (0.25, 0.5, 0.75, 1.0)})

@@ -3,7 +3,8 @@
 NumPy arrays, pairs of them, mappings of ``.npz`` keys and ``keras.utils.PyDataset`` objects are
 read into arrays and written once to an ``.npz`` file named by their content (under
 ``data_dir``, by default ``~/.cache/sweeper/data``); a dataset name or an ``.npz`` path is
-named as it is. Keras is never imported here.
+named as it is. One-hot labels become class indices (:func:`class_indices`), and a message
+about the arrays names them as ``data``, never that file. Keras is never imported here.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from sweeper.environment import DATA_DIR_ENV, data_dir_from_env
 from sweeper.errors import ConfigError, DataError
+from sweeper.training.backend import CONSOLE
 from sweeper.training.data import DATASETS
-from sweeper.training.data_sources import check_class_count
-
-DATA_DIR_ENV = "SWEEPER_DATA_DIR"
+from sweeper.training.data_sources import check_class_count, name_arrays_file
 
 
 def default_data_dir() -> Path:
     """Where in-memory arrays are written: ``$SWEEPER_DATA_DIR``, else
     ``$XDG_CACHE_HOME/sweeper/data`` (``~/.cache/sweeper/data``)."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
+    folder = data_dir_from_env()
+    if folder is not None:
+        return folder
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache).expanduser() / "sweeper" / "data"
 
@@ -139,6 +140,25 @@ def not_data(data: Any) -> DataError:
     )
 
 
+def _is_one_hot(y: np.ndarray) -> bool:
+    """Whether labels ``y`` are one-hot rows: 2-D with 2 or more columns, each row of 0s and
+    one 1 (ints, floats or booleans, as ``keras.utils.to_categorical`` makes them)."""
+    if y.ndim != 2 or y.shape[0] == 0 or y.shape[1] < 2:
+        return False
+    return bool(np.isin(y, (0, 1)).all() and (np.count_nonzero(y, axis=1) == 1).all())
+
+
+def class_indices(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` with one-hot labels (:func:`_is_one_hot`) turned into class indices
+    (``argmax``), said in one console notice; labels of any other form are left as they are."""
+    hot = [k for k in ("y", "y_train", "y_test") if k in arrays and _is_one_hot(arrays[k])]
+    if not hot:
+        return arrays
+    shapes = ", ".join(f"{arrays[k].shape[0]:,} x {arrays[k].shape[1]:,}" for k in hot)
+    CONSOLE.info("labels %s look one-hot (%s): converted to class indices", ", ".join(hot), shapes)
+    return {k: v.argmax(axis=1) if k in hot else v for k, v in arrays.items()}
+
+
 def _check_labels(arrays: Mapping[str, np.ndarray]) -> None:
     """Refuse class labels no classifier can learn from before the arrays are written (one
     class, too few examples, labels that are no class indices); labels of another shape or type
@@ -194,9 +214,12 @@ def data_settings(data: Any, data_path: Any, data_dir: Any) -> list[tuple[str, A
     if arrays is not None:
         if path is not None:
             raise ConfigError("data_path names a dataset's files; it cannot go with arrays")
+        arrays = class_indices(arrays)
         _check_labels(arrays)
         folder = Path(os.fspath(data_dir)) if data_dir is not None else default_data_dir()
-        return [("data.dataset", "npz"), ("data.path", str(write_npz(arrays, folder)))]
+        written = write_npz(arrays, folder)
+        name_arrays_file(written, "data")  # its messages name the arrays given, not the file
+        return [("data.dataset", "npz"), ("data.path", str(written))]
     name = os.fspath(data)
     if name in DATASETS:
         out.append(("data.dataset", name))

@@ -35,6 +35,7 @@ from typing import Any
 from sweeper.api.data import default_data_dir
 from sweeper.api.progress import Progress
 from sweeper.api.results import Best, TuneResult
+from sweeper.api.run_context import console
 from sweeper.api.settings import Data, Model, StudySettings, keywords_checked
 from sweeper.api.study import Study, TuneInterrupted
 from sweeper.studyfile.study_spec import StudySpec
@@ -176,7 +177,8 @@ def tune(
             script runs in this process only (``workers=1``).
         data: a dataset name (``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``,
             ``"idx"``, ``"npz"``), an ``.npz`` path, or NumPy arrays: ``(x, y)`` (images
-            ``(N, H, W[, C])`` uint8 or floats in [0, 1], labels class indices; a test split is
+            ``(N, H, W[, C])`` uint8 or floats in [0, 1], labels class indices (one-hot rows
+            are turned into class indices, with a notice); a test split is
             carved by ``test_fraction``), ``((x, y), (x_test, y_test))`` (the second pair is the
             held-out test split, as Keras's ``load_data()`` returns it), a mapping with those
             ``.npz`` keys, or a ``keras.utils.PyDataset`` of ``(images, labels)`` batches (or
@@ -238,29 +240,31 @@ def tune(
         A :class:`TuneResult`: ``best``, ``trials``, ``importance()``, ``plot(kind)``,
         ``report(path)``, ``evaluate()``.
     """
-    study = Study(
-        model,
-        data,
-        name=study_name,
-        seed=seed,
-        metric=metric,
-        max_failure_rate=max_failure_rate,
-        failure_window=failure_window,
-        data_path=data_path,
-        subset=subset,
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        data_seed=data_seed,
-        batch_size=batch_size,
-        epochs=epochs,
-        jit_compile=jit_compile,
-        pack=pack,
-        space=space,
-        sampler=sampler,
-        pruner=pruner,
-        baselines=baselines,
-        data_dir=data_dir,
-    )
+    # the data's notices (one-hot labels converted) shown as the run's lines are
+    with console(progress is not False and progress is not None):
+        study = Study(
+            model,
+            data,
+            name=study_name,
+            seed=seed,
+            metric=metric,
+            max_failure_rate=max_failure_rate,
+            failure_window=failure_window,
+            data_path=data_path,
+            subset=subset,
+            validation_fraction=validation_fraction,
+            test_fraction=test_fraction,
+            data_seed=data_seed,
+            batch_size=batch_size,
+            epochs=epochs,
+            jit_compile=jit_compile,
+            pack=pack,
+            space=space,
+            sampler=sampler,
+            pruner=pruner,
+            baselines=baselines,
+            data_dir=data_dir,
+        )
     return study.tune(
         storage=storage,
         n_trials=n_trials,

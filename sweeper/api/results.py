@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sweeper.analysis import display
 from sweeper.api.progress import best_lines, value_text
 from sweeper.api.run_context import console, console_stream, figures, nothing, trusted
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, UnknownPlotKindError
 
 if TYPE_CHECKING:
     import pandas
@@ -236,7 +236,7 @@ class TuneResult:
         schedule at your own length on all your data: ``result.best.optimizer(epochs=...)``.
         ``checkpoint_dir``: where the study's checkpoints were, should the recorded folder
         have moved (default: ``$SWEEPER_CHECKPOINTS`` or ``sweeper-checkpoints``). Raises a
-        one-line :class:`~sweeper.search.best_model.BestModelError` when there is none here.
+        one-line :class:`~sweeper.errors.BestModelError` when there is none here.
         """
         from sweeper.search.best_model import kept_model, load_kept
         from sweeper.search.worker import checkpoint_root
@@ -296,7 +296,7 @@ class TuneResult:
         with its validation accuracy after them, paused and stopped ones included.
 
         ``evaluator``: ``ped-anova``, ``fanova`` or ``mean-decrease-impurity``. Raises
-        :class:`~sweeper.analysis.queries.TooFewTrialsError` when no epoch count (or not
+        :class:`~sweeper.errors.TooFewTrialsError` when no epoch count (or not
         ``at_epoch``) has 4 tuned configurations, naming those that have.
         """
         from sweeper.analysis import queries as an
@@ -320,14 +320,14 @@ class TuneResult:
         slice or contour (one schedule ``family``, default the best). ``others``: results of
         other studies (of any store) whose anytime curves go on the same figure, to compare
         them at equal epochs: ``a.plot("anytime", others=[b])``.
-        Raises :class:`~sweeper.analysis.plots.PlotUnavailableError` when the study cannot show it yet.
+        Raises :class:`~sweeper.errors.PlotUnavailableError` when the study cannot show it yet.
         """
         from sweeper.analysis import plots
         from sweeper.analysis import queries as an
         from sweeper.analysis.anytime import load_curves, read_ledger
 
         if kind not in plots.KINDS:
-            raise plots.UnknownPlotKindError(
+            raise UnknownPlotKindError(
                 f"unknown plot kind {kind!r}; choose one of: {', '.join(plots.KINDS)}"
             )
         if others:
@@ -362,7 +362,7 @@ class TuneResult:
         validation accuracy of the search after ``i + 1`` epochs trained (every trial's, the
         baselines' included and marked in ``.baseline``), ``.best_after(n)``, ``.epochs``,
         ``.best_baseline``, ``.reference_epochs`` (when the reference configuration completed).
-        Raises :class:`~sweeper.analysis.plots.PlotUnavailableError` before an epoch is trained.
+        Raises :class:`~sweeper.errors.PlotUnavailableError` before an epoch is trained.
         """
         from sweeper.analysis.anytime import load_curves
 

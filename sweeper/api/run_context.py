@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from sweeper.api.progress import in_notebook
+from sweeper.environment import TRUSTED_HASH_ENV, trusted_hash_from_env
 
 
 def console_stream() -> IO[str]:
@@ -65,9 +66,7 @@ def optuna_quiet() -> Iterator[None]:
 @contextmanager
 def trusted(digest: str) -> Iterator[None]:
     """Let this process run the stored definition of hash ``digest``: it built that study."""
-    from sweeper.search.worker import TRUSTED_HASH_ENV
-
-    previous = os.environ.get(TRUSTED_HASH_ENV)
+    previous = trusted_hash_from_env()
     os.environ[TRUSTED_HASH_ENV] = digest
     try:
         yield

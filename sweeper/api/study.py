@@ -28,7 +28,7 @@ from sweeper.api.settings import (
     nested,
 )
 from sweeper.api.study_text import render, toml_value
-from sweeper.errors import StudyChangedError
+from sweeper.errors import LrFindError, StudyChangedError
 from sweeper.studyfile.config import apply_overrides, load_study_file, parse_study
 from sweeper.studyfile.names import check_study_name
 from sweeper.studyfile.study_spec import StudySpec
@@ -359,7 +359,6 @@ class Study:
         from sweeper.search import lrfind
         from sweeper.store import lrfind_store
         from sweeper.store.store import Store
-        from sweeper.training import lr_curve
 
         if plot is not None:
             lrfind_plot.check_plot_path(os.fspath(plot))
@@ -367,7 +366,7 @@ class Study:
         if optimizer is not None:
             optimizers = [o for o in optimizers if o.name == optimizer]
             if not optimizers:
-                raise lr_curve.LrFindError(
+                raise LrFindError(
                     f"optimizer {optimizer!r} is not in the study's space; it has "
                     f"{', '.join(o.name for o in lrfind.study_optimizers(self.spec.space))}"
                 )

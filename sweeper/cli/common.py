@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import click
 
+from sweeper.environment import VERBOSE_ENV
 from sweeper.errors import SweeperError
 
 INTERRUPTED = "interrupted: rerun the same command to resume"
@@ -64,7 +65,7 @@ def setup_logging(verbose: int) -> None:
     ``-v`` also lets the backends' native start-up output through (see :mod:`sweeper.training.backend`),
     in this process and in the worker processes it starts.
     """
-    from sweeper.training.backend import CONSOLE, VERBOSE_ENV, quiet_environment
+    from sweeper.training.backend import CONSOLE, quiet_environment
 
     quiet_environment()
     if verbose:

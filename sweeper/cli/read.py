@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sweeper.cli.common import setup_logging, user_errors
-from sweeper.errors import ConfigError, SweeperError
+from sweeper.errors import ConfigError, PlotUnavailableError, SweeperError
 from sweeper.studyfile.names import shown
 
 if TYPE_CHECKING:
@@ -606,7 +606,6 @@ def plot(
       sweeper plot digits sqlite:///runs/b.db::digits anytime
     """
     with _errors(verbose):
-        from sweeper.analysis.plot_data import PlotUnavailableError
         from sweeper.analysis.plots import PlotFiles, check_kinds, write_anytime, write_plots
 
         sources, kinds = _plot_sources(args, storage)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from sweeper.errors import StorageError
+from sweeper.errors import ConfirmError, StorageError
 from sweeper.interrupts import INTERRUPTS
 from sweeper.retraining.confirmation import (
     DEFAULT_SEEDS,
@@ -37,7 +37,7 @@ from sweeper.retraining.confirmation import (
     candidates,
     confirmation,
 )
-from sweeper.retraining.evaluate import EvaluationError, check_store_exists, load_study, stored_spec
+from sweeper.retraining.evaluate import check_store_exists, load_study, stored_spec
 from sweeper.retraining.retrain import train_and_score, trial_config
 from sweeper.search.configurations import Configuration, configurations
 from sweeper.store.store import Store
@@ -49,12 +49,6 @@ if TYPE_CHECKING:
     from sweeper.training.data import Dataset
 
 log = logging.getLogger(__name__)
-
-
-class ConfirmError(EvaluationError):
-    """A study cannot be confirmed as asked (bad --top or --seeds, nothing complete)."""
-
-    exit_code = 1
 
 
 def check_request(top: int | None, seeds: int) -> None:
@@ -213,7 +207,7 @@ def confirm(
 
     Raises :class:`ConfirmError` (one line, the store untouched) for ``top`` < 1, ``seeds`` < 2,
     a study with no complete configuration besides its baselines or fewer than ``top``, and
-    :class:`~sweeper.retraining.evaluate.EvaluationError` for an unknown study or store. Ctrl-C or
+    :class:`~sweeper.errors.EvaluationError` for an unknown study or store. Ctrl-C or
     SIGTERM raises :class:`~sweeper.interrupts.SweepInterrupted`, every complete run stored.
     """
     check_request(top, seeds)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import sqlalchemy as sa
 
-from sweeper.errors import SweeperError
+from sweeper.errors import EvaluationError
 from sweeper.retraining.retrain import train_and_test, trial_config
 from sweeper.store.store import Store
 from sweeper.store.tables import Base, EvaluationRow
@@ -41,12 +41,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TOP = 3
 DEFAULT_REPEATS = 3
-
-
-class EvaluationError(SweeperError):
-    """A study cannot be evaluated (unknown, nothing complete, no stored study file)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

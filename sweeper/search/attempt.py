@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.search import best_model, faults, reference
+from sweeper.search import best_model, faults, places, reference
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
 from sweeper.search.recovery import ended_elsewhere, mark_worker
@@ -339,11 +339,10 @@ class Attempt:
 
     def step_down(self, outcome: str) -> None:
         """The reference stalled or diverged: queue the next one at a lower rate, while the
-        study's target has room (this trial takes its place already)."""
+        study's target has a place left for it (this trial holds its own already)."""
         ctx = self.ctx
         trials = ctx.study.get_trials(deepcopy=False)
-        waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
-        room = not no_room(trials, ctx.rules.target - waiting)
+        room = places.room_to_queue(ctx.study, trials, ctx.rules.target)
         stored = optuna_ids.frozen(ctx.study, self.trial)
         reference.step_down(
             ctx.study, stored, ctx.spec.space, ctx.ranges, room=room, outcome=outcome

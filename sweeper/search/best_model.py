@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import BestModelError
 from sweeper.search.liveness import pid_alive, process_scope
 from sweeper.studyfile.names import file_stem
 
@@ -66,13 +66,6 @@ LOCK_FILE = "best-model.lock"
 TEMP_PREFIX = ".best-model.tmp-"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
-
-
-class BestModelError(SweeperError):
-    """A study has no kept model that can be read here (none yet, none kept by the version that
-    tuned it, kept on another host, or removed)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sweeper.errors import LrFindError
 from sweeper.store.lrfind_store import latest_lr_find, save_lr_find
 from sweeper.store.store import Store
 from sweeper.studyfile.dimensions import Choices, Fixed, Range
@@ -44,7 +45,6 @@ from sweeper.training.lr_curve import (
     DEFAULT_END,
     DEFAULT_START,
     DEFAULT_STEPS,
-    LrFindError,
     LrFindResult,
     analyse,
     growth_factor,
@@ -304,8 +304,10 @@ def lr_find(
 ) -> LrFindResult:
     """The range test of ``spec``'s model, batch size and seed on its training split."""
     from sweeper.training.data import load_dataset
+    from sweeper.training.models import check_model_module
 
     _check_bounds(start, end, steps)
+    check_model_module(spec.train.model, spec.train.model_dir)  # before the backend starts
     dataset = load_dataset(spec.data)
     result = range_test(
         dataset.x_train,

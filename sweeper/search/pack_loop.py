@@ -30,8 +30,8 @@ batches, then each copy's record goes to its own trial.
 Batches: a pack draws one order per pack epoch (:func:`~sweeper.training.packing.epoch_order`), so a
 trial's batches depend on when it joined; the same trial alone shuffles with ``fit``. Both are
 uniform shuffles; ``tests/training/test_packing.py`` shows a copy equal to its trial alone given the same
-order. The epoch budget can be overshot by up to ``pack - 1`` epochs per worker: every copy
-finishes the epoch it is in.
+order. The epoch budget can be overshot by up to ``workers * pack - 1`` epochs (``pack - 1``
+with one worker): every copy finishes the epoch it is in.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from sweeper.search.attempt import (
     discard_checkpoint,
     error_line,
 )
+from sweeper.search.places import NoPlace
 from sweeper.search.recovery import drop_result, ended_elsewhere, requeue
 from sweeper.search.trial_flow import (
     TrialReporter,
@@ -298,10 +299,13 @@ class _PackRun:
         while len(slots) < self.size and _wants_more(
             self.ctx, self.target, self.start, self.timeout, not slots
         ):
-            with INTERRUPTS.deferred(), warnings.catch_warnings():
-                # Optuna's note that heartbeats go with study.optimize: Heartbeats beats
-                warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                trial = study.ask()
+            with INTERRUPTS.deferred():
+                try:  # the study's own ask: a trial only where it has a place (places.py)
+                    trial = study.ask()
+                except NoPlace:  # another worker took the last place or the queued trial first
+                    if slots:
+                        break  # the pack trains on with what it has
+                    continue
                 self.beats.add(optuna_ids.trial_id(trial))
             faults.point("after-ask")
             INTERRUPTS.check()

@@ -20,16 +20,18 @@ from pathlib import Path
 
 import optuna
 
+from sweeper.environment import trusted_hash_from_env, worker_index_from_env
 from sweeper.errors import ConfigError, StorageError, SweepAborted
 from sweeper.interrupts import INTERRUPTS
 from sweeper.search import faults, reference
 from sweeper.search import space as space_mod
 from sweeper.search.attempt import budget_spent
 from sweeper.search.lrfind import lr_ranges
+from sweeper.search.places import forget_leftover_places
 from sweeper.search.summary import TuneSummary, summarize
 from sweeper.search.trial_flow import check_failure_rate
 from sweeper.search.trials import TrialEvent, count_states, finished_count
-from sweeper.search.worker import TRUSTED_HASH_ENV, check_checkpoint_dir, run_worker, spawn_workers
+from sweeper.search.worker import check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.store.model_identity import WORKER_FIX, check_model_identity, record_model_identity
 from sweeper.store.storage_url import check_sqlite_dir
 from sweeper.store.store import Store
@@ -40,7 +42,7 @@ from sweeper.studyfile.study_spec import StudySpec
 from sweeper.training.backend import CONSOLE
 from sweeper.training.data import Dataset, load_dataset
 from sweeper.training.fingerprint import ModelFingerprint
-from sweeper.training.models import check_model
+from sweeper.training.models import check_model, check_model_module
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +175,7 @@ def prepare_study(
     )
     check_model_identity(store, name, spec.train.model, model, allow_changed=allow_changed)
     study = open_study(spec, store, name)
+    forget_leftover_places(study, store)  # a new study's name may be a deleted one's
     # keep the file's absolute path: workers elsewhere resolve the data path against it
     source = Path(spec.source)
     stored_source = str(source.resolve()) if source.is_file() else spec.source
@@ -256,7 +259,7 @@ def load_stored_spec(
             )
         return mine  # paths (data, a user model beside it) as this worker's copy names them
     risky = runs_code(spec)
-    if risky and not trust_store and os.environ.get(TRUSTED_HASH_ENV) != stored.hash:
+    if risky and not trust_store and trusted_hash_from_env() != stored.hash:
         try:
             local = load_study_file(source, stored.overrides).hash if source.is_file() else None
         except ConfigError:
@@ -377,6 +380,8 @@ def _checked_dataset(
 ) -> tuple[Dataset, ModelFingerprint | None]:
     """The study's data and its user model's fingerprint, once the model and the checkpoint
     folder are known to work: what can fail fails here, before the store is touched."""
+    # a user model's module that is not there fails now, not after the backend's start-up
+    check_model_module(spec.train.model, spec.train.model_dir)
     dataset = load_dataset(spec.data)
     INTERRUPTS.check()  # a stop during start-up that a library swallowed is taken here
     # and so does a user model that cannot be imported, called or trained on this data
@@ -441,7 +446,7 @@ def join_study(
         record_model_identity(study, spec.train.model, model)
     target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
     stored_budget = study.user_attrs.get("budget_epochs", spec.budget_epochs)
-    index = os.environ.get("SWEEPER_WORKER_INDEX")  # set by --workers; else a joiner
+    index = worker_index_from_env()  # set by --workers; else a joiner
     with store.writes():  # a database error while trials run (a full disk) is one line
         ran, interrupted = run_worker(
             spec,
@@ -452,7 +457,7 @@ def join_study(
             progress=progress,
             checkpoint_dir=checkpoint_dir,
             dataset=dataset,
-            worker_index=int(index) if index is not None else os.getpid(),
+            worker_index=index if index is not None else os.getpid(),
             budget=int(stored_budget) if stored_budget is not None else None,
             pack=pack,
         )

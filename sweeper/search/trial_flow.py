@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import SweepAborted
 from sweeper.interrupts import INTERRUPTS
+from sweeper.search import places
 from sweeper.search import promotion as promo
 from sweeper.search.attempt import RESTARTED_ATTR, RESUMED_ATTR, Context, budget_spent
 from sweeper.search.recovery import reap_dead_local_trials
@@ -81,8 +82,11 @@ def wants_more(
     """Whether to start another trial; waits while the last ones run in other processes (with
     ``wait``; without, says no at once: a pack trains on with the trials it has).
 
-    Before saying yes it continues the paused trial that has earned it, if any: Optuna takes
-    that queued trial first.
+    Before saying yes it continues the paused trial that has earned it, if any: the study takes
+    that queued trial first. Yes means a trial may be taken: a queued one whose configuration
+    holds a place, or a place for a new configuration (:mod:`sweeper.search.places`); the
+    study's ``ask`` takes it, or raises :class:`~sweeper.search.places.NoPlace` when another
+    worker was first.
     """
     while True:
         if timeout is not None and time.monotonic() - start > timeout:
@@ -103,13 +107,13 @@ def wants_more(
                 return False
             log.info("trial %d promoted to finish the study: it continues", parent)
             continue
-        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-        if done + running < target:
-            if store is not None:
-                with INTERRUPTS.deferred():  # a claim and its trial are written whole
-                    parent = promo.promote(study, store, rung_list, factor)
-                if parent is not None:
-                    log.info("trial %d promoted: it continues from its checkpoint", parent)
+        if store is not None:
+            with INTERRUPTS.deferred():  # a claim and its trial are written whole
+                parent = promo.promote(study, store, rung_list, factor)
+            if parent is not None:  # its configuration holds a place: taken even with none free
+                log.info("trial %d promoted: it continues from its checkpoint", parent)
+                return True
+        if places.room(study, trials, target):
             return True  # a queued trial (baseline, requeued, promoted) is taken first
         # the rest is running elsewhere: wait for it to finish, or for its heartbeat to go stale
         if not wait:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import SweeperError
+from sweeper.errors import NotTrainedError
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
 
@@ -137,10 +137,6 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
     elif baseline and trial.user_attrs.get(space_mod.REFERENCE_ATTR):
         text = f"[reference] {text}"
     return text
-
-
-class NotTrainedError(SweeperError):
-    """A trial asked for by number has no schedule to hand over: it never started training."""
 
 
 def tuned_of(trial: FrozenTrial, epochs: int, steps_per_epoch: int | None = None) -> Tuned:

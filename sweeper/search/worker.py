@@ -1,7 +1,9 @@
 """A worker: the trial loop of one process, and the launcher of several.
 
 A worker asks the shared study for trials until the study holds its target of finished trials
-(or its epoch budget is spent). Before each trial it continues the paused trial that has earned
+(or its epoch budget is spent); a new configuration starts only in a place of the target claimed
+in the store (:mod:`sweeper.search.places`), so however many workers ask at once the study ends
+with exactly its target. Before each trial it continues the paused trial that has earned
 it, if any (:mod:`sweeper.search.promotion`); each trial runs as one :class:`~sweeper.search.attempt.Attempt`,
 where its outcome is decided. Too many failures in a row stop the sweep
 (:class:`~sweeper.errors.SweepAborted`); a trial that failed because of this machine goes back to
@@ -26,6 +28,14 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
+from sweeper.environment import (
+    CHECKPOINT_ENV,
+    STORAGE_ENV,
+    TRUSTED_HASH_ENV,
+    WORKER_INDEX_ENV,
+    checkpoint_root_from_env,
+    worker_index_from_env,
+)
 from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.search import faults
@@ -38,6 +48,7 @@ from sweeper.search.attempt import (
     remove_leftover_checkpoints,
 )
 from sweeper.search.lrfind import lr_ranges
+from sweeper.search.places import Claimant, NoPlace, PlacedStudy
 from sweeper.search.recovery import dropped_if_ended_elsewhere, requeue
 from sweeper.search.search import make_pruner, make_sampler
 from sweeper.search.trial_flow import (
@@ -48,7 +59,7 @@ from sweeper.search.trial_flow import (
 )
 from sweeper.search.trials import EpochEvent, TrialEvent
 from sweeper.store import optuna_ids
-from sweeper.store.storage_url import ENV_VAR, resolve_url
+from sweeper.store.storage_url import resolve_url
 from sweeper.store.store import Store
 from sweeper.studyfile.names import file_stem
 from sweeper.training.backend import CONSOLE, load_keras
@@ -59,13 +70,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRUSTED_HASH_ENV = "SWEEPER_TRUSTED_HASH"  # set by `tune --workers` for the workers it starts
-CHECKPOINT_ENV = "SWEEPER_CHECKPOINTS"
 DEFAULT_CHECKPOINTS = "sweeper-checkpoints"
 
 
 def checkpoint_root(checkpoint_dir: str | None) -> Path:
-    return Path(checkpoint_dir or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINTS)
+    return Path(checkpoint_dir or checkpoint_root_from_env() or DEFAULT_CHECKPOINTS)
 
 
 def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
@@ -127,7 +136,7 @@ def run_worker(
     from sweeper.training.trial import environment
 
     env = environment()  # imports Keras
-    spawned = bool(os.environ.get("SWEEPER_WORKER_INDEX"))  # one of tune --workers' processes
+    spawned = worker_index_from_env() is not None  # one of tune --workers' processes
     index = f"worker {worker_index}: " if spawned else ""
     CONSOLE.info("%s%s", index, load_keras().describe())
     show = getattr(progress, "epoch", None)
@@ -185,16 +194,18 @@ def _context(
     storage = store.optuna_storage()
     # a different seed per worker and per resume, so no two samplers replay the same draws
     offset = _n_trials(storage, name) + 7919 * worker_index
-    study = optuna.load_study(
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    # its trials are taken only where the study has a place for them (search/places.py)
+    study = PlacedStudy(
         study_name=name,
         storage=storage,
         sampler=make_sampler(spec, offset),
         pruner=make_pruner(spec),
+        claimant=Claimant(store, target, worker),
     )
     # computed once per study, when it was prepared; every worker's schedules use that value
     stored_spe = study.user_attrs.get("steps_per_epoch")
     spe = int(stored_spe or steps_per_epoch(len(dataset.x_train), spec.train.batch_size))
-    worker = f"{socket.gethostname()}:{os.getpid()}"
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
     return Context(
         spec=spec,
@@ -253,8 +264,11 @@ def _trial_loop(
             last.clear()
             active.clear()
             asked.clear()
-            with INTERRUPTS.shielded(), dropped_if_ended_elsewhere(asked):
-                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+            try:
+                with INTERRUPTS.shielded(), dropped_if_ended_elsewhere(asked):
+                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+            except NoPlace:  # another worker took the last place or the queued trial first
+                continue
             if not asked:  # another process ended it: it is not this worker's to requeue
                 active.clear()
             ran += 1
@@ -306,7 +320,7 @@ def worker_env(index: int, workers: int, workers_per_gpu: int, gpus: list[str]) 
     """Environment of worker ``index``: its GPU, or its share of the CPU cores."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["SWEEPER_WORKER_INDEX"] = str(index)
+    env[WORKER_INDEX_ENV] = str(index)
     if gpus:
         gpu = gpus[(index // max(1, workers_per_gpu)) % len(gpus)]
         env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -369,7 +383,7 @@ def spawn_workers(
             cmd,
             env={
                 **worker_env(i, workers, workers_per_gpu, gpus),
-                ENV_VAR: resolve_url(url),
+                STORAGE_ENV: resolve_url(url),
                 **({TRUSTED_HASH_ENV: trusted_hash} if trusted_hash else {}),
             },
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,

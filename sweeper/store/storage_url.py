@@ -7,7 +7,6 @@ the settings of the engines opened on them (SQLite's busy timeout, WAL, write lo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from sweeper.environment import STORAGE_ENV, storage_from_env
 from sweeper.errors import StorageError
 
 DEFAULT_URL = "sqlite:///sweeper.db"
-ENV_VAR = "SWEEPER_STORAGE"
 SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
 
 
@@ -32,14 +31,14 @@ def resolve_url(url: str | None = None) -> str:
         if not str(url).strip():
             raise StorageError(
                 "the storage URL is empty (--storage or storage=); give one such as "
-                f"{DEFAULT_URL}, or leave it out for ${ENV_VAR} or the default"
+                f"{DEFAULT_URL}, or leave it out for ${STORAGE_ENV} or the default"
             )
         return url
-    env = os.environ.get(ENV_VAR)
+    env = storage_from_env()
     if env is not None:
         if not env.strip():
             raise StorageError(
-                f"${ENV_VAR} is set but empty; give it a storage URL such as {DEFAULT_URL}, "
+                f"${STORAGE_ENV} is set but empty; give it a storage URL such as {DEFAULT_URL}, "
                 f"or unset it for the default {DEFAULT_URL}"
             )
         return env

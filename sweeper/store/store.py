@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from sweeper.environment import heartbeat_grace_from_env
 from sweeper.errors import StorageError, StudyChangedError
 from sweeper.store.storage_url import (
     check_sqlite_dir,
@@ -55,14 +56,12 @@ from sweeper.store.tables import (
 if TYPE_CHECKING:
     import optuna
 
-GRACE_ENV = "SWEEPER_HEARTBEAT_GRACE"
-
 
 def _grace_period() -> int:
     """Seconds without a heartbeat before a trial is stale: 40, or ``$SWEEPER_HEARTBEAT_GRACE``
     (at least 2; shorter notices dead workers sooner, longer tolerates slow networks)."""
-    raw = os.environ.get(GRACE_ENV, "")
-    return max(2, int(raw)) if raw.strip().isdigit() else 40
+    seconds = heartbeat_grace_from_env()
+    return max(2, seconds) if seconds is not None else 40
 
 
 GRACE_PERIOD = _grace_period()  # seconds without a heartbeat before a trial is stale

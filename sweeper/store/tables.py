@@ -11,6 +11,9 @@ no place for. Every table is declared here, and nowhere else.
   retraining has no ``val_accuracy`` (it is spent, but no search result);
 * ``sweeper_promotions`` — one row per paused trial a worker has claimed to continue
   (:mod:`sweeper.search.promotion`), so no two workers continue the same one;
+* ``sweeper_places`` — one row per place of a study's target a worker has claimed for a new
+  configuration (:mod:`sweeper.search.places`), unique per (study, place), so no more
+  configurations start than the target has places;
 * ``sweeper_evaluations`` — test accuracies of retrained configurations (:mod:`sweeper.retraining.evaluate`);
 * ``sweeper_confirmations`` — validation accuracies of the best configurations retrained with
   several seeds (:mod:`sweeper.retraining.confirm`), one row per complete run, never two for one
@@ -113,6 +116,21 @@ class PromotionRow(Base):
     study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
     parent_number: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlaceRow(Base):
+    __tablename__ = "sweeper_places"
+    __table_args__ = (sa.UniqueConstraint("study_name", "place", name="uq_sweeper_place"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_name: Mapped[str] = mapped_column(sa.String(512), index=True)
+    place: Mapped[int]  # 0-based, below the study's target
+    # the configuration holding it (its first trial's number); None: claimed, its trial not
+    # taken yet (such a claim older than the heartbeat grace period is taken over)
+    config: Mapped[int | None]
+    token: Mapped[str] = mapped_column(sa.String(64))  # the claim's own: only it binds the place
+    worker: Mapped[str] = mapped_column(sa.String(255))  # host:pid of the claimant
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # claimed (or taken over) at
 
 
 class EvaluationRow(Base):

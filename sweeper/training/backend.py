@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from sweeper.environment import verbose_from_env
+
 log = logging.getLogger(__name__)
 # notices meant for the person at the console (the command line shows them as plain lines)
 CONSOLE = logging.getLogger("sweeper.console")
@@ -82,9 +84,6 @@ class BackendInfo:
 _loaded: BackendInfo | None = None
 
 
-VERBOSE_ENV = "SWEEPER_VERBOSE"  # set by ``-v``; worker processes inherit it
-
-
 def load_keras(verbose: bool | None = None) -> BackendInfo:
     """Import Keras (and so its backend) and list the accelerators, once per process.
 
@@ -95,7 +94,7 @@ def load_keras(verbose: bool | None = None) -> BackendInfo:
     if _loaded is not None:
         return _loaded
     if verbose is None:
-        verbose = os.environ.get(VERBOSE_ENV, "0") not in ("", "0")
+        verbose = verbose_from_env()
     quiet_environment()
     with native_stderr_silenced(not verbose):
         import keras

@@ -75,6 +75,10 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 MIN_EXAMPLES = 10
 MAX_CLASSES = 10_000
 
+# .npz files the Python API wrote from a person's arrays (this process): path -> what a message
+# calls them, so that no message names a file the person never made (name_arrays_file)
+_ARRAYS_FILES: dict[str, str] = {}
+
 
 @dataclass(frozen=True, eq=False)
 class Source:
@@ -153,7 +157,7 @@ def _make_source(
     num_classes: int | None = None,
 ) -> Source:
     """Validate raw arrays and wrap them; ``num_classes`` None means max label + 1."""
-    where = f"dataset {name!r} ({origin})"
+    where = _ARRAYS_FILES.get(origin) or f"dataset {name!r} ({origin})"
     x = _images(np.asarray(train[0]), where)
     y = _labels(np.asarray(train[1]), len(x), where)
     x_test = y_test = None
@@ -180,6 +184,12 @@ def _make_source(
         if array is not None:
             array.flags.writeable = False
     return Source(x, y, x_test, y_test, num_classes, origin)
+
+
+def name_arrays_file(path: Path, where: str) -> None:
+    """Let messages about the arrays of ``path``, an .npz file the Python API wrote from a
+    person's arrays, call them ``where`` (``"data"``) instead of naming the file (this process)."""
+    _ARRAYS_FILES[str(path)] = where
 
 
 def check_class_count(where: str, y: np.ndarray, inferred: int | None) -> None:

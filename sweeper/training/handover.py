@@ -19,8 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from sweeper.errors import RescaleError
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedule_base import Horizon, RescaleError, Schedule
+from sweeper.training.schedule_base import Horizon, Schedule
 
 __all__ = ["DEFAULT_RULE", "Tuned", "keras_objects", "steps_for"]
 

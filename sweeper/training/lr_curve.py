@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sweeper.errors import SweeperError
-
 if TYPE_CHECKING:
     pass
 
@@ -30,12 +28,6 @@ DEFAULT_STEPS = 200
 
 
 DEFAULT_BETA = 0.98
-
-
-class LrFindError(SweeperError):
-    """A range test cannot run as asked (bad bounds, unknown optimizer for the study)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

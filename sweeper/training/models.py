@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -75,6 +77,60 @@ def in_process_model(name: str, fn: ModelFunction) -> Iterator[None]:
             _in_process.pop(name, None)
         else:
             _in_process[name] = previous
+
+
+def _findable(module_name: str) -> bool:
+    """Whether the import system finds ``module_name`` on ``sys.path`` as it is now, without
+    running it or a package above it (a package's ``__init__`` may import Keras). True when
+    that cannot be told: the import itself then says what is wrong."""
+    parts = module_name.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name runs nothing
+        for i in range(1, len(parts)):
+            name = ".".join(parts[: i + 1])
+            if spec is None or name in sys.modules:
+                return spec is not None
+            if spec.submodule_search_locations is None:
+                return True  # a module, not a package: only importing it tells (os.path)
+            locations = list(spec.submodule_search_locations)
+            finders = (getattr(f, "find_spec", None) for f in sys.meta_path)
+            spec = next((s for f in finders if f and (s := f(name, locations))), None)
+    except Exception:  # a finder that failed, a module imported without a spec
+        return True
+    return spec is not None
+
+
+def _searched(search_dir: str | None) -> str:
+    """The folders an import of a user model looks in, the installed packages as one."""
+    installed = {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders: list[str] = []
+    for entry in (search_dir, *sys.path):
+        if entry is None:
+            continue
+        folder = os.path.abspath(entry or os.curdir)  # "" is the working directory
+        inside = any(folder == p or folder.startswith(p + os.sep) for p in installed)
+        site = os.path.basename(folder) in ("site-packages", "dist-packages")
+        if os.path.isdir(folder) and not (inside or site) and folder not in folders:
+            folders.append(folder)
+    return ", ".join(folders) + (" or " if folders else "") + "the installed packages"
+
+
+def check_model_module(name: str, search_dir: str | None = None) -> None:
+    """Raise ConfigError, one line naming the module and the folders looked in, when user model
+    ``name``'s module cannot be found from ``search_dir`` (the study file's folder) or
+    ``sys.path``: before the backend starts, so that a misspelt module fails in a moment. The
+    module is not imported (nor Keras); built-in and registered models pass."""
+    module_name = name.partition(":")[0]
+    if name in MODELS or name in _in_process or module_name == IN_PROCESS_MODULE:
+        return  # an in-process model not registered here: _resolve_user_model says why
+    with _importable_from(search_dir):
+        if _findable(module_name):
+            return
+        searched = _searched(search_dir)
+    raise ConfigError(
+        f"model {name!r}: no module {module_name!r} in {searched}; put "
+        f"{module_name.replace('.', '/')}.py beside the study file or install it"
+    )
 
 
 def _resolve_user_model(path: str, search_dir: str | None = None) -> Callable[..., Any]:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, RescaleError
 
 RESCALE_RULES: tuple[str, ...] = ("fraction", "epochs")
 """How a tuned schedule is carried to a run of another length or another data size.
@@ -32,11 +32,6 @@ where the tuned run ended still ends where the new run ends; what is declared as
 cooldown's, 1cycle's warm-up, ``shape``'s fractions) stays a share. This is the study's own
 rebuild: ``from_dimensions`` at the new length gives the same schedule (piecewise excepted: no
 drop is invented past the tuned run's)."""
-
-
-class RescaleError(ConfigError):
-    """A tuned schedule cannot be rebuilt for the run asked for (a length of 0, an unknown rule,
-    a warm-up that no longer fits)."""
 
 
 @dataclass(frozen=True)

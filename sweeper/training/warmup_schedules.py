@@ -14,10 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, RescaleError
 from sweeper.training.schedule_base import (
     Horizon,
-    RescaleError,
     Schedule,
     check_end_lr,
     check_in_unit,

@@ -12,8 +12,9 @@ import pytest
 from conftest import frozen_trial, ledger_store, ledger_study, paused_trial
 from optuna.trial import TrialState
 
-from sweeper.analysis import anytime, plot_data, plots, study_data
+from sweeper.analysis import anytime, plots, study_data
 from sweeper.analysis import queries as an
+from sweeper.errors import PlotUnavailableError
 from sweeper.testing import build_synthetic_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,9 +91,7 @@ def test_a_trial_retrained_counts_its_epochs_twice() -> None:
 
 def test_no_ledger_row_is_one_clear_line() -> None:
     trials, _ = ledger_study()
-    with pytest.raises(
-        plot_data.PlotUnavailableError, match=r"^study 's' has no trained epoch"
-    ) as e:
+    with pytest.raises(PlotUnavailableError, match=r"^study 's' has no trained epoch") as e:
         anytime.anytime_data(data_of(trials), [])
     assert "\n" not in str(e.value)
 
@@ -124,7 +123,7 @@ def test_a_store_without_the_ledger_table_reads_no_row(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna-only.db'}"
     optuna.create_study(storage=url, study_name="plain")  # Optuna's tables alone
     assert anytime.read_ledger(url, "plain") == []
-    with pytest.raises(plot_data.PlotUnavailableError, match="no trained epoch in its ledger"):
+    with pytest.raises(PlotUnavailableError, match="no trained epoch in its ledger"):
         anytime.load_curves([(url, "plain")])
 
 
@@ -158,5 +157,5 @@ def test_one_study_and_several_draw_a_png(tmp_path: Path) -> None:
     other = ledger_store(tmp_path / "o.db", {"a": (trials, ledger[:4])})
     path = plots.write_anytime([(url, "a"), (url, "b"), (other, "a")], tmp_path / "out")
     assert path.name == "a-vs-b-vs-a-anytime.png" and path.stat().st_size > 10_000
-    with pytest.raises(plot_data.PlotUnavailableError):
+    with pytest.raises(PlotUnavailableError):
         plots.draw(an.load(url, "a"), "anytime")  # no ledger rows handed

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.analysis import plot_axes, plot_data, plot_optuna, plots, study_data
 from sweeper.analysis import queries as an
 from sweeper.analysis.anytime import read_ledger
-from sweeper.errors import SweeperError
+from sweeper.errors import PlotUnavailableError, SweeperError, UnknownPlotKindError
 from sweeper.testing import build_synthetic_store
 from sweeper.training.schedules import FAMILIES, from_dict
 
@@ -88,7 +88,7 @@ SMALL = [
 def test_check_kinds() -> None:
     assert plots.check_kinds(["history", "all", "history"]) == list(plots.KINDS)
     assert plots.check_kinds(["slice", "history"]) == ["slice", "history"]
-    with pytest.raises(plots.UnknownPlotKindError, match="unknown plot kind 'pie'; choose from"):
+    with pytest.raises(UnknownPlotKindError, match="unknown plot kind 'pie'; choose from"):
         plots.check_kinds(["history", "pie"])
 
 
@@ -114,7 +114,7 @@ def test_lr_curves_are_sampled_on_long_runs() -> None:
 
 
 def test_lr_curves_need_a_complete_trial() -> None:
-    with pytest.raises(plot_data.PlotUnavailableError, match="no complete trial"):
+    with pytest.raises(PlotUnavailableError, match="no complete trial"):
         plot_data.lr_curves_data(data_of([SMALL[6]]))
 
 
@@ -187,9 +187,9 @@ def test_family_scope_picks_the_best_family_with_enough_parameters() -> None:
     assert scope.family == "exponential" and scope.params == ["initial_lr", "decay_rate"]
     assert [t.number for t in scope.trials] == [1, 2, 3]
     assert plot_data.family_scope(data, min_params=1).family == "exponential"
-    with pytest.raises(plot_data.PlotUnavailableError, match="no complete trial of family 'step'"):
+    with pytest.raises(PlotUnavailableError, match="no complete trial of family 'step'"):
         plot_data.family_scope(data, "step")
-    with pytest.raises(plot_data.PlotUnavailableError, match="family 'constant'"):
+    with pytest.raises(PlotUnavailableError, match="family 'constant'"):
         plot_data.family_scope(data, "constant")
 
 

@@ -17,8 +17,14 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.analysis import queries as an
-from sweeper.analysis import read_store, store_status, study_data
-from sweeper.errors import StorageError, SweeperError
+from sweeper.analysis import store_status, study_data
+from sweeper.errors import (
+    StorageError,
+    StoreNotFoundError,
+    StudyNotFoundError,
+    SweeperError,
+    TooFewTrialsError,
+)
 from sweeper.search.configurations import Configuration, configurations
 from sweeper.store.store import Store
 
@@ -97,7 +103,7 @@ def test_missing_store_is_an_error_and_no_file_is_created(tmp_path: Path) -> Non
         lambda: store_status.status(f"sqlite:///{path}"),
         lambda: an.load(f"sqlite:///{path}", "x"),
     ):
-        with pytest.raises(read_store.StoreNotFoundError, match="does not exist"):
+        with pytest.raises(StoreNotFoundError, match="does not exist"):
             call()
     assert not path.exists()
 
@@ -111,7 +117,7 @@ def test_a_file_without_optuna_tables_is_not_a_store(tmp_path: Path) -> None:
 
 def test_unknown_study_lists_the_studies(tmp_path: Path) -> None:
     url = store_with(tmp_path / "s.db", [trial("constant", 0.5)], name="alpha")
-    with pytest.raises(read_store.StudyNotFoundError, match=r"no study 'beta'.*its studies: alpha"):
+    with pytest.raises(StudyNotFoundError, match=r"no study 'beta'.*its studies: alpha"):
         an.load(url, "beta")
 
 
@@ -326,7 +332,7 @@ def test_importances_overall_and_per_family(evaluator: str) -> None:
 
 def test_importances_need_enough_tuned_configurations_and_say_how_to_add_them() -> None:
     trials = [trial("constant", 0.5, baseline=f"b{i}") for i in range(6)] + importance_trials(3)
-    with pytest.raises(an.TooFewTrialsError) as caught:
+    with pytest.raises(TooFewTrialsError) as caught:
         an.importances(data_of(trials))
     assert str(caught.value) == (
         "importance needs at least 4 tuned configurations (baselines and the reference left out) "
@@ -336,11 +342,11 @@ def test_importances_need_enough_tuned_configurations_and_say_how_to_add_them() 
     # the default study, its 9 trials its target: a larger --n-trials, not a bare `sweeper tune`
     attrs = {"epochs": 2, "n_trials": 9, "budget_epochs": 100}
     digits = study_data.StudyData("digits", "memory", "maximize", attrs, numbered(trials))
-    with pytest.raises(an.TooFewTrialsError, match=r"`sweeper tune --n-trials 10` \(and a larger"):
+    with pytest.raises(TooFewTrialsError, match=r"`sweeper tune --n-trials 10` \(and a larger"):
         an.importances(digits)
     # baselines only: the reference configuration is queued before the first tuned one
     baselines = [trial("constant", 0.5, baseline=f"b{i}") for i in range(3)]
-    with pytest.raises(an.TooFewTrialsError, match=r"add 4 or more .* --n-trials 8`$"):
+    with pytest.raises(TooFewTrialsError, match=r"add 4 or more .* --n-trials 8`$"):
         an.importances(data_of(baselines))
 
 
@@ -455,7 +461,7 @@ def test_at_epoch_without_enough_configurations_names_the_epochs_that_have_them(
         (8, "at epoch 8 only 1 configuration"),
         (9, "no tuned configuration trained 9 epochs"),
     ):
-        with pytest.raises(an.TooFewTrialsError) as caught:
+        with pytest.raises(TooFewTrialsError) as caught:
             an.importances(data, at_epoch=epoch)
         assert str(caught.value) == f"{what}; {enough}"
 

@@ -28,8 +28,9 @@ import pytest
 from optuna.trial import TrialState
 
 import sweeper
-from sweeper.api import data, settings
+from sweeper import environment
 from sweeper.api import facade as api
+from sweeper.api import settings
 from sweeper.api.progress import NotebookProgress, ProgressLines, reporting
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
 from sweeper.search.trials import EpochEvent, TrialEvent
@@ -53,7 +54,7 @@ def dense(input_shape: tuple[int, ...], num_classes: int) -> Any:
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_process: None) -> None:
     """Work in tmp_path (store, checkpoints, arrays), in a clean process (conftest)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "arrays"))
+    monkeypatch.setenv(environment.DATA_DIR_ENV, str(tmp_path / "arrays"))
 
 
 @pytest.fixture(scope="module")
@@ -630,13 +631,13 @@ def test_a_figure_is_shown_inline_in_a_notebook(
 def test_importance_of_a_multi_fidelity_study_at_an_epoch(tmp_path: Path) -> None:
     from conftest import asha_trials, write_store
 
-    from sweeper.analysis.queries import TooFewTrialsError
-
     result = sweeper.load("asha", write_store(tmp_path / "s.db", asha_trials(), "asha"))
     report = result.importance()
     assert (report.epoch, report.configurations) == (4, 4)
     assert result.importance("fanova", at_epoch=1).overall.n_available == 16
-    with pytest.raises(TooFewTrialsError, match=r"^at epoch 8 only 1 configuration; epochs with"):
+    with pytest.raises(
+        sweeper.TooFewTrialsError, match=r"^at epoch 8 only 1 configuration; epochs with"
+    ):
         result.importance(at_epoch=8)
 
 

@@ -9,8 +9,7 @@ import pytest
 from conftest import ledger_store, ledger_study
 
 import sweeper
-from sweeper.analysis.plot_data import PlotUnavailableError
-from sweeper.errors import SweeperError
+from sweeper.errors import PlotUnavailableError, SweeperError
 
 
 def test_anytime_and_its_plot_of_one_study_and_of_several(tmp_path: Path) -> None:

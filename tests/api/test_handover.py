@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import sweeper
-from sweeper.api import data
+from sweeper import environment
 from sweeper.cli.commands import main as cli_main
 from sweeper.errors import SweeperError
 
@@ -44,7 +44,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     bunch = load_digits()
     x, y = (bunch.images / 16.0).astype(np.float32)[:600], bunch.target[:600]
     url = f"sqlite:///{tmp / 'store.db'}"
-    env = {data.DATA_DIR_ENV: str(tmp / "arrays")}
+    env = {environment.DATA_DIR_ENV: str(tmp / "arrays")}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)

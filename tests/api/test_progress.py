@@ -19,7 +19,7 @@ from conftest import asha_trials, frozen_trial, write_store
 from optuna.trial import TrialState
 
 import sweeper
-from sweeper.api import data
+from sweeper import environment
 from sweeper.api.progress import ProgressLines, eta, summary_lines
 from sweeper.search.summary import TuneSummary
 from sweeper.search.trials import EpochEvent, TrialEvent
@@ -28,7 +28,7 @@ from sweeper.search.trials import EpochEvent, TrialEvent
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_process: None) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "arrays"))
+    monkeypatch.setenv(environment.DATA_DIR_ENV, str(tmp_path / "arrays"))
 
 
 class Tty(io.StringIO):

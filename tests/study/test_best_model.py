@@ -21,6 +21,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.errors import BestModelError
 from sweeper.search import best_model as bm
 from sweeper.search.runner import tune
 from sweeper.studyfile.config import parse_study
@@ -328,9 +329,9 @@ def test_the_study_attribute_names_the_overall_best(tmp_path: Path) -> None:
 def test_the_read_side_finds_the_kept_file_or_says_why_not(tmp_path: Path) -> None:
     root = tmp_path / "ckpt"
     folder = bm.study_folder(root, "s")
-    with pytest.raises(bm.BestModelError, match="no complete configuration yet"):
+    with pytest.raises(BestModelError, match="no complete configuration yet"):
         bm.kept_model_path({}, root, "s", completed=0)
-    with pytest.raises(bm.BestModelError, match=r"tuned before models were kept.*sweeper evaluate"):
+    with pytest.raises(BestModelError, match=r"tuned before models were kept.*sweeper evaluate"):
         bm.kept_model_path({"other": 1}, root, "s", completed=3)
 
     record = keep(folder, 2, 0.7)
@@ -345,23 +346,23 @@ def test_the_read_side_finds_the_kept_file_or_says_why_not(tmp_path: Path) -> No
     assert bm.kept_model_path(attrs, moved, "s", completed=3) == (
         bm.study_folder(moved, "s") / bm.MODEL_FILE
     )
-    with pytest.raises(bm.BestModelError, match=r"trial 2\) is not at .*--checkpoint-dir"):
+    with pytest.raises(BestModelError, match=r"trial 2\) is not at .*--checkpoint-dir"):
         bm.kept_model_path(attrs, root, "s", completed=3)
-    with pytest.raises(bm.BestModelError, match="is not at"):
+    with pytest.raises(BestModelError, match="is not at"):
         bm.kept_model_path(attrs, None, "s", completed=3)
 
     elsewhere = {**record.attribute(), "host": "gpu-7", "path": "/nowhere/best-model.keras"}
-    with pytest.raises(bm.BestModelError, match="kept on host 'gpu-7' at /nowhere"):
+    with pytest.raises(BestModelError, match="kept on host 'gpu-7' at /nowhere"):
         bm.kept_model_path({bm.BEST_MODEL_ATTR: elsewhere}, root, "s", completed=3)
 
     # the file there is another trial's (a later replacement not recorded on the study)
     moved.rename(root)
     keep(folder, 3, 0.9)
-    with pytest.raises(bm.BestModelError, match="not at"):
+    with pytest.raises(BestModelError, match="not at"):
         bm.kept_model_path(attrs, root, "s", completed=3)
     os.remove(folder / bm.MODEL_FILE)
     latest = {bm.BEST_MODEL_ATTR: {**record.attribute(), "trial": 3}}
-    with pytest.raises(bm.BestModelError, match="not at"):
+    with pytest.raises(BestModelError, match="not at"):
         bm.kept_model_path(latest, root, "s", completed=3)
 
 

@@ -21,7 +21,8 @@ from sweeper.analysis import queries as an
 from sweeper.analysis.confirmed import confirmed
 from sweeper.api.facade import load
 from sweeper.cli.commands import main
-from sweeper.retraining.confirm import ConfirmError, chosen, confirm, stored_runs
+from sweeper.errors import ConfirmError
+from sweeper.retraining.confirm import chosen, confirm, stored_runs
 from sweeper.retraining.confirmation import (
     ConfirmedConfig,
     ConfirmRun,

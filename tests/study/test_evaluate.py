@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from sweeper.cli.commands import main
+from sweeper.errors import EvaluationError
 from sweeper.retraining.evaluate import (
     Evaluation,
-    EvaluationError,
     evaluate,
     select_trials,
     stored_evaluations,

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from sweeper.analysis.lrfind_plot import draw, plot_data
 from sweeper.cli.commands import main
+from sweeper.errors import LrFindError
 from sweeper.search.lrfind import lr_find, study_optimizers, suggest_range
 from sweeper.store.lrfind_store import latest_lr_find, save_lr_find
 from sweeper.store.store import Store
@@ -23,7 +24,7 @@ from sweeper.studyfile.config import parse_study
 from sweeper.studyfile.dimensions import Choices, Fixed, Range
 from sweeper.studyfile.study_spec import SpaceSpec, StudySpec
 from sweeper.training.data import load_dataset
-from sweeper.training.lr_curve import LrFindError, LrFindResult, analyse, growth_factor, smooth
+from sweeper.training.lr_curve import LrFindResult, analyse, growth_factor, smooth
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedules import Constant
 from sweeper.training.trial import TrainSettings, run_trial

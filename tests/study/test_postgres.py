@@ -28,11 +28,21 @@ import optuna
 import pytest
 import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
-from process_helpers import claim_queue_concurrently, sweeper_env
+from process_helpers import (
+    ask_concurrently,
+    assert_exact_places,
+    claim_queue_concurrently,
+    sweeper_env,
+    tiny_study,
+)
 
 from sweeper.errors import SweeperError
 from sweeper.search.best_model import BEST_MODEL_ATTR, LOCK_FILE, MODEL_FILE, RECORD_FILE
+from sweeper.search.runner import prepare_study
+from sweeper.store.store import Store
 from sweeper.studyfile.config import load_study_file
+from sweeper.training.data import load_dataset
+from sweeper.training.trial import steps_per_epoch
 
 pytestmark = pytest.mark.slow
 
@@ -404,6 +414,44 @@ def test_a_queued_trial_is_taken_by_one_worker_only(pg: PgServer) -> None:
     claims = claim_queue_concurrently(pg.url, "pg-queue", queued=queued)
     assert sorted(claims) == list(range(queued))
     assert [n for n, c in claims.items() if c > 1] == []
+
+
+def test_processes_asking_at_once_start_exactly_the_target(pg: PgServer) -> None:
+    """8 processes take trials of one study through its places at the same moment (no Keras:
+    the claims alone), one in five put back in the queue: exactly the target is started."""
+    told = ask_concurrently(pg.url, "pg-asking", processes=8, target=24)
+    assert_exact_places(pg.url, "pg-asking", 24, told)
+
+
+@pytest.mark.parametrize("repeat", range(1))  # raise it to repeat the race locally
+@pytest.mark.parametrize("workers", [3, 8])
+def test_workers_started_together_finish_exactly_the_target(
+    pg: PgServer, tmp_path: Path, workers: int, repeat: int
+) -> None:
+    """N `sweeper worker` processes started at once on one study of trials of a fraction of a
+    second: the study ends with exactly --n-trials configurations, never one more (two workers
+    seeing room at once), every place of the target bound."""
+    study_file = tiny_study(tmp_path, "tiny_model:dense", name=f"pg-exact-{workers}-{repeat}")
+    spec = load_study_file(study_file)
+    target = 2 * workers + 1
+    store = Store(pg.url)
+    spe = steps_per_epoch(len(load_dataset(spec.data).x_train), spec.train.batch_size)
+    prepare_study(spec, store, spec.name, allow_changed=False, steps_per_epoch=spe, target=target)
+    store.close()
+    worker = [
+        "worker", "--storage", pg.url, "--study-name", spec.name, "--n-trials", str(target),
+        "--checkpoint-dir", str(tmp_path / "ckpt"), "--study-file", str(study_file),
+    ]  # fmt: skip
+    procs = [start(*worker, cwd=tmp_path, log=tmp_path / f"w{i}.log") for i in range(workers)]
+    done = [finish(*p, timeout=400) for p in procs]
+    for d in done:
+        assert d.returncode == 0, d.tail()
+        assert "Traceback" not in d.output, d.tail()
+    assert_exact_places(pg.url, spec.name, target)
+    trials = load_trials(pg.url, spec.name)
+    assert len(counted(trials)) == target
+    epochs = epochs_by_trial(pg.url, spec.name)
+    assert all(epochs.get(t._trial_id) == [0] for t in counted(trials))
 
 
 @pytest.mark.usefixtures("mnist_ok")

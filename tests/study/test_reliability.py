@@ -376,6 +376,8 @@ KILL_STUDY = STUDY.format(model="mnist-cnn").replace("epochs = 1", "epochs = 2")
         ("baselines", 1),
         ("before-tell", 1),
         ("before-tell", 2),  # packed: one trial trained, not told; the other between epochs
+        ("after-place", 1),  # a place claimed, its trial not taken: taken over after the grace
+        ("after-place", 2),
     ],
 )
 def test_a_kill_at_any_point_then_the_same_command_finishes_the_exact_count(

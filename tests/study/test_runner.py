@@ -18,13 +18,14 @@ from optuna.distributions import FloatDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.environment import STORAGE_ENV
 from sweeper.errors import StorageError, StudyChangedError
 from sweeper.search.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
 from sweeper.search.runner import join_study, prepare_study
 from sweeper.search.search import make_pruner, make_sampler
 from sweeper.search.trials import count_states, finished_count, superseded
 from sweeper.store.model_identity import MODEL_ATTR
-from sweeper.store.storage_url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url
+from sweeper.store.storage_url import DEFAULT_URL, mask_url, resolve_url
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
 from sweeper.training.fingerprint import ModelFingerprint, fingerprint
@@ -446,20 +447,20 @@ def test_storage_error_messages_mask_the_password() -> None:
 
 
 def test_resolve_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
     assert resolve_url(None) == DEFAULT_URL == "sqlite:///sweeper.db"
-    monkeypatch.setenv(ENV_VAR, "sqlite:///from-env.db")
+    monkeypatch.setenv(STORAGE_ENV, "sqlite:///from-env.db")
     assert resolve_url(None) == "sqlite:///from-env.db"
     assert resolve_url("sqlite:///given.db") == "sqlite:///given.db"
 
 
 def test_an_empty_storage_url_is_refused_never_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_VAR, "sqlite:///from-env.db")
+    monkeypatch.setenv(STORAGE_ENV, "sqlite:///from-env.db")
     for empty in ("", "  "):
         with pytest.raises(StorageError, match=r"^the storage URL is empty \(--storage"):
             resolve_url(empty)
-    monkeypatch.setenv(ENV_VAR, "")
-    with pytest.raises(StorageError, match=rf"^\${ENV_VAR} is set but empty; .* unset it"):
+    monkeypatch.setenv(STORAGE_ENV, "")
+    with pytest.raises(StorageError, match=rf"^\${STORAGE_ENV} is set but empty; .* unset it"):
         resolve_url(None)
     assert resolve_url("sqlite:///given.db") == "sqlite:///given.db"  # the option still wins
 

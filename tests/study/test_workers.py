@@ -20,7 +20,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,7 +30,12 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
-from process_helpers import claim_queue_concurrently, sweeper_env
+from process_helpers import (
+    assert_exact_places,
+    claim_queue_concurrently,
+    sweeper_env,
+    tiny_study,
+)
 
 from sweeper.errors import SweeperError
 from sweeper.search.attempt import error_line
@@ -542,44 +546,6 @@ def test_sigkill_parent_workers_requeue_and_exit(
 # --------------------------------------------------------------------------------------------
 
 
-def tiny_study(tmp_path: Path, model: str, *, baselines: int = 0, name: str = "tiny") -> Path:
-    """A study of ``tiny_model`` on 400 digits, 1 epoch: well under a second of training."""
-    text = textwrap.dedent(
-        f"""
-        [study]
-        name = "{name}"
-        n_trials = 12
-        seed = 0
-
-        [data]
-        dataset = "digits"
-        subset = 400
-
-        [train]
-        model = "{model}"
-        batch_size = 128
-        epochs = 1
-
-        [sampler]
-        type = "random"
-
-        [pruner]
-        type = "none"
-
-        [space]
-        schedules = ["constant", "exponential", "cosine"]
-        initial_lr = {{ low = 0.01, high = 0.5, log = true }}
-        decay_rate = {{ low = 0.1, high = 0.9 }}
-        """
-    )
-    for i in range(baselines):
-        text += f'\n[[baselines]]\nname = "constant {i}"\nschedule = "constant"\n'
-        text += f"initial_lr = {0.01 * (i + 1)}\n"
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text)
-    return path
-
-
 def test_error_line_looks_through_the_keras_wrapping_of_a_layer_error() -> None:
     wrapped = RuntimeError(
         "Exception encountered when calling Refuse.call().\n\n\x1b[1mthe real reason\x1b[0m\n\n"
@@ -638,6 +604,28 @@ def test_four_workers_share_one_sqlite_file(tmp_path: Path, spawn: Callable[...,
     with contextlib.closing(connect(db)) as con:
         runs = con.execute("SELECT pid, finished_at FROM sweeper_runs").fetchall()
     assert len(runs) == 4 and all(finished for _, finished in runs), runs
+
+
+@pytest.mark.parametrize("repeat", range(1))  # raise it to repeat the race locally
+def test_three_workers_finish_exactly_the_target(
+    tmp_path: Path, spawn: Callable[..., Proc], repeat: int
+) -> None:
+    """--workers 3, trials of a fraction of a second: never one configuration more than
+    --n-trials (two workers seeing room at once), every place of the target bound (places.py)."""
+    study = tiny_study(tmp_path, "tiny_model:dense")
+    db, ckpt, target = tmp_path / "exact.db", tmp_path / "ckpt", 9
+    proc = run_sweeper(
+        spawn,
+        "tune", str(study), "--storage", f"sqlite:///{db}", "--n-trials", str(target),
+        "--workers", "3", "--checkpoint-dir", str(ckpt),
+        name="tune", timeout=300,
+    )  # fmt: skip
+    output = proc.output()
+    assert proc.popen.returncode == 0, proc.tail()
+    assert "Traceback" not in output and not STORAGE_ERRORS.search(output), proc.tail()
+    assert_sweep_finished(db, "tiny", target, ckpt, epochs=1)
+    assert_exact_places(f"sqlite:///{db}", "tiny", target)
+    assert summary_counts(output)[:2] == (target, target)
 
 
 def test_two_workers_with_a_pack_each_share_one_sqlite_file(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sweeper.errors import ConfigError, SweeperError
-from sweeper.training.models import MODELS, build_model, check_model_name
+from sweeper.training.models import MODELS, build_model, check_model_module, check_model_name
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
@@ -225,3 +225,40 @@ def test_function_returning_non_model_is_a_config_error(mymod: str) -> None:
 def test_check_model_name_needs_no_keras_for_import_paths() -> None:
     # Syntax only: the module is not imported until the model is built.
     check_model_name("some.package.module:make_model")
+
+
+def test_a_missing_module_is_found_missing_before_keras_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_model_module("sweeper_no_such_module_xyz:build", str(tmp_path))
+    message = str(info.value)
+    assert message.startswith(
+        f"model 'sweeper_no_such_module_xyz:build': no module 'sweeper_no_such_module_xyz' in "
+        f"{tmp_path}, "
+    ), message
+    assert message.endswith(
+        "or the installed packages; put sweeper_no_such_module_xyz.py beside the study file or "
+        "install it"
+    )
+    assert "\n" not in message and str(tmp_path) not in sys.path  # the folder was taken off
+
+
+def test_a_module_beside_the_study_file_or_built_in_passes(tmp_path: Path) -> None:
+    (tmp_path / "beside_study_xyz.py").write_text("raise RuntimeError('not run')\n")
+    check_model_module("beside_study_xyz:build", str(tmp_path))  # found, not imported
+    assert "beside_study_xyz" not in sys.modules
+    check_model_module("mnist-cnn")
+    with pytest.raises(ConfigError, match="beside_study_xyz"):
+        check_model_module("beside_study_xyz:build")  # not on sys.path without the folder
+
+
+def test_a_package_is_looked_into_without_running_it(tmp_path: Path) -> None:
+    package = tmp_path / "pkg_unrun_xyz"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('a package __init__ is not run')\n")
+    (package / "nets.py").write_text(USER_MODULE)
+    check_model_module("pkg_unrun_xyz.nets:build", str(tmp_path))
+    with pytest.raises(
+        ConfigError, match=r"no module 'pkg_unrun_xyz\.nope' in .*pkg_unrun_xyz/nope\.py"
+    ):
+        check_model_module("pkg_unrun_xyz.nope:build", str(tmp_path))
+    assert not any(name.startswith("pkg_unrun_xyz") for name in sys.modules)

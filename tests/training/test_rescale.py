@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, RescaleError
 from sweeper.training.handover import DEFAULT_RULE, Tuned, steps_for
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedule_base import RESCALE_RULES, Horizon, RescaleError
+from sweeper.training.schedule_base import RESCALE_RULES, Horizon
 from sweeper.training.schedules import FAMILIES, Schedule, from_dimensions
 
 # every family with the dimensions a study gives it (intervals in epochs)
