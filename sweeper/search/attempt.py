@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, StorageError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.search import best_model, faults, places, reference
 from sweeper.search import promotion as promo
@@ -77,12 +77,12 @@ def caused_by_environment(exc: BaseException) -> bool:
 
 
 def store_failed(exc: BaseException) -> bool:
-    """A database error (a full disk, a lost server), Optuna's wrapping of one included: the
-    store's fault, never the configuration's."""
+    """A database error (a full disk, a lost server), Optuna's wrapping of one and the store's
+    own one-line StorageError included: the store's fault, never the configuration's."""
     from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import SQLAlchemyError
 
-    return isinstance(exc, (SQLAlchemyError, StorageInternalError))
+    return isinstance(exc, (SQLAlchemyError, StorageInternalError, StorageError))
 
 
 def origin_number(trial: FrozenTrial) -> int:

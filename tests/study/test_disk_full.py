@@ -157,6 +157,9 @@ def assert_one_error_line(output: str, *phrases: str) -> None:
 
 def finished(store: Path) -> dict[TrialState, int]:
     trials = optuna.load_study(study_name="full", storage=f"sqlite:///{store}").get_trials()
+    for t in trials:  # what a failure was, in the assertion's report
+        if t.state == TrialState.FAIL:
+            print(f"trial {t.number} failed: {t.user_attrs}, {t.system_attrs}")
     return {s: sum(t.state == s for t in trials) for s in TrialState}
 
 
