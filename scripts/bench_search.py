@@ -948,16 +948,22 @@ def suite_report(runs: list[Run], arms: list[str], budget: int) -> None:
 
 
 def run_suite(args: argparse.Namespace, arms: list[str], tasks: list[str]) -> int:
-    """Every (task, arm) a job of its own: a process of this script writing its curves to
-    ``--out-dir``, ``--jobs`` at a time, in the order of the arms, then the suite's tables."""
+    """Every (task, arm, seed) a job of its own: a process of this script writing its curves to
+    ``--out-dir``, ``--jobs`` at a time, in the order of the arms, then the suite's tables. A
+    run already in a file of the folder (any file: older ones hold several seeds) is kept."""
     import subprocess
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(task, arm) for arm in arms for task in tasks]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    done: set[tuple[str, str, int]] = set()
+    for path in _json_files(str(out)):
+        for r in json.loads(path.read_text())["runs"]:
+            done.add((r["task"], r["arm"], int(r["seed"])))
+    jobs = [(task, arm, seed) for arm in arms for task in tasks for seed in seeds]
     print(
-        f"bench_search --suite: {len(jobs)} jobs ({len(tasks)} tasks x {len(arms)} arms), "
-        f"seeds {args.seeds}, budget {args.budget}, {args.jobs} at a time, into {out}/"
+        f"bench_search --suite: {len(jobs)} jobs ({len(tasks)} tasks x {len(arms)} arms x "
+        f"{len(seeds)} seeds), budget {args.budget}, {args.jobs} at a time, into {out}/"
     )
     for task in tasks:
         print(f"  {task}: {TASKS[task].what}")
@@ -979,10 +985,10 @@ def run_suite(args: argparse.Namespace, arms: list[str], tasks: list[str]) -> in
             else:
                 break
 
-    for task, arm in jobs:
-        stem = f"{task}--{arm}"
-        if (out / f"{stem}.json").exists() and not args.rerun:
-            print(f"  kept {stem}.json (--rerun to run it again)")
+    for task, arm, seed in jobs:
+        stem = f"{task}--{arm}--seed{seed}"
+        if (task, arm, seed) in done and not args.rerun:
+            print(f"  kept {stem} (--rerun to run it again)")
             continue
         while len(running) >= args.jobs:
             reap(False)
@@ -995,7 +1001,7 @@ def run_suite(args: argparse.Namespace, arms: list[str], tasks: list[str]) -> in
             "--arms",
             arm,
             "--seeds",
-            args.seeds,
+            str(seed),
             "--budget",
             str(args.budget),
             "--out",
