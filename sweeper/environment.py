@@ -10,6 +10,7 @@ one-line docs; README.md's "Environment variables" table names each, and
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 VARIABLES: dict[str, str] = {}  # every variable's name -> what it does, in one line
@@ -28,6 +29,16 @@ CHECKPOINT_ENV = _declared(
     "SWEEPER_CHECKPOINTS",
     "the checkpoint folder where --checkpoint-dir (checkpoint_dir=) is not given; "
     "default ./sweeper-checkpoints",
+)
+ARTIFACTS_ENV = _declared(
+    "SWEEPER_ARTIFACTS",
+    "the shared checkpoint store where --artifacts (artifacts=) is not given: file:///path or "
+    "s3://bucket/prefix; default the study file's [study] artifacts, else none",
+)
+HOST_ENV = _declared(
+    "SWEEPER_HOST",
+    "the name this machine goes by in the store (whose checkpoints and processes are its own); "
+    "default the host name",
 )
 DATA_DIR_ENV = _declared(
     "SWEEPER_DATA_DIR",
@@ -53,8 +64,7 @@ TRUSTED_HASH_ENV = _declared(
 )
 KILL_AT_ENV = _declared(
     "SWEEPER_KILL_AT",
-    "for the fault tests only: the crash point (sweeper/search/faults.py) where the process "
-    "kills itself",
+    "for the fault tests only: the crash point (sweeper/faults.py) where the process kills itself",
 )
 
 
@@ -67,6 +77,16 @@ def checkpoint_root_from_env() -> Path | None:
     """``$SWEEPER_CHECKPOINTS`` as a path; None when it is unset or empty."""
     raw = os.environ.get(CHECKPOINT_ENV)
     return Path(raw) if raw else None
+
+
+def artifacts_from_env() -> str | None:
+    """``$SWEEPER_ARTIFACTS``, or None when unset or empty."""
+    return os.environ.get(ARTIFACTS_ENV) or None
+
+
+def host_name() -> str:
+    """The name of this machine in the store: ``$SWEEPER_HOST``, else its host name."""
+    return os.environ.get(HOST_ENV, "").strip() or socket.gethostname()
 
 
 def data_dir_from_env() -> Path | None:

@@ -87,6 +87,7 @@ LAYERS = {
     "sweeper.errors": 0,
     "sweeper.environment": 0,  # the SWEEPER_* variables, declared once
     "sweeper.interrupts": 0,
+    "sweeper.faults": 0,  # SWEEPER_KILL_AT crash points for the fault tests
     "sweeper.training": 1,
     "sweeper.studyfile": 2,
     "sweeper.store": 3,

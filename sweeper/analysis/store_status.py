@@ -9,7 +9,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -30,6 +30,7 @@ from sweeper.search import promotion as promo
 from sweeper.search.configurations import ConfigState, latest, state_of
 from sweeper.store.store import GRACE_PERIOD
 from sweeper.store.tables import LedgerRow
+from sweeper.training.shared_checkpoints import ARTIFACTS_ATTR
 
 if TYPE_CHECKING:
     pass
@@ -64,6 +65,7 @@ class StudyStatus:
     epochs_spent: int = 0  # epochs trained for the study (its ledger)
     budget_epochs: int | None = None  # the epoch budget of its last run, if it had one
     configs: dict[str, int] | None = None  # configurations by ConfigState (chains of trials)
+    artifacts: str | None = None  # the shared checkpoint store its workers were given, if any
 
     @property
     def n_trials(self) -> int:
@@ -202,15 +204,13 @@ def _spent(conn: sa.Connection) -> dict[str, int]:
     return {str(n): int(c) for n, c in conn.execute(q)}
 
 
-def _budgets(conn: sa.Connection) -> dict[int, int]:
-    """Per study id, the ``budget_epochs`` its last run stored (when it had one)."""
-    q = sa.select(STUDY_ATTRS.c.study_id, STUDY_ATTRS.c.value_json).where(
-        STUDY_ATTRS.c.key == "budget_epochs"
-    )
+def _study_attr(conn: sa.Connection, key: str, kind: type) -> dict[int, Any]:
+    """Per study id, its user attribute ``key`` where that is of type ``kind``."""
+    q = sa.select(STUDY_ATTRS.c.study_id, STUDY_ATTRS.c.value_json).where(STUDY_ATTRS.c.key == key)
     out = {}
     for sid, raw in conn.execute(q):
         value = json.loads(raw)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, kind) and not isinstance(value, bool):
             out[int(sid)] = value
     return out
 
@@ -234,7 +234,8 @@ def status(url: str | None = None) -> list[StudyStatus]:
             activity[sid] = max((d for d in (started, completed) if d), default=None)
         running = _running(conn)
         spent = _spent(conn)
-        budgets = _budgets(conn)
+        budgets = _study_attr(conn, "budget_epochs", int)  # of its last run, when it had one
+        shared = _study_attr(conn, ARTIFACTS_ATTR, str)
         out = []
         for sid, name in sorted(names.items()):
             direction = "minimize" if str(directions.get(sid)) == "MINIMIZE" else "maximize"
@@ -251,6 +252,7 @@ def status(url: str | None = None) -> list[StudyStatus]:
                     running=tuple(running.get(sid, ())),
                     epochs_spent=spent.get(str(name), 0),
                     budget_epochs=budgets.get(sid),
+                    artifacts=shared.get(sid),
                     configs=configs.get(sid, {str(c): 0 for c in ConfigState}),
                 )
             )

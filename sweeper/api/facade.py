@@ -93,6 +93,7 @@ def join(
     n_trials: int | None = None,
     timeout: float | None = None,
     checkpoint_dir: str | None = None,
+    artifacts: str | None = None,
     study_file: str | os.PathLike[str] | None = None,
     trust_store: bool = False,
     progress: Progress | None = None,
@@ -118,6 +119,7 @@ def join(
         n_trials=n_trials,
         timeout=timeout,
         checkpoint_dir=checkpoint_dir,
+        artifacts=artifacts,
         progress=progress,
         trust_store=trust_store,
         study_file=None if study_file is None else os.fspath(study_file),
@@ -158,6 +160,7 @@ def tune(
     workers_per_gpu: int = 1,
     allow_changed: bool = False,
     checkpoint_dir: str | None = None,
+    artifacts: str | None = None,
     progress: bool | Progress | None = True,
 ) -> TuneResult:
     """Find the best learning-rate schedule for ``model`` on ``data``; the study is stored, and
@@ -233,6 +236,9 @@ def tune(
         allow_changed: continue a stored study of the same name whose settings differ.
         checkpoint_dir: where trials keep their per-epoch checkpoints [default:
             ``$SWEEPER_CHECKPOINTS`` or ``./sweeper-checkpoints``].
+        artifacts: a store every worker shares for checkpoints, ``file:///shared/folder`` or
+            ``s3://bucket/prefix`` (like ``--artifacts``) [default: ``$SWEEPER_ARTIFACTS``,
+            else the study file's ``[study] artifacts``, else none].
         progress: True: an HTML block updated in place in a Jupyter notebook, one line per trial elsewhere;
             False: quiet; or a function called with each :class:`~sweeper.search.trials.TrialEvent`.
 
@@ -274,6 +280,7 @@ def tune(
         workers_per_gpu=workers_per_gpu,
         allow_changed=allow_changed,
         checkpoint_dir=checkpoint_dir,
+        artifacts=artifacts,
         progress=progress,
     )
 

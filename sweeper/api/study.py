@@ -240,6 +240,7 @@ class Study:
         study_name: str | None = None,
         allow_changed: bool = False,
         checkpoint_dir: str | None = None,
+        artifacts: str | None = None,
         progress: Progress | None = None,
         pack: int | None = None,
     ) -> TuneSummary:
@@ -271,6 +272,7 @@ class Study:
                 workers=workers,
                 workers_per_gpu=workers_per_gpu,
                 checkpoint_dir=checkpoint_dir,
+                artifacts=artifacts,
                 progress=progress,
                 pack=pack,
             )
@@ -288,6 +290,7 @@ class Study:
         study_name: str | None = None,
         allow_changed: bool = False,
         checkpoint_dir: str | None = None,
+        artifacts: str | None = None,
         progress: bool | Progress | None = True,
         pack: int | None = None,
     ) -> TuneResult:
@@ -319,6 +322,7 @@ class Study:
                     workers=workers,
                     workers_per_gpu=workers_per_gpu,
                     checkpoint_dir=checkpoint_dir,
+                    artifacts=artifacts,
                     progress=callback,
                     pack=pack,
                 )

@@ -82,6 +82,15 @@ _checkpoint_option = click.option(
 )
 
 
+_artifacts_option = click.option(
+    "--artifacts",
+    metavar="URL",
+    help="A store every worker shares for checkpoints, so any machine continues any trial: "
+    "file:///shared/folder or s3://bucket/prefix (credentials from the AWS_* variables) "
+    "[default: $SWEEPER_ARTIFACTS, else the study file's [study] artifacts, else none].",
+)
+
+
 def _print_summary(summary: Any) -> None:
     from sweeper.api.progress import summary_lines
 
@@ -133,6 +142,7 @@ def _print_summary(summary: Any) -> None:
     help="Workers packed onto each GPU (memory growth on).",
 )
 @_checkpoint_option
+@_artifacts_option
 @_pack_option
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def tune(
@@ -147,6 +157,7 @@ def tune(
     workers: int,
     workers_per_gpu: int,
     checkpoint_dir: str | None,
+    artifacts: str | None,
     pack: int | None,
     verbose: int,
 ) -> None:
@@ -178,6 +189,7 @@ def tune(
             workers=workers,
             workers_per_gpu=workers_per_gpu,
             checkpoint_dir=checkpoint_dir,
+            artifacts=artifacts,
             progress=ProgressLines(),
             pack=pack,
         )
@@ -196,6 +208,7 @@ def tune(
 )
 @_timeout_option
 @_checkpoint_option
+@_artifacts_option
 @_pack_option
 @click.option(
     "--study-file",
@@ -214,6 +227,7 @@ def worker(
     n_trials: int | None,
     timeout: float | None,
     checkpoint_dir: str | None,
+    artifacts: str | None,
     pack: int | None,
     study_file: str | None,
     trust_store: bool,
@@ -230,6 +244,7 @@ def worker(
       sweeper worker --study-name mnist             one more worker for `sweeper tune mnist`
       sweeper worker --study-name mnist --n-trials 200 --timeout 3600
       sweeper worker --study-name mnist --storage postgresql://user@db-host/sweeper
+      sweeper worker --study-name mnist --artifacts s3://team-bucket/sweeper
     """
     setup_logging(verbose)
     from sweeper.api.facade import join
@@ -241,6 +256,7 @@ def worker(
             n_trials=n_trials,
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
+            artifacts=artifacts,
             study_file=study_file,
             trust_store=trust_store,
             progress=ProgressLines(),

@@ -109,6 +109,13 @@ def _print_status(studies: list[StudyStatus], storage: str) -> None:
             budget = f" of {s.budget_epochs}" if s.budget_epochs else ""
             extra += f", {s.epochs_spent}{budget} epochs trained"
         click.echo(f"{'':<{width}}   last activity {_ago(s.last_activity)}{extra}")
+        if s.artifacts:
+            click.echo(f"{'':<{width}}   checkpoints shared in {shown(s.artifacts)}")
+        elif paused:
+            click.echo(
+                f"{'':<{width}}   checkpoints on the machine that trained each configuration "
+                "(no --artifacts: a continuation elsewhere restarts from epoch 0)"
+            )
         for r in s.running:
             beat = "no heartbeat" if r.heartbeat is None else f"heartbeat {r.heartbeat:%H:%M:%S}"
             stale = (

@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper import faults
 from sweeper.errors import ConfigError, StorageError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.search import best_model, faults, places, reference
+from sweeper.search import best_model, places, reference
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
 from sweeper.search.recovery import ended_elsewhere, mark_worker
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from sweeper.training.data import Dataset
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedules import Schedule
+    from sweeper.training.shared_checkpoints import SharedCheckpoints
     from sweeper.training.trial import Decision, EpochRecord, TrainSettings, TrialResult
 
 log = logging.getLogger(__name__)
@@ -172,6 +174,7 @@ class Context:
     run_id: int
     rules: Rules
     on_epoch: Callable[[EpochEvent], None] | None = None  # the progress display's, if any
+    shared: SharedCheckpoints | None = None  # the study's shared checkpoint store, if any
 
 
 class Attempt:
@@ -218,7 +221,7 @@ class Attempt:
         )
         # one checkpoint folder per configuration: retries and continuations resume from it
         self.backup = checkpoint_folder(ctx, self.config)
-        self.checkpoint = Checkpoint(self.backup, trial.number, self.config)
+        self.checkpoint = Checkpoint(self.backup, trial.number, self.config, ctx.shared)
         resumable = (
             self.parent is not None  # a continuation
             or self.origin != trial.number  # a retry of a trial whose process died
@@ -231,6 +234,8 @@ class Attempt:
                 "trial %d: checkpoint folder %s is not its own, removed", trial.number, self.backup
             )
             shutil.rmtree(self.backup, ignore_errors=True)
+        if not resumable and ctx.shared is not None:  # the same, in the shared store
+            ctx.shared.remove(self.config)
         elif resumable:
             self.resume_point(stored)
         return schedule, config.optimizer
@@ -256,6 +261,14 @@ class Attempt:
             )
         else:
             why = f"checkpoint of configuration {self.config} not found here"
+            host = self.trained_on(stored)
+            if host and self.ctx.shared is None:
+                why += (
+                    f" (it was trained on {host}; without a shared artifact store a checkpoint "
+                    "stays on its machine: give every worker the same --artifacts URL)"
+                )
+            elif self.ctx.shared is not None:
+                why += f" nor in {self.ctx.shared.describe()}"
             CONSOLE.warning(
                 "trial %d restarts configuration %d from epoch 0: %s",
                 self.trial.number,
@@ -263,6 +276,24 @@ class Attempt:
                 why,
             )
         self.trial.set_user_attr(RESTARTED_ATTR, why)
+
+    def trained_on(self, stored: FrozenTrial) -> str | None:
+        """The host that trained this configuration's epochs before this attempt, if another
+        one: the one of the trial it continues, retries or runs again."""
+        from sweeper.search.recovery import WORKER_ATTR
+
+        number = self.parent if self.parent is not None else self.origin
+        try:
+            before = (
+                stored
+                if number == self.trial.number
+                else optuna_ids.trial_by_number(self.ctx.study, int(number))
+            )
+        except (KeyError, ValueError):
+            return None
+        worker = str(before.user_attrs.get(WORKER_ATTR) or "")
+        host = worker.rpartition(":")[0]
+        return host if host and host != self.ctx.worker.rpartition(":")[0] else None
 
     def run(self) -> float:
         from sweeper.training.trial import run_trial
@@ -474,7 +505,10 @@ def discard_checkpoint(ctx: Context, told: FrozenTrial) -> None:
     continues it). Until here, a process killed resumes from it."""
     faults.point("after-tell")
     if told.state in FINISHED and not promo.is_paused(told):
-        checkpoints.remove(checkpoint_folder(ctx, promo.config_of(told)))
+        config = promo.config_of(told)
+        checkpoints.remove(
+            Checkpoint(checkpoint_folder(ctx, config), config=config, shared=ctx.shared)
+        )
 
 
 def remove_leftover_checkpoints(ctx: Context) -> int:
@@ -500,6 +534,6 @@ def remove_leftover_checkpoints(ctx: Context) -> int:
             last.state == TrialState.FAIL and "error" in last.user_attrs
         ):
             log.info("checkpoint %s of finished trial %d removed", folder, last.number)
-            checkpoints.remove(folder)
+            checkpoints.remove(Checkpoint(folder, config=int(number), shared=ctx.shared))
             removed += 1
     return removed

@@ -40,13 +40,13 @@ import logging
 import math
 import os
 import re
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweeper.environment import host_name
 from sweeper.errors import BestModelError
 from sweeper.search.liveness import pid_alive, process_scope
 from sweeper.studyfile.names import file_stem
@@ -119,7 +119,7 @@ def beats(value: float, trial: int, kept: KeptModel | Mapping[str, Any] | None) 
 
 
 def hostname() -> str:
-    return socket.gethostname()
+    return host_name()
 
 
 def temporary(folder: Path, pid: int | None = None) -> Path:

@@ -13,10 +13,11 @@ system without ``/proc``) is judged by host name and pid as before.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from sweeper.environment import host_name
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PID_NAMESPACE = Path("/proc/self/ns/pid")
@@ -71,7 +72,7 @@ class Owner:
     def visible(self, host: str | None = None, scope: str | None = None) -> bool:
         """Whether a process on ``host`` in ``scope`` (default: this one's) sees the owner's pid:
         the same host name and, for a stamp with a scope, the same boot and PID namespace."""
-        if self.host != (socket.gethostname() if host is None else host):
+        if self.host != (host_name() if host is None else host):
             return False
         return self.scope is None or self.scope == (process_scope() if scope is None else scope)
 

@@ -48,9 +48,9 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
+from sweeper import faults
 from sweeper.errors import SweepAborted
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.search import faults
 from sweeper.search.attempt import (
     Attempt,
     Context,

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.search import faults
+from sweeper import faults
 from sweeper.search import promotion as promo
 from sweeper.search.recovery import requeue
 from sweeper.search.trials import FINISHED, finished_count

@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.search import faults
+from sweeper import faults
 from sweeper.search import space as space_mod
 from sweeper.store.store import CLAIM_GRACE, Store
 

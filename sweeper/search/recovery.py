@@ -10,7 +10,6 @@ first heartbeat (:func:`unowned`), otherwise when Optuna's heartbeat marks it st
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.environment import host_name
 from sweeper.search.liveness import Owner, process_scope
 from sweeper.store import optuna_ids
 from sweeper.store.store import GRACE_PERIOD
@@ -149,7 +149,7 @@ def reap_dead_local_trials(study: optuna.Study) -> int:
     processes this one cannot see (other hosts, other containers of one host name) are left to
     Optuna's heartbeat, which notices them after its grace period and queues a copy.
     """
-    host, scope = socket.gethostname(), process_scope()
+    host, scope = host_name(), process_scope()
     n = 0
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     beating = _beating(optuna_ids.storage_of(study), [optuna_ids.trial_id(t) for t in running])

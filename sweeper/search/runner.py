@@ -20,10 +20,11 @@ from pathlib import Path
 
 import optuna
 
+from sweeper import faults
 from sweeper.environment import trusted_hash_from_env, worker_index_from_env
 from sweeper.errors import ConfigError, StorageError, SweepAborted
 from sweeper.interrupts import INTERRUPTS
-from sweeper.search import faults, reference
+from sweeper.search import reference
 from sweeper.search import space as space_mod
 from sweeper.search.attempt import budget_spent
 from sweeper.search.lrfind import lr_ranges
@@ -31,7 +32,7 @@ from sweeper.search.places import forget_leftover_places
 from sweeper.search.summary import TuneSummary, summarize
 from sweeper.search.trial_flow import check_failure_rate
 from sweeper.search.trials import TrialEvent, count_states, finished_count
-from sweeper.search.worker import check_checkpoint_dir, run_worker, spawn_workers
+from sweeper.search.worker import check_artifacts, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.store.model_identity import WORKER_FIX, check_model_identity, record_model_identity
 from sweeper.store.storage_url import check_sqlite_dir
 from sweeper.store.store import Store
@@ -285,6 +286,7 @@ def tune(
     workers: int = 1,
     workers_per_gpu: int = 1,
     checkpoint_dir: str | None = None,
+    artifacts: str | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
     pack: int | None = None,
 ) -> TuneSummary:
@@ -305,7 +307,7 @@ def tune(
     budget = check_count(budget_epochs, "budget_epochs") or spec.budget_epochs
     store = Store(storage)  # a URL that cannot be a store is refused before the data is loaded
     check_sqlite_dir(store.url)
-    dataset, model = _checked_dataset(spec, name, checkpoint_dir)
+    dataset, model, artifacts = _checked_dataset(spec, name, checkpoint_dir, artifacts)
     # a database error anywhere in the run (a full disk, a lost server) is one line
     with store.writes():
         with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
@@ -319,6 +321,7 @@ def tune(
                 budget=budget,
                 model=model,
             )
+            record_artifacts(study, artifacts)
         start = time.monotonic()
         before = finished_count(study.get_trials(deepcopy=False))
         if workers <= 1:
@@ -330,6 +333,7 @@ def tune(
                 timeout=timeout,
                 progress=progress,
                 checkpoint_dir=checkpoint_dir,
+                artifacts=artifacts,
                 dataset=dataset,
                 budget=budget,
                 pack=pack,
@@ -343,6 +347,7 @@ def tune(
                 target=target,
                 timeout=timeout,
                 checkpoint_dir=checkpoint_dir,
+                artifacts=artifacts,
                 trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
                 pack=pack,
             )
@@ -362,6 +367,15 @@ def tune(
         return summary
 
 
+def record_artifacts(study: optuna.Study, artifacts: str | None) -> None:
+    """Note in the study where its checkpoints are shared (``sweeper status`` says it), the
+    URL only: credentials never go in it (:func:`~sweeper.training.shared_checkpoints.parse_url`)."""
+    from sweeper.training.shared_checkpoints import ARTIFACTS_ATTR
+
+    if artifacts and study.user_attrs.get(ARTIFACTS_ATTR) != artifacts:
+        study.set_user_attr(ARTIFACTS_ATTR, artifacts)
+
+
 def check_count(value: int | None, what: str) -> int | None:
     """``value`` (a number of trials or epochs given for this run), or None for the study's; a
     ConfigError for anything but a whole number from 1 to MAX_TRIALS."""
@@ -376,10 +390,11 @@ def check_count(value: int | None, what: str) -> int | None:
 
 
 def _checked_dataset(
-    spec: StudySpec, name: str, checkpoint_dir: str | None
-) -> tuple[Dataset, ModelFingerprint | None]:
-    """The study's data and its user model's fingerprint, once the model and the checkpoint
-    folder are known to work: what can fail fails here, before the store is touched."""
+    spec: StudySpec, name: str, checkpoint_dir: str | None, artifacts: str | None = None
+) -> tuple[Dataset, ModelFingerprint | None, str | None]:
+    """The study's data, its user model's fingerprint and the shared checkpoint store's URL
+    (None: none), once the model, the checkpoint folder and the shared store are known to work:
+    what can fail fails here, before the store is touched."""
     # a user model's module that is not there fails now, not after the backend's start-up
     check_model_module(spec.train.model, spec.train.model_dir)
     dataset = load_dataset(spec.data)
@@ -389,8 +404,9 @@ def _checked_dataset(
         spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir
     )
     check_checkpoint_dir(checkpoint_dir, name)
+    shared = check_artifacts(artifacts, spec, name)
     INTERRUPTS.check()
-    return dataset, model
+    return dataset, model, shared
 
 
 def _check_worker_codes(
@@ -425,6 +441,7 @@ def join_study(
     n_trials: int | None = None,
     timeout: float | None = None,
     checkpoint_dir: str | None = None,
+    artifacts: str | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
     trust_store: bool = False,
     study_file: str | None = None,
@@ -439,11 +456,12 @@ def join_study(
         raise ConfigError("--study-name is empty; give the name of a study in the store")
     check_count(n_trials, "n_trials")
     spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
-    dataset, model = _checked_dataset(spec, name, checkpoint_dir)
+    dataset, model, artifacts = _checked_dataset(spec, name, checkpoint_dir, artifacts)
     check_model_identity(store, name, spec.train.model, model, allow_changed=False, fix=WORKER_FIX)
     with INTERRUPTS.deferred():
         study = open_study(spec, store, name)
         record_model_identity(study, spec.train.model, model)
+        record_artifacts(study, artifacts)
     target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
     stored_budget = study.user_attrs.get("budget_epochs", spec.budget_epochs)
     index = worker_index_from_env()  # set by --workers; else a joiner
@@ -456,6 +474,7 @@ def join_study(
             timeout=timeout,
             progress=progress,
             checkpoint_dir=checkpoint_dir,
+            artifacts=artifacts,
             dataset=dataset,
             worker_index=index if index is not None else os.getpid(),
             budget=int(stored_budget) if stored_budget is not None else None,

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,17 +27,20 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
+from sweeper import faults
 from sweeper.environment import (
+    ARTIFACTS_ENV,
     CHECKPOINT_ENV,
     STORAGE_ENV,
     TRUSTED_HASH_ENV,
     WORKER_INDEX_ENV,
+    artifacts_from_env,
     checkpoint_root_from_env,
+    host_name,
     worker_index_from_env,
 )
 from sweeper.errors import ConfigError
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
-from sweeper.search import faults
 from sweeper.search.attempt import (
     Attempt,
     Context,
@@ -67,6 +69,7 @@ from sweeper.training.backend import CONSOLE, load_keras
 if TYPE_CHECKING:
     from sweeper.studyfile.study_spec import StudySpec
     from sweeper.training.data import Dataset
+    from sweeper.training.shared_checkpoints import SharedCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,28 @@ def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
             break
 
 
+def shared_store(artifacts: str | None, name: str, host: str = "") -> SharedCheckpoints | None:
+    """The study's shared checkpoint store, when ``artifacts`` (already resolved: see
+    :func:`check_artifacts`) names one."""
+    if not artifacts:
+        return None
+    from sweeper.training.shared_checkpoints import SharedCheckpoints, parse_url
+
+    return SharedCheckpoints(parse_url(artifacts), file_stem(name), host)
+
+
+def check_artifacts(artifacts: str | None, spec: StudySpec, name: str) -> str | None:
+    """The artifact store's URL for this run (``--artifacts``, else ``$SWEEPER_ARTIFACTS``, else
+    the study file's ``[study] artifacts``; None: checkpoints stay on each machine), once a
+    small object was written there, read back and removed: what cannot reach or write it (a
+    missing folder or bucket, no credentials) is one line here, before any trial trains."""
+    url = artifacts or artifacts_from_env() or spec.artifacts
+    shared = shared_store(url, name)
+    if shared is not None:
+        shared.probe()
+    return url or None
+
+
 def _n_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
     """Trials of study ``name`` so far (read before a sampler is built for it)."""
     return storage.get_n_trials(storage.get_study_id_from_name(name))
@@ -116,6 +141,7 @@ def run_worker(
     timeout: float | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
     checkpoint_dir: str | None = None,
+    artifacts: str | None = None,
     dataset: Dataset | None = None,
     worker_index: int = 0,
     budget: int | None = None,
@@ -150,6 +176,7 @@ def run_worker(
             name,
             dataset,
             checkpoint_dir,
+            artifacts,
             worker_index,
             budget,
             target,
@@ -178,6 +205,7 @@ def _context(
     name: str,
     dataset: Dataset | None,
     checkpoint_dir: str | None,
+    artifacts: str | None,
     worker_index: int,
     budget: int | None,
     target: int,
@@ -194,7 +222,7 @@ def _context(
     storage = store.optuna_storage()
     # a different seed per worker and per resume, so no two samplers replay the same draws
     offset = _n_trials(storage, name) + 7919 * worker_index
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = f"{host_name()}:{os.getpid()}"
     # its trials are taken only where the study has a place for them (search/places.py)
     study = PlacedStudy(
         study_name=name,
@@ -217,6 +245,7 @@ def _context(
         steps_per_epoch=spe,
         ranges=lr_ranges(spec, store, name),
         checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
+        shared=shared_store(artifacts, name, host_name()),
         worker=worker,
         run_id=run_id,
         rules=Rules.of(spec, dataset.num_classes, spe, budget, target),
@@ -367,6 +396,7 @@ def spawn_workers(
     target: int,
     timeout: float | None,
     checkpoint_dir: str | None,
+    artifacts: str | None,
     trusted_hash: str | None = None,
     pack: int | None = None,
 ) -> tuple[bool, list[int]]:
@@ -384,6 +414,7 @@ def spawn_workers(
             env={
                 **worker_env(i, workers, workers_per_gpu, gpus),
                 STORAGE_ENV: resolve_url(url),
+                **({ARTIFACTS_ENV: artifacts} if artifacts else {}),
                 **({TRUSTED_HASH_ENV: trusted_hash} if trusted_hash else {}),
             },
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,

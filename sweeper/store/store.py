@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sweeper.environment import heartbeat_grace_from_env
+from sweeper.environment import heartbeat_grace_from_env, host_name
 from sweeper.errors import StorageError, StudyChangedError
 from sweeper.store.storage_url import (
     check_sqlite_dir,
@@ -297,7 +296,7 @@ class Store:
         with self.session() as s:
             row = RunRow(
                 study_name=study_name,
-                host=socket.gethostname(),
+                host=host_name(),
                 pid=os.getpid(),
                 environment=json.dumps(environment, default=str),
             )

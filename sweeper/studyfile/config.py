@@ -285,6 +285,22 @@ def _study_head(
     return name, metric, seed, max_failure_rate
 
 
+def _artifacts(r: Reader, study: Mapping[str, Any]) -> str | None:
+    """``[study] artifacts``: the URL of the shared checkpoint store, checked for form here
+    (whether it can be reached is checked when a run starts)."""
+    from sweeper.training.shared_checkpoints import parse_url
+
+    url = study.get("artifacts")
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url.strip():
+        raise r.fail("[study] artifacts", f"must be a file:// or s3:// URL, got {url!r}")
+    try:
+        return parse_url(url, "").url
+    except ConfigError as exc:
+        raise r.fail("[study] artifacts", str(exc).lstrip()) from None
+
+
 def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
     sampler_t = r.table(raw, "sampler")
     r.known(sampler_t, "[sampler]", SECTION_KEYS["sampler"])
@@ -408,6 +424,7 @@ def parse_study(
         overrides=tuple(overrides),
         max_failure_rate=float(max_failure_rate),
         failure_window=r.integer(study, "failure_window", "[study]", 10, 1),
+        artifacts=_artifacts(r, study),
     )
 
 

@@ -20,6 +20,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "metric",
         "max_failure_rate",
         "failure_window",
+        "artifacts",
     ),
     "data": ("dataset", "path", "subset", "validation_fraction", "test_fraction", "seed"),
     "train": ("model", "batch_size", "epochs", "jit_compile", "pack"),

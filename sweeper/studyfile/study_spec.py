@@ -82,6 +82,7 @@ class StudySpec:
     overrides: tuple[str, ...] = ()  # section.key=value settings applied over the text
     max_failure_rate: float = 0.5  # stop when more than this share of the last trials failed
     failure_window: int = 10
+    artifacts: str | None = None  # the shared checkpoint store's URL (file:// or s3://)
 
     @property
     def hash(self) -> str:

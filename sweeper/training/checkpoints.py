@@ -1,4 +1,5 @@
-"""A trial's checkpoint on disk: written atomically, verified by a manifest before it is read.
+"""A trial's checkpoint on disk: written atomically, verified by a manifest before it is read
+(and, with a shared store, copied there after each save: :mod:`sweeper.training.shared_checkpoints`).
 
 The files are those of Keras's ``BackupAndRestore`` with ``double_checkpoint=True``, so that a
 trial checkpointed alone resumes in a pack and the other way round: ``latest.weights.h5`` (the
@@ -30,10 +31,10 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sweeper.training.backend import CONSOLE
 
@@ -49,13 +50,27 @@ INCOMING_WEIGHTS = ".incoming.weights.h5"
 SET_ASIDE = "set-aside"
 
 
+class Shared(Protocol):
+    """A shared copy of the checkpoints (:class:`sweeper.training.shared_checkpoints.SharedCheckpoints`)."""
+
+    def push(self, folder: Path, config: int, epoch: int, trial: int | None = None) -> None: ...
+
+    def pull(self, folder: Path, config: int, have: int) -> int: ...
+
+    def remove(self, config: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A checkpoint folder and what its manifest says it belongs to (None: not said)."""
+    """A checkpoint folder and what its manifest says it belongs to (None: not said); with
+    ``shared``, each checkpoint saved is copied to the study's shared store, and one there that
+    is ahead of the folder's is fetched before the folder is read
+    (:mod:`sweeper.training.shared_checkpoints`)."""
 
     folder: Path
     trial: int | None = None
     config: int | None = None
+    shared: Shared | None = field(default=None, compare=False)
 
     @classmethod
     def at(cls, where: str | Path | Checkpoint) -> Checkpoint:
@@ -121,6 +136,8 @@ def save(
         write_weights(incoming)
         _fsync(incoming)
         _install(ck, incoming, epoch)
+        if ck.shared is not None and ck.config is not None:
+            ck.shared.push(folder, ck.config, epoch, ck.trial)
     except OSError as exc:
         if isinstance(exc, NoSpaceForCheckpoint) or not _no_space(exc):
             raise
@@ -204,6 +221,9 @@ def recover(where: str | Path | Checkpoint) -> Found:
     """
     ck = Checkpoint.at(where)
     folder = ck.folder
+    if ck.shared is not None and ck.config is not None:
+        have = max(verify(ck)[0], verify(ck, PREVIOUS)[0]) if folder.is_dir() else 0
+        ck.shared.pull(folder, ck.config, have)
     if not folder.is_dir():
         return Found(0)
     epoch, problem = verify(ck)
@@ -232,9 +252,26 @@ def recover(where: str | Path | Checkpoint) -> Found:
     return Found(previous, dest, problem)
 
 
+def install_verified(folder: Path, source: Path) -> None:
+    """Make the checkpoint files in ``source`` (verified) the checkpoint of ``folder``; the
+    current one there becomes the previous one, as :func:`save` does."""
+    names = (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE)  # the manifest last, each time
+    current = [folder / name for name in names]
+    if all(p.exists() for p in current):
+        for path in current:
+            _copy_atomic(path, path.with_name(path.name + PREVIOUS))
+    for name in names:
+        _copy_atomic(source / name, folder / name)
+    _fsync_dir(folder)
+
+
 def remove(where: str | Path | Checkpoint) -> None:
-    """Delete the checkpoint folder (its trial's outcome is stored: nothing resumes from it)."""
-    folder = Checkpoint.at(where).folder
+    """Delete the checkpoint folder (its trial's outcome is stored: nothing resumes from it),
+    and its shared copy."""
+    ck = Checkpoint.at(where)
+    folder = ck.folder
+    if ck.shared is not None and ck.config is not None:
+        ck.shared.remove(ck.config)
     # the manifest goes first: a removal cut short leaves files that do not verify, never a
     # checkpoint that resumes a finished trial
     try:
