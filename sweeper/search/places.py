@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -46,7 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
 from sweeper.search import promotion as promo
-from sweeper.search.recovery import requeue
+from sweeper.search.recovery import WORKER_ATTR, requeue
 from sweeper.search.trials import FINISHED, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.place_claims import (
@@ -164,6 +164,9 @@ class Claimant:
     store: Store
     target: int
     worker: str  # host:pid, written with each claim
+    # no shared checkpoint store: a queued trial whose checkpoint is on another host is taken
+    # last (after a new configuration), so that its own host continues it (sweeper.search.places)
+    local_checkpoints: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,11 +203,13 @@ class PlacedStudy(optuna.Study):
 
     def take(self) -> int:
         """Take a trial as :meth:`ask` says: its storage id, RUNNING, its place held."""
-        now = self.occupancy(self.get_trials(deepcopy=False))
+        trials = self.get_trials(deepcopy=False)
+        now = self.occupancy(trials)
+        near, far = self._by_host(now.queued, trials)
         claim: _Claim | None = None
         claimed = False  # a claim was tried (once: the rest of the queue is taken without one)
         try:
-            for t in now.queued:
+            for t in near:
                 holds = now.holds(t)
                 if not holds and claim is None:
                     if claimed:
@@ -228,6 +233,9 @@ class PlacedStudy(optuna.Study):
             if claim is None and not claimed:
                 claim = self._claim(now)
             if claim is None:
+                for t in far:  # nothing else to do here: continue it, from epoch 0 (said then)
+                    if now.holds(t) and optuna_ids.take_queued(self, t):
+                        return optuna_ids.trial_id(t)
                 raise NoPlace(
                     f"study {self.study_name}: every place of its {self.claimant.target} is taken"
                 )
@@ -238,6 +246,24 @@ class PlacedStudy(optuna.Study):
         finally:
             if claim is not None:  # an error between the claim and its trial: give it back
                 self._release(claim)
+
+    def _by_host(
+        self, queued: Sequence[FrozenTrial], trials: list[FrozenTrial]
+    ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+        """The queued trials this worker takes in order, and those it leaves to the host that
+        holds their checkpoint (only without a shared checkpoint store): a continuation, retry
+        or requeued trial whose epochs were trained on another host. Taken here, it would
+        restart from epoch 0; its host continues it from where it stopped."""
+        if not self.claimant.local_checkpoints:
+            return list(queued), []
+        here = self.claimant.worker.rpartition(":")[0]
+        by_number = {t.number: t for t in trials}
+        near: list[FrozenTrial] = []
+        far: list[FrozenTrial] = []
+        for t in queued:
+            host = checkpoint_host(t, by_number)
+            (far if host and host != here else near).append(t)
+        return near, far
 
     def _claim(self, now: Occupancy) -> _Claim | None:
         """Claim a free place, else take over a stale claim; None when neither is left."""
@@ -289,6 +315,20 @@ class PlacedStudy(optuna.Study):
             release_place(self.claimant.store, self.study_name, claim.place, claim.token)
         except Exception:  # the store failing is why: the claim goes stale and is taken over
             log.debug("place %d of study %s not released", claim.place, self.study_name)
+
+
+def checkpoint_host(trial: FrozenTrial, by_number: Mapping[int, FrozenTrial]) -> str | None:
+    """The host whose checkpoint folder holds the epochs ``trial`` resumes from: that of the
+    trial it continues (a promotion) or retries, or its own last run's (requeued); None for a
+    new configuration, or when no stamp says."""
+    source: FrozenTrial | None = trial
+    parent = trial.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+    origin = trial.system_attrs.get("failed_trial")
+    if WORKER_ATTR not in trial.user_attrs:
+        number = parent if parent is not None else origin
+        source = None if number is None else by_number.get(int(number))
+    worker = "" if source is None else str(source.user_attrs.get(WORKER_ATTR) or "")
+    return worker.rpartition(":")[0] or None
 
 
 def room(study: optuna.Study, trials: list[FrozenTrial], target: int) -> bool:

@@ -89,10 +89,17 @@ def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
     folder = checkpoint_root(checkpoint_dir) / file_stem(name)
     made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        for attempt in range(5):
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".probe-{os.getpid()}"
+            try:
+                probe.write_bytes(b"")
+            except FileNotFoundError:  # another worker starting removed the folder it made
+                if attempt == 4:
+                    raise
+                continue
+            probe.unlink()
+            break
     except OSError as exc:
         raise ConfigError(
             f"checkpoint folder {folder} cannot be written ({exc.strerror or exc}); give "
@@ -224,12 +231,13 @@ def _context(
     offset = _n_trials(storage, name) + 7919 * worker_index
     worker = f"{host_name()}:{os.getpid()}"
     # its trials are taken only where the study has a place for them (search/places.py)
+    shared = shared_store(artifacts, name, host_name())
     study = PlacedStudy(
         study_name=name,
         storage=storage,
         sampler=make_sampler(spec, offset),
         pruner=make_pruner(spec),
-        claimant=Claimant(store, target, worker),
+        claimant=Claimant(store, target, worker, local_checkpoints=shared is None),
     )
     # computed once per study, when it was prepared; every worker's schedules use that value
     stored_spe = study.user_attrs.get("steps_per_epoch")
@@ -245,7 +253,7 @@ def _context(
         steps_per_epoch=spe,
         ranges=lr_ranges(spec, store, name),
         checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
-        shared=shared_store(artifacts, name, host_name()),
+        shared=shared,
         worker=worker,
         run_id=run_id,
         rules=Rules.of(spec, dataset.num_classes, spe, budget, target),

@@ -269,3 +269,64 @@ def test_processes_asking_at_once_start_exactly_the_target_on_sqlite(tmp_path: P
     url = f"sqlite:///{tmp_path / 'many.db'}"
     told = ask_concurrently(url, "many", processes=6, target=14)
     assert_exact_places(url, "many", 14, told)
+
+
+# --------------------------------------------------------------------------------------------
+# without a shared checkpoint store, a queued trial waits for the host of its checkpoint
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_continuation_whose_checkpoint_is_elsewhere_is_left_to_its_host(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = new_study(url)
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("worker", "machine-a:4242")
+    trial.set_user_attr("paused_at_epoch", 1)
+    study.tell(trial, state=TrialState.PRUNED)
+    parent = study.get_trials()[0]
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=parent.params,
+            distributions=parent.distributions,
+            user_attrs={"config": 0, "promoted_from": 0, "promoted_at_epoch": 1},
+        )
+    )
+    by_number = {t.number: t for t in study.get_trials()}
+    assert places.checkpoint_host(by_number[1], by_number) == "machine-a"
+
+    def on(host: str, target: int, local: bool) -> PlacedStudy:
+        s = worker(url, target, f"{host}:1")
+        s.claimant = Claimant(s.claimant.store, target, f"{host}:1", local_checkpoints=local)
+        return s
+
+    # machine B with room for a new configuration starts one; machine A continues its own
+    b = on("machine-b", 3, local=True)
+    assert b.take() != optuna_ids.id_of_number(b, 1)
+    a = on("machine-a", 3, local=True)
+    assert a.take() == optuna_ids.id_of_number(a, 1)
+
+
+def test_with_a_shared_store_or_nothing_else_to_do_any_host_continues_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = new_study(url)
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("worker", "machine-a:4242")
+    study.tell(trial, state=TrialState.PRUNED)
+    parent = study.get_trials()[0]
+    for _ in range(2):
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.WAITING,
+                params=parent.params,
+                distributions=parent.distributions,
+                user_attrs={"config": 0, "promoted_from": 0, "promoted_at_epoch": 1},
+            )
+        )
+    shared = worker(url, 3, "machine-b:1")  # shared checkpoints: the queue in order
+    assert shared.take() == optuna_ids.id_of_number(shared, 1)
+    full = worker(url, 1, "machine-b:2")  # a target of 1, held by configuration 0: no new one
+    full.claimant = Claimant(full.claimant.store, 1, "machine-b:2", local_checkpoints=True)
+    assert full.take() == optuna_ids.id_of_number(full, 2)
