@@ -48,7 +48,8 @@ TARGET = 1.5
 
 
 def _schedules(k: int, spe: int) -> list[Any]:
-    from sweeper.training.schedules import Constant, Exponential
+    from sweeper.training.families.constant import Constant
+    from sweeper.training.families.exponential import Exponential
 
     out: list[Any] = []
     for i in range(k):
@@ -88,8 +89,8 @@ def build_pack(dataset: Any, settings: Any, k: int, stop: str = "rebuild") -> tu
 def bench_model(
     model: str, dataset: Any, ks: list[int], args: argparse.Namespace
 ) -> list[list[str]]:
+    from sweeper.training.families.constant import Constant
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.schedules import Constant
     from sweeper.training.trial import TrainSettings, run_trial
 
     settings = TrainSettings(model=model, batch_size=args.batch, epochs=args.trial_epochs, seed=0)

@@ -2,7 +2,9 @@
 sub-package: cli > api > analysis > retraining, testing > search > store > studyfile >
 training > errors, environment, interrupts), and no module
 imports another module's private names. Read from the source with ``ast``, function-level
-imports included. And the read-only side (sweeper.analysis, the read-only commands) imports no
+imports included. Inside training, the schedule families are plug-ins: a family's module imports
+only the schedules' shared code, and no module names a family (the registry finds them). And the
+read-only side (sweeper.analysis, the read-only commands) and the schedule families import no
 Keras."""
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sweeper"
 # the read-only side: every module of sweeper.analysis and the read-only commands
 READ_ONLY = ("sweeper.analysis", "sweeper.cli.read")
+# the schedule families and what finds them: a family's Keras twin is imported inside keras()
+FAMILIES = "sweeper.training.families"
+KERAS_FREE = (*READ_ONLY, FAMILIES, "sweeper.training.schedules")
 
 
 def _modules() -> dict[str, Path]:
@@ -100,6 +105,31 @@ LAYERS = {
 }
 
 
+# inside a layer, a package of plug-ins: what each of its modules may import (nothing else of
+# sweeper), and no module outside it imports one of them by name
+# (sweeper.training.schedules finds the families with pkgutil)
+PLUG_INS = {
+    FAMILIES: {
+        "sweeper.errors",
+        "sweeper.training.schedule_base",  # Schedule, Horizon, the checks
+        "sweeper.training.warmup_decay",  # the warm-up / hold / decay kernel
+        "sweeper.training.schedule_code",  # the pieces of Keras code
+        "sweeper.training.keras_schedules",  # the keras.ops twins, inside keras()
+    },
+}
+
+
+def _plug_in_breaches(edges: dict[str, set[str]]) -> list[str]:
+    out = []
+    for package, allowed in PLUG_INS.items():
+        for a, bs in edges.items():
+            if a.startswith(f"{package}."):  # a plug-in: its shared code only
+                out += [f"{a} -> {b}" for b in bs if b not in allowed]
+            else:  # elsewhere: no plug-in by name
+                out += [f"{a} -> {b}" for b in bs if b.startswith(f"{package}.")]
+    return sorted(out)
+
+
 def _layer(module: str) -> int:
     if module == "sweeper":  # __version__ and the API loaded lazily: no static import
         return 0
@@ -117,15 +147,34 @@ def test_imports_go_down_the_layers() -> None:
     assert _upward(edges) == []
 
 
+def test_plug_ins_import_only_their_shared_code_and_nothing_names_them() -> None:
+    edges, _ = _graph()
+    modules = [m for m in edges if m.startswith(f"{FAMILIES}.")]
+    assert len(modules) >= 14  # every family is a module of the package
+    assert _plug_in_breaches(edges) == []
+
+
+def test_the_plug_in_check_can_fail() -> None:
+    family = f"{FAMILIES}.constant"
+    assert _plug_in_breaches({family: {"sweeper.training.trial"}}) == [
+        f"{family} -> sweeper.training.trial"
+    ]
+    assert _plug_in_breaches({"sweeper.training.schedule_code": {family}}) == [
+        f"sweeper.training.schedule_code -> {family}"
+    ]
+    assert _plug_in_breaches({"sweeper.training.schedules": {FAMILIES}}) == []
+
+
 def test_the_layer_check_can_fail() -> None:
     edges = {"sweeper.training.trial": {"sweeper.store.store"}, "sweeper.store.store": set()}
     assert _upward(edges) == ["sweeper.training.trial -> sweeper.store.store"]
     assert _upward({"sweeper.cli.read": {"sweeper", "sweeper.analysis.plots"}}) == []
 
 
-def test_the_read_only_side_imports_no_keras_or_tensorflow() -> None:
-    modules = sorted(m for m in _modules() if m.startswith(READ_ONLY))
+def test_the_read_only_side_and_the_families_import_no_keras_or_tensorflow() -> None:
+    modules = sorted(m for m in _modules() if m.startswith(KERAS_FREE))
     assert len(modules) > 10 and "sweeper.analysis.queries" in modules
+    assert f"{FAMILIES}.constant" in modules
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
     code += "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)

@@ -264,43 +264,11 @@ class ScheduleCurves(NamedTuple):
 
 
 def default_schedule(family: str, n_steps: int, initial_lr: float = 0.1) -> dict[str, Any]:
-    """Parameters that show ``family``'s shape over ``n_steps`` steps (a dict for ``from_dict``)."""
+    """Parameters that show ``family``'s shape over ``n_steps`` steps (a dict for ``from_dict``):
+    the family's own ``plot_default``."""
     n = max(int(n_steps), 10)
     lr = float(initial_lr)
-    tenth = max(n / 10, 1.0)
-    defaults: dict[str, dict[str, Any]] = {
-        "constant": {},
-        "time": {"time_decay": 10.0 / n},
-        "step": {"decay_rate": 0.5, "drop_every": 2.0, "steps_per_epoch": max(n // 10, 1)},
-        "exponential": {"decay_steps": tenth, "decay_rate": 0.7},
-        "piecewise": {
-            "boundaries": [round(n * f) for f in (0.3, 0.6, 0.85)],
-            "values": [float(f"{lr * 0.3**i:.6g}") for i in range(4)],
-        },
-        "polynomial": {"decay_steps": float(n), "end_lr": lr * 0.01, "power": 2.0},
-        "inverse_time": {"decay_steps": tenth, "decay_rate": 1.0, "staircase": True},
-        "cosine": {"decay_steps": n * 0.95, "alpha": 0.0, "warmup_steps": n * 0.05},
-        "cosine_restarts": {"first_decay_steps": n / 7, "t_mul": 2.0, "m_mul": 0.8},
-        # the later families end at the last step drawn, as in a run
-        "linear": {"decay_steps": float(n - 1), "end_lr": 0.0, "warmup_steps": n * 0.05},
-        "wsd": {
-            "decay_steps": float(n - 1),
-            "decay_start": (n - 1) * 0.8,
-            "warmup_steps": n * 0.05,
-            "end_lr": 0.0,
-            "cooldown": "1-sqrt",
-        },
-        "one_cycle": {"total_steps": float(n), "pct_start": 0.3},
-        "rex": {"decay_steps": float(n - 1)},
-        "shape": {
-            "decay_steps": float(n - 1),
-            "warmup_fraction": 0.05,
-            "stable_fraction": 0.3,
-            "decay_exponent": 1.5,
-            "final_lr_ratio": 0.01,
-        },
-    }
-    return {"family": family, "initial_lr": lr, **defaults[family]}
+    return {"family": family, "initial_lr": lr, **FAMILIES[family].plot_default(n, lr)}
 
 
 SCHEDULE_EPOCHS = 10  # `sweeper schedules` draws its steps as a run of this many epochs
@@ -323,15 +291,11 @@ def schedule_curves_data(
             f"unknown schedule family {unknown[0]!r}; {hint + ' ' if hint else ''}choose from: "
             f"{', '.join(FAMILIES)}"
         )
-    from sweeper.studyfile.dimensions import ALL_FAMILIES, DIMENSIONS
-
     takes = {f: {x.name for x in dataclasses.fields(FAMILIES[f])} for f in families}
-    # the study file's names (decay_rate, drop_every in epochs, ...), as in [space]
-    # (the optimizer's dimensions, which every family has, are no schedule parameter)
-    schedule_dims = {
-        n: d for n, d in DIMENSIONS.items() if d.families != ALL_FAMILIES or n == "initial_lr"
-    }
-    uses = {f: {n for n, d in schedule_dims.items() if f in d.families} for f in families}
+    # the study file's names (decay_rate, drop_every in epochs, ...), as in [space]: the
+    # dimensions each family declares (the optimizer's, which every family has, are no
+    # schedule parameter)
+    uses = {f: set(FAMILIES[f].dimensions) for f in families}
     for name in settings:
         if not any(name in takes[f] or name in uses[f] for f in families):
             raise SweeperError(

@@ -18,6 +18,7 @@ from sweeper import __version__
 from sweeper.api.progress import ProgressLines
 from sweeper.cli.common import EXIT_INTERRUPTED, INTERRUPTED, setup_logging, user_errors
 from sweeper.interrupts import INTERRUPTS, SweepInterrupted
+from sweeper.training.schedules import FAMILIES
 
 
 class _Main(click.Group):
@@ -32,16 +33,20 @@ class _Main(click.Group):
                 raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
-@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # the families named as sweeper.training.families declares them
+    help=f"""Find the best learning-rate schedule for a Keras model.
+
+    sweeper runs an Optuna study over schedule families ({", ".join(FAMILIES)}; `sweeper
+    families` lists them) and their parameters, prunes poor trials on validation accuracy and
+    keeps every trial in a SQLite store.
+    """,
+)
 @click.version_option(__version__, prog_name="sweeper")
 def main() -> None:
-    """Find the best learning-rate schedule for a Keras model.
-
-    sweeper runs an Optuna study over schedule families (constant, time, step, exponential,
-    piecewise, polynomial, inverse_time, cosine, cosine_restarts, linear, wsd, one_cycle, rex,
-    shape; `sweeper families` lists them) and their parameters, prunes poor trials on validation
-    accuracy and keeps every trial in a SQLite store.
-    """
+    pass
 
 
 _storage_option = click.option(
@@ -313,8 +318,6 @@ def families() -> None:
       sweeper families
       sweeper schedules --family wsd --family shape --plot shapes.png   draw two of them
     """
-    from sweeper.training.schedules import FAMILIES
-
     for name, cls in FAMILIES.items():
         click.echo(f"{name:<16} {cls.formula}")
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sweeper.studyfile.study_spec import SpaceSpec
     from sweeper.training.data import Dataset
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.schedules import Schedule
+    from sweeper.training.schedule_base import Schedule
     from sweeper.training.trial import TrainSettings
 
 

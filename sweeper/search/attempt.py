@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from sweeper.studyfile.study_spec import StudySpec
     from sweeper.training.data import Dataset
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.schedules import Schedule
+    from sweeper.training.schedule_base import Schedule
     from sweeper.training.shared_checkpoints import SharedCheckpoints
     from sweeper.training.trial import Decision, EpochRecord, TrainSettings, TrialResult
 

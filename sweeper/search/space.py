@@ -35,7 +35,8 @@ from sweeper.studyfile.dimensions import (
 )
 from sweeper.studyfile.study_spec import SpaceSpec
 from sweeper.training.optimizers import SCHEDULE_FREE, OptimizerSpec
-from sweeper.training.schedules import Schedule, from_dimensions
+from sweeper.training.schedule_base import Schedule
+from sweeper.training.schedules import from_dimensions
 
 SCHEDULE_PARAM = "schedule"
 BASELINE_ATTR = "baseline"  # user attr: the baseline's name

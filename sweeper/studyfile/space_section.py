@@ -21,7 +21,8 @@ from sweeper.studyfile.dimensions import (
 from sweeper.studyfile.study_reader import SECTION_KEYS, Reader
 from sweeper.studyfile.study_spec import SpaceSpec
 from sweeper.training.optimizers import OPTIMIZERS, SCHEDULE_FREE
-from sweeper.training.schedules import COOLDOWN_SHAPES, FAMILIES
+from sweeper.training.schedules import FAMILIES
+from sweeper.training.warmup_decay import COOLDOWN_SHAPES
 
 
 def _unknown(what: str, value: Any, known: Iterable[str]) -> str:

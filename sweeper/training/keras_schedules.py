@@ -63,8 +63,8 @@ class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _decay_profile(profile: str, v: Any, exponent: float) -> Any:
-    """``sweeper.training.schedules.decay_profile`` in ``keras.ops``: the decay's height over its
-    remaining fraction ``v``, in forms that keep their relative precision as ``v`` -> 0."""
+    """``sweeper.training.warmup_decay.decay_profile`` in ``keras.ops``: the decay's height over
+    its remaining fraction ``v``, in forms that keep their relative precision as ``v`` -> 0."""
     if profile == "polynomial":
         return ops.power(v, ops.cast(exponent, v.dtype))
     if profile == "linear":

@@ -18,7 +18,7 @@ from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.trial import EpochRecord
 
 if TYPE_CHECKING:
-    from sweeper.training.schedules import Schedule
+    from sweeper.training.schedule_base import Schedule
 
 ModelBuilder = Callable[[tuple[int, ...], int], Any]
 

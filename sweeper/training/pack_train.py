@@ -19,7 +19,7 @@ from sweeper.training.trial import EpochRecord, TrainSettings, TrialStatus, rese
 
 if TYPE_CHECKING:
     from sweeper.training.data import Dataset
-    from sweeper.training.schedules import Schedule
+    from sweeper.training.schedule_base import Schedule
 
 log = logging.getLogger(__name__)
 

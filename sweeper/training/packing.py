@@ -87,7 +87,7 @@ from sweeper.training.trial import EpochRecord, TrainSettings, steps_per_epoch
 if TYPE_CHECKING:
     from sweeper.training.checkpoints import Checkpoint
     from sweeper.training.data import Dataset
-    from sweeper.training.schedules import Schedule
+    from sweeper.training.schedule_base import Schedule
 
 log = logging.getLogger(__name__)
 

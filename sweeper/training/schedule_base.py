@@ -1,20 +1,24 @@
-"""The base of the learning-rate schedule families (:mod:`sweeper.training.schedules`).
+"""What a learning-rate schedule family is, and the code the families share.
 
 :class:`Schedule` is a frozen dataclass over optimizer steps that gives its rate in NumPy
-(``rates``, ``lr_at``, ``curve``), builds its Keras schedule (``keras``) and describes itself
-(``to_dict``, ``describe``) and rebuilds itself for another run (``rescaled``, through a
-:class:`Horizon`); the ``check_*`` functions are the one-line checks the families' fields go
-through.
+(``rates``, ``lr_at``, ``curve``), builds its Keras schedule (``keras``), writes itself as Keras
+code (``learning_rate_code``), describes itself (``to_dict``, ``describe``) and rebuilds itself
+for another run (``rescaled``, through a :class:`Horizon`). Each family is one subclass in a
+module of its own in :mod:`sweeper.training.families`, which declares on the class its name, its
+place in the list of families, the study dimensions it takes, how it is built from them and the
+curve it shows in plots (see that package). The ``check_*`` functions are the one-line checks the
+families' fields go through; :func:`interval_in_steps` reads a study's interval in epochs.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -131,18 +135,52 @@ def check_in_unit(family: str, name: str, value: float, *, closed_low: bool = Fa
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """Base class: a learning-rate schedule over optimizer steps."""
+class Schedule(abc.ABC):
+    """Base class: a learning-rate schedule over optimizer steps, one family.
+
+    A family declares, on its class: ``family`` (its name in study files and stores),
+    ``formula`` (one line, for ``sweeper families``), ``order`` (its place in
+    :data:`~sweeper.training.schedules.FAMILIES`, the order of a study's default choice of
+    families: never changed once released, a new family takes a number past the last),
+    ``dimensions`` (the study dimensions it takes, ``initial_lr`` first: which families take a
+    dimension is read from them), and ``renamed`` (fields stored under an earlier name, old ->
+    new: ``from_dict`` reads old stores through it); and the methods below.
+    """
 
     family: ClassVar[str] = ""
     formula: ClassVar[str] = ""
-    # fields stored under an earlier name, old -> new: ``from_dict`` reads old stores through it
+    order: ClassVar[int] = 0
+    dimensions: ClassVar[tuple[str, ...]] = ()
     renamed: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     initial_lr: float
 
-    def _rates(self, steps: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @classmethod
+    @abc.abstractmethod
+    def from_dimensions(cls, dims: Mapping[str, Any], *, steps_per_epoch: int, epochs: int) -> Self:
+        """The schedule a study's dimension values ``dims`` give for a run of ``epochs`` epochs
+        of ``steps_per_epoch`` updates (intervals in epochs become steps; a baseline's settings
+        in steps, such as ``decay_steps``, are taken as they are)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def plot_default(cls, n_steps: int, initial_lr: float) -> dict[str, Any]:
+        """The fields besides ``initial_lr`` that show the family's shape over ``n_steps`` (at
+        least 10) steps, for ``sweeper schedules`` and its plots (a dict for ``from_dict``)."""
+
+    @abc.abstractmethod
+    def _rates(self, steps: np.ndarray) -> np.ndarray:
+        """The rate at each of ``steps`` (float64), in NumPy."""
+
+    @abc.abstractmethod
+    def keras(self) -> Any:
+        """The Keras object the optimizer takes as ``learning_rate`` (imports Keras, inside the
+        method: importing a family imports no Keras)."""
+
+    @abc.abstractmethod
+    def learning_rate_code(self, total_steps: int) -> list[str]:
+        """The lines of Python, Keras alone, that define ``learning_rate`` as this schedule for a
+        run of ``total_steps`` updates (:func:`sweeper.training.schedule_code.keras_code`)."""
 
     def rates(self, steps: np.ndarray | list[int] | range) -> np.ndarray:
         """The learning rate at each of ``steps`` (float64)."""
@@ -155,10 +193,6 @@ class Schedule:
     def curve(self, n_steps: int) -> np.ndarray:
         """The learning rate of steps ``0 .. n_steps - 1``."""
         return self.rates(np.arange(n_steps))
-
-    def keras(self) -> Any:
-        """The Keras object the optimizer takes as ``learning_rate`` (imports Keras)."""
-        raise NotImplementedError  # pragma: no cover - every family overrides it
 
     def rescaled(self, horizon: Horizon) -> Schedule:
         """This schedule rebuilt for ``horizon``'s run under its rule (itself for the same run)."""
@@ -208,3 +242,12 @@ def check_end_lr(family: str, end_lr: float, initial_lr: float) -> None:
             f"schedule '{family}': end_lr must lie in [0, initial_lr={initial_lr!r}], "
             f"got {end_lr!r}"
         )
+
+
+def interval_in_steps(
+    dims: Mapping[str, Any], steps_per_epoch: int, epoch_key: str, default_epochs: float
+) -> float:
+    """An interval in steps: a baseline's ``decay_steps`` when given, else ``epoch_key`` epochs."""
+    if "decay_steps" in dims:
+        return float(dims["decay_steps"])
+    return float(dims.get(epoch_key, default_epochs)) * steps_per_epoch

@@ -1,18 +1,20 @@
 """The tuned schedule as a self-contained Keras snippet, for a training script without sweeper.
 
-:func:`keras_code` writes the Python source that rebuilds a schedule of
-:mod:`sweeper.training.schedules` and an :class:`~sweeper.training.optimizers.OptimizerSpec` with
-Keras alone: it imports ``keras`` (and ``math`` where a formula needs it) and defines two names,
-``learning_rate`` (a ``keras.optimizers.schedules.LearningRateSchedule``, or a float for a
+:func:`keras_code` writes the Python source that rebuilds a schedule (a family of
+:mod:`sweeper.training.families`) and an :class:`~sweeper.training.optimizers.OptimizerSpec`
+with Keras alone: it imports ``keras`` (and ``math`` where a formula needs it) and defines two
+names, ``learning_rate`` (a ``keras.optimizers.schedules.LearningRateSchedule``, or a float for a
 constant rate) and ``optimizer``. The user pastes it into their script and passes ``optimizer``
 to ``model.compile``.
 
-Keras's own schedule classes are used wherever one gives the same curve (step decay becomes a
-``PiecewiseConstantDecay`` with the drops of the run it is written for). The families Keras does
-not ship (linear, wsd, rex, shape, one_cycle) become a small ``LearningRateSchedule`` subclass in
-``keras.ops`` with the formula of :mod:`sweeper.training.keras_schedules` (which keeps its
-relative precision to the end of a decay to zero in float32, where Keras's ``PolynomialDecay``
-does not). Every number is written with ``repr``, never rounded.
+Each family writes its own ``learning_rate`` (``Schedule.learning_rate_code``) with the pieces
+here: Keras's own schedule classes wherever one gives the same curve (step decay becomes a
+``PiecewiseConstantDecay`` with the drops of the run it is written for); the shapes Keras does
+not ship (linear, wsd, rex, shape, one_cycle) a small ``LearningRateSchedule`` subclass in
+``keras.ops``, written out from :mod:`sweeper.training.keras_schedules` (which keeps its relative
+precision to the end of a decay to zero in float32, where Keras's ``PolynomialDecay`` does not):
+:func:`warmup_stable_decay_code`, :func:`one_cycle_code`. Every number is written with ``repr``,
+never rounded (:func:`literal`).
 
 Keras has no schedule-free optimizer: for ``sgd_schedule_free`` and ``adamw_schedule_free`` the
 snippet still defines ``learning_rate`` with Keras alone, then, below the line
@@ -25,35 +27,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import singledispatch
-
-import numpy as np
 
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedules import (
-    Constant,
-    Cosine,
-    CosineRestarts,
-    Exponential,
-    InverseTime,
-    Linear,
-    OneCycle,
-    Piecewise,
-    Polynomial,
-    Rex,
-    Schedule,
-    Shape,
-    StepDecay,
-    TimeDecay,
-    WarmupStableDecay,
-)
-
-__all__ = ["NEEDS_SWEEPER", "keras_code"]
+from sweeper.training.schedule_base import Schedule
 
 NEEDS_SWEEPER = "# -- needs sweeper: Keras has no schedule-free optimizer"
 """The line of a schedule-free optimizer's snippet above which Keras alone is enough."""
 
-_SCHEDULES = "keras.optimizers.schedules"
+KERAS_SCHEDULES = "keras.optimizers.schedules"
+"""Where Keras's own schedule classes are, as a snippet names them."""
 # OptimizerSpec.name -> the Keras optimizer class (OptimizerSpec.build's choice)
 _KERAS_OPTIMIZERS = {
     "sgd": "SGD",
@@ -86,7 +68,7 @@ def keras_code(
     if isinstance(total_steps, bool) or int(total_steps) != total_steps or total_steps < 1:
         raise ValueError(f"total_steps must be a whole number >= 1, got {total_steps!r}")
     head = [f"# {line}".rstrip() for text in comment for line in (text.splitlines() or [""])]
-    rate = _rate_code(schedule, int(total_steps))
+    rate = schedule.learning_rate_code(int(total_steps))
     body = "\n".join(rate)
     imports = ["import keras"] + (["import math"] if "math." in body else [])
     gap = ["", ""] if rate[0].startswith("@") else [""]  # two blank lines above a class
@@ -111,222 +93,13 @@ def _optimizer_code(spec: OptimizerSpec, total_steps: int) -> list[str]:
     cls = _KERAS_OPTIMIZERS[spec.name]
     args = {"learning_rate": "learning_rate"}
     if spec.name == "sgd":
-        args |= {"momentum": _num(spec.momentum), "nesterov": repr(bool(spec.nesterov))}
-    return _assign("optimizer", f"keras.optimizers.{cls}", args)
+        args |= {"momentum": literal(spec.momentum), "nesterov": repr(bool(spec.nesterov))}
+    return assignment("optimizer", f"keras.optimizers.{cls}", args)
 
 
-@singledispatch
-def _rate_code(schedule: Schedule, total_steps: int) -> list[str]:
-    """The lines that define ``learning_rate`` for ``schedule``."""
-    raise TypeError(f"no Keras snippet for the schedule family {schedule.family!r}")
-
-
-@_rate_code.register
-def _(schedule: Constant, total_steps: int) -> list[str]:
-    return [f"learning_rate = {_num(schedule.initial_lr)}"]
-
-
-@_rate_code.register
-def _(schedule: TimeDecay, total_steps: int) -> list[str]:
-    # lr0 / (1 + time_decay * step): InverseTimeDecay with one-step intervals
-    return _assign(
-        "learning_rate",
-        f"{_SCHEDULES}.InverseTimeDecay",
-        {
-            "initial_learning_rate": _num(schedule.initial_lr),
-            "decay_steps": "1",
-            "decay_rate": _num(schedule.time_decay),
-        },
-    )
-
-
-@_rate_code.register
-def _(schedule: StepDecay, total_steps: int) -> list[str]:
-    # Keras has no epoch step decay: the rate's drops within the run, as piecewise constant
-    # values (values[i] up to and including step boundaries[i]); the last value holds after it.
-    curve = schedule.curve(total_steps)
-    changes = [int(k) for k in np.flatnonzero(curve[1:] != curve[:-1]) + 1]
-    note = (
-        f"# step decay (x {_num(schedule.decay_rate)} every {_num(schedule.drop_every)} epochs "
-        f"of {schedule.steps_per_epoch} steps), its drops over the run's {total_steps} steps"
-    )
-    if not changes:
-        return [note, f"learning_rate = {_num(curve[0])}"]
-    return [
-        note,
-        *_assign(
-            "learning_rate",
-            f"{_SCHEDULES}.PiecewiseConstantDecay",
-            {
-                "boundaries": _list([repr(k - 1) for k in changes]),
-                "values": _list([_num(curve[0]), *(_num(curve[k]) for k in changes)]),
-            },
-        ),
-    ]
-
-
-@_rate_code.register
-def _(schedule: Exponential, total_steps: int) -> list[str]:
-    return _assign(
-        "learning_rate",
-        f"{_SCHEDULES}.ExponentialDecay",
-        {
-            "initial_learning_rate": _num(schedule.initial_lr),
-            "decay_steps": _num(schedule.decay_steps),
-            "decay_rate": _num(schedule.decay_rate),
-            "staircase": repr(bool(schedule.staircase)),
-        },
-    )
-
-
-@_rate_code.register
-def _(schedule: Piecewise, total_steps: int) -> list[str]:
-    if not schedule.boundaries:
-        return [f"learning_rate = {_num(schedule.initial_lr)}"]
-    return _assign(
-        "learning_rate",
-        f"{_SCHEDULES}.PiecewiseConstantDecay",
-        {
-            "boundaries": _list([repr(int(b)) for b in schedule.boundaries]),
-            "values": _list([_num(v) for v in schedule.values]),
-        },
-    )
-
-
-@_rate_code.register
-def _(schedule: Polynomial, total_steps: int) -> list[str]:
-    return _assign(
-        "learning_rate",
-        f"{_SCHEDULES}.PolynomialDecay",
-        {
-            "initial_learning_rate": _num(schedule.initial_lr),
-            "decay_steps": _num(schedule.decay_steps),
-            "end_learning_rate": _num(schedule.end_lr),
-            "power": _num(schedule.power),
-        },
-    )
-
-
-@_rate_code.register
-def _(schedule: InverseTime, total_steps: int) -> list[str]:
-    return _assign(
-        "learning_rate",
-        f"{_SCHEDULES}.InverseTimeDecay",
-        {
-            "initial_learning_rate": _num(schedule.initial_lr),
-            "decay_steps": _num(schedule.decay_steps),
-            "decay_rate": _num(schedule.decay_rate),
-            "staircase": repr(bool(schedule.staircase)),
-        },
-    )
-
-
-@_rate_code.register
-def _(schedule: Cosine, total_steps: int) -> list[str]:
-    if schedule.warmup_steps > 0:
-        # Keras's warm-up: linear from initial_learning_rate (0) to warmup_target
-        args = {
-            "initial_learning_rate": "0.0",
-            "decay_steps": _num(schedule.decay_steps),
-            "alpha": _num(schedule.alpha),
-            "warmup_target": _num(schedule.initial_lr),
-            "warmup_steps": _num(schedule.warmup_steps),
-        }
-    else:
-        args = {
-            "initial_learning_rate": _num(schedule.initial_lr),
-            "decay_steps": _num(schedule.decay_steps),
-            "alpha": _num(schedule.alpha),
-        }
-    return _assign("learning_rate", f"{_SCHEDULES}.CosineDecay", args)
-
-
-@_rate_code.register
-def _(schedule: CosineRestarts, total_steps: int) -> list[str]:
-    return _assign(
-        "learning_rate",
-        f"{_SCHEDULES}.CosineDecayRestarts",
-        {
-            "initial_learning_rate": _num(schedule.initial_lr),
-            "first_decay_steps": _num(schedule.first_decay_steps),
-            "t_mul": _num(schedule.t_mul),
-            "m_mul": _num(schedule.m_mul),
-            "alpha": _num(schedule.alpha),
-        },
-    )
-
-
-@_rate_code.register
-def _(schedule: Linear, total_steps: int) -> list[str]:
-    return _warmup_stable_decay(
-        schedule.initial_lr,
-        decay_steps=schedule.decay_steps,
-        decay_start=schedule.warmup_steps,
-        warmup_steps=schedule.warmup_steps,
-        end_lr=schedule.end_lr,
-        profile="linear",
-    )
-
-
-@_rate_code.register
-def _(schedule: WarmupStableDecay, total_steps: int) -> list[str]:
-    return _warmup_stable_decay(
-        schedule.initial_lr,
-        decay_steps=schedule.decay_steps,
-        decay_start=schedule.decay_start,
-        warmup_steps=schedule.warmup_steps,
-        end_lr=schedule.end_lr,
-        profile=schedule.cooldown,
-    )
-
-
-@_rate_code.register
-def _(schedule: Rex, total_steps: int) -> list[str]:
-    return _warmup_stable_decay(
-        schedule.initial_lr,
-        decay_steps=schedule.decay_steps,
-        decay_start=0.0,
-        warmup_steps=0.0,
-        end_lr=0.0,
-        profile="rex",
-    )
-
-
-@_rate_code.register
-def _(schedule: Shape, total_steps: int) -> list[str]:
-    return _warmup_stable_decay(
-        schedule.initial_lr,
-        decay_steps=schedule.decay_steps,
-        decay_start=schedule.decay_start,
-        warmup_steps=schedule.warmup_steps,
-        end_lr=schedule.final_lr_ratio * schedule.initial_lr,
-        profile="polynomial",
-        exponent=schedule.decay_exponent,
-    )
-
-
-@_rate_code.register
-def _(schedule: OneCycle, total_steps: int) -> list[str]:
-    return [
-        *_ONE_CYCLE.splitlines(),
-        "",
-        "",
-        *_assign(
-            "learning_rate",
-            "OneCycle",
-            {
-                "max_learning_rate": _num(schedule.initial_lr),
-                "total_steps": _num(schedule.total_steps),
-                "pct_start": _num(schedule.pct_start),
-                "div_factor": _num(schedule.div_factor),
-                "final_div_factor": _num(schedule.final_div_factor),
-            },
-        ),
-    ]
-
-
-# linear, wsd, rex and shape: keras_schedules.WarmupStableDecay with its one decay profile;
-# the decay's height over its remaining fraction v (1 at its start, 0 at its end), in the forms of
+# The classes of keras_schedules written out (kept in step with them: the snippets' rates equal
+# the twins' bit for bit, tests/training/test_schedule_code.py).
+# WarmupStableDecay with its one decay profile: the decay's height over its remaining fraction v (1 at its start, 0 at its end), in the forms of
 # keras_schedules that keep their relative precision as v -> 0
 _PROFILES = {
     "polynomial": ("polynomial: v ** exponent", "ops.power(v, ops.cast(self.exponent, dtype))"),
@@ -390,7 +163,7 @@ class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
         }}}}'''
 
 
-def _warmup_stable_decay(
+def warmup_stable_decay_code(
     initial_lr: float,
     *,
     decay_steps: float,
@@ -400,6 +173,8 @@ def _warmup_stable_decay(
     profile: str,
     exponent: float = 1.0,
 ) -> list[str]:
+    """``learning_rate`` as keras_schedules.WarmupStableDecay with one decay ``profile`` (the
+    linear, wsd, rex and shape families), the class written out with that profile alone."""
     formula, height = _PROFILES[profile]
     polynomial = profile == "polynomial"
     cls = _WSD.format(
@@ -410,15 +185,15 @@ def _warmup_stable_decay(
         exponent_config='\n            "exponent": self.exponent,' if polynomial else "",
     )
     args = {
-        "initial_learning_rate": _num(initial_lr),
-        "decay_steps": _num(decay_steps),
-        "decay_start": _num(decay_start),
-        "warmup_steps": _num(warmup_steps),
-        "end_learning_rate": _num(end_lr),
+        "initial_learning_rate": literal(initial_lr),
+        "decay_steps": literal(decay_steps),
+        "decay_start": literal(decay_start),
+        "warmup_steps": literal(warmup_steps),
+        "end_learning_rate": literal(end_lr),
     }
     if polynomial:
-        args["exponent"] = _num(exponent)
-    return [*cls.splitlines(), "", "", *_assign("learning_rate", "WarmupStableDecay", args)]
+        args["exponent"] = literal(exponent)
+    return [*cls.splitlines(), "", "", *assignment("learning_rate", "WarmupStableDecay", args)]
 
 
 _ONE_CYCLE = f'''\
@@ -471,7 +246,35 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         }}'''
 
 
-def _num(value: float) -> str:
+def one_cycle_code(
+    max_learning_rate: float,
+    *,
+    total_steps: float,
+    pct_start: float,
+    div_factor: float,
+    final_div_factor: float,
+) -> list[str]:
+    """``learning_rate`` as keras_schedules.OneCycle (the one_cycle family), the class written
+    out."""
+    return [
+        *_ONE_CYCLE.splitlines(),
+        "",
+        "",
+        *assignment(
+            "learning_rate",
+            "OneCycle",
+            {
+                "max_learning_rate": literal(max_learning_rate),
+                "total_steps": literal(total_steps),
+                "pct_start": literal(pct_start),
+                "div_factor": literal(div_factor),
+                "final_div_factor": literal(final_div_factor),
+            },
+        ),
+    ]
+
+
+def literal(value: float) -> str:
     """A float literal that reads back as exactly ``value`` (``repr``, never rounded)."""
     number = float(value)
     if not math.isfinite(number):
@@ -479,7 +282,7 @@ def _num(value: float) -> str:
     return repr(number)
 
 
-def _list(items: Sequence[str]) -> str:
+def list_literal(items: Sequence[str]) -> str:
     """``[a, b, ...]``, broken into lines of at most 99 characters where it is long."""
     one = "[" + ", ".join(items) + "]"
     if len(one) <= 80:
@@ -493,7 +296,7 @@ def _list(items: Sequence[str]) -> str:
     return "[\n" + "".join(f"        {row}\n" for row in rows) + "    ]"
 
 
-def _assign(name: str, callee: str, args: dict[str, str]) -> list[str]:
+def assignment(name: str, callee: str, args: dict[str, str]) -> list[str]:
     """``name = callee(key=value, ...)``: on one line if it fits in 99 characters, else one
     argument a line."""
     one = f"{name} = {callee}({', '.join(f'{k}={v}' for k, v in args.items())})"

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import optuna
 
     from sweeper.training.data import Dataset
-    from sweeper.training.schedules import Schedule
+    from sweeper.training.schedule_base import Schedule
 
 log = logging.getLogger(__name__)
 

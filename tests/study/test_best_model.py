@@ -153,8 +153,8 @@ def test_a_model_that_cannot_be_kept_does_not_fail_its_trial(
 
 def test_run_trial_hands_over_a_schedule_free_model_at_its_average(tmp_path: Path) -> None:
     from sweeper.training.data import DataSpec
+    from sweeper.training.families.constant import Constant
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.schedules import Constant
     from sweeper.training.trial import TrainSettings, TrialStatus, run_trial
 
     data = load_dataset(DataSpec("digits", seed=0, subset=300))

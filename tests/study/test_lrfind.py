@@ -24,9 +24,9 @@ from sweeper.studyfile.config import parse_study
 from sweeper.studyfile.dimensions import Choices, Fixed, Range
 from sweeper.studyfile.study_spec import SpaceSpec, StudySpec
 from sweeper.training.data import load_dataset
+from sweeper.training.families.constant import Constant
 from sweeper.training.lr_curve import LrFindResult, analyse, growth_factor, smooth
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedules import Constant
 from sweeper.training.trial import TrainSettings, run_trial
 
 MNIST_T10K = Path(__file__).resolve().parents[2] / "studies" / "data" / "mnist-t10k"

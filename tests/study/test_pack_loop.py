@@ -23,9 +23,9 @@ from sweeper.search.runner import tune
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
 from sweeper.training.data import DataSpec, load_dataset
+from sweeper.training.families.exponential import Exponential
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.packing import Pack
-from sweeper.training.schedules import Exponential
 from sweeper.training.trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
 
 STUDY = """\

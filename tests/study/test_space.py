@@ -29,24 +29,22 @@ from sweeper.search.space import (
 from sweeper.studyfile.config import STUDIES_DIR, load_study_file, parse_study
 from sweeper.studyfile.dimensions import Choices, Dimension, Fixed, Range
 from sweeper.studyfile.study_spec import SpaceSpec
+from sweeper.training.families.constant import Constant
+from sweeper.training.families.cosine import Cosine
+from sweeper.training.families.cosine_restarts import CosineRestarts
+from sweeper.training.families.exponential import Exponential
+from sweeper.training.families.inverse_time import InverseTime
+from sweeper.training.families.linear import Linear
+from sweeper.training.families.one_cycle import OneCycle
+from sweeper.training.families.piecewise import Piecewise
+from sweeper.training.families.polynomial import Polynomial
+from sweeper.training.families.rex import Rex
+from sweeper.training.families.shape import Shape
+from sweeper.training.families.step import StepDecay
+from sweeper.training.families.time_decay import TimeDecay
+from sweeper.training.families.wsd import WarmupStableDecay
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedules import (
-    FAMILIES,
-    Constant,
-    Cosine,
-    CosineRestarts,
-    Exponential,
-    InverseTime,
-    Linear,
-    OneCycle,
-    Piecewise,
-    Polynomial,
-    Rex,
-    Shape,
-    StepDecay,
-    TimeDecay,
-    WarmupStableDecay,
-)
+from sweeper.training.schedules import FAMILIES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -24,10 +24,13 @@ import pytest
 
 from sweeper.errors import ConfigError
 from sweeper.training.data import Dataset, DataSpec, load_dataset
+from sweeper.training.families.constant import Constant
+from sweeper.training.families.exponential import Exponential
+from sweeper.training.families.step import StepDecay
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.pack_train import CopyStatus, train_packed
 from sweeper.training.packing import Pack, build_copy, build_packed_model, epoch_order
-from sweeper.training.schedules import Constant, Exponential, Schedule, StepDecay
+from sweeper.training.schedule_base import Schedule
 from sweeper.training.trial import (
     EpochRecord,
     TrainSettings,

@@ -21,8 +21,8 @@ import pytest
 from sweeper.errors import ConfigError, RescaleError
 from sweeper.training.handover import DEFAULT_RULE, Tuned, steps_for
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedule_base import RESCALE_RULES, Horizon
-from sweeper.training.schedules import FAMILIES, Schedule, from_dimensions
+from sweeper.training.schedule_base import RESCALE_RULES, Horizon, Schedule
+from sweeper.training.schedules import FAMILIES, from_dimensions
 
 # every family with the dimensions a study gives it (intervals in epochs)
 DIMS: dict[str, dict[str, Any]] = {

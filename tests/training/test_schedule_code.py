@@ -30,18 +30,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sweeper.training.families.constant import Constant
+from sweeper.training.families.cosine import Cosine
+from sweeper.training.families.exponential import Exponential
+from sweeper.training.families.step import StepDecay
+from sweeper.training.families.wsd import WarmupStableDecay
 from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.schedule_base import Schedule
 from sweeper.training.schedule_code import NEEDS_SWEEPER, keras_code
-from sweeper.training.schedules import (
-    FAMILIES,
-    Constant,
-    Cosine,
-    Exponential,
-    Schedule,
-    StepDecay,
-    WarmupStableDecay,
-    from_dimensions,
-)
+from sweeper.training.schedules import FAMILIES, from_dimensions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPE, EPOCHS = 30, 10
@@ -493,7 +490,7 @@ def test_module_imports_no_keras() -> None:
     code = (
         "import sys\n"
         "from sweeper.training.schedule_code import keras_code\n"
-        "from sweeper.training.schedules import OneCycle\n"
+        "from sweeper.training.families.one_cycle import OneCycle\n"
         "from sweeper.training.optimizers import OptimizerSpec\n"
         "text = keras_code(OneCycle(0.1, total_steps=300.0), OptimizerSpec('sgd_schedule_free'),"
         " total_steps=300)\n"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sweeper.training.data import Dataset, DataSpec, load_dataset
+from sweeper.training.families.constant import Constant
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedules import Constant
 from sweeper.training.trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
 
 # A quadratic f(w) = 1/2 sum a_i (w_i - b_i)^2, gradient a (w - b), taken at the model's point.

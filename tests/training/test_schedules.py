@@ -1,4 +1,5 @@
-"""Tests for sweeper.training.schedules: NumPy curves, Keras-side schedules, conversions, validation."""
+"""Tests for the schedule families (sweeper.training.families, found by sweeper.training.schedules):
+NumPy curves, Keras-side schedules, conversions, validation."""
 
 from __future__ import annotations
 
@@ -15,27 +16,22 @@ import numpy as np
 import pytest
 
 from sweeper.errors import ConfigError
-from sweeper.training.schedules import (
-    FAMILIES,
-    Constant,
-    Cosine,
-    CosineRestarts,
-    Exponential,
-    InverseTime,
-    Linear,
-    OneCycle,
-    Piecewise,
-    Polynomial,
-    Rex,
-    Schedule,
-    Shape,
-    StepDecay,
-    TimeDecay,
-    WarmupStableDecay,
-    family_names,
-    from_dict,
-    from_dimensions,
-)
+from sweeper.training.families.constant import Constant
+from sweeper.training.families.cosine import Cosine
+from sweeper.training.families.cosine_restarts import CosineRestarts
+from sweeper.training.families.exponential import Exponential
+from sweeper.training.families.inverse_time import InverseTime
+from sweeper.training.families.linear import Linear
+from sweeper.training.families.one_cycle import OneCycle
+from sweeper.training.families.piecewise import Piecewise
+from sweeper.training.families.polynomial import Polynomial
+from sweeper.training.families.rex import Rex
+from sweeper.training.families.shape import Shape
+from sweeper.training.families.step import StepDecay
+from sweeper.training.families.time_decay import TimeDecay
+from sweeper.training.families.wsd import WarmupStableDecay
+from sweeper.training.schedule_base import Schedule
+from sweeper.training.schedules import FAMILIES, family_names, from_dict, from_dimensions
 
 N_STEPS = 2000
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -913,7 +909,8 @@ def test_numpy_side_does_not_import_keras() -> None:
     code = (
         "import sys\n"
         "import sweeper, sweeper.training.schedules\n"
-        "c = sweeper.training.schedules.Exponential(0.1, 10, 0.9).curve(100)\n"
+        "from sweeper.training.families.exponential import Exponential\n"
+        "c = Exponential(0.1, 10, 0.9).curve(100)\n"
         "assert c.shape == (100,)\n"
         "print('keras' in sys.modules, 'tensorflow' in sys.modules)\n"
     )

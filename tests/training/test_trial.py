@@ -19,8 +19,12 @@ import pytest
 
 from sweeper.training import trial as training
 from sweeper.training.data import Dataset, DataSpec, load_dataset
+from sweeper.training.families.constant import Constant
+from sweeper.training.families.exponential import Exponential
+from sweeper.training.families.piecewise import Piecewise
+from sweeper.training.families.step import StepDecay
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.schedules import Constant, Exponential, Piecewise, Schedule, StepDecay
+from sweeper.training.schedule_base import Schedule
 from sweeper.training.trial import (
     EpochRecord,
     TrainSettings,
@@ -414,6 +418,10 @@ TRAINING_PATH = (
     "training/optimizers.py",
     "training/keras_schedules.py",
     "training/schedule_free.py",
+    # the schedule families' Keras twins (their keras())
+    *sorted(
+        f"training/families/{p.name}" for p in (ROOT / "sweeper/training/families").glob("*.py")
+    ),
 )
 TF_NAMES = {"tf", "tensorflow"}
 
