@@ -118,7 +118,7 @@ def _install_stub(epoch_seconds: float, log_path: Path) -> None:
             if on_epoch is not None:
                 on_epoch(rec)
             if ck is not None and epoch + 1 < settings.epochs:
-                checkpoints.save(ck, lambda p: p.write_bytes(b"\0" * 4096), epoch + 1)
+                checkpoints.save(ck, _small_file, epoch + 1)
             if trial is not None:
                 trial.report(acc, epoch)
                 if trial.should_prune():
@@ -144,9 +144,13 @@ def _install_stub(epoch_seconds: float, log_path: Path) -> None:
         def describe(self) -> str:
             return "dry-run trainer (scripts/bench_store.py): no Keras"
 
-    trial_mod.run_trial = fake_run_trial  # type: ignore[assignment]
-    trial_mod.environment = lambda: {"dry_run": True}  # type: ignore[assignment]
-    worker_mod.load_keras = lambda: _Info()  # type: ignore[assignment,return-value]
+    setattr(trial_mod, "run_trial", fake_run_trial)  # noqa: B010 (replacing, measurement only)
+    setattr(trial_mod, "environment", lambda: {"dry_run": True})  # noqa: B010
+    setattr(worker_mod, "load_keras", _Info)  # noqa: B010
+
+
+def _small_file(path: Path) -> None:
+    path.write_bytes(b"\0" * 4096)  # a checkpoint's weights, small: real files all the same
 
 
 def worker_main(url: str, name: str, epoch_seconds: float, log_path: str, ckpt: str) -> int:
@@ -248,14 +252,28 @@ def report(result: dict[str, Any], bins: list[int]) -> None:
         f"exit codes {sorted(set(result['codes']))}"
     )
     lo = 0
-    for hi in bins:
-        chunk = [r["store_s"] for r in rows if lo <= r["trial"] < hi]
+    for i, hi in enumerate(bins):
+        last = i == len(bins) - 1  # the continuations past the target are numbered beyond it
+        chunk = [r["store_s"] for r in rows if lo <= r["trial"] and (last or r["trial"] < hi)]
         if chunk:
             print(
-                f"    trials {lo:>6}-{hi - 1:<6} store s/trial: median {statistics.median(chunk):.4f}"
+                f"    trials {lo:>6}-{'' if last else hi - 1:<6} store s/trial: median {statistics.median(chunk):.4f}"
                 f", p95 {_p95(chunk):.4f} (n={len(chunk)})"
             )
         lo = hi
+
+
+def ratios(results: list[dict[str, Any]]) -> None:
+    """Each run's trials per hour against the first's (fewest workers)."""
+    if len(results) < 2:
+        return
+    base = len(results[0]["rows"]) / results[0]["seconds"]
+    for r in results[1:]:
+        rate = len(r["rows"]) / r["seconds"]
+        print(
+            f"RESULT {r['workers']} workers: {rate / base:.1f}x the trials per hour of "
+            f"{results[0]['workers']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=500, help="the study's target")
     parser.add_argument("--epoch-seconds", type=float, default=0.05, help="each dry-run epoch")
     parser.add_argument("--out", help="write the results (JSON) here")
+    parser.add_argument("--from-json", help="print the tables of a saved --out file again")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_log", help=argparse.SUPPRESS)
     parser.add_argument("--_ckpt", help=argparse.SUPPRESS)
@@ -273,6 +292,15 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(
             os.environ["SWEEPER_STORAGE"], args._worker, args.epoch_seconds, args._log, args._ckpt
         )
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        bins = [b for b in (100, 1000, 10000, 100000) if b < saved[0]["trials"]] + [
+            saved[0]["trials"]
+        ]
+        for result in saved:
+            report(result, bins)
+        ratios(saved)
+        return 0
     folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
     url = args.storage or f"sqlite:///{folder / 'store.db'}"
     from sweeper.store.storage_url import mask_url
@@ -287,13 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(url, n, args.trials, args.epoch_seconds, folder)
         report(result, bins)
         results.append(result)
-    if len(results) > 1:
-        base = len(results[0]["rows"]) / results[0]["seconds"]
-        for r in results[1:]:
-            rate = len(r["rows"]) / r["seconds"]
-            print(
-                f"RESULT {r['workers']} workers: {rate / base:.1f}x the trials per hour of {results[0]['workers']}"
-            )
+    ratios(results)
     if args.out:
         Path(args.out).write_text(json.dumps(results))
     return 0
