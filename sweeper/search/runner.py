@@ -273,9 +273,8 @@ def load_stored_spec(
 
 @INTERRUPTS.handling
 def tune(spec: StudySpec, options: RunOptions) -> TuneSummary:
-    """Run ``spec`` until the study holds ``options.n_trials`` finished trials, ``budget_epochs``
-    epochs have been trained for it in all (default: the study file's ``n_trials`` and
-    ``budget_epochs``), or ``timeout`` seconds pass.
+    """Run ``spec`` until the study holds ``options.n_trials`` finished trials (default: the
+    study file's), ``budget_epochs`` epochs were trained for it in all, or ``timeout`` passes.
 
     With ``workers > 1`` the trials run in that many worker processes sharing the store; each
     worker trains ``pack`` trials at once (default: the study file's ``[train] pack``).
