@@ -239,6 +239,7 @@ def _context(
     stored_spe = study.user_attrs.get("steps_per_epoch")
     spe = int(stored_spe or steps_per_epoch(len(dataset.x_train), spec.train.batch_size))
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
+    checkpoints = checkpoint_root(options.checkpoint_dir) / file_stem(name)  # never outside it
     return Context(
         spec=spec,
         store=store,
@@ -250,8 +251,7 @@ def _context(
         ),
         steps_per_epoch=spe,
         ranges=lr_ranges(spec, store, name),
-        checkpoints=checkpoint_root(options.checkpoint_dir)
-        / file_stem(name),  # never outside the root
+        checkpoints=checkpoints,
         shared=shared,
         worker=worker,
         run_id=run_id,
