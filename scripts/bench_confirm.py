@@ -72,6 +72,7 @@ def one_study(
     from sweeper.retraining.confirmation import candidates
     from sweeper.retraining.retrain import train_and_test, trial_config
     from sweeper.search.configurations import configurations
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.store.store import Store
     from sweeper.studyfile.config import load_study_file
@@ -82,7 +83,7 @@ def one_study(
     name = f"confirm-{seed}"
     url = f"sqlite:///{tmp / (name + '.db')}"
     t0 = time.perf_counter()
-    summary = tune(spec, storage=url, study_name=name, checkpoint_dir=str(tmp / "ckpt"))
+    summary = tune(spec, RunOptions(storage=url, study_name=name, checkpoint_dir=str(tmp / "ckpt")))
     tune_seconds = time.perf_counter() - t0
     tune_epochs = Store(url).epochs_spent(name)
     study = optuna.load_study(study_name=name, storage=url)

@@ -55,6 +55,7 @@ def tune_study(tmp: Path, epochs: int) -> tuple[Any, Any, Any]:
     baseline trial, and the study's steps per epoch."""
     import optuna
 
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.studyfile.config import load_study_file
 
@@ -62,7 +63,7 @@ def tune_study(tmp: Path, epochs: int) -> tuple[Any, Any, Any]:
     name = f"horizon-{epochs}"
     url = f"sqlite:///{tmp / (name + '.db')}"
     t0 = time.perf_counter()
-    summary = tune(spec, storage=url, study_name=name, checkpoint_dir=str(tmp / "ckpt"))
+    summary = tune(spec, RunOptions(storage=url, study_name=name, checkpoint_dir=str(tmp / "ckpt")))
     print(
         f"tuned '{name}': {summary.ran} trials of {epochs} epochs, "
         f"{time.perf_counter() - t0:.0f} s",

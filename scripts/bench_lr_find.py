@@ -99,6 +99,7 @@ def run_one(text: str, arm: str, seed: int, tmp: Path) -> Outcome:
     from optuna.trial import TrialState
 
     import sweeper.search.lrfind as lrfind
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.studyfile.config import parse_study
 
@@ -118,7 +119,7 @@ def run_one(text: str, arm: str, seed: int, tmp: Path) -> Outcome:
     lrfind.suggest_range = timed
     try:
         t0 = time.perf_counter()
-        summary = tune(spec, storage=url, checkpoint_dir=str(tmp / "ckpt"))
+        summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp / "ckpt")))
         seconds = time.perf_counter() - t0
     finally:
         lrfind.suggest_range = original

@@ -319,6 +319,7 @@ def bare_pass(spec: Any, schedules: list[Any], round_no: int) -> PassResult:
 def sweeper_pass(spec: Any, tmp: Path, variant: str, round_no: int, tag: str) -> PassResult:
     import optuna
 
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
 
     timers = Timers()
@@ -326,7 +327,7 @@ def sweeper_pass(spec: Any, tmp: Path, variant: str, round_no: int, tag: str) ->
     url = f"sqlite:///{db}"
     with instrumented(variant, timers):
         t0, c0 = time.perf_counter(), time.process_time()
-        summary = tune(spec, storage=url, checkpoint_dir=str(tmp / f"ckpt-{tag}"))
+        summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp / f"ckpt-{tag}")))
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     if summary.counts["complete"] != len(spec.baselines):
         raise SystemExit(f"sweeper pass {tag}: unexpected trial states {summary.counts}")

@@ -47,6 +47,7 @@ class Run:
 
 
 def run_one(pack: int, seed: int, overrides: list[str], folder: Path) -> Run:
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.studyfile.config import load_study_file
 
@@ -54,7 +55,9 @@ def run_one(pack: int, seed: int, overrides: list[str], folder: Path) -> Run:
     url = f"sqlite:///{folder / f'pack{pack}-seed{seed}.db'}"
     t0 = time.perf_counter()
     # a checkpoint folder per run: the studies share a name, their trials must not share folders
-    summary = tune(spec, storage=url, checkpoint_dir=str(folder / f"ckpt-{pack}-{seed}"))
+    summary = tune(
+        spec, RunOptions(storage=url, checkpoint_dir=str(folder / f"ckpt-{pack}-{seed}"))
+    )
     seconds = time.perf_counter() - t0
     c = summary.counts
     return Run(

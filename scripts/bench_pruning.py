@@ -67,6 +67,7 @@ def run_one(
 ) -> Outcome:
     import sqlalchemy as sa
 
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.studyfile.config import load_study_file
 
@@ -74,7 +75,9 @@ def run_one(
     tag = f"{arm.replace(':', '_').replace(',', '_').replace('=', '')}-{seed}"
     url = f"sqlite:///{tmp / (tag + '.db')}"
     t0 = time.perf_counter()
-    summary = tune(spec, storage=url, n_trials=n_trials, checkpoint_dir=str(tmp / "ckpt"))
+    summary = tune(
+        spec, RunOptions(storage=url, n_trials=n_trials, checkpoint_dir=str(tmp / "ckpt"))
+    )
     seconds = time.perf_counter() - t0
     engine = sa.create_engine(url)
     with engine.connect() as conn:

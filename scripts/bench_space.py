@@ -156,6 +156,7 @@ class Outcome:
 def run_one(
     arm: str, seed: int, args: argparse.Namespace, overrides: list[str], tmp: Path
 ) -> Outcome:
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.store.store import Store
     from sweeper.studyfile.config import parse_study
@@ -164,7 +165,7 @@ def run_one(
     spec = parse_study(text, f"<{arm}>", base_dir=ROOT, overrides=overrides)
     url = f"sqlite:///{tmp / f'{arm}-{seed}.db'}"
     t0 = time.perf_counter()
-    summary = tune(spec, storage=url, checkpoint_dir=str(tmp / "ckpt"))
+    summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp / "ckpt")))
     seconds = time.perf_counter() - t0
     store = Store(url)
     ledger = store.ledger(spec.name)

@@ -156,12 +156,13 @@ def _small_file(path: Path) -> None:
 def worker_main(url: str, name: str, epoch_seconds: float, log_path: str, ckpt: str) -> int:
     import optuna
 
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import join_study
     from sweeper.store.store import Store
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     _install_stub(epoch_seconds, Path(log_path))
-    join_study(Store(url), name, checkpoint_dir=ckpt, trust_store=True)
+    join_study(Store(url), name, RunOptions(checkpoint_dir=ckpt, trust_store=True))
     return 0
 
 

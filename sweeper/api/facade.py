@@ -38,6 +38,7 @@ from sweeper.api.results import Best, TuneResult
 from sweeper.api.run_context import console
 from sweeper.api.settings import Data, Model, StudySettings, keywords_checked
 from sweeper.api.study import Study, TuneInterrupted
+from sweeper.search.run_options import RunOptions
 from sweeper.studyfile.study_spec import StudySpec
 from sweeper.training.handover import keras_objects
 
@@ -107,24 +108,32 @@ def join(
     when ``study_file`` (or the stored source path here) holds the same definition, or with
     ``trust_store``.
     """
+    return join_with(
+        study_name,
+        RunOptions(
+            storage=storage,
+            n_trials=n_trials,
+            timeout=timeout,
+            checkpoint_dir=checkpoint_dir,
+            artifacts=artifacts,
+            study_file=None if study_file is None else os.fspath(study_file),
+            trust_store=trust_store,
+            progress=progress,
+            pack=pack,
+        ),
+    )
+
+
+def join_with(study_name: str, options: RunOptions) -> WorkerRun:
+    """:func:`join` with its options made already (and so checked): what ``sweeper worker``
+    calls."""
     from sweeper.search.runner import join_study
     from sweeper.store.store import Store
     from sweeper.training.backend import quiet_environment
 
     quiet_environment()
-    store = Store(storage)
-    ran, interrupted, target = join_study(
-        store,
-        study_name,
-        n_trials=n_trials,
-        timeout=timeout,
-        checkpoint_dir=checkpoint_dir,
-        artifacts=artifacts,
-        progress=progress,
-        trust_store=trust_store,
-        study_file=None if study_file is None else os.fspath(study_file),
-        pack=pack,
-    )
+    store = Store(options.storage)
+    ran, interrupted, target = join_study(store, study_name, options)
     return WorkerRun(ran, interrupted, target)
 
 

@@ -5,6 +5,7 @@ command line does (see :mod:`sweeper.api.facade`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tomllib
@@ -29,6 +30,7 @@ from sweeper.api.settings import (
 )
 from sweeper.api.study_text import render, toml_value
 from sweeper.errors import LrFindError, StudyChangedError
+from sweeper.search.run_options import RunOptions
 from sweeper.studyfile.config import apply_overrides, load_study_file, parse_study
 from sweeper.studyfile.names import check_study_name
 from sweeper.studyfile.study_spec import StudySpec
@@ -254,15 +256,8 @@ class Study:
         A stop by Ctrl-C or SIGTERM either returns a summary with ``interrupted`` set or raises
         :class:`~sweeper.interrupts.SweepInterrupted`; either way the store is resumable.
         """
-        if workers > 1 and self._model is not None and self._model.why_local is not None:
-            raise self._model.refuse("worker processes")
-        from sweeper.search import runner as study_mod
-        from sweeper.training.backend import quiet_environment
-
-        quiet_environment()
-        with self.registered():
-            return study_mod.tune(
-                self.spec,
+        return self.run_with(
+            RunOptions(
                 storage=storage,
                 study_name=study_name,
                 n_trials=n_trials,
@@ -276,6 +271,19 @@ class Study:
                 progress=progress,
                 pack=pack,
             )
+        )
+
+    def run_with(self, options: RunOptions) -> TuneSummary:
+        """:meth:`run` with its options made already (and so checked): what ``sweeper tune``
+        calls."""
+        if options.workers > 1 and self._model is not None and self._model.why_local is not None:
+            raise self._model.refuse("worker processes")
+        from sweeper.search import runner as study_mod
+        from sweeper.training.backend import quiet_environment
+
+        quiet_environment()
+        with self.registered():
+            return study_mod.tune(self.spec, options)
 
     @keywords_checked
     def tune(
@@ -302,7 +310,20 @@ class Study:
         from sweeper.store.storage_url import resolve_url
 
         url = resolve_url(storage)
-        name = self.name if study_name is None else check_study_name(study_name, "study_name")
+        options = RunOptions(  # checked here, once: a bad value is refused before anything shows
+            storage=url,
+            study_name=study_name,
+            n_trials=n_trials,
+            budget_epochs=budget_epochs,
+            timeout=timeout,
+            allow_changed=allow_changed,
+            workers=workers,
+            workers_per_gpu=workers_per_gpu,
+            checkpoint_dir=checkpoint_dir,
+            artifacts=artifacts,
+            pack=pack,
+        )
+        name = options.study_name or self.name
         with (
             console(progress is not False and progress is not None),
             optuna_quiet(),
@@ -312,20 +333,7 @@ class Study:
             if lines:
                 print_lines([header_line(name, self.spec)])
             try:
-                summary = self.run(
-                    storage=url,
-                    study_name=study_name,
-                    n_trials=n_trials,
-                    budget_epochs=budget_epochs,
-                    timeout=timeout,
-                    allow_changed=allow_changed,
-                    workers=workers,
-                    workers_per_gpu=workers_per_gpu,
-                    checkpoint_dir=checkpoint_dir,
-                    artifacts=artifacts,
-                    progress=callback,
-                    pack=pack,
-                )
+                summary = self.run_with(dataclasses.replace(options, progress=callback))
             except SweepInterrupted:
                 raise TuneInterrupted(INTERRUPTED) from None
             except StudyChangedError as exc:

@@ -180,11 +180,12 @@ def tune(
     setup_logging(verbose)
     from sweeper.api.facade import Study
     from sweeper.api.study import header_line
+    from sweeper.search.run_options import RunOptions
 
     with user_errors():
         study = Study.from_file(study_file, overrides)
         click.echo(header_line(study.name, study.spec), err=True)
-        summary = study.run(
+        options = RunOptions(
             storage=storage,
             study_name=study_name,
             n_trials=n_trials,
@@ -195,9 +196,11 @@ def tune(
             workers_per_gpu=workers_per_gpu,
             checkpoint_dir=checkpoint_dir,
             artifacts=artifacts,
-            progress=ProgressLines(),
             pack=pack,
+            progress=ProgressLines(),
+            command_line=True,
         )
+        summary = study.run_with(options)
     _print_summary(summary)
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
@@ -252,21 +255,23 @@ def worker(
       sweeper worker --study-name mnist --artifacts s3://team-bucket/sweeper
     """
     setup_logging(verbose)
-    from sweeper.api.facade import join
+    from sweeper.api.facade import join_with
+    from sweeper.search.run_options import RunOptions
 
     with user_errors():
-        run = join(
-            study_name,
+        options = RunOptions(
             storage=storage,
             n_trials=n_trials,
             timeout=timeout,
             checkpoint_dir=checkpoint_dir,
             artifacts=artifacts,
+            pack=pack,
             study_file=study_file,
             trust_store=trust_store,
             progress=ProgressLines(),
-            pack=pack,
+            command_line=True,
         )
+        run = join_with(study_name, options)
     click.echo(
         f"worker done: {run.ran} trial(s) run; study {study_name!r} target {run.target}", err=True
     )

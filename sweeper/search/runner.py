@@ -15,7 +15,6 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -29,16 +28,15 @@ from sweeper.search import space as space_mod
 from sweeper.search.attempt import budget_spent
 from sweeper.search.lrfind import lr_ranges
 from sweeper.search.places import forget_leftover_places
+from sweeper.search.run_options import RunOptions
 from sweeper.search.summary import TuneSummary, summarize
 from sweeper.search.trial_flow import check_failure_rate
-from sweeper.search.trials import TrialEvent, count_states, finished_count
+from sweeper.search.trials import count_states, finished_count
 from sweeper.search.worker import check_artifacts, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.store.model_identity import WORKER_FIX, check_model_identity, record_model_identity
 from sweeper.store.storage_url import check_sqlite_dir
 from sweeper.store.store import Store
-from sweeper.studyfile.config import MAX_TRIALS
 from sweeper.studyfile.dimensions import Choices
-from sweeper.studyfile.names import check_study_name
 from sweeper.studyfile.study_spec import StudySpec
 from sweeper.training.backend import CONSOLE
 from sweeper.training.data import Dataset, load_dataset
@@ -274,25 +272,9 @@ def load_stored_spec(
 
 
 @INTERRUPTS.handling
-def tune(
-    spec: StudySpec,
-    *,
-    storage: str | None = None,
-    study_name: str | None = None,
-    n_trials: int | None = None,
-    budget_epochs: int | None = None,
-    timeout: float | None = None,
-    allow_changed: bool = False,
-    workers: int = 1,
-    workers_per_gpu: int = 1,
-    checkpoint_dir: str | None = None,
-    artifacts: str | None = None,
-    progress: Callable[[TrialEvent], None] | None = None,
-    pack: int | None = None,
-) -> TuneSummary:
-    """Run ``spec`` until the study holds ``n_trials`` finished trials, ``budget_epochs`` epochs
-    have been trained for it in all (default: the study file's ``budget_epochs``), or
-    ``timeout`` seconds pass.
+def tune(spec: StudySpec, options: RunOptions) -> TuneSummary:
+    """Run ``spec`` until the study holds ``options.n_trials`` finished trials (default: the
+    study file's), ``budget_epochs`` epochs were trained for it in all, or ``timeout`` passes.
 
     With ``workers > 1`` the trials run in that many worker processes sharing the store; each
     worker trains ``pack`` trials at once (default: the study file's ``[train] pack``).
@@ -302,12 +284,12 @@ def tune(
     """
     from sweeper.training.trial import steps_per_epoch
 
-    name = spec.name if study_name is None else check_study_name(study_name, "--study-name")
-    target = check_count(n_trials, "n_trials") or spec.n_trials
-    budget = check_count(budget_epochs, "budget_epochs") or spec.budget_epochs
-    store = Store(storage)  # a URL that cannot be a store is refused before the data is loaded
+    name = options.study_name or spec.name  # checked when the options were made
+    target = options.n_trials or spec.n_trials
+    budget = options.budget_epochs or spec.budget_epochs
+    store = Store(options.storage)  # a URL that cannot be a store is refused before the data
     check_sqlite_dir(store.url)
-    dataset, model, artifacts = _checked_dataset(spec, name, checkpoint_dir, artifacts)
+    dataset, model, options = _checked_dataset(spec, name, options)
     # a database error anywhere in the run (a full disk, a lost server) is one line
     with store.writes():
         with INTERRUPTS.deferred():  # the study, its file and its baselines are written whole
@@ -315,41 +297,26 @@ def tune(
                 spec,
                 store,
                 name,
-                allow_changed=allow_changed,
+                allow_changed=options.allow_changed,
                 steps_per_epoch=steps_per_epoch(len(dataset.x_train), spec.train.batch_size),
                 target=target,
                 budget=budget,
                 model=model,
             )
-            record_artifacts(study, artifacts)
+            record_artifacts(study, options.artifacts)
         start = time.monotonic()
         before = finished_count(study.get_trials(deepcopy=False))
-        if workers <= 1:
+        if options.workers <= 1:
             ran, interrupted = run_worker(
-                spec,
-                store,
-                name,
-                target=target,
-                timeout=timeout,
-                progress=progress,
-                checkpoint_dir=checkpoint_dir,
-                artifacts=artifacts,
-                dataset=dataset,
-                budget=budget,
-                pack=pack,
+                spec, store, name, options, target=target, dataset=dataset, budget=budget
             )
         else:
             interrupted, codes = spawn_workers(
                 store.url,
                 name,
-                workers=workers,
-                workers_per_gpu=workers_per_gpu,
+                options,
                 target=target,
-                timeout=timeout,
-                checkpoint_dir=checkpoint_dir,
-                artifacts=artifacts,
                 trusted_hash=spec.hash,  # this process read the study file: its workers may trust it
-                pack=pack,
             )
             ran = finished_count(study.get_trials(deepcopy=False)) - before
             if not interrupted:
@@ -358,7 +325,7 @@ def tune(
         summary.ran = ran
         summary.seconds = time.monotonic() - start
         summary.interrupted = interrupted
-        summary.workers = workers
+        summary.workers = options.workers
         stored_ranges = study.user_attrs.get("initial_lr_ranges", {})
         summary.lr_ranges = {k: (float(v[0]), float(v[1])) for k, v in stored_ranges.items()}
         summary.epochs_spent = store.epochs_spent(name)
@@ -376,25 +343,12 @@ def record_artifacts(study: optuna.Study, artifacts: str | None) -> None:
         study.set_user_attr(ARTIFACTS_ATTR, artifacts)
 
 
-def check_count(value: int | None, what: str) -> int | None:
-    """``value`` (a number of trials or epochs given for this run), or None for the study's; a
-    ConfigError for anything but a whole number from 1 to MAX_TRIALS."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS:
-        raise ConfigError(
-            f"{what} = {value!r} (--{what.replace('_', '-')}): give a whole number from 1 to "
-            f"{MAX_TRIALS:,}, or leave it out for the study file's"
-        )
-    return value
-
-
 def _checked_dataset(
-    spec: StudySpec, name: str, checkpoint_dir: str | None, artifacts: str | None = None
-) -> tuple[Dataset, ModelFingerprint | None, str | None]:
-    """The study's data, its user model's fingerprint and the shared checkpoint store's URL
-    (None: none), once the model, the checkpoint folder and the shared store are known to work:
-    what can fail fails here, before the store is touched."""
+    spec: StudySpec, name: str, options: RunOptions
+) -> tuple[Dataset, ModelFingerprint | None, RunOptions]:
+    """The study's data, its user model's fingerprint and the options with the shared checkpoint
+    store's URL resolved (``artifacts``; None: none), once the model, the checkpoint folder and
+    the shared store are known to work: what can fail fails here, before the store is touched."""
     # a user model's module that is not there fails now, not after the backend's start-up
     check_model_module(spec.train.model, spec.train.model_dir)
     dataset = load_dataset(spec.data)
@@ -403,10 +357,10 @@ def _checked_dataset(
     model = check_model(
         spec.train.model, dataset.input_shape, dataset.num_classes, spec.train.model_dir
     )
-    check_checkpoint_dir(checkpoint_dir, name)
-    shared = check_artifacts(artifacts, spec, name)
+    check_checkpoint_dir(options.checkpoint_dir, name)
+    shared = check_artifacts(options.artifacts, spec, name)
     INTERRUPTS.check()
-    return dataset, model, shared
+    return dataset, model, dataclasses.replace(options, artifacts=shared)
 
 
 def _check_worker_codes(
@@ -434,35 +388,26 @@ def _check_worker_codes(
 
 
 @INTERRUPTS.handling
-def join_study(
-    store: Store,
-    name: str,
-    *,
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    checkpoint_dir: str | None = None,
-    artifacts: str | None = None,
-    progress: Callable[[TrialEvent], None] | None = None,
-    trust_store: bool = False,
-    study_file: str | None = None,
-    pack: int | None = None,
-) -> tuple[int, bool, int]:
+def join_study(store: Store, name: str, options: RunOptions) -> tuple[int, bool, int]:
     """Run trials of a stored study as one more worker: (trials run, interrupted, target).
 
-    The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`;
-    its user model must build the network the study was stored with (its fingerprint).
+    The study's definition comes from the store, under the trust rule of :func:`load_stored_spec`
+    (``options.trust_store``, ``options.study_file``); its user model must build the network the
+    study was stored with (its fingerprint). The target is ``options.n_trials``, else the one the
+    study was started with; the epoch budget is the study's.
     """
     if not name.strip():
         raise ConfigError("--study-name is empty; give the name of a study in the store")
-    check_count(n_trials, "n_trials")
-    spec = load_stored_spec(store, name, trust_store=trust_store, study_file=study_file)
-    dataset, model, artifacts = _checked_dataset(spec, name, checkpoint_dir, artifacts)
+    spec = load_stored_spec(
+        store, name, trust_store=options.trust_store, study_file=options.study_file
+    )
+    dataset, model, options = _checked_dataset(spec, name, options)
     check_model_identity(store, name, spec.train.model, model, allow_changed=False, fix=WORKER_FIX)
     with INTERRUPTS.deferred():
         study = open_study(spec, store, name)
         record_model_identity(study, spec.train.model, model)
-        record_artifacts(study, artifacts)
-    target = n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
+        record_artifacts(study, options.artifacts)
+    target = options.n_trials or int(study.user_attrs.get("n_trials", spec.n_trials))
     stored_budget = study.user_attrs.get("budget_epochs", spec.budget_epochs)
     index = worker_index_from_env()  # set by --workers; else a joiner
     with store.writes():  # a database error while trials run (a full disk) is one line
@@ -470,15 +415,11 @@ def join_study(
             spec,
             store,
             name,
+            options,
             target=target,
-            timeout=timeout,
-            progress=progress,
-            checkpoint_dir=checkpoint_dir,
-            artifacts=artifacts,
             dataset=dataset,
             worker_index=index if index is not None else os.getpid(),
             budget=int(stored_budget) if stored_budget is not None else None,
-            pack=pack,
         )
     store.close()
     return ran, interrupted, target

@@ -67,6 +67,7 @@ from sweeper.studyfile.names import file_stem
 from sweeper.training.backend import CONSOLE, load_keras
 
 if TYPE_CHECKING:
+    from sweeper.search.run_options import RunOptions
     from sweeper.studyfile.study_spec import StudySpec
     from sweeper.training.data import Dataset
     from sweeper.training.shared_checkpoints import SharedCheckpoints
@@ -143,22 +144,20 @@ def run_worker(
     spec: StudySpec,
     store: Store,
     name: str,
+    options: RunOptions,
     *,
     target: int,
-    timeout: float | None = None,
-    progress: Callable[[TrialEvent], None] | None = None,
-    checkpoint_dir: str | None = None,
-    artifacts: str | None = None,
     dataset: Dataset | None = None,
     worker_index: int = 0,
     budget: int | None = None,
-    pack: int | None = None,
 ) -> tuple[int, bool]:
-    """Run trials of study ``name`` until it holds ``target`` finished ones, or ``budget``
-    epochs have been trained for it in all (every process and run counted). ``pack`` trials
-    train at once (default: the study's ``[train] pack``; see :mod:`sweeper.search.pack_loop`).
+    """Run trials of study ``name`` until it holds ``target`` finished ones, ``budget`` epochs
+    have been trained for it in all (every process and run counted) or ``options.timeout``
+    seconds pass. ``options.pack`` trials train at once (default: the study's ``[train] pack``;
+    see :mod:`sweeper.search.pack_loop`); checkpoints go under ``options.checkpoint_dir`` or to
+    ``options.artifacts``, already resolved (:func:`check_artifacts`).
 
-    ``progress`` is called with each finished trial (a :class:`TrialEvent`); its ``epoch``
+    ``options.progress`` is called with each finished trial (a :class:`TrialEvent`); its ``epoch``
     method, when it has one, with each epoch trained (an :class:`EpochEvent`), and its
     ``clear`` once the trials end, except in the workers ``tune --workers`` starts, which share
     one console.
@@ -169,6 +168,7 @@ def run_worker(
     from sweeper.training.trial import environment
 
     env = environment()  # imports Keras
+    progress, timeout = options.progress, options.timeout
     spawned = worker_index_from_env() is not None  # one of tune --workers' processes
     index = f"worker {worker_index}: " if spawned else ""
     CONSOLE.info("%s%s", index, load_keras().describe())
@@ -182,13 +182,11 @@ def run_worker(
             store,
             name,
             dataset,
-            checkpoint_dir,
-            artifacts,
+            options,
             worker_index,
             budget,
             target,
             run_id,
-            pack,
             on_epoch=on_epoch,
         )
         try:
@@ -211,13 +209,11 @@ def _context(
     store: Store,
     name: str,
     dataset: Dataset | None,
-    checkpoint_dir: str | None,
-    artifacts: str | None,
+    options: RunOptions,
     worker_index: int,
     budget: int | None,
     target: int,
     run_id: int,
-    pack: int | None = None,
     *,
     on_epoch: Callable[[EpochEvent], None] | None = None,
 ) -> Context:
@@ -231,7 +227,7 @@ def _context(
     offset = _n_trials(storage, name) + 7919 * worker_index
     worker = f"{host_name()}:{os.getpid()}"
     # its trials are taken only where the study has a place for them (search/places.py)
-    shared = shared_store(artifacts, name, host_name())
+    shared = shared_store(options.artifacts, name, host_name())
     study = PlacedStudy(
         study_name=name,
         storage=storage,
@@ -243,16 +239,19 @@ def _context(
     stored_spe = study.user_attrs.get("steps_per_epoch")
     spe = int(stored_spe or steps_per_epoch(len(dataset.x_train), spec.train.batch_size))
     log.info("worker %s on study %s (%s): %s", worker, name, store.masked_url, dataset.summary())
+    checkpoints = checkpoint_root(options.checkpoint_dir) / file_stem(name)  # never outside it
     return Context(
         spec=spec,
         store=store,
         name=name,
         study=study,
         dataset=dataset,
-        settings=dataclasses.replace(spec.train, seed=spec.seed, pack=pack or spec.train.pack),
+        settings=dataclasses.replace(
+            spec.train, seed=spec.seed, pack=options.pack or spec.train.pack
+        ),
         steps_per_epoch=spe,
         ranges=lr_ranges(spec, store, name),
-        checkpoints=checkpoint_root(checkpoint_dir) / file_stem(name),  # never outside the root
+        checkpoints=checkpoints,
         shared=shared,
         worker=worker,
         run_id=run_id,
@@ -371,14 +370,9 @@ def worker_env(index: int, workers: int, workers_per_gpu: int, gpus: list[str]) 
     return env
 
 
-def worker_command(
-    name: str,
-    target: int,
-    timeout: float | None,
-    checkpoint_dir: str | None,
-    pack: int | None = None,
-) -> list[str]:
-    """The command line of a worker process started by ``tune --workers``.
+def worker_command(name: str, target: int, options: RunOptions) -> list[str]:
+    """The command line of a worker process started by ``tune --workers``: the study, its
+    target and the options of ``options`` that a worker takes as flags.
 
     The storage URL (and its password) is not on it: it goes through the environment, since any
     user of the machine can read a command line (ps, /proc/PID/cmdline). ``-P`` keeps the working
@@ -386,41 +380,34 @@ def worker_command(
     """
     cmd = [sys.executable, "-P", "-m", "sweeper", "worker"]
     cmd += ["--study-name", name, "--n-trials", str(target)]
-    if timeout is not None:
-        cmd += ["--timeout", str(timeout)]
-    if checkpoint_dir is not None:
-        cmd += ["--checkpoint-dir", checkpoint_dir]
-    if pack is not None:
-        cmd += ["--pack", str(pack)]
+    if options.timeout is not None:
+        cmd += ["--timeout", str(options.timeout)]
+    if options.checkpoint_dir is not None:
+        cmd += ["--checkpoint-dir", options.checkpoint_dir]
+    if options.pack is not None:
+        cmd += ["--pack", str(options.pack)]
     return cmd
 
 
 def spawn_workers(
-    url: str,
-    name: str,
-    *,
-    workers: int,
-    workers_per_gpu: int,
-    target: int,
-    timeout: float | None,
-    checkpoint_dir: str | None,
-    artifacts: str | None,
-    trusted_hash: str | None = None,
-    pack: int | None = None,
+    url: str, name: str, options: RunOptions, *, target: int, trusted_hash: str | None = None
 ) -> tuple[bool, list[int]]:
-    """Run ``workers`` processes of ``sweeper worker`` on the study: (interrupted, exit codes)."""
+    """Run ``options.workers`` processes of ``sweeper worker`` on the study, ``workers_per_gpu``
+    on each GPU: (interrupted, exit codes). The shared checkpoint store (``options.artifacts``,
+    resolved) and ``trusted_hash`` reach them through the environment."""
+    workers, artifacts = options.workers, options.artifacts
     gpus = visible_gpus()
     log.info(
         "starting %d workers on %s",
         workers,
         f"{len(gpus)} GPU(s)" if gpus else f"{os.cpu_count()} CPU cores",
     )
-    cmd = worker_command(name, target, timeout, checkpoint_dir, pack)
+    cmd = worker_command(name, target, options)
     procs = [
         subprocess.Popen(
             cmd,
             env={
-                **worker_env(i, workers, workers_per_gpu, gpus),
+                **worker_env(i, workers, options.workers_per_gpu, gpus),
                 STORAGE_ENV: resolve_url(url),
                 **({ARTIFACTS_ENV: artifacts} if artifacts else {}),
                 **({TRUSTED_HASH_ENV: trusted_hash} if trusted_hash else {}),

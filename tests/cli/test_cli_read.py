@@ -32,6 +32,7 @@ def run(*args: str) -> Result:
 def real(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A study tuned for real: the embedded digits study, 6 trials of 2 epochs (the baselines),
     and a 7th baseline waiting."""
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.studyfile.config import load_study_file
 
@@ -40,7 +41,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> str:
         None, overrides=["train.epochs=2", "data.subset=400", "study.n_trials=6"]
     )
     url = f"sqlite:///{folder}/s.db"
-    tune(spec, storage=url)
+    tune(spec, RunOptions(storage=url))
     # the 7th baseline queued, not run (as a run for 7 trials stopped here would leave it)
     import optuna
 

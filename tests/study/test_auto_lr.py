@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.studyfile.config import parse_study
 from sweeper.studyfile.dimensions import Auto, Range
@@ -45,7 +46,7 @@ def test_auto_initial_lr_bounds_come_from_one_stored_range_test(tmp_path: Path) 
     spec = parse_study(STUDY.format(n=3), str(tmp_path / "auto.toml"), default_name="auto")
     assert isinstance(spec.space.dims["initial_lr"], Auto)
 
-    summary = tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ck"))
+    summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ck")))
     low, high = summary.lr_ranges["sgd"]
     assert 0 < low < high
     assert _rows(db) == 1
@@ -55,7 +56,7 @@ def test_auto_initial_lr_bounds_come_from_one_stored_range_test(tmp_path: Path) 
     assert all(low <= r <= high for r in rates), (low, high, rates)
 
     # resuming with a larger budget reuses the stored range: no second range test
-    summary = tune(spec, storage=url, n_trials=5, checkpoint_dir=str(tmp_path / "ck"))
+    summary = tune(spec, RunOptions(storage=url, n_trials=5, checkpoint_dir=str(tmp_path / "ck")))
     assert summary.lr_ranges["sgd"] == (low, high)
     assert _rows(db) == 1
     study = optuna.load_study(study_name="auto", storage=url)
@@ -88,7 +89,7 @@ def test_a_declared_range_is_narrowed_to_what_the_range_test_suggests(tmp_path: 
     spec = parse_study(text, str(tmp_path / "narrow.toml"), default_name="narrow")
     assert spec.space.dims["initial_lr"] == Auto(within=Range(1e-4, 0.3, log=True))
 
-    summary = tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ck"))
+    summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ck")))
     store = Store(url)
     stored = latest_lr_find(store, "narrow", spec.hash, OptimizerSpec("sgd"))
     store.close()

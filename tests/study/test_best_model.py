@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import BestModelError
 from sweeper.search import best_model as bm
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.studyfile.config import parse_study
 from sweeper.training.data import load_dataset
@@ -75,7 +76,7 @@ def run_study(tmp_path: Path, space: str, *, pack: int, n_trials: int) -> tuple[
     url = f"sqlite:///{tmp_path / 'b.db'}"
     text = STUDY.format(pack=pack, n_trials=n_trials) + space
     spec = parse_study(text, str(tmp_path / "b.toml"))
-    tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ckpt"))
+    tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ckpt")))
     return spec, tmp_path / "ckpt" / "b"
 
 

@@ -23,6 +23,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from process_helpers import sweeper_env
 
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.search.trials import TrialEvent
 from sweeper.store.store import Store
@@ -207,11 +208,13 @@ def tune_c(
     spec = parse_study(STUDY.format(pack=pack), str(tmp_path / "c.toml"))
     summary = tune(
         spec,
-        storage=url,
-        checkpoint_dir=str(tmp_path / "ckpt"),
-        n_trials=1,
-        budget_epochs=budget,
-        progress=None if events is None else events.append,
+        RunOptions(
+            storage=url,
+            checkpoint_dir=str(tmp_path / "ckpt"),
+            n_trials=1,
+            budget_epochs=budget,
+            progress=None if events is None else events.append,
+        ),
     )
     return summary, optuna.load_study(study_name="c", storage=url).get_trials(), Store(url)
 

@@ -33,6 +33,7 @@ from sweeper.retraining.confirmation import (
     winner_text,
 )
 from sweeper.search.configurations import configurations
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.store.store import Store
 from sweeper.store.tables import ConfirmationRow
@@ -57,7 +58,9 @@ pytestmark = pytest.mark.usefixtures("clean_process")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tuned study nobody has confirmed; copy it before use (:func:`copy_of`)."""
     db = tmp_path_factory.mktemp("confirm") / "pristine.db"
-    summary = tune(load_study_file(None, overrides=OVERRIDES), storage=f"sqlite:///{db}")
+    summary = tune(
+        load_study_file(None, overrides=OVERRIDES), RunOptions(storage=f"sqlite:///{db}")
+    )
     assert summary.counts["complete"] == 5, summary.counts
     return db
 

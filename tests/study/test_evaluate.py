@@ -23,6 +23,7 @@ from sweeper.retraining.evaluate import (
     stored_spec,
 )
 from sweeper.retraining.retrain import trial_config
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.search.space import BASELINE_ATTR
 from sweeper.store.store import Store
@@ -43,7 +44,7 @@ OVERRIDES = ["train.epochs=1", "data.subset=300", "study.n_trials=4", BASELINE]
 @pytest.fixture(scope="module")
 def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('evaluate')}/s.db"
-    summary = tune(load_study_file(None, overrides=OVERRIDES), storage=url)
+    summary = tune(load_study_file(None, overrides=OVERRIDES), RunOptions(storage=url))
     assert summary.counts["complete"] == 4, summary.counts
     return url
 

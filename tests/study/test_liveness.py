@@ -35,6 +35,7 @@ from sweeper.search.recovery import (
     mark_worker,
     reap_dead_local_trials,
 )
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import prepare_study
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
@@ -340,9 +341,9 @@ def test_a_result_for_a_trial_another_worker_ended_is_one_line(
             spec,
             store,
             "s",
+            RunOptions(checkpoint_dir=str(tmp_path / "ckpt")),
             target=2,
             dataset=load_dataset(spec.data),
-            checkpoint_dir=str(tmp_path / "ckpt"),
         )
     assert not interrupted
     first = EndedElsewhere.seen[0]

@@ -19,6 +19,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
@@ -69,7 +70,7 @@ def run_study(
     url = f"sqlite:///{tmp_path / 'p.db'}"
     text = STUDY.format(pack=pack, n_trials=n_trials, epochs=epochs)
     spec = parse_study(text, str(tmp_path / "p.toml"))
-    summary = tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ckpt"), **kw)
+    summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ckpt"), **kw))
     trials = optuna.load_study(study_name="p", storage=url).get_trials()
     return summary, trials, Store(url)
 

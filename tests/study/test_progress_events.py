@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.search.trials import EpochEvent, TrialEvent
 from sweeper.store.store import Store
@@ -70,7 +71,8 @@ class Display:
 def run(tmp_path: Path, display: Display, *, pack: int = 1, **kwargs: object) -> Store:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     spec = parse_study(STUDY.format(pack=pack), str(tmp_path / "p.toml"))
-    tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ckpt"), progress=display, **kwargs)  # type: ignore[arg-type]
+    ckpt = str(tmp_path / "ckpt")
+    tune(spec, RunOptions(storage=url, checkpoint_dir=ckpt, progress=display, **kwargs))  # type: ignore[arg-type]
     return Store(url)
 
 

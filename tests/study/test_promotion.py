@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
 from sweeper.search import promotion as promo
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.search.trials import count_states, finished_count
 from sweeper.store import store as store_mod
@@ -297,7 +298,7 @@ def study_text(extra: str = "", *, epochs: int = 2, initial_lr: str = "") -> str
 def run_tune(tmp_path: Path, text: str, **kw: Any) -> tuple[Any, list[FrozenTrial], Store]:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     spec = parse_study(text, str(tmp_path / "p.toml"))
-    summary = tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ckpt"), **kw)
+    summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ckpt"), **kw))
     trials = optuna.load_study(study_name="p", storage=url).get_trials()
     return summary, trials, Store(url)
 
@@ -396,7 +397,10 @@ def test_a_promoted_trial_resumes_with_identical_weights_and_the_same_curve(
     study.enqueue_trial({"initial_lr": 0.25})  # trial 0: good, paused alone at rung 1
     study.enqueue_trial({"initial_lr": 0.021})  # trial 1: worse, paused; trial 0 promoted
     summary = tune(
-        spec, storage=url, checkpoint_dir=str(tmp_path / "ckpt"), budget_epochs=3, n_trials=10
+        spec,
+        RunOptions(
+            storage=url, checkpoint_dir=str(tmp_path / "ckpt"), budget_epochs=3, n_trials=10
+        ),
     )
     trials = {t.number: t for t in optuna.load_study(study_name="p", storage=url).get_trials()}
     assert summary.epochs_spent == 3

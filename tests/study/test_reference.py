@@ -13,6 +13,7 @@ from sweeper.errors import ConfigError
 from sweeper.search import promotion as promo
 from sweeper.search import reference
 from sweeper.search import space as space_mod
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.studyfile.config import parse_study
 
@@ -96,7 +97,10 @@ def test_the_reference_starts_from_the_top_of_the_searched_rate(
 
 def run(tmp_path: Path, n_trials: int, *overrides: str) -> list[optuna.trial.FrozenTrial]:
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    tune(spec_of(*overrides), storage=url, checkpoint_dir=str(tmp_path / "ckpt"), n_trials=n_trials)
+    tune(
+        spec_of(*overrides),
+        RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ckpt"), n_trials=n_trials),
+    )
     return optuna.load_study(study_name="r", storage=url).get_trials()
 
 

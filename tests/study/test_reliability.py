@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from sweeper.cli.commands import main
 from sweeper.errors import DataError
 from sweeper.search.recovery import reap_dead_local_trials
+from sweeper.search.run_options import RunOptions
 from sweeper.search.worker import worker_command
 from sweeper.store.storage_url import mask_url
 from sweeper.store.store import GRACE_PERIOD, Store
@@ -156,7 +157,7 @@ def test_passwords_in_query_parameters_are_masked() -> None:
 
 
 def test_worker_command_lines_carry_no_storage_url() -> None:
-    cmd = worker_command("study", 10, None, "/tmp/ckpt")
+    cmd = worker_command("study", 10, RunOptions(checkpoint_dir="/tmp/ckpt"))
     assert "--storage" not in cmd
     assert cmd[1] == "-P"  # the working directory is not put on sys.path
 

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.environment import STORAGE_ENV
 from sweeper.errors import StorageError, StudyChangedError
 from sweeper.search.recovery import WORKER_ATTR, mark_worker, reap_dead_local_trials, requeue
+from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import join_study, prepare_study
 from sweeper.search.search import make_pruner, make_sampler
 from sweeper.search.trials import count_states, finished_count, superseded
@@ -588,7 +589,7 @@ def test_a_worker_whose_model_changed_is_refused_before_anything_is_written(
     store.close()
     before = digest_of(db)
     with pytest.raises(StudyChangedError) as info:
-        join_study(Store(f"sqlite:///{db}"), "s", trust_store=True)
+        join_study(Store(f"sqlite:///{db}"), "s", RunOptions(trust_store=True))
     line = str(info.value)
     assert line.startswith("the model 'tiny_model:dense' changed since study 's' in ")
     assert (

@@ -115,11 +115,12 @@ def test_a_space_they_cannot_model_is_warned_about_once(
 def test_a_shape_study_runs_three_real_trials_proposed_by_the_sampler(
     tmp_path: Path, kind: str, attr: str
 ) -> None:
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
 
     spec = parse_study(SHAPE_STUDY.format(kind=kind), str(tmp_path / "shape.toml"))
     url = f"sqlite:///{tmp_path / 'shape.db'}"
-    summary = tune(spec, storage=url, checkpoint_dir=str(tmp_path / "ckpt"))
+    summary = tune(spec, RunOptions(storage=url, checkpoint_dir=str(tmp_path / "ckpt")))
     assert summary.counts["complete"] == 3, summary.counts
     trials = optuna.load_study(study_name=f"shape-{kind}", storage=url).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
