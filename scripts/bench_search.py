@@ -522,6 +522,7 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     import keras
     import optuna
 
+    from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
     from sweeper.store.store import Store
     from sweeper.studyfile.config import parse_study
@@ -541,10 +542,12 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     with top_reference_only(arm == "sweeper-top-ref"):
         tune(
             spec,
-            storage=url,
-            study_name=name,
-            n_trials=n_trials,
-            checkpoint_dir=str(setup.tmp / f"ckpt-{name}"),
+            RunOptions(
+                storage=url,
+                study_name=name,
+                n_trials=n_trials,
+                checkpoint_dir=str(setup.tmp / f"ckpt-{name}"),
+            ),
         )
     seconds = time.perf_counter() - t0
     store = Store(url)

@@ -91,9 +91,9 @@ def check_checkpoint_dir(checkpoint_dir: str | None, name: str) -> None:
     made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         for attempt in range(5):
-            folder.mkdir(parents=True, exist_ok=True)
             probe = folder / f".probe-{os.getpid()}"
             try:
+                folder.mkdir(parents=True, exist_ok=True)
                 probe.write_bytes(b"")
             except FileNotFoundError:  # another worker starting removed the folder it made
                 if attempt == 4:
