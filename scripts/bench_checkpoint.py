@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Cost of the per-epoch trial backup: ``run_trial`` with and without ``backup_dir``.
+"""Cost of the per-epoch trial backup: ``run_trial`` with and without ``backup_dir``, and with
+``--shared URL`` also with each checkpoint copied to a shared store (``--artifacts``).
 
 The same configuration is trained in one process, alternating the two ways (ABBA order), on the
 data of studies/mnist-t10k.toml (the real MNIST test set, split as that study splits it),
@@ -8,7 +9,7 @@ Prints the seconds of each epoch and of the whole call for every run, the median
 with/without ratio of the medians. A slowdown that the backup causes in the epochs *after* a
 save (rather than in the save itself) shows as a ratio above 1 in epochs 2 and later.
 
-Usage: python3 scripts/bench_checkpoint.py [--pairs 4] [--epochs 3]
+Usage: python3 scripts/bench_checkpoint.py [--pairs 4] [--epochs 3] [--shared file:///dir]
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4, help="pairs of runs (default 4)")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--shared", metavar="URL", help="also time the backup copied to this shared store"
+    )
     args = parser.parse_args()
 
     from sweeper.studyfile.config import load_study_file
@@ -48,17 +52,28 @@ def main() -> None:
     schedule = Exponential(0.05, steps_per_epoch(len(ds.x_train), 64), 0.7)
     run_trial(ds, schedule, settings=settings)  # warm-up: graph tracing, caches
 
-    runs: dict[str, list[list[float]]] = {"without": [], "with": []}
+    from sweeper.training.checkpoints import Checkpoint
+    from sweeper.training.shared_checkpoints import SharedCheckpoints, parse_url
+
+    ways = ["without", "with", *(["shared"] if args.shared else [])]
+    runs: dict[str, list[list[float]]] = {way: [] for way in ways}
     table = []
     for pair in range(args.pairs):
-        order = ["without", "with"] if pair % 2 == 0 else ["with", "without"]
+        order = ways if pair % 2 == 0 else ways[::-1]  # ABC CBA ...
         for way in order:
             tmp = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))
-            backup = str(tmp / "backup") if way == "with" else None
+            backup: Checkpoint | str | None = None
+            if way == "with":
+                backup = str(tmp / "backup")
+            elif way == "shared":
+                shared = SharedCheckpoints(parse_url(args.shared), f"bench-{pair}")
+                backup = Checkpoint(tmp / "backup", trial=0, config=0, shared=shared)
             t0 = time.perf_counter()
             result = run_trial(ds, schedule, settings=settings, backup_dir=backup)
             wall = time.perf_counter() - t0
             shutil.rmtree(tmp, ignore_errors=True)
+            if way == "shared":
+                shared.remove(0)
             times = [r.seconds for r in result.records] + [wall]
             runs[way].append(times)
             table.append([f"{pair + 1} {way} backup", *(f"{t:.3f}" for t in times)])
@@ -71,9 +86,17 @@ def main() -> None:
     rows = [[f"median {way}", *(f"{t:.3f}" for t in m)] for way, m in medians.items()]
     ratio = [w / o for w, o in zip(medians["with"], medians["without"], strict=True)]
     rows.append(["with / without", *(f"{r:.3f}" for r in ratio)])
+    if args.shared:
+        shared_ratio = [w / o for w, o in zip(medians["shared"], medians["with"], strict=True)]
+        rows.append(["shared / with", *(f"{r:.3f}" for r in shared_ratio)])
     print()
     print_table(headers, rows)
     print(f"RESULT run_trial with / without the per-epoch backup: {ratio[-1]:.3f} (medians)")
+    if args.shared:
+        print(
+            f"RESULT run_trial with the shared copy / the local backup alone: "
+            f"{shared_ratio[-1]:.3f} (medians)"
+        )
 
 
 if __name__ == "__main__":
