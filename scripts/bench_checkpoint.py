@@ -9,7 +9,10 @@ Prints the seconds of each epoch and of the whole call for every run, the median
 with/without ratio of the medians. A slowdown that the backup causes in the epochs *after* a
 save (rather than in the save itself) shows as a ratio above 1 in epochs 2 and later.
 
-Usage: python3 scripts/bench_checkpoint.py [--pairs 4] [--epochs 3] [--shared file:///dir]
+``--copy-only`` (with ``--shared``) times, without training, the local save of a checkpoint and its
+copy to the shared store for weights of 1, 10 and 100 MiB (median of 7 epochs each).
+
+Usage: python3 scripts/bench_checkpoint.py [--pairs 4] [--epochs 3] [--shared URL [--copy-only]]
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ def main() -> None:
     parser.add_argument(
         "--shared", metavar="URL", help="also time the backup copied to this shared store"
     )
+    parser.add_argument(
+        "--copy-only", action="store_true", help="with --shared: time the copy alone, no training"
+    )
     args = parser.parse_args()
+    if args.copy_only:
+        if not args.shared:
+            parser.error("--copy-only needs --shared URL")
+        copy_only(args.shared)
+        return
 
     from sweeper.studyfile.config import load_study_file
     from sweeper.training.data import load_dataset
@@ -97,6 +108,41 @@ def main() -> None:
             f"RESULT run_trial with the shared copy / the local backup alone: "
             f"{shared_ratio[-1]:.3f} (medians)"
         )
+
+
+def copy_only(url: str) -> None:
+    """The local save and the shared copy of one checkpoint, by the size of its weights."""
+    import os
+
+    from sweeper.training import checkpoints
+    from sweeper.training.shared_checkpoints import SharedCheckpoints, parse_url
+
+    for line in machine_lines():
+        print(line)
+    print("command:", " ".join(sys.argv))
+    shared = SharedCheckpoints(parse_url(url), "bench-copy")
+    rows = []
+    for mib in (1, 10, 100):
+        payload = os.urandom(mib << 20)
+
+        def write(path: Path, data: bytes = payload) -> None:
+            path.write_bytes(data)
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-copy-"))
+        save_s, copy_s = [], []
+        for epoch in range(1, 8):
+            ck = checkpoints.Checkpoint(folder, trial=0, config=mib)
+            t0 = time.perf_counter()
+            checkpoints.save(ck, write, epoch)
+            t1 = time.perf_counter()
+            shared.push(folder, mib, epoch)
+            save_s.append(t1 - t0)
+            copy_s.append(time.perf_counter() - t1)
+        shared.remove(mib)
+        shutil.rmtree(folder, ignore_errors=True)
+        save, copy = statistics.median(save_s), statistics.median(copy_s)
+        rows.append([f"{mib} MiB", f"{save:.3f}", f"{copy:.3f}", f"{copy / save:.2f}"])
+    print_table(["weights", "local save s", "shared copy s", "copy / save"], rows)
 
 
 if __name__ == "__main__":
