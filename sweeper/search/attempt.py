@@ -261,7 +261,7 @@ class Attempt:
             )
         else:
             why = f"checkpoint of configuration {self.config} not found here"
-            host = self.trained_on(stored)
+            host = self.trained_on()
             if host and self.ctx.shared is None:
                 why += (
                     f" (it was trained on {host}; without a shared artifact store a checkpoint "
@@ -277,22 +277,13 @@ class Attempt:
             )
         self.trial.set_user_attr(RESTARTED_ATTR, why)
 
-    def trained_on(self, stored: FrozenTrial) -> str | None:
+    def trained_on(self) -> str | None:
         """The host that trained this configuration's epochs before this attempt, if another
-        one: the one of the trial it continues, retries or runs again."""
-        from sweeper.search.recovery import WORKER_ATTR
-
-        number = self.parent if self.parent is not None else self.origin
-        try:
-            before = (
-                stored
-                if number == self.trial.number
-                else optuna_ids.trial_by_number(self.ctx.study, int(number))
-            )
-        except (KeyError, ValueError):
-            return None
-        worker = str(before.user_attrs.get(WORKER_ATTR) or "")
-        host = worker.rpartition(":")[0]
+        one (:func:`places.checkpoint_hosts`, this attempt's own stamp left out)."""
+        others = (
+            t for t in self.ctx.study.get_trials(deepcopy=False) if t.number != self.trial.number
+        )
+        host = places.checkpoint_hosts(others).get(self.config)
         return host if host and host != self.ctx.worker.rpartition(":")[0] else None
 
     def run(self) -> float:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -254,14 +254,14 @@ class PlacedStudy(optuna.Study):
         holds their checkpoint (only without a shared checkpoint store): a continuation, retry
         or requeued trial whose epochs were trained on another host. Taken here, it would
         restart from epoch 0; its host continues it from where it stopped."""
-        if not self.claimant.local_checkpoints:
+        if not self.claimant.local_checkpoints or not queued:
             return list(queued), []
         here = self.claimant.worker.rpartition(":")[0]
-        by_number = {t.number: t for t in trials}
+        hosts = checkpoint_hosts(trials)
         near: list[FrozenTrial] = []
         far: list[FrozenTrial] = []
         for t in queued:
-            host = checkpoint_host(t, by_number)
+            host = hosts.get(promo.config_of(t))
             (far if host and host != here else near).append(t)
         return near, far
 
@@ -317,18 +317,18 @@ class PlacedStudy(optuna.Study):
             log.debug("place %d of study %s not released", claim.place, self.study_name)
 
 
-def checkpoint_host(trial: FrozenTrial, by_number: Mapping[int, FrozenTrial]) -> str | None:
-    """The host whose checkpoint folder holds the epochs ``trial`` resumes from: that of the
-    trial it continues (a promotion) or retries, or its own last run's (requeued); None for a
-    new configuration, or when no stamp says."""
-    source: FrozenTrial | None = trial
-    parent = trial.user_attrs.get(promo.PROMOTED_FROM_ATTR)
-    origin = trial.system_attrs.get("failed_trial")
-    if WORKER_ATTR not in trial.user_attrs:
-        number = parent if parent is not None else origin
-        source = None if number is None else by_number.get(int(number))
-    worker = "" if source is None else str(source.user_attrs.get(WORKER_ATTR) or "")
-    return worker.rpartition(":")[0] or None
+def checkpoint_hosts(trials: Iterable[FrozenTrial]) -> dict[int, str]:
+    """Per configuration, the host whose checkpoint folder holds its epochs: that of the newest
+    of its trials a worker stamped (a configuration's trials share one folder). A configuration
+    no worker ran yet is not in it."""
+    newest: dict[int, FrozenTrial] = {}
+    for t in trials:
+        if t.user_attrs.get(WORKER_ATTR):
+            config = promo.config_of(t)
+            if config not in newest or t.number > newest[config].number:
+                newest[config] = t
+    hosts = {c: str(t.user_attrs[WORKER_ATTR]).rpartition(":")[0] for c, t in newest.items()}
+    return {c: h for c, h in hosts.items() if h}
 
 
 def room(study: optuna.Study, trials: list[FrozenTrial], target: int) -> bool:

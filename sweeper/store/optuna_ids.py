@@ -37,11 +37,6 @@ def id_of_number(study: optuna.Study, number: int) -> int:
     return int(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
 
 
-def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
-    """The stored record of the study's trial ``number``."""
-    return study._storage.get_trial(id_of_number(study, number))
-
-
 def take_queued(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Take the queued (WAITING) ``trial``: RUNNING now, as ``study.ask`` takes one; False when
     another process took it first (the storage switches the state once)."""

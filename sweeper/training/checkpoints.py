@@ -221,12 +221,13 @@ def recover(where: str | Path | Checkpoint) -> Found:
     """
     ck = Checkpoint.at(where)
     folder = ck.folder
+    epoch, problem = verify(ck) if folder.is_dir() else (0, "no folder")
     if ck.shared is not None and ck.config is not None:
-        have = max(verify(ck)[0], verify(ck, PREVIOUS)[0]) if folder.is_dir() else 0
-        ck.shared.pull(folder, ck.config, have)
+        have = epoch if problem is None else verify(ck, PREVIOUS)[0] if folder.is_dir() else 0
+        if ck.shared.pull(folder, ck.config, have):  # it installed one ahead: check it
+            epoch, problem = verify(ck)
     if not folder.is_dir():
         return Found(0)
-    epoch, problem = verify(ck)
     if problem is None:
         return Found(epoch)
     present = [p for p in folder.iterdir() if p.is_file()]

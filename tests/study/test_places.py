@@ -293,8 +293,7 @@ def test_a_continuation_whose_checkpoint_is_elsewhere_is_left_to_its_host(tmp_pa
             user_attrs={"config": 0, "promoted_from": 0, "promoted_at_epoch": 1},
         )
     )
-    by_number = {t.number: t for t in study.get_trials()}
-    assert places.checkpoint_host(by_number[1], by_number) == "machine-a"
+    assert places.checkpoint_hosts(study.get_trials()) == {0: "machine-a"}
 
     def on(host: str, target: int, local: bool) -> PlacedStudy:
         s = worker(url, target, f"{host}:1")
