@@ -55,6 +55,15 @@ More arms, for the suite:
 * ``optuna-hyperband``: the plain Optuna loop with ``HyperbandPruner`` (1 to 9 epochs, factor 3);
 * ``sweeper-top-ref``: sweeper's defaults before the suite: the reference configuration at the top of
   the range only, stopped like any trial when it stalls (the run patches the step down away).
+* ``sweeper-no-ref``: sweeper's defaults with no reference configuration (``sampler.reference=none``);
+* ``sweeper-range-ref``: sweeper's defaults with the task's initial_lr range narrowed by the LR range
+  test first (``range_test = true``; its batches count as epochs), the reference stepping down from
+  the top of the narrowed range.
+
+**Choosing a default** (``--choose``): the reference candidates ``sweeper`` (the reference that
+steps down), ``sweeper-top-ref``, ``sweeper-no-ref`` and ``sweeper-range-ref`` as a suite of their
+own, on seeds apart from the reporting ones, ranked per task at 25 and at 75 epochs; the CHOICE
+line names the candidate with the lowest mean of its two mean ranks (a tie keeps ``sweeper``).
 
 **The suite** (``--suite``): six tasks that differ in where the good rates are, each a job per arm
 (a process of this script, ``--jobs`` at a time, curves in ``--out-dir``; a job whose curves are
@@ -71,6 +80,7 @@ shipped set. ``mnist-cnn`` (the default, all images) is section 7's benchmark.
     python scripts/bench_search.py --suite --seeds 5,6,7 --budget 75 --out-dir suite-runs
     python scripts/bench_search.py --suite --quick      # one seed, 12 epochs per job (~15 min)
     python scripts/bench_search.py --from-json suite-runs   # the suite's tables again
+    python scripts/bench_search.py --suite --choose --seeds 0,1,2 --budget 75 --out-dir choose-runs
 
 Needs the peers (the ``bench`` extra, pinned in .ci/constraints.txt, and DEHB apart):
 ``python3 -m pip install -c .ci/constraints.txt -e '.[bench]'`` then
@@ -109,6 +119,8 @@ ARMS = (
     "sweeper",
     "sweeper-previous",
     "sweeper-top-ref",
+    "sweeper-no-ref",
+    "sweeper-range-ref",
     "dehb",
     "smac",
     "optuna-hyperband",
@@ -124,7 +136,15 @@ SUITE_ARMS = (
     "optuna-loop",
     "kt-random",
 )
-SWEEPER_ARMS = ("sweeper", "sweeper-previous", "sweeper-top-ref")
+SWEEPER_ARMS = (
+    "sweeper",
+    "sweeper-previous",
+    "sweeper-top-ref",
+    "sweeper-no-ref",
+    "sweeper-range-ref",
+)
+# --choose: the candidates for the reference default (the first is the one a tie keeps)
+CANDIDATES = ("sweeper", "sweeper-top-ref", "sweeper-no-ref", "sweeper-range-ref")
 REFERENCE = "kt-hyperband"
 CANDIDATE = "sweeper"
 BUDGETS = (25, 75, 225)
@@ -214,8 +234,11 @@ SUITE = ("cnn-sgd", "wide-sgd", "cnn-momentum", "cnn-adam", "mlp-sgd", "digits-s
 TASK = [TASKS[DEFAULT_TASK]]  # the task this process runs (--task)
 
 
-def study_text(budget_epochs: int | None, task: Task | None = None) -> str:
-    """The study file of the sweeper arms (no [sampler], [pruner] or baselines: the defaults)."""
+def study_text(
+    budget_epochs: int | None, task: Task | None = None, range_test: bool = False
+) -> str:
+    """The study file of the sweeper arms (no [sampler], [pruner] or baselines: the defaults);
+    ``range_test``: the initial_lr range narrowed by the LR range test first."""
     task = task or TASK[0]
     budget = f"budget_epochs = {budget_epochs}\n" if budget_epochs is not None else ""
     families = ", ".join(f'"{f}"' for f in FAMILIES)
@@ -229,6 +252,7 @@ def study_text(budget_epochs: int | None, task: Task | None = None) -> str:
     if task.subset is not None:
         data += f"subset = {task.subset}\n"
     momentum = f"momentum = {task.momentum}\n" if task.momentum else ""
+    narrowed = ", range_test = true" if range_test else ""
     return f"""\
 [study]
 name = "bench-search"
@@ -244,7 +268,7 @@ epochs = {EPOCHS}
 
 [space]
 schedules = [{families}]
-initial_lr = {{ low = {task.lr[0]}, high = {task.lr[1]}, log = true }}
+initial_lr = {{ low = {task.lr[0]}, high = {task.lr[1]}, log = true{narrowed} }}
 optimizer = "{task.optimizer}"
 {momentum}"""
 
@@ -532,7 +556,9 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
         overrides += PREVIOUS_DEFAULTS
     elif arm == "sweeper":
         overrides += SWEEPER_SET
-    text = study_text(setup.budget, setup.task)
+    elif arm == "sweeper-no-ref":
+        overrides += ["sampler.reference=none"]
+    text = study_text(setup.budget, setup.task, range_test=arm == "sweeper-range-ref")
     spec = parse_study(text, "<bench_search>", base_dir=ROOT, overrides=overrides)
     n_trials = 500  # the budget stops the study
     name = f"{arm}-{seed}"
@@ -902,6 +928,9 @@ def suite_report(runs: list[Run], arms: list[str], budget: int) -> None:
         )
         print_table(["task", *arms], rows)
         print()
+    if set(arms) <= set(CANDIDATES) and len(arms) > 1:
+        choose(mean_ranks)
+        return
     if CANDIDATE not in arms:
         return
     verdicts: list[bool] = []
@@ -948,6 +977,21 @@ def suite_report(runs: list[Run], arms: list[str], budget: int) -> None:
                 f"{joint:.4f} (target > 1 s.e.: {'yes' if ok else 'no'})"
             )
     print(f"RESULT suite targets {'met' if verdicts and all(verdicts) else 'missed'}")
+
+
+def choose(mean_ranks: dict[int, dict[str, float]]) -> None:
+    """The CHOICE line of ``--choose``: the candidate with the lowest mean of its mean ranks at 25
+    and at 75 epochs (the budgets the targets name); a tie keeps the first of CANDIDATES."""
+    at = [b for b in (25, 75) if b in mean_ranks]
+    present = [a for a in CANDIDATES if all(a in mean_ranks[b] for b in at)]
+    if not at or not present:
+        return
+    score = {a: statistics.fmean(mean_ranks[b][a] for b in at) for a in present}
+    for a in present:
+        ranks_at = ", ".join(f"{mean_ranks[b][a]:.2f} at {b}" for b in at)
+        print(f"candidate {a}: mean rank {ranks_at}; score {score[a]:.2f}")
+    best = min(present, key=lambda a: (score[a], CANDIDATES.index(a)))
+    print(f"CHOICE {best} (the lowest mean of the mean ranks at {' and '.join(map(str, at))})")
 
 
 def run_suite(args: argparse.Namespace, arms: list[str], tasks: list[str]) -> int:
@@ -1095,6 +1139,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"every task of the suite ({', '.join(SUITE)}) x the suite's arms, one process per "
         "task and arm, then the task x arm tables and mean ranks",
     )
+    parser.add_argument(
+        "--choose",
+        action="store_true",
+        help=f"--suite with the reference candidates ({', '.join(CANDIDATES)}) as arms, then "
+        "the CHOICE line; run it on seeds apart from the reporting ones",
+    )
     parser.add_argument("--tasks", default=",".join(SUITE), help="--suite: the tasks to run")
     parser.add_argument("--jobs", type=int, default=2, help="--suite: processes at a time")
     parser.add_argument("--out-dir", default="suite-runs", help="--suite: where the curves go")
@@ -1110,6 +1160,8 @@ def main(argv: list[str] | None = None) -> int:
         return from_json(args.from_json, args.reach_x)
     if args.suite:
         arms = parse_arms(args.arms) if args.arms != ",".join(ARMS) else list(SUITE_ARMS)
+        if args.choose:
+            arms = list(CANDIDATES)
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
         unknown = [t for t in tasks if t not in TASKS]
         if unknown or not tasks:
