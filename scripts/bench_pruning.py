@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def split_arms(text: str) -> list[str]:
     """Arms separated by ';', or by ',' where the next item starts with a pruner type."""
-    from sweeper.studyfile.config import PRUNERS
+    from sweeper.studyfile.settings import PRUNERS
 
     if ";" in text:
         return [a.strip() for a in text.split(";") if a.strip()]

@@ -226,7 +226,7 @@ def tune(
         baselines: the [[baselines]] tables, run first: a list of mappings such as
             ``{"name": "constant 0.01", "schedule": "constant", "initial_lr": 0.01}``.
         seed: [study] seed, for the sampler and training [default: 0].
-        metric: [study] metric [default: "val_accuracy", the only one].
+        metric: [study] metric, the only one so far [default: "val_accuracy"].
         max_failure_rate: [study] max_failure_rate: stop when more than this share of the last
             ``failure_window`` trials failed [default: 0.5].
         failure_window: [study] failure_window [default: 10].

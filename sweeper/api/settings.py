@@ -20,7 +20,7 @@ from sweeper.api.data import data_settings
 from sweeper.api.study_text import plain
 from sweeper.errors import ConfigError, KeywordError, did_you_mean
 from sweeper.studyfile.dimensions import Auto, Choices, Fixed, Range
-from sweeper.studyfile.study_reader import SECTION_KEYS
+from sweeper.studyfile.settings import API_KEYWORDS, SECTION_KEYS
 from sweeper.training.models import IN_PROCESS_MODULE, MODELS, ModelFunction
 
 P = ParamSpec("P")
@@ -36,24 +36,7 @@ Data = str | os.PathLike[str] | tuple[Any, Any] | Mapping[str, Any] | Any
 
 
 # keyword -> (section, key) of the study file, in the order of the study file reference
-SETTINGS: dict[str, tuple[str, str]] = {
-    "name": ("study", "name"),
-    "n_trials": ("study", "n_trials"),
-    "budget_epochs": ("study", "budget_epochs"),
-    "seed": ("study", "seed"),
-    "metric": ("study", "metric"),
-    "max_failure_rate": ("study", "max_failure_rate"),
-    "failure_window": ("study", "failure_window"),
-    "data_path": ("data", "path"),
-    "subset": ("data", "subset"),
-    "validation_fraction": ("data", "validation_fraction"),
-    "test_fraction": ("data", "test_fraction"),
-    "data_seed": ("data", "seed"),
-    "batch_size": ("train", "batch_size"),
-    "epochs": ("train", "epochs"),
-    "jit_compile": ("train", "jit_compile"),
-    "pack": ("train", "pack"),
-}
+SETTINGS: dict[str, tuple[str, str]] = {kw: (s.section, s.key) for kw, s in API_KEYWORDS.items()}
 
 
 # other tools' names for a keyword: name -> (sweeper's keyword, whose name it is, what it means)

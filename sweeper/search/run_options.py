@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sweeper.errors import ConfigError
-from sweeper.studyfile.config import MAX_TRIALS
 from sweeper.studyfile.names import check_study_name
+from sweeper.studyfile.settings import MAX_TRIALS
 
 if TYPE_CHECKING:
     from sweeper.search.trials import TrialEvent

@@ -26,15 +26,16 @@ from sweeper.studyfile.dimensions import (
     Range,
 )
 from sweeper.studyfile.names import check_study_name
+from sweeper.studyfile.settings import SECTION_KEYS, SETTINGS, TOP_LEVEL_KEYS, default
 from sweeper.studyfile.space_section import (
     check_schedule_free,
     check_value,
     check_warmup_fits,
     read_space,
 )
-from sweeper.studyfile.study_reader import SECTION_KEYS, TOP_LEVEL_KEYS, Reader
+from sweeper.studyfile.study_reader import Reader
 from sweeper.studyfile.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
-from sweeper.training.data import DATASETS, MAX_SEED, DataSpec
+from sweeper.training.data import DataSpec
 from sweeper.training.models import MODELS, check_model_name
 from sweeper.training.optimizers import SCHEDULE_FREE
 from sweeper.training.schedules import FAMILIES
@@ -44,19 +45,11 @@ STUDIES_DIR = (
     Path(__file__).resolve().parents[1] / "studies"
 )  # sweeper/studies: a link to the top-level studies/
 DEFAULT_STUDY = STUDIES_DIR / "digits.toml"
-# sanity limits: beyond them a value is a typo, not a plan
-MAX_EPOCHS = 100_000
-MAX_BATCH_SIZE = 1 << 20
-MAX_PACK = 64  # trials trained at once in one model (see sweeper.training.packing)
-MAX_TRIALS = 10_000_000
-
-SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
 # the package each sampler needs beyond Optuna, and how to get it
 SAMPLER_NEEDS = {
     "gp": ("torch", "PyTorch (Optuna's GPSampler runs on it); pip install 'sweeper[gp]'"),
     "cmaes": ("cmaes", "the cmaes package (Optuna's CmaEsSampler runs on it); pip install cmaes"),
 }
-PRUNERS = ("asha", "median", "successive_halving", "hyperband", "none")
 
 
 # Keys a baseline may use besides dimensions: the tutorials' settings in steps.
@@ -155,7 +148,7 @@ def _baselines(r: Reader, raw: Mapping[str, Any], epochs: int) -> tuple[Baseline
 def _data(r: Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
     table = r.table(raw, "data")
     r.known(table, "[data]", SECTION_KEYS["data"])
-    dataset = r.choice(table, "dataset", "[data]", "digits", DATASETS)
+    dataset = SETTINGS["data.dataset"].read(r, table)
     path = table.get("path")
     if path is not None:
         if not isinstance(path, str) or not path:
@@ -177,9 +170,11 @@ def _data(r: Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
             name=dataset,
             path=path,
             subset=subset,
-            validation_fraction=table.get("validation_fraction", 0.2),
-            test_fraction=table.get("test_fraction", 0.2),
-            seed=table.get("seed", 0),
+            validation_fraction=table.get(
+                "validation_fraction", default("data", "validation_fraction")
+            ),
+            test_fraction=table.get("test_fraction", default("data", "test_fraction")),
+            seed=table.get("seed", default("data", "seed")),
         )
     except DataError as exc:
         raise r.fail("[data]", str(exc)) from None
@@ -188,21 +183,21 @@ def _data(r: Reader, raw: Mapping[str, Any], base: Path) -> DataSpec:
 def _train(r: Reader, raw: Mapping[str, Any], base: Path) -> TrainSettings:
     table = r.table(raw, "train")
     r.known(table, "[train]", SECTION_KEYS["train"])
-    model = table.get("model", "mnist-cnn")
+    model = table.get("model", default("train", "model"))
     try:
         check_model_name(model)
     except SweeperError as exc:
         raise r.fail("[train] model", str(exc)) from None
-    jit = table.get("jit_compile", "auto")
+    jit = table.get("jit_compile", default("train", "jit_compile"))
     if not isinstance(jit, bool) and jit != "auto":
         raise r.fail("[train] jit_compile", f'must be "auto", true or false, got {jit!r}')
     return TrainSettings(
         model=model,
-        batch_size=r.integer(table, "batch_size", "[train]", 64, 1, MAX_BATCH_SIZE),
-        epochs=r.integer(table, "epochs", "[train]", 5, 1, MAX_EPOCHS),
+        batch_size=SETTINGS["train.batch_size"].read(r, table),
+        epochs=SETTINGS["train.epochs"].read(r, table),
         jit_compile=jit,
         model_dir=None if model in MODELS else str(base),
-        pack=r.integer(table, "pack", "[train]", 1, 1, MAX_PACK),
+        pack=SETTINGS["train.pack"].read(r, table),
     )
 
 
@@ -266,13 +261,7 @@ def _study_head(
     """The ``[study]`` keys checked first: its name (not stripped yet), metric, seed and
     max_failure_rate."""
     r.known(study, "[study]", SECTION_KEYS["study"])
-    max_failure_rate = study.get("max_failure_rate", 0.5)
-    if (
-        isinstance(max_failure_rate, bool)
-        or not isinstance(max_failure_rate, (int, float))
-        or not 0 <= max_failure_rate <= 1
-    ):
-        raise r.fail("[study] max_failure_rate", f"must lie in [0, 1], got {max_failure_rate!r}")
+    max_failure_rate = SETTINGS["study.max_failure_rate"].read(r, study)
     name = study.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise r.fail("[study] name", f"must be a non-empty string, got {name!r}")
@@ -280,8 +269,8 @@ def _study_head(
         name = check_study_name(name, "the name")
     except ConfigError as exc:
         raise r.fail("[study] name", str(exc)) from None
-    metric = r.choice(study, "metric", "[study]", "val_accuracy", ("val_accuracy",))
-    seed = r.integer(study, "seed", "[study]", 0, 0, MAX_SEED)
+    metric = SETTINGS["study.metric"].read(r, study)
+    seed = SETTINGS["study.seed"].read(r, study)
     return name, metric, seed, max_failure_rate
 
 
@@ -304,15 +293,15 @@ def _artifacts(r: Reader, study: Mapping[str, Any]) -> str | None:
 def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
     sampler_t = r.table(raw, "sampler")
     r.known(sampler_t, "[sampler]", SECTION_KEYS["sampler"])
-    reference = sampler_t.get("reference", "cosine")
+    reference = sampler_t.get("reference", default("sampler", "reference"))
     if not isinstance(reference, str) or not reference.strip():
         raise r.fail(
             "[sampler] reference",
             f'must be a schedule family of [space] schedules or "none", got {reference!r}',
         )
     return SamplerSpec(
-        kind=r.choice(sampler_t, "type", "[sampler]", "tpe", SAMPLERS),
-        n_startup_trials=r.integer(sampler_t, "n_startup_trials", "[sampler]", 10, 0),
+        kind=SETTINGS["sampler.type"].read(r, sampler_t),
+        n_startup_trials=SETTINGS["sampler.n_startup_trials"].read(r, sampler_t),
         reference=reference.strip(),
         reference_given="reference" in sampler_t,
     )
@@ -321,27 +310,18 @@ def _sampler(r: Reader, raw: Mapping[str, Any]) -> SamplerSpec:
 def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
     pruner_t = r.table(raw, "pruner")
     r.known(pruner_t, "[pruner]", SECTION_KEYS["pruner"])
-    stall_factor = pruner_t.get("stall_factor", 1.5)
-    if (
-        isinstance(stall_factor, bool)
-        or not isinstance(stall_factor, (int, float))
-        or not 0 <= stall_factor <= 10
-    ):
-        raise r.fail(
-            "[pruner] stall_factor",
-            f"must lie in [0, 10] (times chance accuracy; 0 = off), got {stall_factor!r}",
-        )
-    kind = r.choice(pruner_t, "type", "[pruner]", "asha", PRUNERS)
-    brackets = r.integer(pruner_t, "brackets", "[pruner]", 1, 1)
+    stall_factor = SETTINGS["pruner.stall_factor"].read(r, pruner_t)
+    kind = SETTINGS["pruner.type"].read(r, pruner_t)
+    brackets = SETTINGS["pruner.brackets"].read(r, pruner_t)
     if brackets > 1 and kind != "asha":
         raise r.fail("[pruner] brackets", f'only type = "asha" has brackets (type = {kind!r} here)')
     return PrunerSpec(
         kind=kind,
-        n_startup_trials=r.integer(pruner_t, "n_startup_trials", "[pruner]", 4, 0),
-        n_warmup_steps=r.integer(pruner_t, "n_warmup_steps", "[pruner]", 1, 0),
-        min_resource=r.integer(pruner_t, "min_resource", "[pruner]", 1, 1),
-        reduction_factor=r.integer(pruner_t, "reduction_factor", "[pruner]", 3, 2),
-        stall_factor=float(stall_factor),
+        n_startup_trials=SETTINGS["pruner.n_startup_trials"].read(r, pruner_t),
+        n_warmup_steps=SETTINGS["pruner.n_warmup_steps"].read(r, pruner_t),
+        min_resource=SETTINGS["pruner.min_resource"].read(r, pruner_t),
+        reduction_factor=SETTINGS["pruner.reduction_factor"].read(r, pruner_t),
+        stall_factor=stall_factor,
         brackets=brackets,
     )
 
@@ -414,16 +394,12 @@ def parse_study(
         pruner=pruner,
         baselines=_baselines(r, raw, train.epochs),
         seed=seed,
-        n_trials=r.integer(study, "n_trials", "[study]", 20, 1, MAX_TRIALS),
-        budget_epochs=(
-            r.integer(study, "budget_epochs", "[study]", 1, 1, MAX_TRIALS)
-            if "budget_epochs" in study
-            else None
-        ),
+        n_trials=SETTINGS["study.n_trials"].read(r, study),
+        budget_epochs=SETTINGS["study.budget_epochs"].read(r, study),
         metric=metric,
         overrides=tuple(overrides),
-        max_failure_rate=float(max_failure_rate),
-        failure_window=r.integer(study, "failure_window", "[study]", 10, 1),
+        max_failure_rate=max_failure_rate,
+        failure_window=SETTINGS["study.failure_window"].read(r, study),
         artifacts=_artifacts(r, study),
     )
 

@@ -18,7 +18,8 @@ from sweeper.studyfile.dimensions import (
     Fixed,
     Range,
 )
-from sweeper.studyfile.study_reader import SECTION_KEYS, Reader
+from sweeper.studyfile.settings import SECTION_KEYS
+from sweeper.studyfile.study_reader import Reader
 from sweeper.studyfile.study_spec import SpaceSpec
 from sweeper.training.optimizers import OPTIMIZERS, SCHEDULE_FREE
 from sweeper.training.schedules import FAMILIES

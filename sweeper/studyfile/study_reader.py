@@ -1,5 +1,5 @@
-"""Walking one parsed study file (:class:`Reader`): its tables, their known keys
-(:data:`SECTION_KEYS`), integers and choices, each error one line naming the file and the key."""
+"""Walking one parsed study file (:class:`Reader`): its tables, their known keys, integers and
+choices, each error one line naming the file and the key."""
 
 from __future__ import annotations
 
@@ -7,36 +7,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.studyfile.dimensions import DIMENSIONS
-
-# every key of each section of a study file, declared once: each section's reader checks its
-# table against it, and `--set` its paths (sweeper.studyfile.config.apply_overrides)
-SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "study": (
-        "name",
-        "seed",
-        "n_trials",
-        "budget_epochs",
-        "metric",
-        "max_failure_rate",
-        "failure_window",
-        "artifacts",
-    ),
-    "data": ("dataset", "path", "subset", "validation_fraction", "test_fraction", "seed"),
-    "train": ("model", "batch_size", "epochs", "jit_compile", "pack"),
-    "space": ("schedules", *DIMENSIONS),
-    "sampler": ("type", "n_startup_trials", "reference"),
-    "pruner": (
-        "type",
-        "n_startup_trials",
-        "n_warmup_steps",
-        "min_resource",
-        "reduction_factor",
-        "stall_factor",
-        "brackets",
-    ),
-}
-TOP_LEVEL_KEYS = (*SECTION_KEYS, "baselines")
 
 
 class Reader:

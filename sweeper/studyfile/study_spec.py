@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeper.studyfile.dimensions import DIMENSIONS, Choices, Dimension, Fixed
+from sweeper.studyfile.settings import default
 from sweeper.training.data import DataSpec
 from sweeper.training.trial import TrainSettings
 
@@ -30,28 +31,28 @@ class SpaceSpec:
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    kind: str = "tpe"
-    n_startup_trials: int = 10
+    kind: str = default("sampler", "type")
+    n_startup_trials: int = default("sampler", "n_startup_trials")
     # the schedule family trained first, from the top of the searched initial_lr range, its full
     # length with no rung (a strong configuration early, and an anchor for the sampler);
     # "none": off. The default is skipped where the space has no such family.
-    reference: str = "cosine"
+    reference: str = default("sampler", "reference")
     reference_given: bool = False  # named in the study file (then it must be in the space)
 
 
 @dataclass(frozen=True)
 class PrunerSpec:
-    kind: str = "asha"
-    n_startup_trials: int = 4
-    n_warmup_steps: int = 1
-    min_resource: int = 1
-    reduction_factor: int = 3
+    kind: str = default("pruner", "type")
+    n_startup_trials: int = default("pruner", "n_startup_trials")
+    n_warmup_steps: int = default("pruner", "n_warmup_steps")
+    min_resource: int = default("pruner", "min_resource")
+    reduction_factor: int = default("pruner", "reduction_factor")
     # asha: configurations spread over this many brackets, bracket b skipping the first b rungs
     # (the last trains its full length unless the budget runs out), Hyperband's shares
-    brackets: int = 1
+    brackets: int = default("pruner", "brackets")
     # a tuned trial whose validation accuracy after its first epoch (of at least 50 updates) is
     # at most stall_factor / num_classes stops there ("stalled"); 0 or type "none" turns it off
-    stall_factor: float = 1.5
+    stall_factor: float = default("pruner", "stall_factor")
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,13 @@ class StudySpec:
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     pruner: PrunerSpec = field(default_factory=PrunerSpec)
     baselines: tuple[Baseline, ...] = ()
-    seed: int = 0
-    n_trials: int = 20
+    seed: int = default("study", "seed")
+    n_trials: int = default("study", "n_trials")
     budget_epochs: int | None = None  # stop once this many epochs were trained in all
-    metric: str = "val_accuracy"
+    metric: str = default("study", "metric")
     overrides: tuple[str, ...] = ()  # section.key=value settings applied over the text
-    max_failure_rate: float = 0.5  # stop when more than this share of the last trials failed
-    failure_window: int = 10
+    max_failure_rate: float = default("study", "max_failure_rate")
+    failure_window: int = default("study", "failure_window")
     artifacts: str | None = None  # the shared checkpoint store's URL (file:// or s3://)
 
     @property

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 import types
 import warnings
 from pathlib import Path
@@ -30,7 +29,6 @@ from optuna.trial import TrialState
 import sweeper
 from sweeper import environment
 from sweeper.api import facade as api
-from sweeper.api import settings
 from sweeper.api.progress import NotebookProgress, ProgressLines, reporting
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
 from sweeper.search.trials import EpochEvent, TrialEvent
@@ -116,22 +114,6 @@ def test_help_documents_every_argument_of_tune() -> None:
     doc = inspect.getdoc(sweeper.tune) or ""
     for name in inspect.signature(sweeper.tune).parameters:
         assert re.search(rf"^    {name}: \S", doc, re.M), f"{name} is not documented"
-
-
-def test_every_setting_of_the_study_file_reference_is_a_keyword() -> None:
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("## Study file reference", 1)[1].split("```toml", 1)[1].split("```")[0]
-    reference = tomllib.loads(block)
-    keywords = {(s, k): kw for kw, (s, k) in settings.SETTINGS.items()}
-    keywords |= {("train", "model"): "model", ("data", "dataset"): "data"}
-    params = set(inspect.signature(sweeper.Study).parameters)
-    for section in ("study", "data", "train"):
-        for key in reference[section]:
-            assert (section, key) in keywords, f"[{section}] {key} has no keyword"
-            assert keywords[section, key] in params
-    assert {"space", "sampler", "pruner", "baselines"} <= params
-    tune_params = set(inspect.signature(sweeper.tune).parameters)
-    assert params - {"name"} <= tune_params and "study_name" in tune_params
 
 
 # --------------------------------------------------------------------------------------------
