@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import optuna
 from optuna.distributions import CategoricalDistribution
 
@@ -69,44 +71,73 @@ def _warn_independent(spec: StudySpec) -> None:
     )
 
 
+def _gp(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(
+        seed=seed, n_startup_trials=spec.sampler.n_startup_trials, warn_independent_sampling=False
+    )
+
+
+def _cmaes(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.CmaEsSampler(
+        seed=seed, n_startup_trials=spec.sampler.n_startup_trials, warn_independent_sampling=False
+    )
+
+
+def _tpe(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.sampler.n_startup_trials)
+
+
+# [sampler] type -> its factory (spec, seed); the names, docs and needed packages are
+# sweeper.studyfile.settings.SAMPLER_KINDS
+SAMPLER_FACTORIES: dict[str, Callable[[StudySpec, int], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "random": lambda spec, seed: optuna.samplers.RandomSampler(seed=seed),
+    "grid": lambda spec, seed: optuna.samplers.GridSampler(space_mod.grid(spec.space), seed=seed),
+    "gp": _gp,
+    "cmaes": _cmaes,
+}
+
+
 def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
     seed = (spec.seed + seed_offset) % (MAX_SEED + 1)  # a 32-bit seed, as NumPy's
     if spec.sampler.kind in RELATIVE:
         _warn_independent(spec)  # once: Optuna's own warning would repeat at every trial
-    if spec.sampler.kind == "gp":
-        return optuna.samplers.GPSampler(
-            seed=seed,
-            n_startup_trials=spec.sampler.n_startup_trials,
-            warn_independent_sampling=False,
-        )
-    if spec.sampler.kind == "cmaes":
-        return optuna.samplers.CmaEsSampler(
-            seed=seed,
-            n_startup_trials=spec.sampler.n_startup_trials,
-            warn_independent_sampling=False,
-        )
-    if spec.sampler.kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler.kind == "grid":
-        return optuna.samplers.GridSampler(space_mod.grid(spec.space), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.sampler.n_startup_trials)
+    return SAMPLER_FACTORIES[spec.sampler.kind](spec, seed)
 
 
-def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+def _successive_halving(spec: StudySpec) -> optuna.pruners.BasePruner:
     p = spec.pruner
-    if p.kind in ("none", "asha"):
-        # asha pauses and continues trials itself (sweeper.search.promotion): Optuna only records
-        return optuna.pruners.NopPruner()
-    if p.kind == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=p.min_resource, reduction_factor=p.reduction_factor
-        )
-    if p.kind == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource,
-            max_resource=spec.train.epochs,
-            reduction_factor=p.reduction_factor,
-        )
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=p.min_resource, reduction_factor=p.reduction_factor
+    )
+
+
+def _hyperband(spec: StudySpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
+    return optuna.pruners.HyperbandPruner(
+        min_resource=p.min_resource,
+        max_resource=spec.train.epochs,
+        reduction_factor=p.reduction_factor,
+    )
+
+
+def _median(spec: StudySpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
     return optuna.pruners.MedianPruner(
         n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_warmup_steps
     )
+
+
+# [pruner] type -> its factory; names and docs: sweeper.studyfile.settings.PRUNER_KINDS. asha
+# pauses and continues trials itself (sweeper.search.promotion): Optuna only records
+PRUNER_FACTORIES: dict[str, Callable[[StudySpec], optuna.pruners.BasePruner]] = {
+    "asha": lambda spec: optuna.pruners.NopPruner(),
+    "median": _median,
+    "successive_halving": _successive_halving,
+    "hyperband": _hyperband,
+    "none": lambda spec: optuna.pruners.NopPruner(),
+}
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    return PRUNER_FACTORIES[spec.pruner.kind](spec)

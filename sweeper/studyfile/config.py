@@ -26,7 +26,13 @@ from sweeper.studyfile.dimensions import (
     Range,
 )
 from sweeper.studyfile.names import check_study_name
-from sweeper.studyfile.settings import SECTION_KEYS, SETTINGS, TOP_LEVEL_KEYS, default
+from sweeper.studyfile.settings import (
+    SAMPLER_KINDS,
+    SECTION_KEYS,
+    SETTINGS,
+    TOP_LEVEL_KEYS,
+    default,
+)
 from sweeper.studyfile.space_section import (
     check_schedule_free,
     check_value,
@@ -45,11 +51,6 @@ STUDIES_DIR = (
     Path(__file__).resolve().parents[1] / "studies"
 )  # sweeper/studies: a link to the top-level studies/
 DEFAULT_STUDY = STUDIES_DIR / "digits.toml"
-# the package each sampler needs beyond Optuna, and how to get it
-SAMPLER_NEEDS = {
-    "gp": ("torch", "PyTorch (Optuna's GPSampler runs on it); pip install 'sweeper[gp]'"),
-    "cmaes": ("cmaes", "the cmaes package (Optuna's CmaEsSampler runs on it); pip install cmaes"),
-}
 
 
 # Keys a baseline may use besides dimensions: the tutorials' settings in steps.
@@ -347,8 +348,9 @@ def _check_sampler_fits(r: Reader, sampler: SamplerSpec, space: SpaceSpec) -> No
         )
     if sampler.reference_given and ref != "none" and sampler.kind == "grid":
         raise r.fail("[sampler] reference", 'a grid tries every point: set it to "none"')
-    if sampler.kind in SAMPLER_NEEDS:
-        module, how = SAMPLER_NEEDS[sampler.kind]
+    needs = next(k.needs for k in SAMPLER_KINDS if k.name == sampler.kind)
+    if needs is not None:
+        module, how = needs
         if importlib.util.find_spec(module) is None:
             raise r.fail(
                 "[sampler] type", f"{sampler.kind!r} needs {how}, or choose another sampler"

@@ -36,8 +36,42 @@ MAX_BATCH_SIZE = 1 << 20
 MAX_PACK = 64  # trials trained at once in one model (see sweeper.training.packing)
 MAX_TRIALS = 10_000_000
 
-SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
-PRUNERS = ("asha", "median", "successive_halving", "hyperband", "none")
+
+@dataclass(frozen=True)
+class Kind:
+    """One ``type`` of ``[sampler]`` or ``[pruner]``: its name, what it is, and the package it
+    needs beyond Optuna (module, how to get it). Its factory is in :mod:`sweeper.search.search`,
+    keyed by the same name (a test holds the two to the same names)."""
+
+    name: str
+    doc: str
+    needs: tuple[str, str] | None = None
+
+
+SAMPLER_KINDS: tuple[Kind, ...] = (
+    Kind("tpe", "Optuna's TPESampler (the default)"),
+    Kind("random", "Optuna's RandomSampler"),
+    Kind("grid", "every point of a space whose searched dimensions are lists"),
+    Kind(
+        "gp",
+        "Optuna's GPSampler (Gaussian process)",
+        ("torch", "PyTorch (Optuna's GPSampler runs on it); pip install 'sweeper[gp]'"),
+    ),
+    Kind(
+        "cmaes",
+        "Optuna's CmaEsSampler",
+        ("cmaes", "the cmaes package (Optuna's CmaEsSampler runs on it); pip install cmaes"),
+    ),
+)
+PRUNER_KINDS: tuple[Kind, ...] = (
+    Kind("asha", "sweeper's asynchronous successive halving: pauses and continues (the default)"),
+    Kind("median", "Optuna's MedianPruner"),
+    Kind("successive_halving", "Optuna's SuccessiveHalvingPruner (stops, never continues)"),
+    Kind("hyperband", "Optuna's HyperbandPruner (stops, never continues)"),
+    Kind("none", "no pruner: every trial trains its full length"),
+)
+SAMPLERS = tuple(k.name for k in SAMPLER_KINDS)
+PRUNERS = tuple(k.name for k in PRUNER_KINDS)
 
 
 @dataclass(frozen=True)
@@ -136,12 +170,12 @@ TABLE: tuple[Setting, ...] = (
             doc="Keras's choice: XLA on TensorFlow only with a GPU, jit on JAX; or true / false"),
     _int("train", "pack", 1, f"trials a worker trains at once in one model (1..{MAX_PACK}; --pack wins)", 1, MAX_PACK, "pack"),
     Setting("sampler", "type", "tpe", kind="choice", choices=SAMPLERS,
-            doc="tpe | random | grid (every dimension a list) | gp | cmaes"),
+            doc=" | ".join(SAMPLERS) + " (grid: every dimension a list)"),
     _int("sampler", "n_startup_trials", 10, "random configurations before the sampler models", 0),
     Setting("sampler", "reference", "cosine", kind="str",
             doc='trained first, from the top of the searched initial_lr (a third lower when it stalls), its full length ("none": off)'),
     Setting("pruner", "type", "asha", kind="choice", choices=PRUNERS,
-            doc="asha | median | successive_halving | hyperband | none"),
+            doc=" | ".join(PRUNERS)),
     _int("pruner", "min_resource", 1, "asha, successive_halving, hyperband: the first rung, in epochs", 1),
     _int("pruner", "reduction_factor", 3, "asha, successive_halving, hyperband: the best 1/3 go on at each rung", 2),
     _int("pruner", "brackets", 1, "asha: > 1 spreads configurations over Hyperband's brackets (bracket b skips the first b rungs)", 1),

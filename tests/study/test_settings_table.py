@@ -51,7 +51,10 @@ def spec_value(spec: StudySpec, section: str, key: str) -> Any:
 def test_readme_reference_is_made_from_the_table() -> None:
     block = README[README.index("## Study file reference") :]
     block = block[block.index("```toml\n") + len("```toml\n") :]
-    assert block.startswith(reference()), "README's reference: paste settings.reference() again"
+    assert block.startswith(reference()), (
+        "README's reference is out of date: paste the output of python -c 'from "
+        "sweeper.studyfile.settings import reference; print(reference())' into it"
+    )
     for setting in TABLE:
         assert f"\n{setting.key} = " in "\n" + reference()
 
@@ -184,3 +187,13 @@ def test_the_api_reaches_every_setting() -> None:
         else:
             way = other_ways[setting.path]
             assert way in study_params | run_params and way in tune_params, setting.path
+
+
+def test_every_sampler_and_pruner_kind_has_its_factory() -> None:
+    from sweeper.search.search import PRUNER_FACTORIES, SAMPLER_FACTORIES
+    from sweeper.studyfile.settings import PRUNER_KINDS, PRUNERS, SAMPLER_KINDS, SAMPLERS
+
+    assert list(SAMPLER_FACTORIES) == list(SAMPLERS) == [k.name for k in SAMPLER_KINDS]
+    assert list(PRUNER_FACTORIES) == list(PRUNERS) == [k.name for k in PRUNER_KINDS]
+    assert SETTINGS["sampler.type"].choices == SAMPLERS
+    assert SETTINGS["pruner.type"].choices == PRUNERS
