@@ -57,6 +57,7 @@ def tune_study(tmp: Path, epochs: int) -> tuple[Any, Any, Any]:
 
     from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
+    from sweeper.search.trial_record import BASELINE_ATTR
     from sweeper.studyfile.config import load_study_file
 
     spec = load_study_file(STUDY, [f"train.epochs={epochs}"])
@@ -73,8 +74,8 @@ def tune_study(tmp: Path, epochs: int) -> tuple[Any, Any, Any]:
     complete = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
     complete = [t for t in complete if t.state.name == "COMPLETE"]
     complete.sort(key=lambda t: (-float(t.value), t.number))
-    tuned = [t for t in complete if not t.user_attrs.get("baseline")]
-    baseline = next((t for t in complete if t.user_attrs.get("baseline")), None)
+    tuned = [t for t in complete if not t.user_attrs.get(BASELINE_ATTR)]
+    baseline = next((t for t in complete if t.user_attrs.get(BASELINE_ATTR)), None)
     return spec, (tuned, baseline), study.user_attrs
 
 

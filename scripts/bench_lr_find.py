@@ -101,6 +101,7 @@ def run_one(text: str, arm: str, seed: int, tmp: Path) -> Outcome:
     import sweeper.search.lrfind as lrfind
     from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
+    from sweeper.search.trial_record import OUTCOME_ATTR
     from sweeper.studyfile.config import parse_study
 
     spent = [0.0]
@@ -128,7 +129,7 @@ def run_one(text: str, arm: str, seed: int, tmp: Path) -> Outcome:
     lrs: list[float] = []
     diverged = 0
     for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("outcome") == "diverged":
+        if t.user_attrs.get(OUTCOME_ATTR) == "diverged":
             diverged += 1
             finals.append(0.0)
         elif t.state == TrialState.COMPLETE and t.value is not None:

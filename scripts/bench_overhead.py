@@ -321,6 +321,7 @@ def sweeper_pass(spec: Any, tmp: Path, variant: str, round_no: int, tag: str) ->
 
     from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import tune
+    from sweeper.search.trial_record import SCHEDULE_ATTR
 
     timers = Timers()
     db = tmp / f"{tag}.db"
@@ -334,7 +335,7 @@ def sweeper_pass(spec: Any, tmp: Path, variant: str, round_no: int, tag: str) ->
     study = optuna.load_study(study_name=summary.study_name, storage=url)
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     accs = [float(t.value) for t in trials if t.value is not None]
-    schedules = [dict(t.user_attrs["schedule"]) for t in trials]
+    schedules = [dict(t.user_attrs[SCHEDULE_ATTR]) for t in trials]
     del study
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)

@@ -107,6 +107,8 @@ def _env() -> dict[str, str]:
 
 
 def one_round(kind: str, delay: float, folder: Path) -> tuple[bool, str]:
+    from sweeper.search.trial_record import BASELINE_ATTR
+
     (folder / "s.toml").write_text(STUDY)
     url = f"sqlite:///{folder / 's.db'}"
     cmd = [sys.executable, "-m", "sweeper", "tune", "s.toml", "--storage", url]
@@ -145,7 +147,7 @@ def one_round(kind: str, delay: float, folder: Path) -> tuple[bool, str]:
         return False, f"after the rerun: {[s.name for s in states]}"
     if len(counted) != TARGET:
         return False, f"{len(counted)} counted trials for a target of {TARGET}"
-    names = sorted(t.user_attrs["baseline"] for t in counted if t.user_attrs.get("baseline"))
+    names = sorted(t.user_attrs[BASELINE_ATTR] for t in counted if t.user_attrs.get(BASELINE_ATTR))
     if names != ["b1", "b2"]:
         return False, f"baselines {names}"
     return True, f"{kind} at {delay:.2f} s: ok ({len(trials)} trials, {len(retried)} retried)"
@@ -153,8 +155,7 @@ def one_round(kind: str, delay: float, folder: Path) -> tuple[bool, str]:
 
 def asha_round(delay: float, folder: Path) -> tuple[bool, str]:
     """One SIGKILL of a study whose trials pause and continue, then the same command."""
-    from sweeper.search.attempt import RESTARTED_ATTR, RESUMED_ATTR
-    from sweeper.search.promotion import CONFIG_ATTR, PROMOTED_AT_ATTR, PROMOTED_FROM_ATTR
+    from sweeper.search.trial_record import CONFIG_ATTR, TrialRecord
     from sweeper.search.trials import finished_count
     from sweeper.store.store import Store
 
@@ -193,14 +194,16 @@ def asha_round(delay: float, folder: Path) -> tuple[bool, str]:
     twice = {k: n for k, n in trained.items() if n > 1}
     if sum(n - 1 for n in twice.values()) > 1:
         return False, f"(configuration, epoch) trained more than once: {twice}"
-    continued = [t for t in trials if t.user_attrs.get(PROMOTED_FROM_ATTR) is not None]
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    continued = [t for t in trials if records[t.number].promoted_from is not None]
     for t in continued:
-        at = int(t.user_attrs.get(PROMOTED_AT_ATTR) or 0)
-        resumed = t.user_attrs.get(RESUMED_ATTR)
+        record = records[t.number]
+        at = record.promoted_at or 0
+        resumed = record.resumed_from
         # at the pause's epoch, or later: a continuation killed and requeued resumes from its
         # own newer checkpoint
-        if t.user_attrs.get(RESTARTED_ATTR) or resumed is None or int(resumed) < at:
-            why = t.user_attrs.get(RESTARTED_ATTR) or f"resumed at {t.user_attrs.get(RESUMED_ATTR)}"
+        if record.restarted or resumed is None or resumed < at:
+            why = record.restarted or f"resumed at {resumed}"
             return False, f"continuation trial {t.number} of a pause at epoch {at}: {why}"
     return True, (
         f"asha kill at {delay:.2f} s: ok ({len(trials)} trials, {len(continued)} continuations "

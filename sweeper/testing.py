@@ -26,6 +26,17 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.search import space as space_mod
+from sweeper.search.trial_record import (
+    BASELINE_ATTR,
+    BASELINE_VALUES_ATTR,
+    OPTIMIZER_ATTR,
+    OUTCOME_ATTR,
+    REASON_ATTR,
+    SCHEDULE_ATTR,
+    STEPS_PER_EPOCH_ATTR,
+    TRACEBACK_ATTR,
+    WORKER_ATTR,
+)
 from sweeper.store.optuna_ids import trial_id
 from sweeper.store.store import Store
 from sweeper.store.tables import EpochRow, LedgerRow
@@ -170,7 +181,7 @@ def _plans(spec: StudySpec, rng: random.Random, n_trials: int) -> list[Plan]:
         values = space_mod.baseline_values(b.values, spec.space)
         params = space_mod.baseline_params(values, spec.space)
         used = {k: _widened(dists[k], v) for k, v in params.items()}
-        marks = {space_mod.BASELINE_ATTR: b.name, space_mod.BASELINE_VALUES_ATTR: values}
+        marks = {BASELINE_ATTR: b.name, BASELINE_VALUES_ATTR: values}
         plans.append((params, used, {**values, **marks}))
     while len(plans) < n_trials:
         family = rng.choice(families)
@@ -187,8 +198,8 @@ def _synthetic_trial(
     dims = dict(dims)
     epochs, spe = shape.epochs, shape.steps_per_epoch
     family = str(params[space_mod.SCHEDULE_PARAM])
-    baseline = dims.pop(space_mod.BASELINE_ATTR, None)
-    values = dims.pop(space_mod.BASELINE_VALUES_ATTR, None)
+    baseline = dims.pop(BASELINE_ATTR, None)
+    values = dims.pop(BASELINE_VALUES_ATTR, None)
     schedule = from_dimensions(family, dims, steps_per_epoch=spe, epochs=epochs)
     rates = schedule.curve(spe * epochs)
     mean_log_lr = float(sum(math.log10(max(r, 1e-9)) for r in rates[::17]) / len(rates[::17]))
@@ -196,17 +207,17 @@ def _synthetic_trial(
     accs = _curve(rng, final, epochs)
     lrs = [float(rates[(e + 1) * spe - 1]) for e in range(epochs)]
     attrs: dict[str, Any] = {
-        "schedule": schedule.to_dict(),
-        "optimizer": "sgd",
-        "steps_per_epoch": spe,
-        "worker": f"node{number % 4}:{4100 + number % 4}",
+        SCHEDULE_ATTR: schedule.to_dict(),
+        OPTIMIZER_ATTR: "sgd",
+        STEPS_PER_EPOCH_ATTR: spe,
+        WORKER_ATTR: f"node{number % 4}:{4100 + number % 4}",
     }
     if baseline is not None:
-        attrs[space_mod.BASELINE_ATTR] = baseline
-        attrs[space_mod.BASELINE_VALUES_ATTR] = values
+        attrs[BASELINE_ATTR] = baseline
+        attrs[BASELINE_VALUES_ATTR] = values
     state, ran = _fate(number, shape, rng, schedule.initial_lr, accs, finals, attrs)
     accs, lrs = accs[:ran], lrs[:ran]
-    if attrs.get("outcome") == "diverged" and accs:
+    if attrs.get(OUTCOME_ATTR) == "diverged" and accs:
         accs[-1] = 0.0975
     if state == TrialState.COMPLETE:
         finals.append(accs[-1])
@@ -248,11 +259,11 @@ def _fate(
         return TrialState.RUNNING, rng.randint(1, epochs - 1)
     if initial_lr > 0.35 and roll < 0.3:
         ran = rng.randint(1, 3)
-        attrs["outcome"] = "diverged"
-        attrs["reason"] = f"loss became NaN in epoch {ran}"
+        attrs[OUTCOME_ATTR] = "diverged"
+        attrs[REASON_ATTR] = f"loss became NaN in epoch {ran}"
         return TrialState.PRUNED, ran
     if roll < 0.02:
-        attrs["traceback"] = "Traceback (most recent call last):\n  ...\nMemoryError\n"
+        attrs[TRACEBACK_ATTR] = "Traceback (most recent call last):\n  ...\nMemoryError\n"
         return TrialState.FAIL, rng.randint(0, epochs - 1)
     if len(finals) > 20 and number > shape.baselines:
         cut = rng.randint(2, epochs - 1)

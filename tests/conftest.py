@@ -22,7 +22,15 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.search import promotion as promo
-from sweeper.search import space as space_mod
+from sweeper.search.trial_record import (
+    CONFIG_ATTR,
+    OUTCOME_ATTR,
+    PAUSE_REASON_ATTR,
+    PAUSED_ATTR,
+    PROMOTED_AT_ATTR,
+    PROMOTED_FROM_ATTR,
+    REFERENCE_ATTR,
+)
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
@@ -54,9 +62,7 @@ def frozen_trial(
 
 def paused_trial(number: int, values: dict[int, float], at: int, **attrs: Any) -> FrozenTrial:
     """A trial paused at a rung after epoch ``at`` (as the trial loop marks one)."""
-    return frozen_trial(
-        number, values, **{promo.PAUSED_ATTR: at, promo.PAUSE_REASON_ATTR: "rung", **attrs}
-    )
+    return frozen_trial(number, values, **{PAUSED_ATTR: at, PAUSE_REASON_ATTR: "rung", **attrs})
 
 
 def asha_trials(
@@ -112,9 +118,9 @@ def asha_trials(
         level.append(add(params, rungs[0], TrialState.PRUNED))
     for at, upto in zip(rungs, (*rungs[1:], epochs), strict=True):
         for t in level:
-            t.set_user_attr(promo.PAUSED_ATTR, at)
-            t.set_user_attr(promo.PAUSE_REASON_ATTR, "rung")
-            t.set_user_attr(promo.OUTCOME_ATTR, "paused")
+            t.set_user_attr(PAUSED_ATTR, at)
+            t.set_user_attr(PAUSE_REASON_ATTR, "rung")
+            t.set_user_attr(OUTCOME_ATTR, "paused")
         best = sorted(level, key=lambda t: -t.intermediate_values[at - 1])[: len(level) // factor]
         done = TrialState.COMPLETE if upto == epochs else TrialState.PRUNED
         level = [
@@ -172,7 +178,7 @@ def ledger_study() -> tuple[list[FrozenTrial], list[tuple[int, int, float | None
     number, 0-based epoch, val_accuracy): a baseline (0) trained 3 epochs; the reference
     configuration (1) paused at epoch 1 and continued to completion by trial 5; tuned
     configurations paused (2, 4) or stopped without a finite value (3)."""
-    reference = {space_mod.REFERENCE_ATTR: "cosine(initial_lr=0.1)"}
+    reference = {REFERENCE_ATTR: "cosine(initial_lr=0.1)"}
     trials = [
         frozen_trial(0, {0: 0.80, 1: 0.85, 2: 0.88}, state=TrialState.COMPLETE, baseline="b"),
         paused_trial(1, {0: 0.70}, 1, **reference),
@@ -183,7 +189,7 @@ def ledger_study() -> tuple[list[FrozenTrial], list[tuple[int, int, float | None
             5,
             {0: 0.70, 1: 0.90, 2: 0.93},
             state=TrialState.COMPLETE,
-            **{promo.CONFIG_ATTR: 1, promo.PROMOTED_FROM_ATTR: 1, promo.PROMOTED_AT_ATTR: 1},
+            **{CONFIG_ATTR: 1, PROMOTED_FROM_ATTR: 1, PROMOTED_AT_ATTR: 1},
             **reference,
         ),
     ]

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sweeper.analysis import queries as an
 from sweeper.analysis import read_store, study_data
 from sweeper.errors import PlotUnavailableError
-from sweeper.search import space as space_mod
+from sweeper.search.trial_record import REFERENCE_ATTR
 from sweeper.store.tables import LedgerRow
 from sweeper.studyfile.names import shown
 
@@ -127,7 +127,7 @@ def anytime_data(
     ref_epochs: int | None = None
     ref_value: float | None = None
     for t in data.complete():
-        if t.user_attrs.get(space_mod.REFERENCE_ATTR):
+        if t.user_attrs.get(REFERENCE_ATTR):
             at = _completed_at(t.number, max(t.intermediate_values, default=None), ledger)
             if at is not None and (ref_epochs is None or at < ref_epochs):
                 ref_epochs, ref_value = at, float(t.value or 0.0)

@@ -18,6 +18,7 @@ import numpy as np
 from sweeper.analysis import queries as an
 from sweeper.analysis import study_data
 from sweeper.errors import PlotUnavailableError, SweeperError, did_you_mean
+from sweeper.search.trial_record import SCHEDULE_ATTR, STEPS_PER_EPOCH_ATTR
 from sweeper.store import optuna_ids
 from sweeper.training.schedules import FAMILIES, from_dict, from_dimensions
 
@@ -64,12 +65,12 @@ def lr_curves_data(data: study_data.StudyData, top: int = 5) -> LrCurves:
     chosen = list(best.top)
     if best.best_baseline is not None and best.best_baseline not in chosen:
         chosen.append(best.best_baseline)
-    chosen = [t for t in chosen if t.user_attrs.get("schedule")]
+    chosen = [t for t in chosen if t.user_attrs.get(SCHEDULE_ATTR)]
     if not chosen:
         raise PlotUnavailableError(
             f"lr-curves: study {data.name!r} has no complete trial with a stored schedule"
         )
-    spe = data.steps_per_epoch or int(chosen[0].user_attrs.get("steps_per_epoch") or 1)
+    spe = data.steps_per_epoch or int(chosen[0].user_attrs.get(STEPS_PER_EPOCH_ATTR) or 1)
     epochs = data.epochs or 1
     steps = _sampled_steps(spe * epochs)
     curves = [
@@ -79,7 +80,7 @@ def lr_curves_data(data: study_data.StudyData, top: int = 5) -> LrCurves:
             t.value,
             an.baseline_of(t) is not None,
             steps,
-            from_dict(t.user_attrs["schedule"]).rates(steps),
+            from_dict(t.user_attrs[SCHEDULE_ATTR]).rates(steps),
         )
         for t in chosen
     ]

@@ -40,9 +40,9 @@ from sweeper.analysis.read_store import (
 )
 from sweeper.analysis.study_data import StudyData, copy_study
 from sweeper.errors import SweeperError, TooFewTrialsError
-from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
 from sweeper.search.configurations import ConfigState, Configuration, configurations
+from sweeper.search.trial_record import BASELINE_ATTR, OUTCOME_ATTR, SCHEDULE_ATTR
 from sweeper.search.trials import count_states, tuned_of
 from sweeper.search.trials import describe as describe_trial
 from sweeper.store import optuna_ids
@@ -120,12 +120,12 @@ def counts(data: StudyData) -> dict[str, int]:
 def family_of(trial: FrozenTrial) -> str:
     family = trial.params.get(space_mod.SCHEDULE_PARAM)
     if family is None:
-        family = (trial.user_attrs.get("schedule") or {}).get("family")
+        family = (trial.user_attrs.get(SCHEDULE_ATTR) or {}).get("family")
     return str(family) if family is not None else "?"
 
 
 def baseline_of(trial: FrozenTrial) -> str | None:
-    name = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    name = trial.user_attrs.get(BASELINE_ATTR)
     return str(name) if name else None
 
 
@@ -133,7 +133,7 @@ def outcome_of(trial: FrozenTrial) -> str:
     """How this trial (one segment of a configuration) ended: complete | paused (at a rung or
     for the epoch budget: its configuration may go on) | pruned | stalled | diverged | failed |
     running | waiting."""
-    outcome = trial.user_attrs.get(promo.OUTCOME_ATTR)
+    outcome = trial.user_attrs.get(OUTCOME_ATTR)
     if trial.state == TrialState.PRUNED and outcome in ("diverged", "stalled", "paused"):
         return str(outcome)
     name = trial.state.name.lower()
@@ -159,7 +159,7 @@ def tuned(data: StudyData, trial: FrozenTrial) -> Tuned | None:
     """What ``trial`` trained with, ready to hand over (:mod:`sweeper.training.handover`); None
     for a trial that never started or a store without the run's length."""
     epochs = data.epochs
-    if epochs is None or not trial.user_attrs.get("schedule"):
+    if epochs is None or not trial.user_attrs.get(SCHEDULE_ATTR):
         return None
     return tuned_of(trial, epochs, data.steps_per_epoch)
 

@@ -26,6 +26,7 @@ from sweeper.analysis.confirmed import confirmed
 from sweeper.errors import PlotUnavailableError, SweeperError, TooFewTrialsError
 from sweeper.retraining.confirmation import winner_text
 from sweeper.search import promotion as promo
+from sweeper.search.trial_record import TrialRecord
 from sweeper.store import optuna_ids
 from sweeper.store.tables import EPOCH_FIELDS
 from sweeper.studyfile.names import file_stem, shown
@@ -62,6 +63,7 @@ def trial_record(
     training) ended, ``config`` the configuration it belongs to and ``config_state`` where that
     configuration stands (from ``config_states``: configuration number -> state, when given)."""
     config = promo.config_of(trial)
+    record = TrialRecord.of(trial)
     return {
         "number": trial.number,
         "config": config,
@@ -71,13 +73,13 @@ def trial_record(
         "family": an.family_of(trial),
         "schedule": an.describe(trial),
         "baseline": an.baseline_of(trial),
-        "optimizer": trial.user_attrs.get("optimizer"),
+        "optimizer": record.optimizer,
         "duration_s": an.duration_of(trial),
         "datetime_start": trial.datetime_start.isoformat() if trial.datetime_start else None,
         "datetime_complete": (
             trial.datetime_complete.isoformat() if trial.datetime_complete else None
         ),
-        "reason": trial.user_attrs.get("reason"),
+        "reason": record.reason,
         "params": {k: _finite(v) for k, v in trial.params.items()},
     }
 

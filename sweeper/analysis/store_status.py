@@ -26,8 +26,16 @@ from sweeper.analysis.read_store import (
     open_store,
     reading,
 )
-from sweeper.search import promotion as promo
 from sweeper.search.configurations import ConfigState, latest, state_of
+from sweeper.search.trial_record import (
+    CONFIG_ATTR,
+    OUTCOME_ATTR,
+    PAUSE_REASON_ATTR,
+    PAUSED_ATTR,
+    PROMOTED_FROM_ATTR,
+    WORKER_ATTR,
+    TrialRecord,
+)
 from sweeper.store.store import GRACE_PERIOD
 from sweeper.store.tables import LedgerRow
 from sweeper.training.shared_checkpoints import ARTIFACTS_ATTR
@@ -36,13 +44,7 @@ if TYPE_CHECKING:
     pass
 
 # the user attributes that say where a configuration stands (sweeper.search.configurations)
-_CONFIG_KEYS = (
-    promo.CONFIG_ATTR,
-    promo.PAUSED_ATTR,
-    promo.PAUSE_REASON_ATTR,
-    promo.OUTCOME_ATTR,
-    promo.PROMOTED_FROM_ATTR,
-)
+_CONFIG_KEYS = (CONFIG_ATTR, PAUSED_ATTR, PAUSE_REASON_ATTR, OUTCOME_ATTR, PROMOTED_FROM_ATTR)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def _configs(conn: sa.Connection) -> dict[int, dict[str, int]]:
     rows = conn.execute(
         sa.select(TRIALS.c.study_id, TRIALS.c.trial_id, TRIALS.c.number, STATE)
     ).all()
-    attrs: dict[int, dict[str, object]] = defaultdict(dict)
+    attrs: dict[int, dict[str, Any]] = defaultdict(dict)
     q = sa.select(USER_ATTRS.c.trial_id, USER_ATTRS.c.key, USER_ATTRS.c.value_json).where(
         USER_ATTRS.c.key.in_(_CONFIG_KEYS)
     )
@@ -129,17 +131,20 @@ def _configs(conn: sa.Connection) -> dict[int, dict[str, int]]:
         retry_of[int(row[0])] = int(json.loads(row[1]))
     chains: dict[tuple[int, int], list[tuple[int, TrialState, int]]] = defaultdict(list)
     continued: dict[int, set[int]] = defaultdict(set)
+    records: dict[int, TrialRecord] = {}
     for sid, tid, number, state in rows:
-        a = attrs.get(tid, {})
-        config = a.get(promo.CONFIG_ATTR, retry_of.get(tid, number))
-        chains[(sid, int(str(config)))].append((int(number), TrialState[str(state)], tid))
-        if a.get(promo.PROMOTED_FROM_ATTR) is not None:
-            continued[sid].add(int(str(a[promo.PROMOTED_FROM_ATTR])))
+        record = records[tid] = TrialRecord.from_attrs(attrs.get(tid, {}))
+        config = record.configuration
+        if config is None:
+            config = int(retry_of.get(tid, number))
+        chains[(sid, config)].append((int(number), TrialState[str(state)], tid))
+        if record.promoted_from is not None:
+            continued[sid].add(record.promoted_from)
     out: dict[int, dict[str, int]] = defaultdict(lambda: {str(c): 0 for c in ConfigState})
     for (sid, _), chain in chains.items():
         which = latest((n, st) for n, st, _ in chain)
         number, state, tid = next(c for c in chain if c[0] == which)
-        out[sid][str(state_of(state, attrs.get(tid, {}), number, continued[sid]))] += 1
+        out[sid][str(state_of(state, records[tid], number, continued[sid]))] += 1
     return out
 
 
@@ -150,7 +155,7 @@ def _running(conn: sa.Connection) -> dict[int, list[RunningTrial]]:
         now = datetime.fromisoformat(now)
     if now is not None and now.tzinfo is not None:  # PostgreSQL: heartbeats are naive
         now = now.replace(tzinfo=None)
-    worker = sa.and_(USER_ATTRS.c.trial_id == TRIALS.c.trial_id, USER_ATTRS.c.key == "worker")
+    worker = sa.and_(USER_ATTRS.c.trial_id == TRIALS.c.trial_id, USER_ATTRS.c.key == WORKER_ATTR)
     q = (
         sa.select(
             TRIALS.c.study_id,

@@ -263,6 +263,7 @@ class TuneResult:
         the table), epochs (reported), ``param_<name>`` per parameter, and reason_full (the
         whole text); a pandas DataFrame when pandas is installed, else a list of dicts."""
         from sweeper.analysis.report import config_states, trial_record
+        from sweeper.search.trial_record import ERROR_ATTR
 
         rows = []
         data = self.data()
@@ -270,7 +271,7 @@ class TuneResult:
         for trial in data.trials:
             row = trial_record(trial, states)
             params = row.pop("params")
-            reason = row["reason"] or trial.user_attrs.get("error")
+            reason = row["reason"] or trial.user_attrs.get(ERROR_ATTR)
             row["reason"] = display.shorten(reason)
             row["epochs"] = len(trial.intermediate_values)
             row.update({f"param_{k}": v for k, v in params.items()})

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from sweeper.errors import EvaluationError
 from sweeper.retraining.retrain import train_and_test, trial_config
+from sweeper.search.trial_record import BASELINE_ATTR
 from sweeper.store.store import Store
 from sweeper.store.tables import Base, EvaluationRow
 
@@ -151,8 +152,6 @@ def select_trials(
     """The ``top`` best complete tuned trials (best first) and the best complete baseline."""
     from optuna.trial import TrialState
 
-    from sweeper.search.space import BASELINE_ATTR
-
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     complete.sort(key=lambda t: (-float(t.value or 0.0), t.number))
     tuned = [t for t in complete if not t.user_attrs.get(BASELINE_ATTR)][:top]
@@ -161,8 +160,6 @@ def select_trials(
 
 
 def label_of(trial: FrozenTrial, config: TrialConfig, spe: int, epochs: int) -> str:
-    from sweeper.search.space import BASELINE_ATTR
-
     baseline = trial.user_attrs.get(BASELINE_ATTR)
     if baseline:
         return str(baseline)

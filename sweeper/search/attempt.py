@@ -45,6 +45,23 @@ from sweeper.search import best_model, places, reference
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
 from sweeper.search.recovery import ended_elsewhere, mark_worker
+from sweeper.search.trial_record import (
+    CONFIG_ATTR,
+    ERROR_ATTR,
+    OPTIMIZER_ATTR,
+    OUTCOME_ATTR,
+    PAUSE_REASON_ATTR,
+    PAUSED_ATTR,
+    PROMOTED_AT_ATTR,
+    REASON_ATTR,
+    REQUEUED_ATTR,
+    RESTARTED_ATTR,
+    RESUMED_ATTR,
+    SCHEDULE_ATTR,
+    STEPS_PER_EPOCH_ATTR,
+    TRACEBACK_ATTR,
+    TrialRecord,
+)
 from sweeper.search.trials import FINISHED, EpochEvent, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.store import Store
@@ -63,9 +80,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALL_MIN_STEPS = 50  # updates before a trial at chance level counts as stalled
-RESUMED_ATTR = "resumed_from_epoch"  # user attr: the epoch training resumed at, from a checkpoint
-# user attr: why a continuation, retry or requeued trial trained again from epoch 0
-RESTARTED_ATTR = "restarted"
 
 
 class EnvironmentFailed(BaseException):
@@ -205,16 +219,17 @@ class Attempt:
                 raise EnvironmentFailed(f"trial {trial.number}: {error_line(exc)}") from exc
             self.record_error(exc)
             raise
-        trial.set_user_attr("schedule", schedule.to_dict())
-        trial.set_user_attr("optimizer", config.optimizer.describe())
-        trial.set_user_attr("steps_per_epoch", ctx.steps_per_epoch)
+        trial.set_user_attr(SCHEDULE_ATTR, schedule.to_dict())
+        trial.set_user_attr(OPTIMIZER_ATTR, config.optimizer.describe())
+        trial.set_user_attr(STEPS_PER_EPOCH_ATTR, ctx.steps_per_epoch)
         stored = optuna_ids.frozen(ctx.study, trial)
+        record = TrialRecord.of(stored)
         self.origin = origin_number(stored)
         self.config = promo.config_of(stored)
-        trial.set_user_attr(promo.CONFIG_ATTR, self.config)
-        self.parent = stored.user_attrs.get(promo.PROMOTED_FROM_ATTR)
+        trial.set_user_attr(CONFIG_ATTR, self.config)
+        self.parent = record.promoted_from
         self.baseline = promo.is_baseline(stored)
-        self.reference = bool(stored.user_attrs.get(space_mod.REFERENCE_ATTR))
+        self.reference = bool(record.reference)
         # the last rate a reference tries is never stopped for stalling (:mod:`reference`)
         self.reference_last = self.reference and reference.is_last(
             ctx.spec.space, str(config.optimizer.name), config.values.get("initial_lr"), ctx.ranges
@@ -225,7 +240,7 @@ class Attempt:
         resumable = (
             self.parent is not None  # a continuation
             or self.origin != trial.number  # a retry of a trial whose process died
-            or "requeued" in stored.user_attrs  # put back in the queue by a stop or a reap
+            or REQUEUED_ATTR in stored.user_attrs  # put back in the queue by a stop or a reap
         )
         if not resumable and self.backup.exists():
             # a new configuration: a folder of that name is left from another store of a study
@@ -249,7 +264,7 @@ class Attempt:
         except OSError as exc:  # the folder cannot be read or moved in: this machine's fault
             raise EnvironmentFailed(f"trial {self.trial.number}: {error_line(exc)}") from exc
         done = max(stored.intermediate_values, default=-1) + 1  # epochs reported, parent's too
-        at = int(stored.user_attrs.get(promo.PROMOTED_AT_ATTR) or 0)
+        at = int(stored.user_attrs.get(PROMOTED_AT_ATTR) or 0)
         # the final epoch is never checkpointed: a trial killed after it resumes before it
         expected = min(max(done, at), self.ctx.rules.epochs - 1)
         if found.epoch or expected <= 0:
@@ -337,8 +352,8 @@ class Attempt:
 
     def record_error(self, exc: BaseException) -> None:
         """Store why the trial fails: its traceback and one line (shown by progress and status)."""
-        self.trial.set_user_attr("traceback", traceback.format_exc()[-8000:])
-        self.trial.set_user_attr("error", error_line(exc)[:500])
+        self.trial.set_user_attr(TRACEBACK_ATTR, traceback.format_exc()[-8000:])
+        self.trial.set_user_attr(ERROR_ATTR, error_line(exc)[:500])
 
     def tell(self, result: TrialResult) -> float:
         """Record how training ended on the trial; its value, or TrialPruned."""
@@ -348,11 +363,11 @@ class Attempt:
         paused = result.status is TrialStatus.PAUSED
         self.finish()
         if paused:
-            trial.set_user_attr(promo.PAUSED_ATTR, self.last + 1)
-            trial.set_user_attr(promo.PAUSE_REASON_ATTR, self.pause_reason)
+            trial.set_user_attr(PAUSED_ATTR, self.last + 1)
+            trial.set_user_attr(PAUSE_REASON_ATTR, self.pause_reason)
         if result.status is not TrialStatus.COMPLETE:
-            trial.set_user_attr(promo.OUTCOME_ATTR, str(result.status))
-            trial.set_user_attr("reason", result.reason)
+            trial.set_user_attr(OUTCOME_ATTR, str(result.status))
+            trial.set_user_attr(REASON_ATTR, result.reason)
             if self.reference and result.status in (TrialStatus.STALLED, TrialStatus.DIVERGED):
                 self.step_down(str(result.status))
             raise optuna.TrialPruned(result.reason)
@@ -522,7 +537,7 @@ def remove_leftover_checkpoints(ctx: Context) -> int:
             continue
         # a failure without an error line is a stale heartbeat's: its retry resumes from here
         if last.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            last.state == TrialState.FAIL and "error" in last.user_attrs
+            last.state == TrialState.FAIL and ERROR_ATTR in last.user_attrs
         ):
             log.info("checkpoint %s of finished trial %d removed", folder, last.number)
             checkpoints.remove(Checkpoint(folder, config=int(number), shared=ctx.shared))

@@ -16,12 +16,13 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.search import promotion as promo
-from sweeper.search import space as space_mod
+from sweeper.search.trial_record import TrialRecord
 
 
 class ConfigState(enum.StrEnum):
@@ -77,14 +78,18 @@ class Configuration:
     def params(self) -> dict[str, Any]:
         return dict(self.first.params)
 
+    @cached_property
+    def record(self) -> TrialRecord:
+        """The attributes of its first trial (what it was queued as: baseline, reference)."""
+        return TrialRecord.of(self.first)
+
     @property
     def baseline(self) -> str | None:
-        name = self.first.user_attrs.get(space_mod.BASELINE_ATTR)
-        return str(name) if name else None
+        return self.record.baseline or None
 
     @property
     def reference(self) -> bool:
-        return bool(self.first.user_attrs.get(space_mod.REFERENCE_ATTR))
+        return bool(self.record.reference)
 
     @property
     def tuned(self) -> bool:
@@ -105,10 +110,11 @@ class Configuration:
 
 
 def state_of(
-    state: TrialState, attrs: Mapping[str, Any], number: int, continued: set[int]
+    state: TrialState, record: TrialRecord, number: int, continued: set[int]
 ) -> ConfigState:
-    """Where a configuration stands, from its latest trial: its Optuna ``state``, its user
-    ``attrs`` and ``number``, and the numbers of the trials a later trial ``continued``."""
+    """Where a configuration stands, from its latest trial: its Optuna ``state``, its
+    attributes' ``record`` and ``number``, and the numbers of the trials a later trial
+    ``continued``."""
     if state == TrialState.COMPLETE:
         return ConfigState.COMPLETE
     if state == TrialState.RUNNING:
@@ -117,11 +123,11 @@ def state_of(
         return ConfigState.WAITING
     if state == TrialState.FAIL:
         return ConfigState.FAILED
-    if attrs.get(promo.PAUSED_ATTR) is not None and number not in continued:
-        if attrs.get(promo.PAUSE_REASON_ATTR) == "budget":
+    if record.paused_at is not None and number not in continued:
+        if record.pause_reason == "budget":
             return ConfigState.BUDGET
         return ConfigState.PAUSED
-    outcome = attrs.get(promo.OUTCOME_ATTR)
+    outcome = record.outcome
     if outcome == "stalled":
         return ConfigState.STALLED
     if outcome == "diverged":
@@ -155,7 +161,7 @@ def configurations(trials: Iterable[FrozenTrial]) -> list[Configuration]:
         last = next(t for t in chain if t.number == which)
         chain.remove(last)
         chain.append(last)  # the one that says where it stands goes last
-        state = state_of(last.state, last.user_attrs, last.number, continued)
+        state = state_of(last.state, TrialRecord.of(last), last.number, continued)
         out.append(Configuration(number, tuple(chain), state, values))
     return out
 

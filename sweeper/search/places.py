@@ -46,7 +46,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
 from sweeper.search import promotion as promo
-from sweeper.search.recovery import WORKER_ATTR, requeue
+from sweeper.search.recovery import requeue
+from sweeper.search.trial_record import CONFIG_ATTR, WORKER_ATTR
 from sweeper.search.trials import FINISHED, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.place_claims import (
@@ -76,9 +77,7 @@ def began(trials: Iterable[FrozenTrial]) -> set[int]:
     """Configurations that began training: a trial of theirs finished, or carries the ``config``
     attribute (set when an attempt samples it; a continuation is created with it)."""
     return {
-        promo.config_of(t)
-        for t in trials
-        if t.state in FINISHED or promo.CONFIG_ATTR in t.user_attrs
+        promo.config_of(t) for t in trials if t.state in FINISHED or CONFIG_ATTR in t.user_attrs
     }
 
 

@@ -47,21 +47,24 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
-from sweeper.search import space as space_mod
+from sweeper.search.trial_record import (
+    BASELINE_ATTR,
+    CONFIG_ATTR,
+    PAUSE_REASON_ATTR,
+    PAUSED_ATTR,
+    PROMOTED_AT_ATTR,
+    PROMOTED_FROM_ATTR,
+    REFERENCE_ATTR,
+)
 from sweeper.store.store import CLAIM_GRACE, Store
 
 log = logging.getLogger(__name__)
 
-CONFIG_ATTR = "config"  # number of the first trial of this configuration
-PROMOTED_FROM_ATTR = "promoted_from"  # number of the trial this one continues
-PROMOTED_AT_ATTR = "promoted_at_epoch"  # epochs the parent had trained
-PAUSED_ATTR = "paused_at_epoch"  # epochs trained when the trial paused
-PAUSE_REASON_ATTR = "pause_reason"  # "rung" | "budget"
-OUTCOME_ATTR = "outcome"  # "paused" | "stalled" | "diverged" (unset: the Optuna state says it)
-
 
 def config_of(trial: FrozenTrial) -> int:
     """The configuration a trial belongs to: the number of its chain's first trial."""
+    # one attribute, read for every trial of every promotion decision: read directly, without
+    # building the whole TrialRecord
     value = trial.user_attrs.get(CONFIG_ATTR)
     if value is not None:
         return int(value)
@@ -101,7 +104,7 @@ def bracket_of(config: int, brackets: int, n_rungs: int, factor: int) -> int:
 
 
 def is_baseline(trial: FrozenTrial) -> bool:
-    return bool(trial.user_attrs.get(space_mod.BASELINE_ATTR))
+    return bool(trial.user_attrs.get(BASELINE_ATTR))
 
 
 def promoted(trials: Iterable[FrozenTrial]) -> set[int]:
@@ -190,8 +193,8 @@ def next_promotion(
 
 def _reference_of(parent: FrozenTrial) -> dict[str, object]:
     """The reference marker a continuation keeps (it trains on with no rung either)."""
-    ref = parent.user_attrs.get(space_mod.REFERENCE_ATTR)
-    return {} if ref is None else {space_mod.REFERENCE_ATTR: ref}
+    ref = parent.user_attrs.get(REFERENCE_ATTR)
+    return {} if ref is None else {REFERENCE_ATTR: ref}
 
 
 def child_of(parent: FrozenTrial, epochs_done: int) -> FrozenTrial:

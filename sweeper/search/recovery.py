@@ -22,19 +22,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.environment import host_name
 from sweeper.search.liveness import Owner, process_scope
+from sweeper.search.trial_record import (
+    REQUEUED_ATTR,
+    WORKER_ATTR,
+    WORKER_SCOPE_ATTR,
+    WORKER_SINCE_ATTR,
+    TrialRecord,
+)
 from sweeper.store import optuna_ids
 from sweeper.store.store import GRACE_PERIOD
 from sweeper.training.backend import CONSOLE
 
 log = logging.getLogger(__name__)
-
-WORKER_ATTR = "worker"  # user attr "host:pid" of the process running the trial
-# user attr: where that pid names the process (liveness.process_scope: boot id, PID namespace);
-# "" or absent: judged by host and pid alone
-WORKER_SCOPE_ATTR = "worker_scope"
-# user attr: the start time of the attempt WORKER_ATTR was written for (a trial put back in the
-# queue keeps the stamp of its last process until the next one overwrites it)
-WORKER_SINCE_ATTR = "worker_since"
 
 
 def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
@@ -48,7 +47,7 @@ def requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
         trial = storage.get_trial(trial_id)
         if trial.state != TrialState.RUNNING:
             return False
-        storage.set_trial_user_attr(trial_id, "requeued", reason)
+        storage.set_trial_user_attr(trial_id, REQUEUED_ATTR, reason)
         ok = storage.set_trial_state_values(trial_id, TrialState.WAITING)
     except (RuntimeError, UpdateFinishedTrialError):  # it finished meanwhile
         return False
@@ -135,8 +134,8 @@ def owner_of(trial: FrozenTrial) -> Owner | None:
     """The process named by the stamp of ``trial``'s running attempt; None when it has none."""
     if not _stamped_by_this_attempt(trial):
         return None
-    scope = trial.user_attrs.get(WORKER_SCOPE_ATTR)
-    return Owner.parse(str(trial.user_attrs.get(WORKER_ATTR, "")), str(scope or ""))
+    record = TrialRecord.of(trial)
+    return Owner.parse(record.worker or "", record.worker_scope or "")
 
 
 def reap_dead_local_trials(study: optuna.Study) -> int:

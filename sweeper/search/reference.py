@@ -11,7 +11,8 @@ it fails. The bottom of the range is never stopped for stalling (a low rate lear
 never): the study always trains one reference of that family in full, unless every rate
 diverges.
 
-Every reference carries the rate it tries (:data:`RATE_ATTR`), so a process killed after queueing
+Every reference carries the rate it tries
+(:data:`~sweeper.search.trial_record.REFERENCE_RATE_ATTR`), so a process killed after queueing
 the next one and before Optuna was told queues it only once.
 """
 
@@ -25,7 +26,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.search.space import REFERENCE_ATTR, SCHEDULE_PARAM
+from sweeper.search.space import SCHEDULE_PARAM
+from sweeper.search.trial_record import REFERENCE_ATTR, REFERENCE_RATE_ATTR, TrialRecord
 from sweeper.studyfile.dimensions import Auto, Choices, Fixed
 from sweeper.studyfile.study_spec import SpaceSpec
 from sweeper.training.backend import CONSOLE
@@ -33,7 +35,6 @@ from sweeper.training.backend import CONSOLE
 log = logging.getLogger(__name__)
 
 STEP = 3.0  # a reference that stalls or diverges is tried again at 1/STEP of its rate
-RATE_ATTR = "reference_rate"  # user attr: the initial rate this reference tries (None: pinned)
 
 
 def _optimizer(space: SpaceSpec) -> str:
@@ -148,7 +149,7 @@ def step_down(
         f"{family} from initial_lr={lower:.4g} ({where}; {float(rate):.4g} {outcome}), trained "
         "its full length"
     )
-    study.enqueue_trial(params, user_attrs={REFERENCE_ATTR: described, RATE_ATTR: lower})
+    study.enqueue_trial(params, user_attrs={REFERENCE_ATTR: described, REFERENCE_RATE_ATTR: lower})
     CONSOLE.info(
         "reference %s at initial_lr=%.4g %s: queued again at initial_lr=%.4g",
         family,
@@ -160,10 +161,11 @@ def step_down(
 
 
 def _tries(trial: FrozenTrial, rate: float) -> bool:
-    tried = trial.user_attrs.get(RATE_ATTR)
+    record = TrialRecord.of(trial)
+    tried = record.reference_rate  # None when not a number
     return (
-        trial.user_attrs.get(REFERENCE_ATTR) is not None
-        and isinstance(tried, (int, float))
-        and math.isclose(float(tried), rate, rel_tol=1e-9)
+        record.reference is not None
+        and tried is not None
+        and math.isclose(tried, rate, rel_tol=1e-9)
         and trial.state != TrialState.FAIL
     )

@@ -31,6 +31,12 @@ from sweeper.search.places import forget_leftover_places
 from sweeper.search.run_options import RunOptions
 from sweeper.search.summary import TuneSummary, summarize
 from sweeper.search.trial_flow import check_failure_rate
+from sweeper.search.trial_record import (
+    BASELINE_ATTR,
+    BASELINE_VALUES_ATTR,
+    REFERENCE_ATTR,
+    REFERENCE_RATE_ATTR,
+)
 from sweeper.search.trials import count_states, finished_count
 from sweeper.search.worker import check_artifacts, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.store.model_identity import WORKER_FIX, check_model_identity, record_model_identity
@@ -79,7 +85,7 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
             continue
         wanted.append((b.name, values, params))
     trials = study.get_trials(deepcopy=False)
-    present = {t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials}
+    present = {t.user_attrs.get(BASELINE_ATTR) for t in trials}
     missing = [w for w in wanted if w[0] not in present]
     room = target - _taken(trials)
     if missing and room < len(missing):
@@ -104,7 +110,7 @@ def _enqueue_baselines(study: optuna.Study, spec: StudySpec, target: int) -> Non
     for name, values, params in missing[: max(room, 0)]:
         study.enqueue_trial(
             params,
-            user_attrs={space_mod.BASELINE_ATTR: name, space_mod.BASELINE_VALUES_ATTR: values},
+            user_attrs={BASELINE_ATTR: name, BASELINE_VALUES_ATTR: values},
         )
         faults.point("baselines")
 
@@ -118,7 +124,7 @@ def _enqueue_reference(
     if family == "none" or spec.sampler.kind == "grid":
         return
     trials = study.get_trials(deepcopy=False)
-    if any(not t.user_attrs.get(space_mod.BASELINE_ATTR) for t in trials):
+    if any(not t.user_attrs.get(BASELINE_ATTR) for t in trials):
         return  # it is queued, or the study was tuned before (and without one)
     found = reference.reference_params(spec.space, family, ranges)
     if found is None or _taken(trials) >= target:
@@ -127,8 +133,8 @@ def _enqueue_reference(
     study.enqueue_trial(
         params,
         user_attrs={
-            space_mod.REFERENCE_ATTR: described,
-            reference.RATE_ATTR: params.get("initial_lr"),
+            REFERENCE_ATTR: described,
+            REFERENCE_RATE_ATTR: params.get("initial_lr"),
         },
     )
     log.info("reference configuration queued: %s", described)

@@ -23,6 +23,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from sweeper.search.trial_record import BASELINE_VALUES_ATTR
 from sweeper.studyfile.config import BASELINE_NATIVE
 from sweeper.studyfile.dimensions import (
     DIMENSIONS,
@@ -39,9 +40,6 @@ from sweeper.training.schedule_base import Schedule
 from sweeper.training.schedules import from_dimensions
 
 SCHEDULE_PARAM = "schedule"
-BASELINE_ATTR = "baseline"  # user attr: the baseline's name
-BASELINE_VALUES_ATTR = "baseline_values"  # user attr: every value the baseline sets
-REFERENCE_ATTR = "reference"  # user attr: the reference configuration's one-line description
 
 # Dimensions a baseline's step-based settings replace.
 _COVERED_BY = {

@@ -8,8 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from sweeper.search import space as space_mod
 from sweeper.search.configurations import configurations, count_configurations
+from sweeper.search.trial_record import BASELINE_ATTR
 from sweeper.search.trials import count_states, describe
 
 
@@ -64,10 +64,10 @@ def summarize(study: optuna.Study, target: int, storage: str) -> TuneSummary:
         summary.best_number = best.number
         summary.best_params = dict(best.params)
         summary.best_schedule = describe(best)
-    baselines = [t for t in complete if t.user_attrs.get(space_mod.BASELINE_ATTR)]
+    baselines = [t for t in complete if t.user_attrs.get(BASELINE_ATTR)]
     summary.tuned_complete = len(complete) - len(baselines)
     if baselines:
         b = max(baselines, key=lambda t: t.value or 0.0)
-        summary.best_baseline = str(b.user_attrs[space_mod.BASELINE_ATTR])
+        summary.best_baseline = str(b.user_attrs[BASELINE_ATTR])
         summary.best_baseline_value = b.value
     return summary

@@ -20,8 +20,9 @@ from sweeper.errors import SweepAborted
 from sweeper.interrupts import INTERRUPTS
 from sweeper.search import places
 from sweeper.search import promotion as promo
-from sweeper.search.attempt import RESTARTED_ATTR, RESUMED_ATTR, Context, budget_spent
+from sweeper.search.attempt import Context, budget_spent
 from sweeper.search.recovery import reap_dead_local_trials
+from sweeper.search.trial_record import TrialRecord
 from sweeper.search.trials import TrialEvent, describe, finished_count
 
 if TYPE_CHECKING:
@@ -32,10 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def failure_reason(t: FrozenTrial) -> str:
-    error = t.user_attrs.get("error")
-    if error:
-        return str(error)
-    lines = str(t.user_attrs.get("traceback", "")).strip().splitlines()
+    record = TrialRecord.of(t)
+    if record.error:
+        return record.error
+    lines = (record.traceback or "").strip().splitlines()
     return lines[-1] if lines else "no traceback stored"
 
 
@@ -175,10 +176,11 @@ def trial_event(t: FrozenTrial, seconds: float, done: int, target: int) -> Trial
         TrialState.FAIL: "failed",
     }.get(t.state, t.state.name.lower())
     description = describe(t) + _continuation(t)
-    outcome = t.user_attrs.get(promo.OUTCOME_ATTR)
+    record = TrialRecord.of(t)
+    outcome = record.outcome
     if t.state == TrialState.PRUNED and outcome in ("diverged", "paused", "stalled"):
         state = str(outcome)
-        description += f" ({t.user_attrs.get('reason')})"
+        description += f" ({record.reason})"
     elif t.state == TrialState.FAIL:
         description += f" ({failure_reason(t)})"
     return TrialEvent(t.number, state, t.value, description, seconds, done, target)
@@ -188,14 +190,14 @@ def _continuation(t: FrozenTrial) -> str:
     """What the line says of a continuation, retry or requeued trial: the epoch it resumed
     after, or that it restarted from epoch 0 and why (never that it continues what it
     restarted)."""
-    parent = t.user_attrs.get(promo.PROMOTED_FROM_ATTR)
-    restarted = t.user_attrs.get(RESTARTED_ATTR)
-    if restarted:
+    record = TrialRecord.of(t)
+    parent = record.promoted_from
+    if record.restarted:
         what = f"restarts trial {parent}" if parent is not None else "restarted"
-        return f" ({what} from epoch 0: {restarted})"
+        return f" ({what} from epoch 0: {record.restarted})"
     if parent is None:
         return ""
-    at = t.user_attrs.get(RESUMED_ATTR, t.user_attrs.get(promo.PROMOTED_AT_ATTR))
+    at = record.resumed_from if record.resumed_from is not None else record.promoted_at
     return f" (continues trial {parent} after epoch {at})"
 
 

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.errors import NotTrainedError
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
+from sweeper.search.trial_record import PAUSE_REASON_ATTR, TrialRecord
 
 if TYPE_CHECKING:
     from sweeper.training.handover import Tuned
@@ -104,7 +105,7 @@ def finished_count(trials: list[FrozenTrial]) -> int:
         1
         for t in trials
         if promo.is_paused(t)
-        and t.user_attrs.get(promo.PAUSE_REASON_ATTR) == "budget"
+        and t.user_attrs.get(PAUSE_REASON_ATTR) == "budget"
         and t.number not in continued
     )
     return c["complete"] + c["pruned"] + c["paused"] + c["failed"] - waiting_for_budget
@@ -119,7 +120,8 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
     trial whose schedule is not stored yet is its family, or ``unknown`` where that is not known
     either.
     """
-    schedule = trial.user_attrs.get("schedule")
+    record = TrialRecord.of(trial)
+    schedule = record.schedule
     text = str(trial.params.get(space_mod.SCHEDULE_PARAM, unknown))
     if schedule:
         from sweeper.training.schedules import from_dict
@@ -128,13 +130,13 @@ def describe(trial: FrozenTrial, *, baseline: bool = True, unknown: str = "") ->
             text = from_dict(schedule).describe()
         except Exception:  # an unreadable attribute must not stop the progress display
             text = str(schedule.get("family"))
-    optimizer = trial.user_attrs.get("optimizer")
+    optimizer = record.optimizer
     if optimizer and optimizer != "sgd":
         text += f" + {optimizer}"
-    name = trial.user_attrs.get(space_mod.BASELINE_ATTR)
+    name = record.baseline
     if baseline and name:
         text = f"[baseline: {name}] {text}"
-    elif baseline and trial.user_attrs.get(space_mod.REFERENCE_ATTR):
+    elif baseline and record.reference:
         text = f"[reference] {text}"
     return text
 
@@ -148,13 +150,14 @@ def tuned_of(trial: FrozenTrial, epochs: int, steps_per_epoch: int | None = None
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedules import from_dict
 
-    schedule = trial.user_attrs.get("schedule")
-    spe = trial.user_attrs.get("steps_per_epoch", steps_per_epoch)
+    record = TrialRecord.of(trial)
+    schedule = record.schedule
+    spe = record.steps_per_epoch if record.steps_per_epoch is not None else steps_per_epoch
     if not schedule or spe is None:
         raise NotTrainedError(
             f"trial {trial.number} has no stored schedule: it never started training"
         )
-    spec = OptimizerSpec.parse(str(trial.user_attrs.get("optimizer", "sgd")))
+    spec = OptimizerSpec.parse(record.optimizer if record.optimizer is not None else "sgd")
     exact: dict[str, Any] = {}
     if spec.momentum and "momentum" in trial.params:
         exact["momentum"] = float(trial.params["momentum"])

@@ -5,28 +5,33 @@ from __future__ import annotations
 from conftest import frozen_trial, paused_trial
 from optuna.trial import TrialState
 
-from sweeper.search import promotion as promo
 from sweeper.search.configurations import (
     ConfigState,
     configurations,
     count_configurations,
     values_at,
 )
+from sweeper.search.trial_record import (
+    CONFIG_ATTR,
+    OUTCOME_ATTR,
+    PAUSE_REASON_ATTR,
+    PROMOTED_FROM_ATTR,
+)
 
 
 def test_a_configuration_continued_twice_is_one_configuration_with_each_epoch_once() -> None:
-    first = paused_trial(0, {0: 0.5}, 1, **{promo.CONFIG_ATTR: 0})
+    first = paused_trial(0, {0: 0.5}, 1, **{CONFIG_ATTR: 0})
     second = paused_trial(
         3,
         {0: 0.5, 1: 0.6, 2: 0.7},
         3,
-        **{promo.CONFIG_ATTR: 0, promo.PROMOTED_FROM_ATTR: 0},
+        **{CONFIG_ATTR: 0, PROMOTED_FROM_ATTR: 0},
     )
     third = frozen_trial(
         7,
         {0: 0.5, 1: 0.6, 2: 0.7, 3: 0.8},
         state=TrialState.COMPLETE,
-        **{promo.CONFIG_ATTR: 0, promo.PROMOTED_FROM_ATTR: 3},
+        **{CONFIG_ATTR: 0, PROMOTED_FROM_ATTR: 3},
     )
     other = paused_trial(1, {0: 0.4}, 1)
     configs = configurations([third, other, first, second])
@@ -44,13 +49,13 @@ def test_a_configuration_continued_twice_is_one_configuration_with_each_epoch_on
 
 def test_states_stopped_budget_failed_and_retried() -> None:
     trials = [
-        frozen_trial(0, {0: 0.1}, **{promo.OUTCOME_ATTR: "stalled"}),
-        frozen_trial(1, {0: 0.2, 1: 0.1}, **{promo.OUTCOME_ATTR: "diverged"}),
+        frozen_trial(0, {0: 0.1}, **{OUTCOME_ATTR: "stalled"}),
+        frozen_trial(1, {0: 0.2, 1: 0.1}, **{OUTCOME_ATTR: "diverged"}),
         frozen_trial(2, {0: 0.3}),  # pruned by Optuna's pruner: no marker
-        paused_trial(3, {0: 0.9}, 1, **{promo.PAUSE_REASON_ATTR: "budget"}),
+        paused_trial(3, {0: 0.9}, 1, **{PAUSE_REASON_ATTR: "budget"}),
         frozen_trial(4, {0: 0.5}, state=TrialState.FAIL),
         # trial 5 retries trial 4 (its process died) and completes
-        frozen_trial(5, {0: 0.5, 1: 0.7}, state=TrialState.COMPLETE, **{promo.CONFIG_ATTR: 4}),
+        frozen_trial(5, {0: 0.5, 1: 0.7}, state=TrialState.COMPLETE, **{CONFIG_ATTR: 4}),
         frozen_trial(6, {0: 0.2}, state=TrialState.FAIL),
         frozen_trial(8, {0: 0.2}, baseline="constant 0.1", state=TrialState.COMPLETE),
     ]

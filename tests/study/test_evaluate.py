@@ -25,7 +25,7 @@ from sweeper.retraining.evaluate import (
 from sweeper.retraining.retrain import trial_config
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
-from sweeper.search.space import BASELINE_ATTR
+from sweeper.search.trial_record import BASELINE_ATTR
 from sweeper.store.store import Store
 from sweeper.studyfile.config import load_study_file
 from sweeper.training.data import load_dataset

@@ -28,15 +28,13 @@ from sweeper.errors import SweepAborted
 from sweeper.search import worker
 from sweeper.search.liveness import Owner, pid_alive, process_scope
 from sweeper.search.recovery import (
-    WORKER_ATTR,
-    WORKER_SCOPE_ATTR,
-    WORKER_SINCE_ATTR,
     ended_elsewhere,
     mark_worker,
     reap_dead_local_trials,
 )
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import prepare_study
+from sweeper.search.trial_record import WORKER_ATTR, WORKER_SCOPE_ATTR, WORKER_SINCE_ATTR
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
 from sweeper.training.data import load_dataset

@@ -23,6 +23,7 @@ from sweeper.errors import ConfigError
 from sweeper.search import promotion as promo
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
+from sweeper.search.trial_record import PAUSED_ATTR, PROMOTED_FROM_ATTR
 from sweeper.search.trials import count_states, finished_count
 from sweeper.store import store as store_mod
 from sweeper.store.store import Store
@@ -404,8 +405,8 @@ def test_a_promoted_trial_resumes_with_identical_weights_and_the_same_curve(
     )
     trials = {t.number: t for t in optuna.load_study(study_name="p", storage=url).get_trials()}
     assert summary.epochs_spent == 3
-    assert trials[0].user_attrs[promo.PAUSED_ATTR] == 1
-    assert trials[1].user_attrs[promo.PAUSED_ATTR] == 1
+    assert trials[0].user_attrs[PAUSED_ATTR] == 1
+    assert trials[1].user_attrs[PAUSED_ATTR] == 1
     child = trials[2]
     assert child.user_attrs["promoted_from"] == 0 and child.user_attrs["promoted_at_epoch"] == 1
     assert child.state == TrialState.COMPLETE and child.params == trials[0].params
@@ -555,7 +556,7 @@ def test_a_configuration_in_the_last_bracket_trains_its_length_without_rungs(
     assert set(brackets.values()) == {0, 1}
     for t in trials:
         if brackets[t.number] == 1:  # no rung: never paused, trained both epochs at once
-            assert t.state == TrialState.COMPLETE and promo.PAUSED_ATTR not in t.user_attrs
-            assert promo.PROMOTED_FROM_ATTR not in t.user_attrs
+            assert t.state == TrialState.COMPLETE and PAUSED_ATTR not in t.user_attrs
+            assert PROMOTED_FROM_ATTR not in t.user_attrs
     first_bracket = [t for t in trials if brackets[t.number] == 0]
     assert any(promo.is_paused(t) for t in first_bracket)  # its rung at 1 epoch still decides

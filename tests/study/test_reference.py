@@ -12,9 +12,14 @@ from optuna.trial import TrialState
 from sweeper.errors import ConfigError
 from sweeper.search import promotion as promo
 from sweeper.search import reference
-from sweeper.search import space as space_mod
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
+from sweeper.search.trial_record import (
+    OUTCOME_ATTR,
+    PAUSED_ATTR,
+    REFERENCE_ATTR,
+    REFERENCE_RATE_ATTR,
+)
 from sweeper.studyfile.config import parse_study
 
 TEXT = """
@@ -108,20 +113,20 @@ def test_the_reference_trains_first_in_full_once_and_competes(tmp_path: Path) ->
     trials = run(tmp_path, 3)
     first = trials[0]
     assert first.params == {"schedule": "cosine", "initial_lr": 0.3}
-    assert first.user_attrs[space_mod.REFERENCE_ATTR].startswith("cosine from initial_lr=0.3")
+    assert first.user_attrs[REFERENCE_ATTR].startswith("cosine from initial_lr=0.3")
     # the first configuration at a rung is never in its best third: without the reference it
     # pauses after epoch 1; the reference has no rung and trains both epochs at once
-    assert first.state == TrialState.COMPLETE and promo.PAUSED_ATTR not in first.user_attrs
+    assert first.state == TrialState.COMPLETE and PAUSED_ATTR not in first.user_attrs
     assert sorted(first.intermediate_values) == [0, 1]
     assert any(promo.is_paused(t) for t in trials[1:])  # the rung still decides for the rest
     # a rerun with a larger target queues no second one
     trials = run(tmp_path, 5)
-    assert sum(space_mod.REFERENCE_ATTR in t.user_attrs for t in trials) == 1
+    assert sum(REFERENCE_ATTR in t.user_attrs for t in trials) == 1
 
 
 def test_without_a_reference_the_first_trial_is_sampled_and_pauses(tmp_path: Path) -> None:
     (first, *_) = run(tmp_path, 2, 'sampler.reference="none"')
-    assert space_mod.REFERENCE_ATTR not in first.user_attrs
+    assert REFERENCE_ATTR not in first.user_attrs
     assert first.params != {"schedule": "cosine", "initial_lr": 0.3}
     assert promo.is_paused(first)
 
@@ -132,13 +137,13 @@ def test_a_continued_reference_is_still_the_reference() -> None:
         state=TrialState.PRUNED,
         params={"initial_lr": 0.3},
         distributions={"initial_lr": optuna.distributions.FloatDistribution(0.02, 0.3, log=True)},
-        user_attrs={space_mod.REFERENCE_ATTR: "cosine from ...", promo.PAUSED_ATTR: 1},
+        user_attrs={REFERENCE_ATTR: "cosine from ...", PAUSED_ATTR: 1},
         intermediate_values={0: 0.5},
     )
     child = promo.child_of(parent, 1)
-    assert child.user_attrs[space_mod.REFERENCE_ATTR] == "cosine from ..."
+    assert child.user_attrs[REFERENCE_ATTR] == "cosine from ..."
     plain = promo.child_of(optuna.trial.create_trial(state=TrialState.PRUNED, value=None), 1)
-    assert space_mod.REFERENCE_ATTR not in plain.user_attrs
+    assert REFERENCE_ATTR not in plain.user_attrs
 
 
 # -- a reference whose rate is too high steps down ---------------------------------------------
@@ -179,7 +184,7 @@ def test_a_failed_reference_queues_the_next_rate_once() -> None:
             "schedule": optuna.distributions.CategoricalDistribution(["constant", "cosine"]),
             "initial_lr": optuna.distributions.FloatDistribution(0.02, 0.3, log=True),
         },
-        user_attrs={space_mod.REFERENCE_ATTR: "cosine from ...", reference.RATE_ATTR: 0.3},
+        user_attrs={REFERENCE_ATTR: "cosine from ...", REFERENCE_RATE_ATTR: 0.3},
     )
     study.add_trial(failed)
     assert reference.step_down(study, failed, space, None, room=True, outcome="diverged") == 0.1
@@ -189,8 +194,8 @@ def test_a_failed_reference_queues_the_next_rate_once() -> None:
     assert reference.step_down(study, failed, space, None, room=False, outcome="stalled") is None
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1
-    assert waiting[0].user_attrs[reference.RATE_ATTR] == pytest.approx(0.1)
-    assert "0.3 diverged" in waiting[0].user_attrs[space_mod.REFERENCE_ATTR]
+    assert waiting[0].user_attrs[REFERENCE_RATE_ATTR] == pytest.approx(0.1)
+    assert "0.3 diverged" in waiting[0].user_attrs[REFERENCE_ATTR]
 
 
 # digits with batch 8: over 100 updates per epoch, so the stall check judges after the first epoch
@@ -203,7 +208,7 @@ STALLING = [
 
 
 def references(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in trials if space_mod.REFERENCE_ATTR in t.user_attrs]
+    return [t for t in trials if REFERENCE_ATTR in t.user_attrs]
 
 
 @pytest.mark.slow
@@ -215,7 +220,7 @@ def test_a_diverging_reference_costs_one_epoch_per_rate_and_one_trains_in_full(
     trials = run(tmp_path, 3, *STALLING, "space.initial_lr=[0.00001, 10.0]")
     first, second = references(trials)
     assert first.params["initial_lr"] == 10.0 and second.params["initial_lr"] == 0.00001
-    assert first.user_attrs[promo.OUTCOME_ATTR] in ("diverged", "stalled")
+    assert first.user_attrs[OUTCOME_ATTR] in ("diverged", "stalled")
     assert len(first.intermediate_values) == 1  # one epoch showed it fails
     assert second.state == TrialState.COMPLETE and sorted(second.intermediate_values) == [0, 1, 2]
     assert second.number == first.number + 1  # queued before any tuned trial was sampled
@@ -230,7 +235,7 @@ def test_a_reference_steps_down_until_a_rate_trains(tmp_path: Path) -> None:
     assert rates == pytest.approx([10.0 / 3**k for k in range(len(refs))], rel=1e-3)
     *failed, trained = refs
     for t in failed:  # each rate that failed cost the one epoch that showed it
-        assert t.user_attrs[promo.OUTCOME_ATTR] in ("diverged", "stalled")
+        assert t.user_attrs[OUTCOME_ATTR] in ("diverged", "stalled")
         assert len(t.intermediate_values) == 1
     assert trained.state == TrialState.COMPLETE and len(trained.intermediate_values) == 3
     assert [t.number for t in refs] == list(range(len(refs)))  # before any tuned trial

@@ -19,8 +19,7 @@ from optuna.trial import TrialState
 from process_helpers import sweeper_env
 
 from sweeper.errors import ConfigError
-from sweeper.search import promotion as promo
-from sweeper.search.attempt import RESTARTED_ATTR, RESUMED_ATTR
+from sweeper.search.trial_record import PAUSE_REASON_ATTR, RESTARTED_ATTR, RESUMED_ATTR
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
 from sweeper.training import checkpoints
@@ -238,7 +237,7 @@ def test_a_configuration_paused_on_one_machine_goes_on_on_another(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'm.db'}"
     trials = optuna.load_study(study_name="m", storage=url).get_trials()
     parent, child = trials
-    assert parent.user_attrs[promo.PAUSE_REASON_ATTR] == "budget"
+    assert parent.user_attrs[PAUSE_REASON_ATTR] == "budget"
     assert parent.user_attrs["worker"].startswith("machine-a:")
     assert child.user_attrs["worker"].startswith("machine-b:")
     assert child.state == TrialState.COMPLETE and child.user_attrs[RESUMED_ATTR] == 2

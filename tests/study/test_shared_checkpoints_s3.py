@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 from test_shared_checkpoints import STUDY, machine
 
-from sweeper.search.attempt import RESTARTED_ATTR, RESUMED_ATTR
+from sweeper.search.trial_record import RESTARTED_ATTR, RESUMED_ATTR
 from sweeper.store.store import Store
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (the test extra has it)")
