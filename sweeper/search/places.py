@@ -34,9 +34,10 @@ place when it is taken again. No Keras here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -46,16 +47,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
 from sweeper.search import promotion as promo
+from sweeper.search.folds import Fold
 from sweeper.search.recovery import requeue
 from sweeper.search.trial_record import CONFIG_ATTR, WORKER_ATTR
 from sweeper.search.trials import FINISHED, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.place_claims import (
     PlaceClaim,
+    PlaceReader,
     bind_place,
     claim_place,
     forget_bound_places,
-    place_claims,
     release_place,
     take_over_place,
 )
@@ -73,12 +75,18 @@ class NoPlace(Exception):
     queued trial holds one (raised by :meth:`PlacedStudy.ask` before a trial is taken)."""
 
 
-def began(trials: Iterable[FrozenTrial]) -> set[int]:
+def _add_began(out: set[int], t: FrozenTrial) -> None:
+    if t.state in FINISHED or CONFIG_ATTR in t.user_attrs:
+        out.add(promo.config_of(t))
+
+
+_began: Fold[set[int]] = Fold(set, _add_began, set.copy)
+
+
+def began(trials: Sequence[FrozenTrial]) -> set[int]:
     """Configurations that began training: a trial of theirs finished, or carries the ``config``
     attribute (set when an attempt samples it; a continuation is created with it)."""
-    return {
-        promo.config_of(t) for t in trials if t.state in FINISHED or CONFIG_ATTR in t.user_attrs
-    }
+    return _began(trials)
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ class Occupancy:
     queued: tuple[FrozenTrial, ...]  # WAITING trials, oldest first
     cutoff: datetime  # an unbound claim made before it is stale
 
-    @property
+    @functools.cached_property
     def bound(self) -> frozenset[int]:
         """Configurations bound to a place."""
         return frozenset(c.config for c in self.claims if c.config is not None)
@@ -107,18 +115,26 @@ class Occupancy:
         without one (in a store written before places existed)."""
         return self.target - len(self.began - self.bound)
 
-    def free(self) -> list[int]:
+    def free_count(self) -> int:
+        """How many places a new claim may take: as many as the limit leaves."""
+        return max(0, self.limit - len(self.claims))
+
+    def free_places(self) -> Iterator[int]:
         """The places a new claim may take, lowest first: the lowest numbers not claimed, as many
-        as the limit leaves. Every worker tries the same numbers, so two claims meet on one."""
-        n = self.limit - len(self.claims)
+        as the limit leaves. Every worker tries the same numbers, so two claims meet on one.
+        Lazily: a claim usually takes the first."""
+        n = self.free_count()
         taken = {c.place for c in self.claims}
-        out: list[int] = []
         place = 0
-        while len(out) < n:
+        while n > 0:
             if place not in taken:
-                out.append(place)
+                yield place
+                n -= 1
             place += 1
-        return out
+
+    def free(self) -> list[int]:
+        """:meth:`free_places`, all of them."""
+        return list(self.free_places())
 
     def stale(self) -> list[PlaceClaim]:
         """Unbound claims older than the grace period (their process died before taking its
@@ -129,7 +145,7 @@ class Occupancy:
 
     def room(self) -> bool:
         """Whether a new configuration may start: a free place, or a stale claim to take over."""
-        return bool(self.free() or self.stale())
+        return bool(self.free_count() or self.stale())
 
     def takeable(self) -> bool:
         """Whether a worker may take a trial now: a queued one that holds a place, or room."""
@@ -139,13 +155,13 @@ class Occupancy:
         """Whether a new configuration queued now would find a place: the places left outnumber
         the queued trials that still need one."""
         needing = sum(1 for t in self.queued if not self.holds(t))
-        return len(self.free()) + len(self.stale()) > needing
+        return self.free_count() + len(self.stale()) > needing
 
 
-def occupancy(store: Store, name: str, target: int, trials: list[FrozenTrial]) -> Occupancy:
-    """Study ``name``'s places under ``target``, from ``trials`` read just before: the claims are
+def occupancy(places: PlaceReader, target: int, trials: list[FrozenTrial]) -> Occupancy:
+    """The study's places under ``target``, from ``trials`` read just before: the claims are
     read after them, so a configuration seen beginning has its bound place among them."""
-    claims = tuple(place_claims(store, name))
+    claims = tuple(places.read())
     queued = sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number)
     return Occupancy(
         target=target,
@@ -188,9 +204,22 @@ class PlacedStudy(optuna.Study):
     ) -> None:
         super().__init__(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
         self.claimant = claimant
+        self._trial_list = optuna_ids.TrialList(self)
+        self._places = PlaceReader(claimant.store, study_name)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        """Optuna's ``get_trials``; without a copy, from the worker's own list, read by what
+        changed (:class:`~sweeper.store.optuna_ids.TrialList`): a worker asks several times
+        per trial, and the study may hold thousands."""
+        if deepcopy:
+            return super().get_trials(deepcopy=True, states=states)
+        trials = self._trial_list.read()
+        return trials if states is None else [t for t in trials if t.state in states]
 
     def occupancy(self, trials: list[FrozenTrial]) -> Occupancy:
-        return occupancy(self.claimant.store, self.study_name, self.claimant.target, trials)
+        return occupancy(self._places, self.claimant.target, trials)
 
     def ask(self, fixed_distributions: dict[str, BaseDistribution] | None = None) -> optuna.Trial:
         """The next trial this worker may run: the oldest queued one it may take (one that needs
@@ -267,7 +296,7 @@ class PlacedStudy(optuna.Study):
     def _claim(self, now: Occupancy) -> _Claim | None:
         """Claim a free place, else take over a stale claim; None when neither is left."""
         c, token = self.claimant, uuid.uuid4().hex
-        for place in now.free():
+        for place in now.free_places():
             if claim_place(c.store, self.study_name, place, token, c.worker):
                 faults.point("after-place")
                 return _Claim(place, token)
@@ -306,8 +335,7 @@ class PlacedStudy(optuna.Study):
 
     def _bound(self) -> set[int]:
         """Configurations bound to a place now."""
-        claims = place_claims(self.claimant.store, self.study_name)
-        return {c.config for c in claims if c.config is not None}
+        return {c.config for c in self._places.read() if c.config is not None}
 
     def _release(self, claim: _Claim) -> None:
         try:

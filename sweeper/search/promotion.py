@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +47,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
+from sweeper.search.folds import Fold
 from sweeper.search.trial_record import (
     BASELINE_ATTR,
     CONFIG_ATTR,
@@ -107,37 +108,60 @@ def is_baseline(trial: FrozenTrial) -> bool:
     return bool(trial.user_attrs.get(BASELINE_ATTR))
 
 
-def promoted(trials: Iterable[FrozenTrial]) -> set[int]:
+def _add_parent(parents: set[int], t: FrozenTrial) -> None:
+    if t.user_attrs.get(PROMOTED_FROM_ATTR) is not None:
+        parents.add(int(t.user_attrs[PROMOTED_FROM_ATTR]))
+
+
+_promoted: Fold[set[int]] = Fold(set, _add_parent, set.copy)
+
+
+def promoted(trials: Sequence[FrozenTrial]) -> set[int]:
     """Numbers of the trials that a later trial continues."""
-    return {
-        int(t.user_attrs[PROMOTED_FROM_ATTR])
-        for t in trials
-        if t.user_attrs.get(PROMOTED_FROM_ATTR) is not None
-    }
+    return _promoted(trials)
 
 
 def is_paused(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.PRUNED and trial.user_attrs.get(PAUSED_ATTR) is not None
 
 
-def rung_values(trials: Iterable[FrozenTrial], epochs_done: int) -> dict[int, float]:
+def _rung_step(epochs_done: int) -> Callable[[dict[int, float], FrozenTrial], None]:
+    step = epochs_done - 1
+
+    def add(out: dict[int, float], t: FrozenTrial) -> None:
+        if is_baseline(t):
+            return
+        value = t.intermediate_values.get(step)
+        if value is None or not math.isfinite(value):
+            return
+        c = config_of(t)
+        out[c] = max(out.get(c, -math.inf), float(value))
+
+    return add
+
+
+_rung_folds: dict[int, Fold[dict[int, float]]] = {}
+
+
+def rung_values(trials: Sequence[FrozenTrial], epochs_done: int) -> dict[int, float]:
     """Per configuration, its validation accuracy after ``epochs_done`` epochs (if it got there).
 
     Read from the trials' intermediate values (step = 0-based epoch); a configuration whose
     chain holds the value twice (a child carries its parent's values) counts once. Baselines are
     reference points, not competitors: they are left out.
     """
-    step = epochs_done - 1
-    out: dict[int, float] = {}
-    for t in trials:
-        if is_baseline(t):
-            continue
-        value = t.intermediate_values.get(step)
-        if value is None or not math.isfinite(value):
-            continue
-        c = config_of(t)
-        out[c] = max(out.get(c, -math.inf), float(value))
-    return out
+    fold = _rung_folds.get(epochs_done)
+    if fold is None:
+        fold = _rung_folds[epochs_done] = Fold(dict, _rung_step(epochs_done), dict.copy)
+    return fold(trials)
+
+
+def _add_paused(paused: list[FrozenTrial], t: FrozenTrial) -> None:
+    if is_paused(t):
+        paused.append(t)
+
+
+_paused: Fold[list[FrozenTrial]] = Fold(list, _add_paused, list.copy)
 
 
 def in_top(value: float, values: Sequence[float], factor: int, *, final: bool = False) -> bool:
@@ -173,7 +197,7 @@ def next_promotion(
     trial that has entered the top ``1/factor`` of its rung, highest rung first. Trials in
     ``claimed`` are being continued already."""
     taken = promoted(trials) | set(claimed)
-    paused = [t for t in trials if is_paused(t) and t.number not in taken]
+    paused = [t for t in _paused(trials) if t.number not in taken]
     budget = [t for t in paused if t.user_attrs.get(PAUSE_REASON_ATTR) == "budget"]
     if budget:
         first = min(budget, key=lambda t: t.number)

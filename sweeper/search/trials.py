@@ -6,7 +6,7 @@ Read by the runner, the workers and the progress display; no Keras, no store of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.errors import NotTrainedError
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
+from sweeper.search.folds import Fold
 from sweeper.search.trial_record import PAUSE_REASON_ATTR, TrialRecord
 
 if TYPE_CHECKING:
@@ -53,13 +54,62 @@ class EpochEvent:
     seconds: float
 
 
+def _add_retried(out: set[int], t: FrozenTrial) -> None:
+    # the retry callback's "retry_history": every earlier attempt of this trial
+    out.update(t.system_attrs.get("retry_history", ()))
+
+
+_superseded: Fold[set[int]] = Fold(set, _add_retried, set.copy)
+
+
 def superseded(trials: list[FrozenTrial]) -> set[int]:
     """Numbers of failed trials that have been queued again (their retry counts instead)."""
-    out: set[int] = set()
-    for t in trials:
-        # the retry callback's "retry_history": every earlier attempt of this trial
-        out.update(t.system_attrs.get("retry_history", ()))
-    return out
+    return _superseded(trials)
+
+
+@dataclass
+class _Tally:
+    """The trials by state, those whose count depends on later trials (continued, retried) by
+    number: what :func:`count_states` folds."""
+
+    complete: int = 0
+    paused: set[int] = field(default_factory=set)
+    budget_paused: set[int] = field(default_factory=set)  # paused when the epoch budget ran out
+    pruned: set[int] = field(default_factory=set)  # pruned and not paused
+    failed: set[int] = field(default_factory=set)
+    running: int = 0
+    waiting: int = 0
+
+    def copy(self) -> _Tally:
+        return _Tally(
+            self.complete,
+            set(self.paused),
+            set(self.budget_paused),
+            set(self.pruned),
+            set(self.failed),
+            self.running,
+            self.waiting,
+        )
+
+    def add(self, t: FrozenTrial) -> None:
+        if t.state == TrialState.COMPLETE:
+            self.complete += 1
+        elif t.state == TrialState.PRUNED:
+            if promo.is_paused(t):
+                self.paused.add(t.number)
+                if t.user_attrs.get(PAUSE_REASON_ATTR) == "budget":
+                    self.budget_paused.add(t.number)
+            else:
+                self.pruned.add(t.number)
+        elif t.state == TrialState.FAIL:
+            self.failed.add(t.number)
+        elif t.state == TrialState.RUNNING:
+            self.running += 1
+        else:
+            self.waiting += 1
+
+
+_tally: Fold[_Tally] = Fold(_Tally, _Tally.add, _Tally.copy)
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
@@ -67,47 +117,24 @@ def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
     one as ``paused``, and one that a later trial continues as ``promoted``."""
     retried = superseded(trials)
     continued = promo.promoted(trials)
-    counts = {
-        "complete": 0,
-        "pruned": 0,
-        "paused": 0,
-        "failed": 0,
-        "running": 0,
-        "waiting": 0,
-        "retried": 0,
-        "promoted": 0,
+    tally = _tally(trials)
+    return {
+        "complete": tally.complete,
+        "pruned": len(tally.pruned - continued),
+        "paused": len(tally.paused - continued),
+        "failed": len(tally.failed - retried),
+        "running": tally.running,
+        "waiting": tally.waiting,
+        "retried": len(tally.failed & retried),
+        "promoted": len(tally.paused & continued) + len(tally.pruned & continued),
     }
-    for t in trials:
-        if t.state == TrialState.COMPLETE:
-            counts["complete"] += 1
-        elif t.state == TrialState.PRUNED:
-            if t.number in continued:
-                counts["promoted"] += 1
-            elif promo.is_paused(t):
-                counts["paused"] += 1
-            else:
-                counts["pruned"] += 1
-        elif t.state == TrialState.FAIL:
-            counts["retried" if t.number in retried else "failed"] += 1
-        elif t.state == TrialState.RUNNING:
-            counts["running"] += 1
-        else:
-            counts["waiting"] += 1
-    return counts
 
 
 def finished_count(trials: list[FrozenTrial]) -> int:
     """Configurations finished: a trial continued by another counts through its continuation,
     one paused only because the epoch budget ran out does not count (a larger budget goes on)."""
     c = count_states(trials)
-    continued = promo.promoted(trials)
-    waiting_for_budget = sum(
-        1
-        for t in trials
-        if promo.is_paused(t)
-        and t.user_attrs.get(PAUSE_REASON_ATTR) == "budget"
-        and t.number not in continued
-    )
+    waiting_for_budget = len(_tally(trials).budget_paused - promo.promoted(trials))
     return c["complete"] + c["pruned"] + c["paused"] + c["failed"] - waiting_for_budget
 
 

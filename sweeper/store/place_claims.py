@@ -44,6 +44,45 @@ def place_claims(store: Store, study_name: str) -> list[PlaceClaim]:
         ]
 
 
+class PlaceReader:
+    """A worker's reads of a study's places, by what changed: places ``0 .. len(prefix) - 1``
+    are bound (workers claim the lowest free place, so the bound places are a prefix but for a
+    few), and a bound place never changes, so each read asks the database only for the places
+    from the first one not known bound on: as many rows as claims are in flight, not one per
+    configuration of the study. :func:`place_claims` reads them all."""
+
+    def __init__(self, store: Store, study_name: str) -> None:
+        self.store = store
+        self.study_name = study_name
+        self._prefix: list[PlaceClaim] = []  # bound, places 0 .. len - 1
+
+    def read(self) -> list[PlaceClaim]:
+        """Every place claimed in the study, by place (as :func:`place_claims`)."""
+        with self.store.session() as s:
+            rows = s.execute(
+                sa.select(PlaceRow.place, PlaceRow.config, PlaceRow.token, PlaceRow.created_at)
+                .where(PlaceRow.study_name == self.study_name, PlaceRow.place >= len(self._prefix))
+                .order_by(PlaceRow.place)
+            )
+            rest = [
+                PlaceClaim(int(p), None if c is None else int(c), str(t), at)
+                for p, c, t, at in rows
+            ]
+        bound = 0  # the rows that extend the prefix
+        while (
+            bound < len(rest)
+            and rest[bound].place == len(self._prefix) + bound
+            and rest[bound].config is not None
+        ):
+            bound += 1
+        self._prefix += rest[:bound]
+        return self._prefix + rest[bound:]
+
+    def forget(self) -> None:
+        """Read every place again next time (the study's bound places were deleted)."""
+        self._prefix = []
+
+
 def claim_place(store: Store, study_name: str, place: int, token: str, worker: str) -> bool:
     """Claim ``place`` under ``token``; False when another process holds it."""
     try:
