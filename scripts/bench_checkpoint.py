@@ -52,7 +52,7 @@ def main() -> None:
     from sweeper.studyfile.config import load_study_file
     from sweeper.training.data import load_dataset
     from sweeper.training.families.exponential import Exponential
-    from sweeper.training.trial import TrainSettings, run_trial, steps_per_epoch
+    from sweeper.training.train_trial import TrainSettings, run_trial, steps_per_epoch
 
     for line in machine_lines():
         print(line)

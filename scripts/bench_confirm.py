@@ -77,7 +77,7 @@ def one_study(
     from sweeper.store.store import Store
     from sweeper.studyfile.config import load_study_file
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     spec = load_study_file(STUDY, [f"study.seed={seed}", *overrides])
     name = f"confirm-{seed}"

@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from sweeper.analysis.queries import baseline_of
     from sweeper.retraining.retrain import train_and_test, trial_config
-    from sweeper.search.trials import tuned_of
+    from sweeper.search.outcomes import tuned_of
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for line in machine_lines():
@@ -194,9 +194,9 @@ def per_family(seeds: list[int], lengths: list[int], short_epochs: int, out: str
     import numpy as np
 
     from sweeper.retraining.retrain import train_and_test
-    from sweeper.search.trials import tuned_of
+    from sweeper.search.outcomes import tuned_of
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-horizon-") as tmp_name:

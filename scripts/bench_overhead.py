@@ -223,7 +223,7 @@ def instrumented(variant: str, timers: Timers) -> Iterator[None]:
     from optuna_integration import KerasPruningCallback
 
     import sweeper.search.runner as study_mod
-    import sweeper.training.trial as training
+    import sweeper.training.train_trial as training
     from sweeper.store.store import Store
 
     original_run_trial = training.run_trial
@@ -241,7 +241,7 @@ def instrumented(variant: str, timers: Timers) -> Iterator[None]:
     collect = no_collect if skip_gc else _timed(gc.collect, timers, "gc.collect")
 
     class GcProxy:
-        """The ``gc`` module as sweeper.training.trial sees it, with ``collect`` replaced."""
+        """The ``gc`` module as sweeper.training.train_trial sees it, with ``collect`` replaced."""
 
         def __getattr__(self, name: str) -> Any:
             return collect if name == "collect" else getattr(gc, name)
@@ -349,7 +349,7 @@ def control(spec: Any, schedule: Any, tmp: Path, pairs: int) -> None:
 
     from sweeper.store.store import Store
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import TrainSettings
+    from sweeper.training.train_trial import TrainSettings
 
     ds = load_dataset(spec.data)
     store = Store(f"sqlite:///{tmp / 'control.db'}")
@@ -360,7 +360,7 @@ def control(spec: Any, schedule: Any, tmp: Path, pairs: int) -> None:
     samples: dict[str, list[tuple[float, float, float]]] = {"bare": [], "sweeper": []}
 
     def sweeper_trial() -> Timers:
-        import sweeper.training.trial as training
+        import sweeper.training.train_trial as training
 
         timers = Timers()
         with instrumented("full", timers):
@@ -636,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     from sweeper.studyfile.config import parse_study
     from sweeper.training.data import load_dataset
     from sweeper.training.schedules import from_dimensions
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     configs = CONFIGS[: args.configs]
     data = args.data.resolve()

@@ -71,7 +71,7 @@ def _time_epoch(pack: Any, cpu: list[float] | None = None) -> float:
 def build_pack(dataset: Any, settings: Any, k: int, stop: str = "rebuild") -> tuple[Any, float]:
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.packing import Pack
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     t0 = time.perf_counter()
     pack = Pack(dataset, settings, stop=stop)
@@ -91,7 +91,7 @@ def bench_model(
 ) -> list[list[str]]:
     from sweeper.training.families.constant import Constant
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.trial import TrainSettings, run_trial
+    from sweeper.training.train_trial import TrainSettings, run_trial
 
     settings = TrainSettings(model=model, batch_size=args.batch, epochs=args.trial_epochs, seed=0)
     packs: dict[int, Any] = {}
@@ -154,7 +154,7 @@ def bench_model(
 
 
 def bench_stop(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
-    from sweeper.training.trial import TrainSettings
+    from sweeper.training.train_trial import TrainSettings
 
     settings = TrainSettings(model="mnist-cnn", batch_size=args.batch, epochs=3, seed=0)
     packs = {mode: build_pack(dataset, settings, 4, stop=mode)[0] for mode in ("rebuild", "freeze")}
@@ -189,7 +189,7 @@ def bench_swap(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
     """Two of 4 copies leave after every epoch and two new trials take their places (what a
     study's pack does as trials pause or end): rebuilt and traced anew vs their slots reused."""
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.trial import TrainSettings, steps_per_epoch
+    from sweeper.training.train_trial import TrainSettings, steps_per_epoch
 
     settings = TrainSettings(model="mnist-cnn", batch_size=args.batch, epochs=3, seed=0)
     spe = steps_per_epoch(len(dataset.y_train), settings.batch_size)

@@ -1185,7 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sweeper.studyfile.config import parse_study
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print("bench_search: best val_accuracy per trained epoch, tuners side by side, same budget")

@@ -71,7 +71,7 @@ def _install_stub(epoch_seconds: float, log_path: Path) -> None:
     import optuna
 
     import sweeper.search.worker as worker_mod
-    import sweeper.training.trial as trial_mod
+    import sweeper.training.train_trial as trial_mod
     from sweeper.training import checkpoints
 
     log = log_path.open("a", buffering=1)
@@ -175,7 +175,7 @@ def prepare(url: str, name: str, trials: int, folder: Path) -> None:
     from sweeper.store.store import Store
     from sweeper.studyfile.config import parse_study
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     path = folder / f"{name}.toml"
     path.write_text(STUDY.format(name=name, trials=trials))

@@ -155,8 +155,8 @@ def one_round(kind: str, delay: float, folder: Path) -> tuple[bool, str]:
 
 def asha_round(delay: float, folder: Path) -> tuple[bool, str]:
     """One SIGKILL of a study whose trials pause and continue, then the same command."""
+    from sweeper.search.outcomes import finished_count
     from sweeper.search.trial_record import CONFIG_ATTR, TrialRecord
-    from sweeper.search.trials import finished_count
     from sweeper.store.store import Store
 
     (folder / "s.toml").write_text(ASHA_STUDY)

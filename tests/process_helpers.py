@@ -14,8 +14,8 @@ from pathlib import Path
 
 import optuna
 
+from sweeper.search.outcomes import FINISHED, finished_count
 from sweeper.search.promotion import config_of
-from sweeper.search.trials import FINISHED, finished_count
 from sweeper.store.place_claims import place_claims
 from sweeper.store.store import Store
 
@@ -131,7 +131,7 @@ import json, os, random, sys, time, warnings
 import optuna
 from sweeper.search.places import Claimant, NoPlace, PlacedStudy, room
 from sweeper.search.recovery import requeue
-from sweeper.search.trials import FINISHED, finished_count
+from sweeper.search.outcomes import FINISHED, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.store import Store
 

@@ -156,8 +156,8 @@ def test_plug_ins_import_only_their_shared_code_and_nothing_names_them() -> None
 
 def test_the_plug_in_check_can_fail() -> None:
     family = f"{FAMILIES}.constant"
-    assert _plug_in_breaches({family: {"sweeper.training.trial"}}) == [
-        f"{family} -> sweeper.training.trial"
+    assert _plug_in_breaches({family: {"sweeper.training.train_trial"}}) == [
+        f"{family} -> sweeper.training.train_trial"
     ]
     assert _plug_in_breaches({"sweeper.training.schedule_code": {family}}) == [
         f"sweeper.training.schedule_code -> {family}"
@@ -166,8 +166,8 @@ def test_the_plug_in_check_can_fail() -> None:
 
 
 def test_the_layer_check_can_fail() -> None:
-    edges = {"sweeper.training.trial": {"sweeper.store.store"}, "sweeper.store.store": set()}
-    assert _upward(edges) == ["sweeper.training.trial -> sweeper.store.store"]
+    edges = {"sweeper.training.train_trial": {"sweeper.store.store"}, "sweeper.store.store": set()}
+    assert _upward(edges) == ["sweeper.training.train_trial -> sweeper.store.store"]
     assert _upward({"sweeper.cli.read": {"sweeper", "sweeper.analysis.plots"}}) == []
 
 

@@ -42,9 +42,9 @@ from sweeper.analysis.study_data import StudyData, copy_study
 from sweeper.errors import SweeperError, TooFewTrialsError
 from sweeper.search import space as space_mod
 from sweeper.search.configurations import ConfigState, Configuration, configurations
+from sweeper.search.outcomes import count_states, tuned_of
+from sweeper.search.outcomes import describe as describe_trial
 from sweeper.search.trial_record import BASELINE_ATTR, OUTCOME_ATTR, SCHEDULE_ATTR
-from sweeper.search.trials import count_states, tuned_of
-from sweeper.search.trials import describe as describe_trial
 from sweeper.store import optuna_ids
 from sweeper.store.tables import EpochRow
 from sweeper.studyfile.config import DEFAULT_STUDY
@@ -110,7 +110,7 @@ def read_epochs(url: str | None, name: str) -> list[dict[str, Any]]:
 
 
 def counts(data: StudyData) -> dict[str, int]:
-    """Trials by outcome: ``sweeper.search.trials.count_states`` plus ``diverged`` (among the pruned)."""
+    """Trials by outcome: ``sweeper.search.outcomes.count_states`` plus ``diverged`` (among the pruned)."""
     out = count_states(data.trials)
     out["diverged"] = sum(outcome_of(t) == "diverged" for t in data.trials)
     return out
@@ -142,7 +142,7 @@ def outcome_of(trial: FrozenTrial) -> str:
 
 def describe(trial: FrozenTrial) -> str:
     """The trial's schedule in one line, e.g. ``cosine(initial_lr=0.1, ...)``: the study's
-    :func:`sweeper.search.trials.describe` without the baseline's name (shown apart here)."""
+    :func:`sweeper.search.outcomes.describe` without the baseline's name (shown apart here)."""
     return describe_trial(trial, baseline=False, unknown="?")
 
 

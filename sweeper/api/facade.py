@@ -249,7 +249,7 @@ def tune(
             ``s3://bucket/prefix`` (like ``--artifacts``) [default: ``$SWEEPER_ARTIFACTS``,
             else the study file's ``[study] artifacts``, else none].
         progress: True: an HTML block updated in place in a Jupyter notebook, one line per trial elsewhere;
-            False: quiet; or a function called with each :class:`~sweeper.search.trials.TrialEvent`.
+            False: quiet; or a function called with each :class:`~sweeper.search.outcomes.TrialEvent`.
 
     Returns:
         A :class:`TuneResult`: ``best``, ``trials``, ``importance()``, ``plot(kind)``,

@@ -1,8 +1,8 @@
 """Progress of a run for the Python API and the command line: lines in a terminal or a log, an
 HTML block updated in place in a notebook (:class:`NotebookProgress`, no widget package needed).
 
-The trial loop reports each finished trial as a :class:`~sweeper.search.trials.TrialEvent`, and
-each epoch trained as an :class:`~sweeper.search.trials.EpochEvent` to a display's ``epoch``
+The trial loop reports each finished trial as a :class:`~sweeper.search.outcomes.TrialEvent`, and
+each epoch trained as an :class:`~sweeper.search.outcomes.EpochEvent` to a display's ``epoch``
 method (``clear`` once the trials end). :class:`ProgressLines` writes one line per trial (stderr,
 or stdout in a notebook without IPython's display), each with the best value so far and an ETA;
 on a terminal an epoch rewrites one status line in place (``\r``), in a log only an epoch of a
@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sweeper.search.outcomes import EpochEvent, TrialEvent
     from sweeper.search.summary import TuneSummary
-    from sweeper.search.trials import EpochEvent, TrialEvent
 
 Progress = Callable[["TrialEvent"], None]
 

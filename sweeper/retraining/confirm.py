@@ -156,7 +156,7 @@ class _Runner:
 
     def run(self, config: Configuration, repeat: int) -> tuple[ConfirmRun, bool]:
         """Train one repeat of ``config`` and store it: (the run, whether this call stored it)."""
-        from sweeper.training.trial import steps_per_epoch
+        from sweeper.training.train_trial import steps_per_epoch
 
         ds = self.dataset
         trial = config.last

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sweeper.search.configurations import ConfigState, Configuration
-from sweeper.search.trials import describe
+from sweeper.search.outcomes import describe
 
 DEFAULT_TOP = 3
 DEFAULT_SEEDS = 3

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sweeper.search.space import TrialConfig
     from sweeper.studyfile.study_spec import StudySpec
     from sweeper.training.data import Dataset
-    from sweeper.training.trial import TrainSettings
+    from sweeper.training.train_trial import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _retrain(
 ) -> ConfigEvaluation:
     """The configuration retrained once per seed on ``data`` (x_train, y_train, the dataset
     whose test split scores it), each run stored and passed to ``progress``."""
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     x_train, y_train, dataset = data
     trial = job.trial
@@ -278,7 +278,7 @@ def evaluate(
     study without complete trials or without a stored study file.
     """
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     if top < 1 or repeats < 1:
         raise EvaluationError(f"top and repeats must be >= 1, got top={top}, repeats={repeats}")

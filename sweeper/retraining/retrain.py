@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sweeper.training.data import Dataset
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedule_base import Schedule
-    from sweeper.training.trial import TrainSettings
+    from sweeper.training.train_trial import TrainSettings
 
 
 def trial_config(trial: FrozenTrial, space: SpaceSpec) -> TrialConfig:
@@ -91,7 +91,7 @@ def train_and_score(
     epochs with ``run``'s schedule (built for that run) and optimizer, then score it once on
     ``scored`` (x, y): its (accuracy, loss), accuracy 0 and loss None when it diverged.
     ``on_epoch(epoch)`` is called as each epoch ends (0-based)."""
-    from sweeper.training.trial import reset_keras, steps_per_epoch
+    from sweeper.training.train_trial import reset_keras, steps_per_epoch
 
     reset_keras(seed)
     import keras

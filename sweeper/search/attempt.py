@@ -44,6 +44,7 @@ from sweeper.interrupts import INTERRUPTS, SweepInterrupted
 from sweeper.search import best_model, places, reference
 from sweeper.search import promotion as promo
 from sweeper.search import space as space_mod
+from sweeper.search.outcomes import FINISHED, EpochEvent, finished_count
 from sweeper.search.recovery import ended_elsewhere, mark_worker
 from sweeper.search.trial_record import (
     CONFIG_ATTR,
@@ -62,7 +63,6 @@ from sweeper.search.trial_record import (
     TRACEBACK_ATTR,
     TrialRecord,
 )
-from sweeper.search.trials import FINISHED, EpochEvent, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.store import Store
 from sweeper.training import checkpoints
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from sweeper.training.optimizers import OptimizerSpec
     from sweeper.training.schedule_base import Schedule
     from sweeper.training.shared_checkpoints import SharedCheckpoints
-    from sweeper.training.trial import Decision, EpochRecord, TrainSettings, TrialResult
+    from sweeper.training.train_trial import Decision, EpochRecord, TrainSettings, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ class Attempt:
         return host if host and host != self.ctx.worker.rpartition(":")[0] else None
 
     def run(self) -> float:
-        from sweeper.training.trial import run_trial
+        from sweeper.training.train_trial import run_trial
 
         ctx, trial = self.ctx, self.trial
         try:
@@ -357,7 +357,7 @@ class Attempt:
 
     def tell(self, result: TrialResult) -> float:
         """Record how training ended on the trial; its value, or TrialPruned."""
-        from sweeper.training.trial import TrialStatus
+        from sweeper.training.train_trial import TrialStatus
 
         trial = self.trial
         paused = result.status is TrialStatus.PAUSED
@@ -442,7 +442,7 @@ class Attempt:
             )
 
     def decide(self, record: EpochRecord) -> Decision:
-        from sweeper.training.trial import TrialStatus
+        from sweeper.training.train_trial import TrialStatus
 
         rules, done = self.ctx.rules, record.epoch + 1
         if done >= rules.epochs:

@@ -116,7 +116,7 @@ def range_test(
     import keras
 
     from sweeper.training.models import build_model
-    from sweeper.training.trial import reset_keras
+    from sweeper.training.train_trial import reset_keras
 
     n = len(y)
     batch = max(1, min(int(batch_size), n))

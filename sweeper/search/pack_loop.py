@@ -59,21 +59,21 @@ from sweeper.search.attempt import (
     discard_checkpoint,
     error_line,
 )
-from sweeper.search.places import NoPlace
-from sweeper.search.recovery import drop_result, ended_elsewhere, requeue
-from sweeper.search.trial_flow import (
+from sweeper.search.loop_rules import (
     TrialReporter,
     check_failure_rate,
     environment_aborted,
     worker_wants_more,
 )
-from sweeper.search.trials import TrialEvent
+from sweeper.search.outcomes import TrialEvent
+from sweeper.search.places import NoPlace
+from sweeper.search.recovery import drop_result, ended_elsewhere, requeue
 from sweeper.store import optuna_ids
 from sweeper.store.store import HEARTBEAT_INTERVAL
 
 if TYPE_CHECKING:
     from sweeper.training.packing import Pack, PackedCopy
-    from sweeper.training.trial import EpochRecord, TrialResult
+    from sweeper.training.train_trial import EpochRecord, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _start(ctx: Context, pack: Pack, trial: optuna.Trial) -> Slot:
 
 
 def _result(slot: Slot, status: Any, reason: str | None) -> TrialResult:
-    from sweeper.training.trial import TrialResult
+    from sweeper.training.train_trial import TrialResult
 
     seconds = sum(r.seconds for r in slot.records)
     return TrialResult(status, list(slot.records), reason=reason, seconds=seconds)
@@ -190,7 +190,7 @@ def _told(slot: Slot, result: TrialResult) -> _End:
 def _after_epoch(ctx: Context, pack: Pack, slot: Slot, record: EpochRecord) -> _End | None:
     """Everything that follows an epoch of one copy, in the order a trial alone does it: store
     the epoch, stop a diverged run, checkpoint, report to the pruner, decide. None: it goes on."""
-    from sweeper.training.trial import MONITOR, TrialStatus
+    from sweeper.training.train_trial import MONITOR, TrialStatus
 
     attempt, trial, copy = slot.attempt, slot.trial, slot.copy
     slot.records.append(record)
@@ -249,7 +249,7 @@ class _PackRun:
         progress: Callable[[TrialEvent], None] | None,
     ) -> None:
         from sweeper.training.packing import Pack
-        from sweeper.training.trial import reset_keras
+        from sweeper.training.train_trial import reset_keras
 
         self.ctx, self.study, self.target = ctx, ctx.study, target
         self.timeout = timeout

@@ -48,9 +48,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper import faults
 from sweeper.search import promotion as promo
 from sweeper.search.folds import Fold
+from sweeper.search.outcomes import FINISHED, finished_count
 from sweeper.search.recovery import requeue
 from sweeper.search.trial_record import CONFIG_ATTR, WORKER_ATTR
-from sweeper.search.trials import FINISHED, finished_count
 from sweeper.store import optuna_ids
 from sweeper.store.place_claims import (
     PlaceClaim,

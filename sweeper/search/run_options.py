@@ -20,7 +20,7 @@ from sweeper.studyfile.names import check_study_name
 from sweeper.studyfile.settings import MAX_TRIALS
 
 if TYPE_CHECKING:
-    from sweeper.search.trials import TrialEvent
+    from sweeper.search.outcomes import TrialEvent
 
 
 @dataclass(frozen=True)

@@ -26,18 +26,18 @@ from sweeper.interrupts import INTERRUPTS
 from sweeper.search import reference
 from sweeper.search import space as space_mod
 from sweeper.search.attempt import budget_spent
+from sweeper.search.loop_rules import check_failure_rate
 from sweeper.search.lrfind import lr_ranges
+from sweeper.search.outcomes import count_states, finished_count
 from sweeper.search.places import forget_leftover_places
 from sweeper.search.run_options import RunOptions
 from sweeper.search.summary import TuneSummary, summarize
-from sweeper.search.trial_flow import check_failure_rate
 from sweeper.search.trial_record import (
     BASELINE_ATTR,
     BASELINE_VALUES_ATTR,
     REFERENCE_ATTR,
     REFERENCE_RATE_ATTR,
 )
-from sweeper.search.trials import count_states, finished_count
 from sweeper.search.worker import check_artifacts, check_checkpoint_dir, run_worker, spawn_workers
 from sweeper.store.model_identity import WORKER_FIX, check_model_identity, record_model_identity
 from sweeper.store.storage_url import check_sqlite_dir
@@ -288,7 +288,7 @@ def tune(spec: StudySpec, options: RunOptions) -> TuneSummary:
     trial back in the queue); before the first trial starts it raises
     :class:`~sweeper.interrupts.SweepInterrupted`, with nothing half-written in the store.
     """
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     name = options.study_name or spec.name  # checked when the options were made
     target = options.n_trials or spec.n_trials

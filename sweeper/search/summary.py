@@ -9,8 +9,8 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeper.search.configurations import configurations, count_configurations
+from sweeper.search.outcomes import count_states, describe
 from sweeper.search.trial_record import BASELINE_ATTR
-from sweeper.search.trials import count_states, describe
 
 
 @dataclass

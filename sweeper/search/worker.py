@@ -49,17 +49,17 @@ from sweeper.search.attempt import (
     discard_checkpoint,
     remove_leftover_checkpoints,
 )
-from sweeper.search.lrfind import lr_ranges
-from sweeper.search.places import Claimant, NoPlace, PlacedStudy
-from sweeper.search.recovery import dropped_if_ended_elsewhere, requeue
-from sweeper.search.search import make_pruner, make_sampler
-from sweeper.search.trial_flow import (
+from sweeper.search.loop_rules import (
     TrialReporter,
     check_failure_rate,
     environment_aborted,
     worker_wants_more,
 )
-from sweeper.search.trials import EpochEvent, TrialEvent
+from sweeper.search.lrfind import lr_ranges
+from sweeper.search.outcomes import EpochEvent, TrialEvent
+from sweeper.search.places import Claimant, NoPlace, PlacedStudy
+from sweeper.search.recovery import dropped_if_ended_elsewhere, requeue
+from sweeper.search.samplers_pruners import make_pruner, make_sampler
 from sweeper.store import optuna_ids
 from sweeper.store.storage_url import resolve_url
 from sweeper.store.store import Store
@@ -165,7 +165,7 @@ def run_worker(
     Returns (trials run here, interrupted). Ctrl-C/SIGTERM puts the running trial back in the
     queue (its checkpoint kept) and returns.
     """
-    from sweeper.training.trial import environment
+    from sweeper.training.train_trial import environment
 
     env = environment()  # imports Keras
     progress, timeout = options.progress, options.timeout
@@ -219,7 +219,7 @@ def _context(
 ) -> Context:
     """What this worker's attempts share; the sampler and the pruner are built once, here."""
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import steps_per_epoch
+    from sweeper.training.train_trial import steps_per_epoch
 
     dataset = dataset or load_dataset(spec.data)
     storage = store.optuna_storage()

@@ -45,7 +45,7 @@ from sweeper.training.data import DataSpec
 from sweeper.training.models import MODELS, check_model_name
 from sweeper.training.optimizers import SCHEDULE_FREE
 from sweeper.training.schedules import FAMILIES
-from sweeper.training.trial import TrainSettings
+from sweeper.training.train_trial import TrainSettings
 
 STUDIES_DIR = (
     Path(__file__).resolve().parents[1] / "studies"

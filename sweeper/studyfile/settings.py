@@ -40,7 +40,7 @@ MAX_TRIALS = 10_000_000
 @dataclass(frozen=True)
 class Kind:
     """One ``type`` of ``[sampler]`` or ``[pruner]``: its name, what it is, and the package it
-    needs beyond Optuna (module, how to get it). Its factory is in :mod:`sweeper.search.search`,
+    needs beyond Optuna (module, how to get it). Its factory is in :mod:`sweeper.search.samplers_pruners`,
     keyed by the same name (a test holds the two to the same names)."""
 
     name: str

@@ -11,7 +11,7 @@ from typing import Any
 from sweeper.studyfile.dimensions import DIMENSIONS, Choices, Dimension, Fixed
 from sweeper.studyfile.settings import default
 from sweeper.training.data import DataSpec
-from sweeper.training.trial import TrainSettings
+from sweeper.training.train_trial import TrainSettings
 
 
 @dataclass(frozen=True)

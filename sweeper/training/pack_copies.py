@@ -15,7 +15,7 @@ import numpy as np
 from sweeper.errors import ConfigError
 from sweeper.training.backend import load_keras
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.trial import EpochRecord
+from sweeper.training.train_trial import EpochRecord
 
 if TYPE_CHECKING:
     from sweeper.training.schedule_base import Schedule

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.pack_copies import ModelBuilder, PackedCopy
 from sweeper.training.packing import Pack
-from sweeper.training.trial import EpochRecord, TrainSettings, TrialStatus, reset_keras
+from sweeper.training.train_trial import EpochRecord, TrainSettings, TrialStatus, reset_keras
 
 if TYPE_CHECKING:
     from sweeper.training.data import Dataset

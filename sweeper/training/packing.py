@@ -23,7 +23,7 @@ The packed model (:class:`Pack`) has one input and K outputs, one per *copy* of 
   to copy k's own optimizer (``OptimizerSpec.build`` with copy k's schedule), so slots, step
   count and learning rate are per copy;
 * **metrics**: per copy, accuracy and :class:`~sweeper.training.packed_keras.CopyLoss` (the loss averaged
-  over batches as Keras averages a single model's loss); an :class:`~sweeper.training.trial.EpochRecord`
+  over batches as Keras averages a single model's loss); an :class:`~sweeper.training.train_trial.EpochRecord`
   per copy per epoch, with the learning rate read back from the copy's own schedule at its own
   step, as ``run_trial`` records it; schedule-free copies are validated at their averaged point,
   as alone.
@@ -82,7 +82,7 @@ from sweeper.training.pack_copies import (
     epoch_order,
     pack_models,
 )
-from sweeper.training.trial import EpochRecord, TrainSettings, steps_per_epoch
+from sweeper.training.train_trial import EpochRecord, TrainSettings, steps_per_epoch
 
 if TYPE_CHECKING:
     from sweeper.training.checkpoints import Checkpoint

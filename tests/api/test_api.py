@@ -31,7 +31,7 @@ from sweeper import environment
 from sweeper.api import facade as api
 from sweeper.api.progress import NotebookProgress, ProgressLines, reporting
 from sweeper.errors import ConfigError, DataError, StudyChangedError, SweeperError
-from sweeper.search.trials import EpochEvent, TrialEvent
+from sweeper.search.outcomes import EpochEvent, TrialEvent
 from sweeper.studyfile.config import DEFAULT_STUDY, load_study_file, parse_study
 from sweeper.studyfile.dimensions import Range
 

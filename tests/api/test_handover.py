@@ -117,7 +117,7 @@ def test_optimizer_replays_the_trial_with_plain_fit(study: dict[str, Any]) -> No
     import keras
 
     from sweeper.training.data import load_dataset
-    from sweeper.training.trial import reset_keras
+    from sweeper.training.train_trial import reset_keras
 
     loaded = sweeper.load("handover", storage=study["url"])
     best = loaded.best

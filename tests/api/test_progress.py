@@ -21,8 +21,8 @@ from optuna.trial import TrialState
 import sweeper
 from sweeper import environment
 from sweeper.api.progress import ProgressLines, eta, summary_lines
+from sweeper.search.outcomes import EpochEvent, TrialEvent
 from sweeper.search.summary import TuneSummary
-from sweeper.search.trials import EpochEvent, TrialEvent
 
 
 @pytest.fixture(autouse=True)

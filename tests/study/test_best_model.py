@@ -156,7 +156,7 @@ def test_run_trial_hands_over_a_schedule_free_model_at_its_average(tmp_path: Pat
     from sweeper.training.data import DataSpec
     from sweeper.training.families.constant import Constant
     from sweeper.training.optimizers import OptimizerSpec
-    from sweeper.training.trial import TrainSettings, TrialStatus, run_trial
+    from sweeper.training.train_trial import TrainSettings, TrialStatus, run_trial
 
     data = load_dataset(DataSpec("digits", seed=0, subset=300))
     settings = TrainSettings(model="tiny_model:dense", batch_size=32, epochs=2, seed=0)

@@ -23,9 +23,9 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from process_helpers import sweeper_env
 
+from sweeper.search.outcomes import TrialEvent
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
-from sweeper.search.trials import TrialEvent
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
 from sweeper.training import checkpoints

@@ -18,7 +18,7 @@ from sweeper.studyfile.dimensions import DIMENSIONS, Choices, Fixed, Range
 from sweeper.studyfile.study_spec import Baseline, PrunerSpec, SamplerSpec, SpaceSpec, StudySpec
 from sweeper.training.data import DataSpec
 from sweeper.training.schedules import FAMILIES
-from sweeper.training.trial import TrainSettings
+from sweeper.training.train_trial import TrainSettings
 
 FULL_STUDY = """\
 [study]

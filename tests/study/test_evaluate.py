@@ -29,7 +29,7 @@ from sweeper.search.trial_record import BASELINE_ATTR
 from sweeper.store.store import Store
 from sweeper.studyfile.config import load_study_file
 from sweeper.training.data import load_dataset
-from sweeper.training.trial import steps_per_epoch
+from sweeper.training.train_trial import steps_per_epoch
 
 STUDY = "digits"
 # One of the embedded study's baselines, alone, so that 4 trials are 1 baseline + 3 tuned ones.

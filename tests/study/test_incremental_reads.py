@@ -15,9 +15,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.search import promotion as promo
 from sweeper.search.folds import Fold
+from sweeper.search.outcomes import count_states, finished_count, superseded
 from sweeper.search.places import began
 from sweeper.search.trial_record import PAUSE_REASON_ATTR, PAUSED_ATTR, PROMOTED_FROM_ATTR
-from sweeper.search.trials import count_states, finished_count, superseded
 from sweeper.store.optuna_ids import TrialList
 from sweeper.store.place_claims import (
     PlaceReader,

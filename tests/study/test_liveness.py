@@ -333,7 +333,7 @@ def test_a_result_for_a_trial_another_worker_ended_is_one_line(
     monkeypatch.setattr(EndedElsewhere, "seen", [])
     monkeypatch.setattr(worker, "Attempt", EndedElsewhere)  # no Keras: the tell is what matters
     monkeypatch.setattr(worker, "load_keras", lambda: SimpleNamespace(describe=lambda: "cpu"))
-    monkeypatch.setattr("sweeper.training.trial.environment", lambda: {})
+    monkeypatch.setattr("sweeper.training.train_trial.environment", lambda: {})
     with caplog.at_level(logging.INFO):
         _, interrupted = worker.run_worker(
             spec,

@@ -27,7 +27,7 @@ from sweeper.training.data import load_dataset
 from sweeper.training.families.constant import Constant
 from sweeper.training.lr_curve import LrFindResult, analyse, growth_factor, smooth
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.trial import TrainSettings, run_trial
+from sweeper.training.train_trial import TrainSettings, run_trial
 
 MNIST_T10K = Path(__file__).resolve().parents[2] / "studies" / "data" / "mnist-t10k"
 SGD = OptimizerSpec("sgd")

@@ -27,7 +27,7 @@ from sweeper.training.data import DataSpec, load_dataset
 from sweeper.training.families.exponential import Exponential
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.packing import Pack
-from sweeper.training.trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
+from sweeper.training.train_trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
 
 STUDY = """\
 [study]

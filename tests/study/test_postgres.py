@@ -42,7 +42,7 @@ from sweeper.search.runner import prepare_study
 from sweeper.store.store import Store
 from sweeper.studyfile.config import load_study_file
 from sweeper.training.data import load_dataset
-from sweeper.training.trial import steps_per_epoch
+from sweeper.training.train_trial import steps_per_epoch
 
 pytestmark = pytest.mark.slow
 

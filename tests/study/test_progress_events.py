@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sweeper.search.outcomes import EpochEvent, TrialEvent
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
-from sweeper.search.trials import EpochEvent, TrialEvent
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
 

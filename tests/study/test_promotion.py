@@ -21,14 +21,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import ConfigError
 from sweeper.search import promotion as promo
+from sweeper.search.outcomes import count_states, finished_count
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import tune
 from sweeper.search.trial_record import PAUSED_ATTR, PROMOTED_FROM_ATTR
-from sweeper.search.trials import count_states, finished_count
 from sweeper.store import store as store_mod
 from sweeper.store.store import Store
 from sweeper.studyfile.config import parse_study
-from sweeper.training import trial as training
+from sweeper.training import train_trial as training
 from sweeper.training.schedules import from_dict
 
 # --------------------------------------------------------------------------------------------

@@ -20,12 +20,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.environment import STORAGE_ENV
 from sweeper.errors import StorageError, StudyChangedError
+from sweeper.search.outcomes import count_states, finished_count, superseded
 from sweeper.search.recovery import mark_worker, reap_dead_local_trials, requeue
 from sweeper.search.run_options import RunOptions
 from sweeper.search.runner import join_study, prepare_study
-from sweeper.search.search import make_pruner, make_sampler
+from sweeper.search.samplers_pruners import make_pruner, make_sampler
 from sweeper.search.trial_record import WORKER_ATTR
-from sweeper.search.trials import count_states, finished_count, superseded
 from sweeper.store.model_identity import MODEL_ATTR
 from sweeper.store.storage_url import DEFAULT_URL, mask_url, resolve_url
 from sweeper.store.store import Store

@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.search import search
-from sweeper.search.search import independent_dimensions, make_sampler
+from sweeper.search import samplers_pruners
+from sweeper.search.samplers_pruners import independent_dimensions, make_sampler
 from sweeper.studyfile.config import parse_study
 
 SHAPE_STUDY = """
@@ -89,7 +89,7 @@ def test_independent_dimensions_of_a_categorical_conditional_space() -> None:
 def test_a_space_they_cannot_model_is_warned_about_once(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search, "_warned", set())
+    monkeypatch.setattr(samplers_pruners, "_warned", set())
     spec = parse_study(TUTORIAL_SPACE + '[sampler]\ntype = "cmaes"\n', "s.toml")
     with caplog.at_level(logging.WARNING, logger="sweeper.console"):
         make_sampler(spec)

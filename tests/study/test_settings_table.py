@@ -28,7 +28,7 @@ from sweeper.studyfile.settings import (
 )
 from sweeper.studyfile.study_spec import StudySpec
 from sweeper.training.data import DataSpec
-from sweeper.training.trial import TrainSettings
+from sweeper.training.train_trial import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -190,7 +190,7 @@ def test_the_api_reaches_every_setting() -> None:
 
 
 def test_every_sampler_and_pruner_kind_has_its_factory() -> None:
-    from sweeper.search.search import PRUNER_FACTORIES, SAMPLER_FACTORIES
+    from sweeper.search.samplers_pruners import PRUNER_FACTORIES, SAMPLER_FACTORIES
     from sweeper.studyfile.settings import PRUNER_KINDS, PRUNERS, SAMPLER_KINDS, SAMPLERS
 
     assert list(SAMPLER_FACTORIES) == list(SAMPLERS) == [k.name for k in SAMPLER_KINDS]

@@ -31,7 +31,7 @@ from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.pack_train import CopyStatus, train_packed
 from sweeper.training.packing import Pack, build_copy, build_packed_model, epoch_order
 from sweeper.training.schedule_base import Schedule
-from sweeper.training.trial import (
+from sweeper.training.train_trial import (
     EpochRecord,
     TrainSettings,
     TrialStatus,
@@ -264,7 +264,7 @@ def test_a_reused_slot_trains_its_new_trial_as_alone_without_a_new_trace(
     the same compiled model; copy 0 goes on. Every copy trains as alone, its rate read from a
     table (one float32 rounding of the Keras schedule: ``lr_rel``). Checkpoints of table copies
     are those of the trials alone, a constant rate's learning-rate variable included."""
-    from sweeper.training.trial import run_trial
+    from sweeper.training.train_trial import run_trial
 
     first, second, third = (SCHEDULES[1], 0), (SCHEDULES[0], 1), (SCHEDULES[2], 2)
     reset_keras(0)

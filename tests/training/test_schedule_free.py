@@ -11,7 +11,7 @@ import pytest
 from sweeper.training.data import Dataset, DataSpec, load_dataset
 from sweeper.training.families.constant import Constant
 from sweeper.training.optimizers import OptimizerSpec
-from sweeper.training.trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
+from sweeper.training.train_trial import TrainSettings, TrialStatus, run_trial, steps_per_epoch
 
 # A quadratic f(w) = 1/2 sum a_i (w_i - b_i)^2, gradient a (w - b), taken at the model's point.
 A = np.array([0.5, 1.0, 2.0, 4.0, 0.1, 3.0], dtype=np.float32)

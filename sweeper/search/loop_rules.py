@@ -21,9 +21,9 @@ from sweeper.interrupts import INTERRUPTS
 from sweeper.search import places
 from sweeper.search import promotion as promo
 from sweeper.search.attempt import Context, budget_spent
+from sweeper.search.outcomes import TrialEvent, describe, finished_count
 from sweeper.search.recovery import reap_dead_local_trials
 from sweeper.search.trial_record import TrialRecord
-from sweeper.search.trials import TrialEvent, describe, finished_count
 
 if TYPE_CHECKING:
     from sweeper.store.store import Store

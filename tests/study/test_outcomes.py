@@ -1,4 +1,4 @@
-"""Tests for sweeper.search.trials.describe: one description of a trial, for the progress display
+"""Tests for sweeper.search.outcomes.describe: one description of a trial, for the progress display
 and (without the baseline's name) for the read side."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.analysis import queries as an
-from sweeper.search.trials import describe
+from sweeper.search.outcomes import describe
 
 FAMILY = CategoricalDistribution(("constant", "step"))
 

@@ -1,4 +1,4 @@
-"""Tests for sweeper.training.trial: real (small) Keras training runs, no mocks."""
+"""Tests for sweeper.training.train_trial: real (small) Keras training runs, no mocks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 import pytest
 
-from sweeper.training import trial as training
+from sweeper.training import train_trial as training
 from sweeper.training.data import Dataset, DataSpec, load_dataset
 from sweeper.training.families.constant import Constant
 from sweeper.training.families.exponential import Exponential
@@ -25,7 +25,7 @@ from sweeper.training.families.piecewise import Piecewise
 from sweeper.training.families.step import StepDecay
 from sweeper.training.optimizers import OptimizerSpec
 from sweeper.training.schedule_base import Schedule
-from sweeper.training.trial import (
+from sweeper.training.train_trial import (
     EpochRecord,
     TrainSettings,
     TrialResult,
@@ -413,7 +413,7 @@ def test_trials_do_not_accumulate_models(small_digits: Dataset) -> None:
 # --------------------------------------------------------------------------------------------
 
 TRAINING_PATH = (
-    "training/trial.py",
+    "training/train_trial.py",
     "training/models.py",
     "training/optimizers.py",
     "training/keras_schedules.py",
@@ -470,7 +470,7 @@ def test_only_the_device_listing_names_tensorflow() -> None:
 def test_importing_the_package_loads_no_keras_or_tensorflow() -> None:
     code = (
         "import json, sys\n"
-        "import sweeper, sweeper.training.schedules, sweeper.studyfile.config, sweeper.search.space, sweeper.training.trial, "
+        "import sweeper, sweeper.training.schedules, sweeper.studyfile.config, sweeper.search.space, sweeper.training.train_trial, "
         "sweeper.training.models, sweeper.training.data\n"
         "print(json.dumps(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('keras', 'tensorflow', 'tf_keras'))))\n"
