@@ -71,7 +71,11 @@ def _install_stub(epoch_seconds: float, log_path: Path) -> None:
     import optuna
 
     import sweeper.search.worker as worker_mod
-    import sweeper.training.train_trial as trial_mod
+
+    try:
+        import sweeper.training.train_trial as trial_mod
+    except ImportError:  # a checkout from before the module's name changed (--code)
+        import sweeper.training.trial as trial_mod  # type: ignore[no-redef]
     from sweeper.training import checkpoints
 
     log = log_path.open("a", buffering=1)
@@ -153,8 +157,15 @@ def _small_file(path: Path) -> None:
     path.write_bytes(b"\0" * 4096)  # a checkpoint's weights, small: real files all the same
 
 
-def worker_main(url: str, name: str, epoch_seconds: float, log_path: str, ckpt: str) -> int:
+def worker_main(
+    url: str, name: str, epoch_seconds: float, log_path: str, ckpt: str, stop_after: float = 0
+) -> int:
+    import threading
+
     import optuna
+
+    if stop_after:  # --grown: measured for a fixed time, then ended where it stands
+        threading.Timer(stop_after, lambda: os._exit(0)).start()
 
     from sweeper.search.run_options import RunOptions
     from sweeper.search.runner import join_study
@@ -277,6 +288,86 @@ def ratios(results: list[dict[str, Any]]) -> None:
         )
 
 
+def side_by_side(grown: Path, seconds: float, codes: list[Path], epoch_seconds: float) -> int:
+    """Per checkout in ``codes``: one worker on a new study (its first trials) and one on a
+    copy of the store ``grown`` (a study thousands of trials in), all at once for ``seconds``,
+    so that every worker shares the same load; the store's seconds per trial of each."""
+    import shutil
+    import sqlite3
+
+    import optuna
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-store-grown-"))
+    src = f"sqlite:///{grown}"
+    name = optuna.get_all_study_names(src)[0]
+    with sqlite3.connect(grown) as con:  # its WAL into the file, so a copy of it is whole
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = con.execute("SELECT count(*) FROM trials").fetchone()[0]
+    print(
+        f"bench_store --grown: {grown} (study {name}, {size:,} trials) and a new study, one worker "
+        f"each per checkout, {seconds:.0f} s at once, dry-run epochs of {epoch_seconds} s"
+    )
+    procs = []
+    for k, code in enumerate(codes):
+        for which in ("new", "grown"):
+            db = folder / f"{k}-{which}.db"
+            if which == "grown":
+                shutil.copy(grown, db)
+                study = name
+            else:
+                study = "new"
+                prepare(f"sqlite:///{db}", study, 1_000_000, folder)
+            log = folder / f"{k}-{which}.jsonl"
+            env = {k2: v for k2, v in os.environ.items() if not k2.startswith("SWEEPER_")}
+            env["SWEEPER_STORAGE"] = f"sqlite:///{db}"
+            cmd = [
+                sys.executable,
+                __file__,  # this script's stub, on the checkout's package (--_code)
+                "--_code",
+                str(code),
+                "--_worker",
+                study,
+                "--epoch-seconds",
+                str(epoch_seconds),
+                "--_log",
+                str(log),
+                "--_ckpt",
+                str(folder / f"ckpt-{k}-{which}"),
+                "--_stop-after",
+                str(seconds),
+            ]
+            out = (folder / f"{k}-{which}.log").open("w")
+            procs.append((code, which, log, subprocess.Popen(cmd, stdout=out, stderr=out, env=env)))
+    for *_, proc in procs:
+        proc.wait()
+    rows = []
+    for code, which, log, _ in procs:
+        got = [json.loads(ln) for ln in log.read_text().splitlines()] if log.exists() else []
+        store_s = [r["store_s"] for r in got[3:]]  # the first trials hold the start-up
+        if not store_s:
+            print(f"{code} {which}: no trial measured (see {log.with_suffix('.log')})")
+            return 1
+        rows.append(
+            [
+                str(code),
+                which,
+                f"{got[3]['trial']}-{got[-1]['trial']}",
+                str(len(store_s)),
+                f"{statistics.median(store_s):.4f}",
+                f"{_p95(store_s):.4f}",
+            ]
+        )
+    width = [max(len(r[i]) for r in rows) for i in range(6)]
+    head = ["checkout", "study", "trials", "n", "median s", "p95 s"]
+    print("  ".join(h.ljust(w) for h, w in zip(head, width, strict=True)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)))
+    for i in range(0, len(rows), 2):
+        ratio = float(rows[i + 1][4]) / float(rows[i][4])
+        print(f"RESULT {rows[i][0]}: grown / new store s/trial {ratio:.2f}x")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--storage", help="the store's URL [default: a new SQLite file]")
@@ -285,14 +376,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epoch-seconds", type=float, default=0.05, help="each dry-run epoch")
     parser.add_argument("--out", help="write the results (JSON) here")
     parser.add_argument("--from-json", help="print the tables of a saved --out file again")
+    parser.add_argument(
+        "--grown",
+        type=Path,
+        help="a SQLite store whose study is thousands of trials in: measure a worker on it and "
+        "one on a new study side by side (see --seconds, --code)",
+    )
+    parser.add_argument("--seconds", type=float, default=120, help="--grown: how long")
+    parser.add_argument(
+        "--code",
+        default=str(ROOT),
+        help="--grown: checkouts whose package the workers run, comma separated (e.g. this one "
+        "and a `git worktree` of an earlier commit) [default: this checkout]",
+    )
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
+    parser.add_argument("--_stop-after", type=float, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--_code", help=argparse.SUPPRESS)
     parser.add_argument("--_log", help=argparse.SUPPRESS)
     parser.add_argument("--_ckpt", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args._code:  # the package of that checkout, before this one's
+        sys.path.insert(0, args._code)
     if args._worker:
         return worker_main(
-            os.environ["SWEEPER_STORAGE"], args._worker, args.epoch_seconds, args._log, args._ckpt
+            os.environ["SWEEPER_STORAGE"],
+            args._worker,
+            args.epoch_seconds,
+            args._log,
+            args._ckpt,
+            args._stop_after,
         )
+    if args.grown:
+        codes = [Path(c).resolve() for c in args.code.split(",")]
+        return side_by_side(args.grown, args.seconds, codes, args.epoch_seconds)
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text())
         bins = [b for b in (100, 1000, 10000, 100000) if b < saved[0]["trials"]] + [
