@@ -83,6 +83,14 @@ def _add_began(out: set[int], t: FrozenTrial) -> None:
 _began: Fold[set[int]] = Fold(set, _add_began, set.copy)
 
 
+def _add_queued(out: list[FrozenTrial], t: FrozenTrial) -> None:
+    if t.state == TrialState.WAITING:
+        out.append(t)
+
+
+_queued: Fold[list[FrozenTrial]] = Fold(list, _add_queued, list.copy)  # only unfinished ones
+
+
 def began(trials: Sequence[FrozenTrial]) -> set[int]:
     """Configurations that began training: a trial of theirs finished, or carries the ``config``
     attribute (set when an attempt samples it; a continuation is created with it)."""
@@ -162,7 +170,7 @@ def occupancy(places: PlaceReader, target: int, trials: list[FrozenTrial]) -> Oc
     """The study's places under ``target``, from ``trials`` read just before: the claims are
     read after them, so a configuration seen beginning has its bound place among them."""
     claims = tuple(places.read())
-    queued = sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number)
+    queued = sorted(_queued(trials), key=lambda t: t.number)
     return Occupancy(
         target=target,
         claims=claims,

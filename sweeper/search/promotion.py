@@ -156,12 +156,19 @@ def rung_values(trials: Sequence[FrozenTrial], epochs_done: int) -> dict[int, fl
     return fold(trials)
 
 
-def _add_paused(paused: list[FrozenTrial], t: FrozenTrial) -> None:
+def _add_paused(paused: dict[int, list[FrozenTrial]], t: FrozenTrial) -> None:
     if is_paused(t):
-        paused.append(t)
+        # by the epochs it paused at; -1: paused because the epoch budget ran out
+        budget = t.user_attrs.get(PAUSE_REASON_ATTR) == "budget"
+        paused.setdefault(-1 if budget else int(t.user_attrs[PAUSED_ATTR]), []).append(t)
 
 
-_paused: Fold[list[FrozenTrial]] = Fold(list, _add_paused, list.copy)
+def _copy_paused(paused: dict[int, list[FrozenTrial]]) -> dict[int, list[FrozenTrial]]:
+    return {r: list(ts) for r, ts in paused.items()}
+
+
+# paused trials by the rung (epochs) they paused at, those the budget paused under -1
+_paused: Fold[dict[int, list[FrozenTrial]]] = Fold(dict, _add_paused, _copy_paused)
 
 
 def in_top(value: float, values: Sequence[float], factor: int, *, final: bool = False) -> bool:
@@ -197,21 +204,23 @@ def next_promotion(
     trial that has entered the top ``1/factor`` of its rung, highest rung first. Trials in
     ``claimed`` are being continued already."""
     taken = promoted(trials) | set(claimed)
-    paused = [t for t in _paused(trials) if t.number not in taken]
-    budget = [t for t in paused if t.user_attrs.get(PAUSE_REASON_ATTR) == "budget"]
+    paused = _paused(trials)
+    budget = [t for t in paused.get(-1, ()) if t.number not in taken]
     if budget:
         first = min(budget, key=lambda t: t.number)
         return Promotion(first, int(first.user_attrs[PAUSED_ATTR]), "budget")
     for r in sorted(rung_list, reverse=True):
         values = rung_values(trials, r)
-        at_rung = [
-            t for t in paused if int(t.user_attrs[PAUSED_ATTR]) == r and config_of(t) in values
-        ]
-        at_rung.sort(key=lambda t: values[config_of(t)], reverse=True)
-        for t in at_rung:
-            if in_top(values[config_of(t)], list(values.values()), factor, final=final):
-                return Promotion(t, r, "rung")
-            break  # the best paused one is not in the top: none below it is
+        best = max(
+            (t for t in paused.get(r, ()) if t.number not in taken and config_of(t) in values),
+            key=lambda t: (values[config_of(t)], -t.number),
+            default=None,
+        )
+        # the best paused one at the rung; when it is not in the top, none below it is
+        if best is not None and in_top(
+            values[config_of(best)], list(values.values()), factor, final=final
+        ):
+            return Promotion(best, r, "rung")
     return None
 
 

@@ -56,12 +56,13 @@ def _step(rng: random.Random, study: optuna.Study) -> None:
         study.enqueue_trial({"x": rng.random()})
         return
     trial = study.ask(X)
-    for step in range(rng.randint(0, 3)):
+    epochs = rng.randint(0, 3)
+    for step in range(epochs):
         trial.report(rng.random(), step)
     if kind == "complete":
         study.tell(trial, rng.random())
     elif kind == "pause":
-        trial.set_user_attr(PAUSED_ATTR, 1)
+        trial.set_user_attr(PAUSED_ATTR, max(1, epochs))
         if rng.random() < 0.3:
             trial.set_user_attr(PAUSE_REASON_ATTR, "budget")
         study.tell(trial, state=TrialState.PRUNED)
@@ -87,6 +88,7 @@ def test_the_trial_list_and_the_folds_agree_with_reading_everything(tmp_path: Pa
     one, other, _store = _studies(tmp_path)
     listed = TrialList(one)
     rng = random.Random(7)
+    found = 0
     for i in range(120):
         _step(rng, one if i % 3 else other)  # the other worker writes too
         if i % 7 == 0:  # a queued trial taken and finished by the other worker
@@ -105,9 +107,17 @@ def test_the_trial_list_and_the_folds_agree_with_reading_everything(tmp_path: Pa
         assert began(mine) == began(fresh)
         for rung in (1, 2, 3):
             assert promo.rung_values(mine, rung) == promo.rung_values(fresh, rung)
+        for final in (False, True):
+            a = promo.next_promotion(mine, [1, 2], 3, final=final)
+            b = promo.next_promotion(fresh, [1, 2], 3, final=final)
+            assert (a and (a.parent.number, a.epochs_done, a.reason)) == (
+                b and (b.parent.number, b.epochs_done, b.reason)
+            )
+            found += a is not None
     states = {t.state for t in one.get_trials(deepcopy=False)}
     assert {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING} <= states
     assert count_states(one.get_trials(deepcopy=False))["promoted"] > 0
+    assert found > 0  # promotions were chosen, the same ones
 
 
 def test_a_fold_starts_again_on_another_list_and_never_changes_what_it_returned() -> None:
