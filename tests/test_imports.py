@@ -21,7 +21,7 @@ PACKAGE = ROOT / "sweeper"
 READ_ONLY = ("sweeper.analysis", "sweeper.cli.read")
 # the schedule families and what finds them: a family's Keras twin is imported inside keras()
 FAMILIES = "sweeper.training.families"
-KERAS_FREE = (*READ_ONLY, FAMILIES, "sweeper.training.schedules")
+KERAS_FREE = (*READ_ONLY, FAMILIES, "sweeper.training.schedules", "sweeper.search.trial_record")
 
 
 def _modules() -> dict[str, Path]:

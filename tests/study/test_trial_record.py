@@ -7,9 +7,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -157,25 +154,6 @@ def test_from_attrs_reads_the_rows_the_status_reads_by_sql(tmp_path: Path) -> No
 def test_every_key_is_declared_once() -> None:
     assert len(KEYS) == len(EVERY)
     assert len(set(KEYS.values())) == len(KEYS)  # no two constants name one key
-
-
-def test_the_record_module_imports_no_keras_or_tensorflow() -> None:
-    code = (
-        "import sys\nimport sweeper.search.trial_record\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
-    )
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": path},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 # -- no string key outside trial_record.py --------------------------------------------------------
