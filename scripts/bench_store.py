@@ -60,6 +60,9 @@ type = "random"
 schedules = ["constant", "exponential", "cosine"]
 """
 
+# --grown: both studies' target (the grown one's raised to it): room for every trial measured
+TARGET_GROWN = 20_000
+
 ERRORS = ("database is locked", "could not serialize", "deadlock detected", "OperationalError")
 
 
@@ -314,9 +317,13 @@ def side_by_side(grown: Path, seconds: float, codes: list[Path], epoch_seconds: 
             if which == "grown":
                 shutil.copy(grown, db)
                 study = name
+                # room for more: its target raised as `--n-trials` would (a new study's too)
+                optuna.load_study(study_name=name, storage=f"sqlite:///{db}").set_user_attr(
+                    "n_trials", TARGET_GROWN
+                )
             else:
                 study = "new"
-                prepare(f"sqlite:///{db}", study, 1_000_000, folder)
+                prepare(f"sqlite:///{db}", study, TARGET_GROWN, folder)
             log = folder / f"{k}-{which}.jsonl"
             env = {k2: v for k2, v in os.environ.items() if not k2.startswith("SWEEPER_")}
             env["SWEEPER_STORAGE"] = f"sqlite:///{db}"
