@@ -249,7 +249,7 @@ def fused_mnist_cnn(k: int, input_shape: tuple[int, ...], num_classes: int) -> A
 def bench_fused(dataset: Any, args: argparse.Namespace) -> list[list[str]]:
     import keras
 
-    from sweeper.training.packing import build_packed_model
+    from sweeper.training.pack_copies import build_packed_model
 
     n = args.fused_batches * args.batch
     x, y = dataset.x_train[:n], dataset.y_train[:n]

@@ -17,7 +17,7 @@ a name of the package: ``except sweeper.StorageError``, ``except sweeper.ConfigE
 declared in :mod:`sweeper.errors`.
 
 Importing the package is cheap: the API is loaded on first use, and Keras and TensorFlow are
-only imported by the modules that train (``sweeper.training``: ``trial``, ``models``) and only
+only imported by the modules that train (``sweeper.training``: ``train_trial``, ``models``) and only
 inside their functions.
 """
 
@@ -58,20 +58,20 @@ __all__ = [
     "tune",
 ]
 
-# Loaded from sweeper.api.facade on first access (PEP 562). Not imported here: sweeper.api.facade uses the
-# package's modules, which import this package first, so a static import would be a cycle and
-# would make `import sweeper` load the whole library. sweeper/__init__.pyi types them.
-API_NAMES = (
-    "Best",
-    "Study",
-    "TuneInterrupted",
-    "TuneResult",
-    "WorkerRun",
-    "join",
-    "keras_objects",
-    "load",
-    "tune",
-)
+# Loaded on first access (PEP 562) from the module that defines each. Not imported here: those
+# modules use the package's others, which import this package first, so a static import would be
+# a cycle and would make `import sweeper` load the whole library. sweeper/__init__.pyi types them.
+API_NAMES = {
+    "Best": "sweeper.api.results",
+    "Study": "sweeper.api.study",
+    "TuneInterrupted": "sweeper.api.study",
+    "TuneResult": "sweeper.api.results",
+    "WorkerRun": "sweeper.api.facade",
+    "join": "sweeper.api.facade",
+    "keras_objects": "sweeper.training.handover",
+    "load": "sweeper.api.facade",
+    "tune": "sweeper.api.facade",
+}
 # SweeperError and each of its subclasses (all declared in sweeper/errors.py), for
 # ``except sweeper.StorageError``: loaded the same way, so `import sweeper` imports nothing more.
 ERROR_NAMES = (
@@ -98,7 +98,7 @@ ERROR_NAMES = (
 
 def __getattr__(name: str) -> Any:
     if name in API_NAMES or name in ERROR_NAMES:
-        module = "sweeper.api.facade" if name in API_NAMES else "sweeper.errors"
+        module = API_NAMES.get(name, "sweeper.errors")
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value

@@ -1,14 +1,13 @@
 # Types of the names sweeper/__init__.py loads from sweeper.api.facade and sweeper.errors on first
 # use.
-from sweeper.api.facade import Best as Best
-from sweeper.api.facade import Study as Study
-from sweeper.api.facade import TuneInterrupted as TuneInterrupted
-from sweeper.api.facade import TuneResult as TuneResult
 from sweeper.api.facade import WorkerRun as WorkerRun
 from sweeper.api.facade import join as join
-from sweeper.api.facade import keras_objects as keras_objects
 from sweeper.api.facade import load as load
 from sweeper.api.facade import tune as tune
+from sweeper.api.results import Best as Best
+from sweeper.api.results import TuneResult as TuneResult
+from sweeper.api.study import Study as Study
+from sweeper.api.study import TuneInterrupted as TuneInterrupted
 from sweeper.errors import BestModelError as BestModelError
 from sweeper.errors import ConfigError as ConfigError
 from sweeper.errors import ConfirmError as ConfirmError
@@ -27,6 +26,7 @@ from sweeper.errors import SweepAborted as SweepAborted
 from sweeper.errors import SweeperError as SweeperError
 from sweeper.errors import TooFewTrialsError as TooFewTrialsError
 from sweeper.errors import UnknownPlotKindError as UnknownPlotKindError
+from sweeper.training.handover import keras_objects as keras_objects
 
 __version__: str
 __all__ = [
@@ -59,5 +59,5 @@ __all__ = [
     "load",
     "tune",
 ]
-API_NAMES: tuple[str, ...]
+API_NAMES: dict[str, str]
 ERROR_NAMES: tuple[str, ...]

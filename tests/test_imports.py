@@ -194,3 +194,45 @@ def test_the_read_only_side_and_the_families_import_no_keras_or_tensorflow() -> 
 def test_the_cycle_finder_can_fail() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _reexports(source: str) -> list[str]:
+    """Names a module hands on without defining them: ``from x import y as y``, and names in
+    its ``__all__`` it does not define at the top level."""
+    tree = ast.parse(source)
+    defined: set[str] = set()
+    out: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.ImportFrom):
+            out += [f"{a.name} as {a.asname}" for a in node.names if a.asname == a.name]
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            names = [
+                e.value for e in getattr(node.value, "elts", []) if isinstance(e, ast.Constant)
+            ]
+            out += [f"__all__: {n}" for n in names if n not in defined]
+    return out
+
+
+def test_no_module_hands_on_a_name_it_does_not_define() -> None:
+    """Every name is imported from the module that defines it: no shim re-exports, no
+    ``__all__`` listing another module's names (the public ``sweeper/__init__`` and its typed
+    stub excepted: they are the package's names)."""
+    found = {
+        str(path.relative_to(ROOT)): names
+        for name, path in _modules().items()
+        if path.name != "__init__.py" and (names := _reexports(path.read_text()))
+    }
+    assert found == {}
+
+
+def test_the_reexport_check_can_fail() -> None:
+    assert _reexports("from a import b as b\n") == ["b as b"]
+    assert _reexports("from a import b\n__all__ = ['b', 'c']\nc = 1\n") == ["__all__: b"]

@@ -20,8 +20,7 @@ import numpy as np
 from sweeper.environment import DATA_DIR_ENV, data_dir_from_env
 from sweeper.errors import ConfigError, DataError
 from sweeper.training.backend import CONSOLE
-from sweeper.training.data import DATASETS
-from sweeper.training.data_sources import check_class_count, name_arrays_file
+from sweeper.training.data_sources import DATASETS, check_class_count, name_arrays_file
 
 
 def default_data_dir() -> Path:

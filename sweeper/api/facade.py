@@ -32,30 +32,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sweeper.api.data import default_data_dir
 from sweeper.api.progress import Progress
-from sweeper.api.results import Best, TuneResult
+from sweeper.api.results import TuneResult
 from sweeper.api.run_context import console
-from sweeper.api.settings import Data, Model, StudySettings, keywords_checked
-from sweeper.api.study import Study, TuneInterrupted
+from sweeper.api.settings import Data, Model, keywords_checked
+from sweeper.api.study import Study
 from sweeper.search.run_options import RunOptions
 from sweeper.studyfile.study_spec import StudySpec
-from sweeper.training.handover import keras_objects
 
-__all__ = [
-    "Best",
-    "Study",
-    "StudySettings",
-    "TuneInterrupted",
-    "TuneResult",
-    "WorkerRun",
-    "default_data_dir",
-    "join",
-    "keras_objects",
-    "load",
-    "same_definition",
-    "tune",
-]
+__all__ = ["WorkerRun", "join", "join_with", "load", "same_definition", "tune"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 class RanStudy(Protocol):
-    """What a result needs of the :class:`~sweeper.api.facade.Study` that ran: its hash, and its model
+    """What a result needs of the :class:`~sweeper.api.study.Study` that ran: its hash, and its model
     function called by this process while a block runs."""
 
     @property

@@ -1,4 +1,4 @@
-"""The keywords of the Python API (:class:`sweeper.api.facade.Study`) as study-file settings.
+"""The keywords of the Python API (:class:`sweeper.api.study.Study`) as study-file settings.
 
 Each keyword is one setting of a study file (``section.key``); :func:`assignments` turns the
 keywords given into (``section.key``, value) pairs in the file's order and :func:`nested` into

@@ -178,8 +178,7 @@ def tune(
       sweeper tune mnist --workers 2 --budget-epochs 200 --storage sqlite:///runs.db
     """
     setup_logging(verbose)
-    from sweeper.api.facade import Study
-    from sweeper.api.study import header_line
+    from sweeper.api.study import Study, header_line
     from sweeper.search.run_options import RunOptions
 
     with user_errors():

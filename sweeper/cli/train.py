@@ -108,7 +108,7 @@ def evaluate_command(
       sweeper evaluate digits --top 1 --repeats 5 --epochs 10
     """
     _setup(verbose)
-    from sweeper.api.facade import TuneResult
+    from sweeper.api.results import TuneResult
     from sweeper.store.storage_url import resolve_url
 
     with user_errors():
@@ -199,7 +199,7 @@ def confirm_command(
       sweeper confirm digits --top 5 --seeds 4
     """
     _setup(verbose)
-    from sweeper.api.facade import TuneResult
+    from sweeper.api.results import TuneResult
     from sweeper.store.storage_url import resolve_url
 
     with user_errors():
@@ -276,7 +276,7 @@ def lr_find_command(
       sweeper lr-find digits --start 1e-5 --end 1 --steps 100 --set data.subset=1000
     """
     _setup(verbose)
-    from sweeper.api.facade import Study
+    from sweeper.api.study import Study
     from sweeper.store.lrfind_store import union_range
 
     with user_errors():

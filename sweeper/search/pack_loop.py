@@ -72,7 +72,8 @@ from sweeper.store import optuna_ids
 from sweeper.store.store import HEARTBEAT_INTERVAL
 
 if TYPE_CHECKING:
-    from sweeper.training.packing import Pack, PackedCopy
+    from sweeper.training.pack_copies import PackedCopy
+    from sweeper.training.packing import Pack
     from sweeper.training.train_trial import EpochRecord, TrialResult
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sweeper.studyfile.dimensions import DIMENSIONS
-from sweeper.training.data import DATASETS, MAX_SEED
+from sweeper.training.data import MAX_SEED
+from sweeper.training.data_sources import DATASETS
 
 if TYPE_CHECKING:
     from sweeper.studyfile.study_reader import Reader

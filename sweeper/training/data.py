@@ -31,17 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from sweeper.training.data_sources import DATASETS, Source, as_float, load_source
-from sweeper.training.idx_files import data_error, read_idx
+from sweeper.training.idx_files import data_error
 
-__all__ = [
-    "DATASETS",
-    "MAX_SEED",
-    "DataSpec",
-    "Dataset",
-    "clear_cache",
-    "load_dataset",
-    "read_idx",
-]
+__all__ = ["MAX_SEED", "DataSpec", "Dataset", "clear_cache", "load_dataset"]
 
 logger = logging.getLogger(__name__)
 

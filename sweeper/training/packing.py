@@ -77,8 +77,6 @@ from sweeper.training.pack_copies import (
     ModelBuilder,
     PackedCopy,
     build_copy,
-    build_packed_model,
-    copy_name,
     epoch_order,
     pack_models,
 )
@@ -95,19 +93,7 @@ LOSS = "sparse_categorical_crossentropy"
 STOP_MODES = ("rebuild", "freeze", "reuse")
 COPY_LOSS = "copy_loss"  # the name of the per-copy loss metric (see packed_keras.CopyLoss)
 
-__all__ = [
-    "COPY_LOSS",
-    "LOSS",
-    "STOP_MODES",
-    "ModelBuilder",
-    "Pack",
-    "PackedCopy",
-    "build_copy",
-    "build_packed_model",
-    "copy_name",
-    "epoch_order",
-    "pack_models",
-]
+__all__ = ["COPY_LOSS", "LOSS", "STOP_MODES", "Pack"]
 
 
 class Pack:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from sweeper.errors import DataError, SweeperError
-from sweeper.training.data import DATASETS, Dataset, DataSpec, clear_cache, load_dataset
+from sweeper.training.data import Dataset, DataSpec, clear_cache, load_dataset
+from sweeper.training.data_sources import DATASETS
 from sweeper.training.idx_files import read_idx
 
 MNIST_T10K = Path(__file__).resolve().parents[2] / "studies" / "data" / "mnist-t10k"

@@ -28,8 +28,9 @@ from sweeper.training.families.constant import Constant
 from sweeper.training.families.exponential import Exponential
 from sweeper.training.families.step import StepDecay
 from sweeper.training.optimizers import OptimizerSpec
+from sweeper.training.pack_copies import build_copy, build_packed_model, epoch_order
 from sweeper.training.pack_train import CopyStatus, train_packed
-from sweeper.training.packing import Pack, build_copy, build_packed_model, epoch_order
+from sweeper.training.packing import Pack
 from sweeper.training.schedule_base import Schedule
 from sweeper.training.train_trial import (
     EpochRecord,
