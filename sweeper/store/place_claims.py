@@ -32,16 +32,8 @@ class PlaceClaim:
 
 
 def place_claims(store: Store, study_name: str) -> list[PlaceClaim]:
-    """Every place claimed in the study, by place."""
-    with store.session() as s:
-        rows = s.execute(
-            sa.select(PlaceRow.place, PlaceRow.config, PlaceRow.token, PlaceRow.created_at)
-            .where(PlaceRow.study_name == study_name)
-            .order_by(PlaceRow.place)
-        )
-        return [
-            PlaceClaim(int(p), None if c is None else int(c), str(t), at) for p, c, t, at in rows
-        ]
+    """Every place claimed in the study, by place (read whole: a new :class:`PlaceReader`)."""
+    return PlaceReader(store, study_name).read()
 
 
 class PlaceReader:
@@ -77,10 +69,6 @@ class PlaceReader:
             bound += 1
         self._prefix += rest[:bound]
         return self._prefix + rest[bound:]
-
-    def forget(self) -> None:
-        """Read every place again next time (the study's bound places were deleted)."""
-        self._prefix = []
 
 
 def claim_place(store: Store, study_name: str, place: int, token: str, worker: str) -> bool:
