@@ -291,42 +291,82 @@ def ratios(results: list[dict[str, Any]]) -> None:
         )
 
 
-def side_by_side(grown: Path, seconds: float, codes: list[Path], epoch_seconds: float) -> int:
-    """Per checkout in ``codes``: one worker on a new study (its first trials) and one on a
-    copy of the store ``grown`` (a study thousands of trials in), all at once for ``seconds``,
-    so that every worker shares the same load; the store's seconds per trial of each."""
+def _copy_store(grown: str, to: str, folder: Path) -> str:
+    """A copy of the store ``grown`` (a SQLite file, or a PostgreSQL URL) named ``to``: a file
+    in ``folder``, or a database made from it as a template. Its URL."""
     import shutil
+
+    if not grown.startswith("postgresql"):
+        shutil.copy(grown, folder / f"{to}.db")
+        return f"sqlite:///{folder / to}.db"
+    return _new_database(grown, to, template=True)
+
+
+def _new_database(url: str, name: str, *, template: bool = False) -> str:
+    """A new PostgreSQL database ``name`` on the server of ``url`` (a copy of ``url``'s when
+    ``template``): its URL."""
+    import sqlalchemy as sa
+
+    src = sa.engine.make_url(url)
+    admin = sa.create_engine(src.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as con:
+            con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            like = f' TEMPLATE "{src.database}"' if template else ""
+            con.exec_driver_sql(f'CREATE DATABASE "{name}"{like}')
+    finally:
+        admin.dispose()
+    return src.set(database=name).render_as_string(hide_password=False)
+
+
+def side_by_side(grown: str, seconds: float, codes: list[Path], epoch_seconds: float) -> int:
+    """Per checkout in ``codes``: one worker on a new study (its first trials) and one on a
+    copy of the store ``grown`` (a SQLite file or a PostgreSQL URL whose study is thousands of
+    trials in), all at once for ``seconds``, so that every worker shares the same load; the
+    store's seconds per trial of each."""
     import sqlite3
 
     import optuna
+    import sqlalchemy as sa
+
+    from sweeper.store.storage_url import mask_url
 
     folder = Path(tempfile.mkdtemp(prefix="bench-store-grown-"))
-    src = f"sqlite:///{grown}"
+    pg = grown.startswith("postgresql")
+    src = grown if pg else f"sqlite:///{grown}"
     name = optuna.get_all_study_names(src)[0]
-    with sqlite3.connect(grown) as con:  # its WAL into the file, so a copy of it is whole
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        size = con.execute("SELECT count(*) FROM trials").fetchone()[0]
+    if not pg:
+        with sqlite3.connect(grown) as con:  # its WAL into the file, so a copy of it is whole
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine = sa.create_engine(src)
+    with engine.connect() as con:
+        size = con.exec_driver_sql("SELECT count(*) FROM trials").scalar_one()
+    engine.dispose()
     print(
-        f"bench_store --grown: {grown} (study {name}, {size:,} trials) and a new study, one worker "
-        f"each per checkout, {seconds:.0f} s at once, dry-run epochs of {epoch_seconds} s"
+        f"bench_store --grown: {mask_url(src)} (study {name}, {size:,} trials) and a new study, one "
+        f"worker each per checkout, {seconds:.0f} s at once, dry-run epochs of {epoch_seconds} s"
     )
     procs = []
     for k, code in enumerate(codes):
         for which in ("new", "grown"):
-            db = folder / f"{k}-{which}.db"
             if which == "grown":
-                shutil.copy(grown, db)
+                url = _copy_store(grown, f"bench_grown_{k}", folder)
                 study = name
                 # room for more: its target raised as `--n-trials` would (a new study's too)
-                optuna.load_study(study_name=name, storage=f"sqlite:///{db}").set_user_attr(
+                optuna.load_study(study_name=name, storage=url).set_user_attr(
                     "n_trials", TARGET_GROWN
                 )
             else:
                 study = "new"
-                prepare(f"sqlite:///{db}", study, TARGET_GROWN, folder)
+                url = (
+                    _new_database(grown, f"bench_new_{k}")
+                    if pg
+                    else f"sqlite:///{folder / f'{k}-new.db'}"
+                )
+                prepare(url, study, TARGET_GROWN, folder)
             log = folder / f"{k}-{which}.jsonl"
             env = {k2: v for k2, v in os.environ.items() if not k2.startswith("SWEEPER_")}
-            env["SWEEPER_STORAGE"] = f"sqlite:///{db}"
+            env["SWEEPER_STORAGE"] = url
             cmd = [
                 sys.executable,
                 __file__,  # this script's stub, on the checkout's package (--_code)
@@ -385,9 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", help="print the tables of a saved --out file again")
     parser.add_argument(
         "--grown",
-        type=Path,
-        help="a SQLite store whose study is thousands of trials in: measure a worker on it and "
-        "one on a new study side by side (see --seconds, --code)",
+        help="a store whose study is thousands of trials in (a SQLite file, or a PostgreSQL URL: "
+        "copied as a template database): measure a worker on a copy and one on a new study side "
+        "by side (see --seconds, --code)",
     )
     parser.add_argument("--seconds", type=float, default=120, help="--grown: how long")
     parser.add_argument(
