@@ -140,10 +140,6 @@ class Occupancy:
                 n -= 1
             place += 1
 
-    def free(self) -> list[int]:
-        """:meth:`free_places`, all of them."""
-        return list(self.free_places())
-
     def stale(self) -> list[PlaceClaim]:
         """Unbound claims older than the grace period (their process died before taking its
         trial), to take over; none while the claims exceed the limit (a target lowered since)."""

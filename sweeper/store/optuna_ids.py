@@ -92,11 +92,13 @@ class TrialList:
         refresh(study_id)
         with storage._lock:
             cached: dict[int, FrozenTrial] = cache[study_id].trials
-            if len(cached) and max(cached) != len(cached) - 1:  # a number not read yet
-                self._trials, self._open = [], set()
-                return sorted(cached.values(), key=lambda t: t.number)
             if len(cached) < len(self._trials):  # the study was emptied: read it anew
                 self._trials, self._open = [], set()
+            # numbers 0 .. len - 1 were all there at the last read (the cache never drops one):
+            # the new ones must continue them, else a number is not read yet
+            if not all(n in cached for n in range(len(self._trials), len(cached))):
+                self._trials, self._open = [], set()
+                return sorted(cached.values(), key=lambda t: t.number)
             for number in list(self._open):
                 trial = self._trials[number] = cached[number]
                 if trial.state.is_finished():

@@ -130,8 +130,9 @@ class Setting:
 
     def limits(self) -> str:
         """``[low, high]`` as the error lines say it."""
+        low = "(-inf" if self.low is None else f"[{self.low:g}"
         high = "inf)" if self.high is None else f"{self.high:g}]"
-        return f"[{self.low:g}, {high}"
+        return f"{low}, {high}"
 
 
 def _int(section: str, key: str, default: int | None, doc: str, low: int, high: int | None = None,

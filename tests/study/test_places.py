@@ -126,12 +126,14 @@ def test_occupancy_counts_configurations_that_began_without_a_place_and_takes_th
     occ = Occupancy(6, claims, frozenset(places.began(trials)), (requeued, baseline, retry), now)
     assert occ.bound == {1} and occ.began == {0}
     assert occ.limit == 5  # configuration 0 takes one of the 6 places without a row
-    assert occ.free() == [1, 4]  # 5 - 3 rows: the two lowest numbers not claimed
+    assert list(occ.free_places()) == [1, 4]  # 5 - 3 rows: the two lowest numbers not claimed
     assert [c.place for c in occ.stale()] == [3]
     assert occ.holds(requeued) and occ.holds(retry) and not occ.holds(baseline)
     assert occ.room() and occ.takeable() and occ.room_to_queue()  # 3 places for 1 baseline
     lowered = Occupancy(3, claims, occ.began, (baseline,), now)  # the target lowered to 3
-    assert lowered.free() == [] and lowered.stale() == []  # 3 rows exceed its limit of 2
+    assert (
+        list(lowered.free_places()) == [] and lowered.stale() == []
+    )  # 3 rows exceed its limit of 2
     assert not lowered.room() and not lowered.takeable() and not lowered.room_to_queue()
 
 
