@@ -59,11 +59,19 @@ More arms, for the suite:
 * ``sweeper-range-ref``: sweeper's defaults with the task's initial_lr range narrowed by the LR range
   test first (``range_test = true``; its batches count as epochs), the reference stepping down from
   the top of the narrowed range.
+* ``sweeper-step2``: sweeper's defaults with a reference that steps down to half its rate, not a
+  third (closer to the top where the top diverges, one more epoch per factor of ten);
+* ``sweeper-brackets``: sweeper's defaults with ``pruner.brackets=3``: about one configuration in
+  six trains its full length without a rung (a hedge against rungs that favour schedules which
+  anneal early);
+* ``sweeper-annealed``: sweeper's defaults with ``pruner.compare=annealed``: a rung compares a
+  configuration only with those whose rate has fallen no further than its own by then.
 
-**Choosing a default** (``--choose``): the reference candidates ``sweeper`` (the reference that
-steps down), ``sweeper-top-ref``, ``sweeper-no-ref`` and ``sweeper-range-ref`` as a suite of their
-own, on seeds apart from the reporting ones, ranked per task at 25 and at 75 epochs; the CHOICE
-line names the candidate with the lowest mean of its two mean ranks (a tie keeps ``sweeper``).
+**Choosing a default** (``--choose``): the candidates ``sweeper`` (the reference that steps down),
+``sweeper-top-ref``, ``sweeper-no-ref``, ``sweeper-range-ref``, ``sweeper-step2``, ``sweeper-
+brackets`` and ``sweeper-annealed`` as a suite of their own, on seeds apart from the reporting
+ones, ranked per task at 25 and at 75 epochs; the CHOICE line names the candidate with the lowest
+mean of its two mean ranks (a tie keeps ``sweeper``).
 
 **The suite** (``--suite``): six tasks that differ in where the good rates are, each a job per arm
 (a process of this script, ``--jobs`` at a time, curves in ``--out-dir``; a job whose curves are
@@ -121,6 +129,9 @@ ARMS = (
     "sweeper-top-ref",
     "sweeper-no-ref",
     "sweeper-range-ref",
+    "sweeper-step2",
+    "sweeper-brackets",
+    "sweeper-annealed",
     "dehb",
     "smac",
     "optuna-hyperband",
@@ -142,9 +153,27 @@ SWEEPER_ARMS = (
     "sweeper-top-ref",
     "sweeper-no-ref",
     "sweeper-range-ref",
+    "sweeper-step2",
+    "sweeper-brackets",
+    "sweeper-annealed",
 )
 # --choose: the candidates for the reference default (the first is the one a tie keeps)
-CANDIDATES = ("sweeper", "sweeper-top-ref", "sweeper-no-ref", "sweeper-range-ref")
+CANDIDATES = (
+    "sweeper",
+    "sweeper-top-ref",
+    "sweeper-no-ref",
+    "sweeper-range-ref",
+    "sweeper-step2",
+    "sweeper-brackets",
+    "sweeper-annealed",
+)
+# the settings a candidate runs with on top of the defaults
+CANDIDATE_SETS = {
+    "sweeper-no-ref": ["sampler.reference=none"],
+    "sweeper-brackets": ["pruner.brackets=3"],
+    "sweeper-annealed": ["pruner.compare=annealed"],
+}
+STEP2 = 2.0  # sweeper-step2: the reference steps down to half its rate, not a third
 REFERENCE = "kt-hyperband"
 CANDIDATE = "sweeper"
 BUDGETS = (25, 75, 225)
@@ -556,8 +585,7 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
         overrides += PREVIOUS_DEFAULTS
     elif arm == "sweeper":
         overrides += SWEEPER_SET
-    elif arm == "sweeper-no-ref":
-        overrides += ["sampler.reference=none"]
+    overrides += CANDIDATE_SETS.get(arm, [])
     text = study_text(setup.budget, setup.task, range_test=arm == "sweeper-range-ref")
     spec = parse_study(text, "<bench_search>", base_dir=ROOT, overrides=overrides)
     n_trials = 500  # the budget stops the study
@@ -565,7 +593,7 @@ def run_sweeper(setup: Setup, seed: int, arm: str) -> Run:
     url = f"sqlite:///{setup.tmp / (name + '.db')}"
     keras.utils.set_random_seed(seed)
     t0 = time.perf_counter()
-    with top_reference_only(arm == "sweeper-top-ref"):
+    with top_reference_only(arm == "sweeper-top-ref"), reference_step(arm == "sweeper-step2"):
         tune(
             spec,
             RunOptions(
@@ -617,6 +645,22 @@ def top_reference_only(on: bool) -> Any:
         yield
     finally:
         reference.step_down, reference.is_last = saved
+
+
+@contextlib.contextmanager
+def reference_step(on: bool) -> Any:
+    """``sweeper-step2``: a reference that stalls or diverges is tried again at half its rate
+    (:data:`STEP2`) instead of a third: a finer step, closer to the top on a network where the
+    top diverges, one more epoch per factor of ten it has to go down."""
+    from sweeper.search import reference
+
+    saved = reference.STEP
+    if on:
+        reference.STEP = STEP2
+    try:
+        yield
+    finally:
+        reference.STEP = saved
 
 
 def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) -> int:
@@ -909,7 +953,10 @@ def suite_report(runs: list[Run], arms: list[str], budget: int) -> None:
                     m, se = mean_se(cells[task, arm])
                     stats[b][task, arm] = (m, se, len(mine))
         present = [a for a in arms if all((t, a) in stats[b] for t in tasks)]
-        per_task = {t: ranks({a: stats[b][t, a][0] for a in present}) for t in tasks}
+        # each task ranks the arms run on it; the mean rank is for the arms run on every task
+        per_task = {
+            t: ranks({a: stats[b][t, a][0] for a in arms if (t, a) in stats[b]}) for t in tasks
+        }
         mean_ranks[b] = {a: statistics.fmean(per_task[t][a] for t in tasks) for a in present}
         print(f"best val_accuracy within {b} trained epochs (mean +- s.e. over seeds; rank):")
         rows = []

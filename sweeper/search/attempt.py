@@ -146,6 +146,7 @@ class Rules:
     factor: int
     rungs: tuple[int, ...]
     brackets: int
+    compare: str  # who a configuration is compared with at a rung (promotion.peers)
     stall_below: float  # val accuracy at or below which a tuned trial has stalled (0: never)
     stall_epoch: int  # the epoch (0-based) after which that is judged
     chance: float
@@ -163,6 +164,7 @@ class Rules:
             factor=p.reduction_factor,
             rungs=tuple(promo.rungs(p.min_resource, p.reduction_factor, spec.train.epochs)),
             brackets=p.brackets,
+            compare=p.compare,
             stall_below=p.stall_factor / num_classes if p.kind != "none" else 0.0,
             # judged after the first epoch that brings at least STALL_MIN_STEPS updates: a few
             # updates of a tiny epoch leave any rate at chance
@@ -466,13 +468,13 @@ class Attempt:
             values = promo.rung_values(trials, done)
             values[self.config] = max(values.get(self.config, value), value)
             final = no_room(trials, rules.target)
-            if not promo.in_top(
-                values[self.config], list(values.values()), rules.factor, final=final
-            ):
+            left = promo.rates_left(trials, done) if rules.compare != "all" else {}
+            peers = promo.peers(values, left, self.config, rules.compare)
+            if not promo.in_top(values[self.config], peers, rules.factor, final=final):
                 self.pause_reason = "rung"
                 return TrialStatus.PAUSED, (
                     f"paused after epoch {done}: not in the best 1/{rules.factor} of "
-                    f"{len(values)} at this rung yet"
+                    f"{len(peers)} at this rung yet"
                 )
         return None
 

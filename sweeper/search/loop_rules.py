@@ -78,6 +78,7 @@ def wants_more(
     budget: int | None = None,
     rung_list: tuple[int, ...] = (),
     factor: int = 3,
+    compare: str = "all",
     wait: bool = True,
 ) -> bool:
     """Whether to start another trial; waits while the last ones run in other processes (with
@@ -103,14 +104,14 @@ def wants_more(
             if store is None or not rung_list:
                 return False
             with INTERRUPTS.deferred():
-                parent = promo.promote(study, store, rung_list, factor, final=True)
+                parent = promo.promote(study, store, rung_list, factor, final=True, compare=compare)
             if parent is None:
                 return False
             log.info("trial %d promoted to finish the study: it continues", parent)
             continue
         if store is not None:
             with INTERRUPTS.deferred():  # a claim and its trial are written whole
-                parent = promo.promote(study, store, rung_list, factor)
+                parent = promo.promote(study, store, rung_list, factor, compare=compare)
             if parent is not None:  # its configuration holds a place: taken even with none free
                 log.info("trial %d promoted: it continues from its checkpoint", parent)
                 return True
@@ -215,5 +216,6 @@ def worker_wants_more(
         budget=rules.budget,
         rung_list=rules.rungs if rules.asha else (),
         factor=rules.factor,
+        compare=rules.compare,
         wait=wait,
     )

@@ -10,7 +10,10 @@ with its training state kept, and may be *promoted* later:
   shares) is compared only at the rungs from the ``b``-th on, so some train their full length
   (a hedge against rungs that favour schedules which anneal early);
 * a trial reaching a rung goes on at once when its validation accuracy is among the best
-  ``1/factor`` of every configuration that reached that rung (at least ``factor`` of them);
+  ``1/factor`` of every configuration that reached that rung (at least ``factor`` of them); with
+  ``[pruner] compare = "annealed"`` only of those whose rate has fallen no further than its own
+  by then (:func:`peers`): a cosine decay one epoch into nine is not judged against a decay that
+  has already cut its rate tenfold;
   otherwise it ends PRUNED, marked paused (``paused_at_epoch``), its checkpoint kept;
 * whenever a worker is about to start a trial, the best paused trial that has since entered the
   top ``1/factor`` of its rung is promoted first (highest rung first; once the study's target
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +50,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper import faults
+from sweeper.errors import ConfigError
 from sweeper.search.folds import Fold
 from sweeper.search.trial_record import (
     BASELINE_ATTR,
@@ -56,6 +60,8 @@ from sweeper.search.trial_record import (
     PROMOTED_AT_ATTR,
     PROMOTED_FROM_ATTR,
     REFERENCE_ATTR,
+    SCHEDULE_ATTR,
+    STEPS_PER_EPOCH_ATTR,
 )
 from sweeper.store.store import CLAIM_GRACE, Store
 
@@ -156,6 +162,63 @@ def rung_values(trials: Sequence[FrozenTrial], epochs_done: int) -> dict[int, fl
     return fold(trials)
 
 
+ANNEALED_SLACK = 0.1
+"""``compare = "annealed"``: a configuration's peers at a rung are those with at least its share of
+the rate left, less this much (so a constant rate and a cosine one epoch into nine are peers)."""
+
+
+def rate_left(schedule: Mapping[str, object], steps_per_epoch: int, epochs_done: int) -> float:
+    """The share of its highest rate so far that a stored schedule (``Schedule.to_dict``) applies
+    in the first update after ``epochs_done`` epochs: 1 for a constant rate, near 0 for one that
+    has annealed away."""
+    from sweeper.training.schedules import from_dict
+
+    rates = from_dict(schedule).curve(epochs_done * steps_per_epoch + 1)
+    peak = float(rates.max())
+    return float(rates[-1]) / peak if peak > 0 else 1.0
+
+
+def _left_step(epochs_done: int) -> Callable[[dict[int, float], FrozenTrial], None]:
+    def add(out: dict[int, float], t: FrozenTrial) -> None:
+        c = config_of(t)
+        schedule = t.user_attrs.get(SCHEDULE_ATTR)
+        spe = t.user_attrs.get(STEPS_PER_EPOCH_ATTR)
+        if c in out or is_baseline(t) or not isinstance(schedule, dict) or not spe:
+            return
+        try:
+            out[c] = rate_left(schedule, int(spe), epochs_done)
+        except ConfigError as exc:  # a schedule this version cannot rebuild: a peer of every one
+            log.debug("trial %d: no rate left at epoch %d: %s", t.number, epochs_done, exc)
+
+    return add
+
+
+_left_folds: dict[int, Fold[dict[int, float]]] = {}
+
+
+def rates_left(trials: Sequence[FrozenTrial], epochs_done: int) -> dict[int, float]:
+    """Per configuration, :func:`rate_left` at the rung ``epochs_done`` (from the schedule its
+    trials stored); baselines are left out, as in :func:`rung_values`."""
+    fold = _left_folds.get(epochs_done)
+    if fold is None:
+        fold = _left_folds[epochs_done] = Fold(dict, _left_step(epochs_done), dict.copy)
+    return fold(trials)
+
+
+def peers(
+    values: Mapping[int, float], left: Mapping[int, float], config: int, compare: str
+) -> list[float]:
+    """The rung values configuration ``config`` is compared with: every one (``compare =
+    "all"``), or (``"annealed"``) those of the configurations with at least its share of the rate
+    left, less :data:`ANNEALED_SLACK`: one whose rate has fallen further has had the easier
+    comparison at this rung, so it does not count against it. A configuration whose schedule is
+    not known has its full rate left."""
+    if compare == "all":
+        return list(values.values())
+    mine = left.get(config, 1.0) - ANNEALED_SLACK
+    return [v for c, v in values.items() if left.get(c, 1.0) >= mine]
+
+
 def _add_paused(paused: dict[int, list[FrozenTrial]], t: FrozenTrial) -> None:
     if is_paused(t):
         # by the epochs it paused at; -1: paused because the epoch budget ran out
@@ -199,10 +262,11 @@ def next_promotion(
     claimed: Iterable[int] = (),
     *,
     final: bool = False,
+    compare: str = "all",
 ) -> Promotion | None:
     """The paused trial to continue now, if any: budget-paused ones first, then the best paused
-    trial that has entered the top ``1/factor`` of its rung, highest rung first. Trials in
-    ``claimed`` are being continued already."""
+    trial that has entered the top ``1/factor`` of its rung (of its :func:`peers` there), highest
+    rung first. Trials in ``claimed`` are being continued already."""
     taken = promoted(trials) | set(claimed)
     paused = _paused(trials)
     budget = [t for t in paused.get(-1, ()) if t.number not in taken]
@@ -211,16 +275,18 @@ def next_promotion(
         return Promotion(first, int(first.user_attrs[PAUSED_ATTR]), "budget")
     for r in sorted(rung_list, reverse=True):
         values = rung_values(trials, r)
-        best = max(
-            (t for t in paused.get(r, ()) if t.number not in taken and config_of(t) in values),
-            key=lambda t: (values[config_of(t)], -t.number),
-            default=None,
-        )
-        # the best paused one at the rung; when it is not in the top, none below it is
-        if best is not None and in_top(
-            values[config_of(best)], list(values.values()), factor, final=final
-        ):
-            return Promotion(best, r, "rung")
+        waiting = [t for t in paused.get(r, ()) if t.number not in taken and config_of(t) in values]
+        if compare == "all":
+            # the best paused one at the rung; when it is not in the top, none below it is
+            best = max(waiting, key=lambda t: (values[config_of(t)], -t.number), default=None)
+            waiting = [] if best is None else [best]
+        else:  # each has peers of its own: the best that is in the top of its peers
+            waiting.sort(key=lambda t: (-values[config_of(t)], t.number))
+        left = rates_left(trials, r) if compare != "all" else {}
+        for t in waiting:
+            c = config_of(t)
+            if in_top(values[c], peers(values, left, c, compare), factor, final=final):
+                return Promotion(t, r, "rung")
     return None
 
 
@@ -266,9 +332,11 @@ def promote(
     factor: int,
     *,
     final: bool = False,
+    compare: str = "all",
 ) -> int | None:
     """Continue one paused trial, if one has earned it: claim it, then create its child
-    (``final``: no new configuration will start; see :func:`in_top`).
+    (``final``: no new configuration will start; see :func:`in_top`; ``compare``: see
+    :func:`peers`).
 
     Returns the parent's number, or None. Claims left without a child by a process that died
     are completed here first.
@@ -283,7 +351,9 @@ def promote(
             study.add_trial(child_of(parent, int(parent.user_attrs[PAUSED_ATTR])))
             log.info("trial %d: its claimed promotion is created again", parent_number)
     claimed = {p for p, _ in claims}
-    while (choice := next_promotion(trials, rung_list, factor, claimed, final=final)) is not None:
+    while (
+        choice := next_promotion(trials, rung_list, factor, claimed, final=final, compare=compare)
+    ) is not None:
         if store.claim_promotion(name, choice.parent.number):
             faults.point("after-claim")
             study.add_trial(child_of(choice.parent, choice.epochs_done))

@@ -316,6 +316,11 @@ def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
     brackets = SETTINGS["pruner.brackets"].read(r, pruner_t)
     if brackets > 1 and kind != "asha":
         raise r.fail("[pruner] brackets", f'only type = "asha" has brackets (type = {kind!r} here)')
+    compare = SETTINGS["pruner.compare"].read(r, pruner_t)
+    if compare != default("pruner", "compare") and kind != "asha":
+        raise r.fail(
+            "[pruner] compare", f'only type = "asha" compares at rungs (type = {kind!r} here)'
+        )
     return PrunerSpec(
         kind=kind,
         n_startup_trials=SETTINGS["pruner.n_startup_trials"].read(r, pruner_t),
@@ -324,6 +329,7 @@ def _pruner(r: Reader, raw: Mapping[str, Any]) -> PrunerSpec:
         reduction_factor=SETTINGS["pruner.reduction_factor"].read(r, pruner_t),
         stall_factor=stall_factor,
         brackets=brackets,
+        compare=compare,
     )
 
 

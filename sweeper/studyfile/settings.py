@@ -73,6 +73,9 @@ PRUNER_KINDS: tuple[Kind, ...] = (
 )
 SAMPLERS = tuple(k.name for k in SAMPLER_KINDS)
 PRUNERS = tuple(k.name for k in PRUNER_KINDS)
+# asha's comparison at a rung: every configuration there, or those annealed no further
+# (sweeper.search.promotion.peers)
+COMPARE_MODES = ("all", "annealed")
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,8 @@ TABLE: tuple[Setting, ...] = (
     _int("pruner", "min_resource", 1, "asha, successive_halving, hyperband: the first rung, in epochs", 1),
     _int("pruner", "reduction_factor", 3, "asha, successive_halving, hyperband: the best 1/3 go on at each rung", 2),
     _int("pruner", "brackets", 1, "asha: > 1 spreads configurations over Hyperband's brackets (bracket b skips the first b rungs)", 1),
+    Setting("pruner", "compare", "all", kind="choice", choices=COMPARE_MODES,
+            doc="asha: all | annealed (a rung compares a configuration only with those whose rate has fallen no further)"),
     _int("pruner", "n_startup_trials", 4, "median: trials before pruning starts", 0),
     _int("pruner", "n_warmup_steps", 1, "median: epochs before pruning starts", 0),
     Setting("pruner", "stall_factor", 1.5, kind="float", low=0, high=10,

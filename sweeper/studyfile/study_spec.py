@@ -50,6 +50,9 @@ class PrunerSpec:
     # asha: configurations spread over this many brackets, bracket b skipping the first b rungs
     # (the last trains its full length unless the budget runs out), Hyperband's shares
     brackets: int = default("pruner", "brackets")
+    # asha: "annealed" compares a configuration at a rung only with those whose rate has fallen
+    # no further than its own by then (sweeper.search.promotion.peers)
+    compare: str = default("pruner", "compare")
     # a tuned trial whose validation accuracy after its first epoch (of at least 50 updates) is
     # at most stall_factor / num_classes stops there ("stalled"); 0 or type "none" turns it off
     stall_factor: float = default("pruner", "stall_factor")
