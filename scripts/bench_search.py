@@ -68,10 +68,10 @@ More arms, for the suite:
   configuration only with those whose rate has fallen no further than its own by then.
 
 **Choosing a default** (``--choose``): the candidates ``sweeper`` (the reference that steps down),
-``sweeper-top-ref``, ``sweeper-no-ref``, ``sweeper-range-ref``, ``sweeper-step2``, ``sweeper-
-brackets`` and ``sweeper-annealed`` as a suite of their own, on seeds apart from the reporting
-ones, ranked per task at 25 and at 75 epochs; the CHOICE line names the candidate with the lowest
-mean of its two mean ranks (a tie keeps ``sweeper``).
+``sweeper-top-ref``, ``sweeper-no-ref``, ``sweeper-range-ref``, ``sweeper-step2``,
+``sweeper-brackets`` and ``sweeper-annealed`` as a suite of their own, on seeds apart from the
+reporting ones, ranked per task at 25 and at 75 epochs; the CHOICE line names the candidate with
+the lowest mean of its two mean ranks (a tie keeps ``sweeper``).
 
 **The suite** (``--suite``): six tasks that differ in where the good rates are, each a job per arm
 (a process of this script, ``--jobs`` at a time, curves in ``--out-dir``; a job whose curves are

@@ -94,6 +94,68 @@ def test_next_promotion_prefers_higher_rungs_and_budget_pauses(
     assert choice is not None and (choice.parent.number, choice.reason) == (20, "budget")
 
 
+SPE = 10  # steps per epoch of the schedules below: 9 epochs
+COSINE = {"family": "cosine", "initial_lr": 0.25, "decay_steps": 90.0}
+FAST = {"family": "exponential", "initial_lr": 0.3, "decay_steps": 10.0, "decay_rate": 0.1}
+CONSTANT = {"family": "constant", "initial_lr": 0.05}
+WARMUP = {"family": "cosine", "initial_lr": 0.25, "decay_steps": 60.0, "warmup_steps": 30.0}
+
+
+def test_the_rate_left_at_a_rung_is_the_share_of_the_highest_rate_so_far() -> None:
+    assert promo.rate_left(CONSTANT, SPE, 1) == 1.0
+    assert promo.rate_left(FAST, SPE, 1) == pytest.approx(0.1)  # a tenth after one epoch
+    assert promo.rate_left(FAST, SPE, 3) == pytest.approx(0.001)
+    cosine = from_dict(COSINE)
+    assert promo.rate_left(COSINE, SPE, 1) == pytest.approx(cosine.lr_at(10) / 0.25)
+    assert 0.95 < promo.rate_left(COSINE, SPE, 1) < 1.0
+    assert promo.rate_left(WARMUP, SPE, 1) == 1.0  # still warming up: at its highest so far
+
+
+def _with(schedule: dict[str, Any], trial: FrozenTrial) -> FrozenTrial:
+    trial.user_attrs.update({"schedule": schedule, "steps_per_epoch": SPE})
+    return trial
+
+
+def test_annealed_compares_a_configuration_with_those_annealed_no_further(
+    frozen: Callable[..., FrozenTrial], paused: Callable[..., FrozenTrial]
+) -> None:
+    """Schedules that have cut their rate tenfold lead the first rung; a cosine one epoch into
+    nine is judged against the rates that have fallen no further, where it is the best."""
+    trials = [
+        _with(FAST, frozen(0, {0: 0.93}, state=TrialState.RUNNING)),
+        _with(FAST, frozen(1, {0: 0.92}, state=TrialState.RUNNING)),
+        _with(FAST, paused(2, {0: 0.91}, 1)),
+        _with(COSINE, paused(3, {0: 0.80}, 1)),
+        _with(CONSTANT, paused(4, {0: 0.70}, 1)),
+        _with(CONSTANT, paused(5, {0: 0.60}, 1)),
+    ]
+    values, left = promo.rung_values(trials, 1), promo.rates_left(trials, 1)
+    assert left[0] == pytest.approx(0.1) and left[4] == 1.0
+    assert sorted(promo.peers(values, left, 3, "all")) == sorted(values.values())
+    assert sorted(promo.peers(values, left, 3, "annealed")) == [0.6, 0.7, 0.8]
+    assert promo.peers(values, left, 2, "annealed") == list(values.values())  # every one
+    # all six compared: the best two are the running fast decays, nobody paused is promoted
+    assert promo.next_promotion(trials, [1, 3], 3) is None
+    choice = promo.next_promotion(trials, [1, 3], 3, compare="annealed")
+    assert choice is not None and (choice.parent.number, choice.epochs_done) == (3, 1)
+    # once it is taken, no other paused one is in the top of its peers
+    assert promo.next_promotion(trials, [1, 3], 3, claimed=[3], compare="annealed") is None
+
+
+def test_a_schedule_that_cannot_be_rebuilt_is_a_peer_of_every_configuration(
+    paused: Callable[..., FrozenTrial],
+) -> None:
+    trials = [
+        _with({"family": "no-such-family"}, paused(0, {0: 0.5}, 1)),
+        _with(CONSTANT, paused(1, {0: 0.4}, 1)),
+        paused(2, {0: 0.3}, 1),  # no schedule stored (an older store)
+    ]
+    left = promo.rates_left(trials, 1)
+    assert left == {1: 1.0}
+    values = promo.rung_values(trials, 1)
+    assert sorted(promo.peers(values, left, 1, "annealed")) == [0.3, 0.4, 0.5]
+
+
 def test_a_child_carries_the_parents_parameters_values_and_link(
     paused: Callable[..., FrozenTrial],
 ) -> None:
@@ -267,6 +329,7 @@ def test_the_default_strategy_is_asha_with_the_stall_check() -> None:
         ("pruner.stall_factor=-1", "[pruner] stall_factor: must lie in [0, 10]"),
         ("pruner.type=ashaa", "'ashaa' is not one of asha, median"),
         ("pruner.brackets=0", "[pruner] brackets: must be an integer >= 1, got 0"),
+        ("pruner.compare=some", "'some' is not one of all, annealed"),
     ],
 )
 def test_bad_budget_and_stall_settings_are_refused(override: str, message: str) -> None:
@@ -282,6 +345,17 @@ def test_brackets_belong_to_asha_alone() -> None:
         "[pruner] brackets: only type = \"asha\" has brackets (type = 'median' here)"
     )
     assert parse_study(BASE, "p.toml", overrides=["pruner.brackets=3"]).pruner.brackets == 3
+
+
+def test_compare_belongs_to_asha_alone() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_study(BASE, "p.toml", overrides=["pruner.type=median", "pruner.compare=annealed"])
+    assert str(info.value).endswith(
+        "[pruner] compare: only type = \"asha\" compares at rungs (type = 'median' here)"
+    )
+    spec = parse_study(BASE, "p.toml", overrides=["pruner.compare=annealed"])
+    assert spec.pruner.compare == "annealed"
+    assert parse_study(BASE, "p.toml").pruner.compare == "all"
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,6 +608,31 @@ def test_a_small_asha_study_still_trains_its_best_configuration_in_full(tmp_path
     assert finished_count(trials) == 2
     ranked = sorted(trials, key=lambda t: t.intermediate_values[0], reverse=True)
     assert promo.config_of(complete[0]) == promo.config_of(ranked[0])  # the best at rung 1
+
+
+def test_an_annealed_comparison_reads_the_schedules_real_trials_store(tmp_path: Path) -> None:
+    # constant rates, and exponential decays that cut the rate to a tenth every half epoch
+    text = study_text(
+        '[pruner]\ntype = "asha"\nstall_factor = 0\ncompare = "annealed"\n', epochs=2
+    ).replace(
+        'schedules = ["constant"]',
+        'schedules = ["constant", "exponential"]\ndecay_rate = 0.1\ndrop_every = 0.5\n'
+        "staircase = false",
+    )
+    summary, trials, _ = run_tune(tmp_path, text, n_trials=6)
+    assert summary.best_value is not None and finished_count(trials) == 6
+    assert any(t.state == TrialState.COMPLETE for t in trials)
+    left = promo.rates_left(trials, 1)
+    assert set(left) == {promo.config_of(t) for t in trials}  # each one's schedule is known
+    for t in trials:  # a constant rate has it all left after one epoch, the decays 1/100
+        expected = 1.0 if t.params["schedule"] == "constant" else 0.01
+        assert left[promo.config_of(t)] == pytest.approx(expected, rel=0.05)
+    values = promo.rung_values(trials, 1)
+    for t in trials:
+        reason = str(t.user_attrs.get("reason", ""))
+        if promo.is_paused(t) and "at this rung" in reason:
+            peers = promo.peers(values, left, promo.config_of(t), "annealed")
+            assert int(reason.split(" of ")[-1].split()[0]) <= len(peers)  # fewer then, not more
 
 
 def test_brackets_take_hyperbands_shares_the_same_on_every_call() -> None:
