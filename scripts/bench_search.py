@@ -122,12 +122,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # this checkout's sweeper, installed or not
     sys.path.insert(0, str(ROOT))
-ARMS = (
-    "kt-hyperband",
-    "kt-random",
-    "optuna-loop",
+# --choose: the candidates for the sweeper defaults (the first is the one a tie keeps)
+CANDIDATES = (
     "sweeper",
-    "sweeper-previous",
     "sweeper-top-ref",
     "sweeper-no-ref",
     "sweeper-range-ref",
@@ -135,10 +132,19 @@ ARMS = (
     "sweeper-brackets",
     "sweeper-annealed",
     "sweeper-bisect",
+)
+SWEEPER_ARMS = (*CANDIDATES, "sweeper-previous")
+ARMS = (
+    "kt-hyperband",
+    "kt-random",
+    "optuna-loop",
+    *SWEEPER_ARMS,
     "dehb",
     "smac",
     "optuna-hyperband",
 )
+# section 7's benchmark, the arms a run without --arms compares
+SECTION7_ARMS = ("kt-hyperband", "kt-random", "optuna-loop", "sweeper", "sweeper-previous")
 # the suite's arms, in the order its jobs start (the ones the targets compare first)
 SUITE_ARMS = (
     "sweeper",
@@ -149,28 +155,6 @@ SUITE_ARMS = (
     "sweeper-top-ref",
     "optuna-loop",
     "kt-random",
-)
-SWEEPER_ARMS = (
-    "sweeper",
-    "sweeper-previous",
-    "sweeper-top-ref",
-    "sweeper-no-ref",
-    "sweeper-range-ref",
-    "sweeper-step2",
-    "sweeper-brackets",
-    "sweeper-annealed",
-    "sweeper-bisect",
-)
-# --choose: the candidates for the reference default (the first is the one a tie keeps)
-CANDIDATES = (
-    "sweeper",
-    "sweeper-top-ref",
-    "sweeper-no-ref",
-    "sweeper-range-ref",
-    "sweeper-step2",
-    "sweeper-brackets",
-    "sweeper-annealed",
-    "sweeper-bisect",
 )
 # the settings a candidate runs with on top of the defaults
 CANDIDATE_SETS = {
@@ -1156,7 +1140,9 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=int, default=225, help="trained epochs per arm and seed [default: 225]"
     )
     parser.add_argument(
-        "--arms", default=",".join(ARMS), help=f"comma separated [default: {','.join(ARMS)}]"
+        "--arms",
+        default=",".join(SECTION7_ARMS),
+        help=f"comma separated, of {', '.join(ARMS)} [default: {','.join(SECTION7_ARMS)}]",
     )
     parser.add_argument("--quick", action="store_true", help="one seed, budget 25 (smoke test)")
     parser.add_argument("--out", default=None, help="write the anytime curves to this JSON file")
@@ -1214,7 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         return from_json(args.from_json, args.reach_x)
     if args.suite:
-        arms = parse_arms(args.arms) if args.arms != ",".join(ARMS) else list(SUITE_ARMS)
+        arms = parse_arms(args.arms) if args.arms != ",".join(SECTION7_ARMS) else list(SUITE_ARMS)
         if args.choose:
             arms = list(CANDIDATES)
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
