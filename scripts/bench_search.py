@@ -66,14 +66,12 @@ More arms, for the suite:
   anneal early);
 * ``sweeper-annealed``: sweeper's defaults with ``pruner.compare=annealed``: a rung compares a
   configuration only with those whose rate has fallen no further than its own by then.
-* ``sweeper-bisect``: sweeper's defaults with a reference that, once it learns after a higher rate
-  failed, is followed by one more between the two rates (``reference.BISECT``).
 
 **Choosing a default** (``--choose``): the candidates ``sweeper`` (the reference that steps down),
 ``sweeper-top-ref``, ``sweeper-no-ref``, ``sweeper-range-ref``, ``sweeper-step2``,
-``sweeper-brackets``, ``sweeper-annealed`` and ``sweeper-bisect`` as a suite of their own, on seeds
-apart from the reporting ones, ranked per task at 25 and at 75 epochs; the CHOICE line names the
-candidate with the lowest mean of its two mean ranks (a tie keeps ``sweeper``).
+``sweeper-brackets`` and ``sweeper-annealed`` as a suite of their own, on seeds apart from the
+reporting ones, ranked per task at 25 and at 75 epochs; the CHOICE line names the candidate with
+the lowest mean of its two mean ranks (a tie keeps ``sweeper``).
 
 **The suite** (``--suite``): six tasks that differ in where the good rates are, each a job per arm
 (a process of this script, ``--jobs`` at a time, curves in ``--out-dir``; a job whose curves are
@@ -131,7 +129,6 @@ CANDIDATES = (
     "sweeper-step2",
     "sweeper-brackets",
     "sweeper-annealed",
-    "sweeper-bisect",
 )
 SWEEPER_ARMS = (*CANDIDATES, "sweeper-previous")
 ARMS = (
@@ -640,19 +637,16 @@ def top_reference_only(on: bool) -> Any:
 def reference_rules(arm: str) -> Any:
     """``sweeper-step2``: a reference that stalls or diverges is tried again at half its rate
     (:data:`STEP2`) instead of a third: a finer step, closer to the top on a network where the
-    top diverges, one more epoch per factor of ten it has to go down. ``sweeper-bisect``: a
-    reference that learns after a higher rate failed is followed by one between the two."""
+    top diverges, one more epoch per factor of ten it has to go down."""
     from sweeper.search import reference
 
-    saved = reference.STEP, reference.BISECT
+    saved = reference.STEP
     if arm == "sweeper-step2":
         reference.STEP = STEP2
-    if arm == "sweeper-bisect":
-        reference.BISECT = True
     try:
         yield
     finally:
-        reference.STEP, reference.BISECT = saved
+        reference.STEP = saved
 
 
 def range_test_epochs(store: Any, spec: Any, name: str, steps_per_epoch: int) -> int:

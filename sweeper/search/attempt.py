@@ -374,18 +374,7 @@ class Attempt:
                 self.step_down(str(result.status))
             raise optuna.TrialPruned(result.reason)
         assert result.value is not None
-        if self.reference and reference.BISECT:
-            self.bisect()
         return float(result.value)
-
-    def bisect(self) -> None:
-        """The reference trained in full: after a higher rate failed, queue one between."""
-        ctx = self.ctx
-        trials = ctx.study.get_trials(deepcopy=False)
-        room = places.room_to_queue(ctx.study, trials, ctx.rules.target)
-        reference.bisect(
-            ctx.study, optuna_ids.frozen(ctx.study, self.trial), ctx.spec.space, room=room
-        )
 
     def step_down(self, outcome: str) -> None:
         """The reference stalled or diverged: queue the next one at a lower rate, while the

@@ -35,9 +35,6 @@ from sweeper.training.backend import CONSOLE
 log = logging.getLogger(__name__)
 
 STEP = 3.0  # a reference that stalls or diverges is tried again at 1/STEP of its rate
-# a reference that learned after a higher rate failed is followed by one more, between the two
-# rates (:func:`bisect`)
-BISECT = False
 
 
 def _optimizer(space: SpaceSpec) -> str:
@@ -143,8 +140,6 @@ def step_down(
     trials = study.get_trials(deepcopy=False)
     if any(_tries(t, lower) for t in trials):
         return None  # queued already (by this trial before a crash, or by a retry of it)
-    if any(r < float(rate) for r in _rates(trials, failed=False)):
-        return None  # a lower rate learned already: this one was tried between (bisect)
     family = failed.params.get(SCHEDULE_PARAM) or next(iter(space.families()))
     params = {k: failed.params[k] for k in (SCHEDULE_PARAM, "optimizer") if k in failed.params}
     params["initial_lr"] = lower
@@ -163,59 +158,6 @@ def step_down(
         lower,
     )
     return lower
-
-
-def _rates(trials: list[FrozenTrial], *, failed: bool) -> list[float]:
-    """The rates of the references that stalled or diverged (``failed``), or of the others
-    (queued, running or trained; a process that died is left out)."""
-    out = []
-    for t in trials:
-        record = TrialRecord.of(t)
-        rate = record.reference_rate
-        if record.reference is None or rate is None or t.state == TrialState.FAIL:
-            continue
-        if (record.outcome in ("stalled", "diverged")) == failed:
-            out.append(float(rate))
-    return out
-
-
-def bisect(
-    study: optuna.Study, learned: FrozenTrial, space: SpaceSpec, *, room: bool
-) -> float | None:
-    """``learned``, a reference, trained its full length: when a higher rate failed before it
-    (it was queued by :func:`step_down`), queue one more reference at the geometric middle of the
-    two, once, while the study's target has ``room``: the step down lands up to ``STEP`` times
-    below the highest rate that learns, and the sampler searches near the reference. The rate
-    queued, or None."""
-    rate = learned.params.get("initial_lr")
-    if rate is None or not room:
-        return None
-    trials = study.get_trials(deepcopy=False)
-    above = [r for r in _rates(trials, failed=True) if r > float(rate)]
-    if not above:
-        return None  # the first rate learned: nothing between
-    if any(r < float(rate) for r in _rates(trials, failed=False)):
-        return None  # itself the one between: once
-    upper = min(above)
-    if any(float(rate) < r < upper for r in _rates(trials, failed=False)):
-        return None  # queued already
-    middle = float(f"{math.sqrt(upper * float(rate)):.4g}")
-    family = learned.params.get(SCHEDULE_PARAM) or next(iter(space.families()))
-    params = {k: learned.params[k] for k in (SCHEDULE_PARAM, "optimizer") if k in learned.params}
-    params["initial_lr"] = middle
-    described = (
-        f"{family} from initial_lr={middle:.4g} (between {float(rate):.4g}, which learned, and "
-        f"{upper:.4g}, which did not), trained its full length"
-    )
-    study.enqueue_trial(params, user_attrs={REFERENCE_ATTR: described, REFERENCE_RATE_ATTR: middle})
-    CONSOLE.info(
-        "reference %s at initial_lr=%.4g learned: queued again at initial_lr=%.4g, below %.4g",
-        family,
-        float(rate),
-        middle,
-        upper,
-    )
-    return middle
 
 
 def _tries(trial: FrozenTrial, rate: float) -> bool:

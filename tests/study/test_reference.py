@@ -198,52 +198,6 @@ def test_a_failed_reference_queues_the_next_rate_once() -> None:
     assert "0.3 diverged" in waiting[0].user_attrs[REFERENCE_ATTR]
 
 
-def _reference(rate: float, state: TrialState, outcome: str | None = None):  # type: ignore[no-untyped-def]
-    attrs = {REFERENCE_ATTR: "cosine from ...", REFERENCE_RATE_ATTR: rate}
-    if outcome:
-        attrs[OUTCOME_ATTR] = outcome
-    return optuna.trial.create_trial(
-        state=state,
-        value=0.9 if state == TrialState.COMPLETE else None,
-        params={"schedule": "cosine", "initial_lr": rate},
-        distributions={
-            "schedule": optuna.distributions.CategoricalDistribution(["constant", "cosine"]),
-            "initial_lr": optuna.distributions.FloatDistribution(0.02, 0.3, log=True),
-        },
-        user_attrs=attrs,
-    )
-
-
-def test_a_reference_that_learns_below_a_failed_rate_is_followed_by_one_between_once() -> None:
-    space = spec_of().space
-    study = optuna.create_study(direction="maximize")
-    top = _reference(0.3, TrialState.PRUNED, "diverged")
-    learned = _reference(0.1, TrialState.COMPLETE)
-    study.add_trials([top, learned])
-    assert reference.bisect(study, learned, space, room=False) is None  # no room: nothing
-    assert reference.bisect(study, learned, space, room=True) == pytest.approx(0.1732)
-    assert reference.bisect(study, learned, space, room=True) is None  # queued already
-    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
-    assert waiting.system_attrs["fixed_params"] == {"schedule": "cosine", "initial_lr": 0.1732}
-    assert (
-        "between 0.1, which learned, and 0.3, which did not" in waiting.user_attrs[REFERENCE_ATTR]
-    )
-    # the one between learns too: no second one (once); it fails: nothing lower is tried
-    middle = _reference(0.1732, TrialState.COMPLETE)
-    assert reference.bisect(study, middle, space, room=True) is None
-    failed = _reference(0.1732, TrialState.PRUNED, "stalled")
-    assert reference.step_down(study, failed, space, None, room=True, outcome="stalled") is None
-    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1
-
-
-def test_a_reference_that_learns_at_the_top_is_not_followed() -> None:
-    study = optuna.create_study(direction="maximize")
-    learned = _reference(0.3, TrialState.COMPLETE)
-    study.add_trial(learned)
-    assert reference.bisect(study, learned, spec_of().space, room=True) is None
-    assert study.get_trials(states=(TrialState.WAITING,)) == []
-
-
 # digits with batch 8: over 100 updates per epoch, so the stall check judges after the first epoch
 STALLING = [
     "data.subset=1200",
