@@ -167,6 +167,10 @@ REACH_AT = 75  # X = the reference's mean best within this many epochs
 REACH_TARGET = 40  # the candidate should reach X within this many epochs
 EPOCHS = 9
 BATCH = 64
+# KerasTuner's oracle draws the k-th hyperparameter value of a run from random.Random(seed + k), so
+# seeds s and s + 1 replay one stream shifted by one draw: runs "of five seeds" would try nearly the
+# same configurations. Each bench seed gets a stream that starts this far from the next one's.
+KT_SEED_STRIDE = 1_000_003
 FAMILIES = ("constant", "time", "exponential", "step", "cosine")
 SWEEPER_SET: list[str] = []  # --sweeper-set: settings the "sweeper" arm runs with instead
 
@@ -418,7 +422,7 @@ def run_keras_tuner(setup: Setup, seed: int, arm: str) -> Run:
     keras.utils.set_random_seed(seed)
     common: dict[str, Any] = {
         "objective": "val_accuracy",
-        "seed": seed,
+        "seed": 1 + seed * KT_SEED_STRIDE,
         "overwrite": True,
         "directory": str(setup.tmp / "kt"),
         "project_name": f"{arm}-{seed}",
