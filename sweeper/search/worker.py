@@ -198,6 +198,7 @@ def run_worker(
             return _trial_loop(ctx, target, timeout, progress)
         finally:
             with INTERRUPTS.shielded():
+                store.roll_back_abandoned()  # an interrupted store call may hold SQLite's lock
                 store.finish_run(run_id)
             clear = getattr(progress, "clear", None)
             if on_epoch is not None and callable(clear):

@@ -7,6 +7,8 @@ the settings of the engines opened on them (SQLite's busy timeout, WAL, write lo
 
 from __future__ import annotations
 
+import threading
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +194,39 @@ def sqlite_serializable(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened before the listeners existed are dropped
+
+
+class CheckedOut:
+    """The SQLite connections of some engines that this process's threads hold checked out.
+
+    A Ctrl-C raised inside a database call can leave a connection in an open transaction that
+    nothing will return to the pool while the exception is in flight (its frames hold it). On
+    SQLite that transaction may hold the file's write lock, and the run's last write (the run
+    record, written as the interrupt unwinds) would wait the whole busy timeout and fail with
+    "database is locked". :meth:`roll_back_abandoned` ends such transactions of the calling
+    thread; a connection is returned to the pool as usual once its frames go.
+    """
+
+    def __init__(self) -> None:
+        self._out: dict[int, tuple[Any, int]] = {}  # id(DBAPI connection) -> (it, thread id)
+
+    def watch(self, engine: Engine) -> None:
+        @event.listens_for(engine, "checkout")
+        def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            self._out[id(dbapi_conn)] = (dbapi_conn, threading.get_ident())
+
+        @event.listens_for(engine, "checkin")
+        def _checkin(dbapi_conn: Any, _record: Any) -> None:
+            if dbapi_conn is not None:
+                self._out.pop(id(dbapi_conn), None)
+
+    def roll_back_abandoned(self) -> int:
+        """Roll back the open transactions of this thread's checked-out connections (call it
+        where this thread runs no database call of its own); returns how many it ended."""
+        me, ended = threading.get_ident(), 0
+        for conn, thread in list(self._out.values()):
+            if thread == me and getattr(conn, "in_transaction", False):
+                with suppress(Exception):  # a connection already closed has nothing to end
+                    conn.execute("ROLLBACK")
+                    ended += 1
+        return ended

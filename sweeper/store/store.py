@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sweeper.environment import heartbeat_grace_from_env, host_name
 from sweeper.errors import StorageError, StudyChangedError
 from sweeper.store.storage_url import (
+    CheckedOut,
     check_sqlite_dir,
     check_url,
     engine_kwargs,
@@ -87,6 +88,7 @@ class Store:
         check_url(self.url)
         self._engine: Engine | None = None
         self._optuna: optuna.storages.RDBStorage | None = None
+        self._checked_out = CheckedOut()  # SQLite: this process's connections, both engines
 
     # -- errors ---------------------------------------------------------------------------
     def as_error(self, exc: BaseException) -> StorageError:
@@ -154,6 +156,7 @@ class Store:
                 engine = sa.create_engine(self.url, **engine_kwargs(self.url))
                 if is_sqlite(self.url):
                     sqlite_pragmas(engine)
+                    self._checked_out.watch(engine)
                 Base.metadata.create_all(engine)
                 self._engine = engine
         return self._engine
@@ -184,7 +187,14 @@ class Store:
                 )
                 if is_sqlite(self.url):
                     sqlite_serializable(self._optuna.engine)
+                    self._checked_out.watch(self._optuna.engine)
         return self._optuna
+
+    def roll_back_abandoned(self) -> int:
+        """End the SQLite transactions an interrupt left open on this thread's connections (see
+        :class:`~sweeper.store.storage_url.CheckedOut`), so that this process's next write does
+        not wait on its own lock; call it where the thread runs no database call of its own."""
+        return self._checked_out.roll_back_abandoned()
 
     def close(self) -> None:
         if self._engine is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import signal
 import sqlite3
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -495,3 +496,26 @@ def test_a_trial_failing_for_the_machine_stops_the_sweep_and_is_not_counted(
         "2/2 configurations finished (2 complete, 0 paused (resumable), 0 stopped, 0 failed)"
         in fixed.stdout
     )
+
+
+def test_a_transaction_an_interrupt_left_open_does_not_lock_out_the_run_record(
+    tmp_path: Path,
+) -> None:
+    """A Ctrl-C inside an Optuna storage call can leave its connection checked out in a
+    transaction that holds SQLite's write lock (BEGIN IMMEDIATE), alive while the interrupt's
+    frames are. The run record written as the interrupt unwinds must not wait on it."""
+    store = Store(f"sqlite:///{tmp_path / 'held.db'}")
+    run_id = store.start_run("held", {})
+    storage = store.optuna_storage(heartbeat=False)
+    held = storage.engine.connect()  # what the interrupted call's frames still reference
+    held.exec_driver_sql("SELECT 1")  # its BEGIN IMMEDIATE takes the write lock
+    assert held.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
+    try:
+        assert store.roll_back_abandoned() == 1
+        t0 = time.monotonic()
+        store.finish_run(run_id)  # without the roll-back: the 60 s busy timeout, then an error
+        assert time.monotonic() - t0 < 5
+        assert store.roll_back_abandoned() == 0  # nothing left open
+    finally:
+        held.close()
+        store.close()
